@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Install what a fresh Debian 12 machine lacks to build and test the project,
+# and fetch the artifacts that come from outside it.  Idempotent: it installs
+# only missing packages and reuses the cache on the next run.
+#
+#   tools/deps.sh            packages + kselftest headers + 6.1 kernel image
+#   tools/deps.sh --check    report what is missing, install nothing
+set -euo pipefail
+FIBER_LOG_TAG=deps
+. "$(dirname "$0")/vm/lib.sh"
+
+PACKAGES=(
+	build-essential		# gcc, make, libc headers
+	linux-headers-amd64	# Debian 12's kernel headers, for fiber.ko
+	linux-source-6.1	# the debug kernel and the kselftest headers
+	qemu-system-x86		# the test VM (software emulation)
+	busybox-static		# the VM's userland
+	cpio			# its initramfs
+	debootstrap		# the Debian 13 chroot that builds for 6.12
+	flex bison bc libelf-dev libssl-dev xz-utils # kernel build
+	sparse			# make C=2 on the module
+	libmnl-dev		# the netlink tools
+)
+
+missing=()
+for spec in "${PACKAGES[@]}"; do
+	pkg=${spec%%#*}
+	for p in $pkg; do
+		status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+		[ "$status" = installed ] || missing+=("$p")
+	done
+done
+
+if [ "${1:-}" = --check ]; then
+	[ ${#missing[@]} -eq 0 ] && { log "all packages present"; exit 0; }
+	log "missing packages: ${missing[*]}"
+	exit 1
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+	[ "$(id -u)" = 0 ] || die "need root to install: ${missing[*]}"
+	log "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
+		die "apt-get install failed"
+fi
+
+# The kselftest harness ships in Debian 12 only inside linux-source-6.1.
+ks=$FIBER_CACHE/kselftest
+if [ ! -s "$ks/kselftest_harness.h" ]; then
+	log "extracting the kselftest headers from linux-source-6.1"
+	mkdir -p "$ks"
+	tar -xJf /usr/src/linux-source-6.1.tar.xz -C "$ks" --strip-components=4 \
+		linux-source-6.1/tools/testing/selftests/kselftest_harness.h \
+		linux-source-6.1/tools/testing/selftests/kselftest.h ||
+		die "cannot extract the kselftest headers"
+fi
+
+# The image of Debian 12's kernel that matches the installed headers.
+load_kernel 6.1
+kernel_prepare
+log "ready: headers and image for $KERNEL_ABI, cache in $FIBER_CACHE"

@@ -1,0 +1,15 @@
+# SPDX-License-Identifier: GPL-2.0
+# Debian 12's own kernel: the headers installed by the deps step, the image
+# that matches them exactly, the module built with the host's gcc-12.
+KERNEL_DESC="Debian 12 distro kernel (6.1)"
+
+kernel_prepare() {
+	KERNEL_ABI=$(headers_abi) || die "linux-headers-amd64 is not installed (run make deps)"
+	KERNEL_IMAGE=$FIBER_CACHE/kernels/debian12/$KERNEL_ABI/vmlinuz
+	fetch_kernel_image / "$KERNEL_ABI" "${KERNEL_IMAGE%/*}"
+	KERNEL_DESC="Debian 12 distro kernel $KERNEL_ABI"
+}
+
+kernel_build_module() {
+	make -s -C "/usr/src/linux-headers-$KERNEL_ABI" M="$1" modules
+}

@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared by the VM runner, the deps step and the kernel definitions.
+# Sourced, never run.
+
+FIBER_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# Everything fetched or built from outside the project lives here, outside
+# git (it is in .gitignore), and is reused by the next run.
+FIBER_CACHE=${FIBER_CACHE:-$FIBER_ROOT/.cache}
+FIBER_BUILD=${FIBER_BUILD:-$FIBER_ROOT/build}
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+log() { printf '%s: %s\n' "${FIBER_LOG_TAG:-fiber-vm}" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# The kernel ABI ("6.1.0-56-amd64") that the linux-headers-amd64 metapackage
+# of the given root (default: this machine) points at.
+headers_abi() {
+	local root=${1:-/} dep
+	dep=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Depends}' \
+		linux-headers-amd64 2>/dev/null) || return 1
+	dep=${dep%% *}
+	[ -n "$dep" ] || return 1
+	echo "${dep#linux-headers-}"
+}
+
+# fetch_kernel_image ROOT ABI DEST: download linux-image-ABI-unsigned with
+# ROOT's apt (a chroot or /) into DEST and extract vmlinuz from it.
+fetch_kernel_image() {
+	local root=$1 abi=$2 dest=$3 deb tmp
+	[ -s "$dest/vmlinuz" ] && return 0
+	mkdir -p "$dest"
+	tmp=$(mktemp -d "$root/tmp/fiber-image.XXXXXX")
+	log "downloading linux-image-$abi-unsigned"
+	if [ "$root" = / ]; then
+		(cd "$tmp" && apt-get -q -o APT::Sandbox::User=root \
+			download "linux-image-$abi-unsigned") >&2 ||
+			die "cannot download linux-image-$abi-unsigned"
+	else
+		chroot "$root" sh -c "cd '${tmp#"$root"}' && apt-get -q \
+			-o APT::Sandbox::User=root download \
+			'linux-image-$abi-unsigned'" >&2 ||
+			die "cannot download linux-image-$abi-unsigned in $root"
+	fi
+	deb=$(ls "$tmp"/linux-image-*.deb)
+	dpkg-deb --fsys-tarfile "$deb" |
+		tar -x -C "$tmp" --wildcards './boot/vmlinuz-*' ||
+		die "no vmlinuz in $deb"
+	mv "$tmp"/boot/vmlinuz-* "$dest/vmlinuz.part"
+	mv "$dest/vmlinuz.part" "$dest/vmlinuz"
+	basename "$deb" > "$dest/source"
+	rm -rf "$tmp"
+}
+
+# stage_module_source DIR: copy what Kbuild needs for fiber.ko into DIR, so
+# that each kernel builds its own copy and none overwrites module/fiber.ko.
+stage_module_source() {
+	local dir=$1
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	cp -r "$FIBER_ROOT/Kbuild" "$FIBER_ROOT/module" "$FIBER_ROOT/uapi" "$dir/"
+	find "$dir" \( -name '*.o' -o -name '*.ko' -o -name '*.mod*' \
+		-o -name '.*.cmd' -o -name 'modules.order' \) -delete
+}
+
+# load_kernel NAME: source tools/vm/kernels/NAME.sh, which defines
+#   KERNEL_DESC           one line for logs
+#   KERNEL_MEM            guest memory
+#   KERNEL_APPEND         extra kernel command line
+#   KERNEL_DEBUG          1: scan kmemleak and panic on warnings
+#   kernel_prepare        fetch or build the image, set KERNEL_IMAGE (idempotent)
+#   kernel_build_module   DIR: build DIR/module/fiber.ko for this kernel
+load_kernel() {
+	local def="$FIBER_ROOT/tools/vm/kernels/$1.sh"
+	[ -f "$def" ] || die "unknown kernel '$1' (have: $(kernel_names))"
+	KERNEL_NAME=$1
+	KERNEL_MEM=512M
+	KERNEL_APPEND=
+	KERNEL_DEBUG=0
+	# shellcheck source=/dev/null
+	. "$def"
+}
+
+kernel_names() {
+	local f names=
+	for f in "$FIBER_ROOT"/tools/vm/kernels/*.sh; do
+		f=${f##*/}
+		names="$names ${f%.sh}"
+	done
+	echo "${names# }"
+}
