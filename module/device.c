@@ -12,6 +12,7 @@
 
 #include "device.h"
 #include "info.h"
+#include "runner_selftest.h"
 
 atomic_t fiber_nr_groups = ATOMIC_INIT(0);
 
@@ -38,10 +39,7 @@ static long fiber_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
 
-#ifdef FIBER_RUNNER_SELFTEST_WARN
-	/* Only in the runner's self-test build: see module/Kbuild. */
-	WARN_ON(1);
-#endif
+	fiber_runner_selftest_breakage();
 
 	if (_IOC_TYPE(cmd) != FIBER_IOC_MAGIC ||
 	    _IOC_DIR(cmd) != (_IOC_READ | _IOC_WRITE))

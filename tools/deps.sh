@@ -5,8 +5,9 @@
 # and fetch the artifacts that come from outside it.  Idempotent: it installs
 # only missing packages and reuses the cache on the next run.
 #
-#   tools/deps.sh            packages + kselftest headers + 6.1 kernel image
-#   tools/deps.sh --check    report what is missing, install nothing
+#   tools/deps.sh              packages + kselftest headers + 6.1 kernel image
+#   tools/deps.sh --check      report missing packages, install nothing
+#   tools/deps.sh --kselftest  only extract the kselftest headers
 set -euo pipefail
 FIBER_LOG_TAG=deps
 . "$(dirname "$0")/vm/lib.sh"
@@ -23,6 +24,24 @@ PACKAGES=(
 	sparse			# make C=2 on the module
 	libmnl-dev		# the netlink tools
 )
+
+# The kselftest harness ships in Debian 12 only inside linux-source-6.1.
+extract_kselftest() {
+	local ks=$FIBER_CACHE/kselftest tarball=/usr/src/linux-source-6.1.tar.xz
+	[ -s "$ks/kselftest_harness.h" ] && return 0
+	[ -f "$tarball" ] || die "$tarball is missing: run 'make deps' as root"
+	log "extracting the kselftest headers from linux-source-6.1"
+	mkdir -p "$ks"
+	tar -xJf "$tarball" -C "$ks" --strip-components=4 \
+		linux-source-6.1/tools/testing/selftests/kselftest_harness.h \
+		linux-source-6.1/tools/testing/selftests/kselftest.h ||
+		die "cannot extract the kselftest headers"
+}
+
+if [ "${1:-}" = --kselftest ]; then
+	extract_kselftest
+	exit 0
+fi
 
 missing=()
 for spec in "${PACKAGES[@]}"; do
@@ -48,16 +67,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 		die "apt-get install failed"
 fi
 
-# The kselftest harness ships in Debian 12 only inside linux-source-6.1.
-ks=$FIBER_CACHE/kselftest
-if [ ! -s "$ks/kselftest_harness.h" ]; then
-	log "extracting the kselftest headers from linux-source-6.1"
-	mkdir -p "$ks"
-	tar -xJf /usr/src/linux-source-6.1.tar.xz -C "$ks" --strip-components=4 \
-		linux-source-6.1/tools/testing/selftests/kselftest_harness.h \
-		linux-source-6.1/tools/testing/selftests/kselftest.h ||
-		die "cannot extract the kselftest headers"
-fi
+extract_kselftest
 
 # The image of Debian 12's kernel that matches the installed headers.
 load_kernel 6.1

@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# make            the module, libfiber (static and shared), tools, selftests
+# make deps       install what a fresh Debian 12 machine lacks (as root)
+# make check      host tests, then the VM selftests on every kernel
+# make demo       boot the VM and show the module and libfiber at work
+# make vm-shell   a shell in the VM with fiber.ko loaded (KERNEL=6.1)
+#
+# Variables: KDIR (kernel build tree), KERNELS (for check), KERNEL (for
+# demo and vm-shell), V=1 (verbose kbuild).
+#
+# The kernel module is built by kbuild from the Kbuild file next to this
+# Makefile; everything else is built here, into build/.
+
+# ---- kernel headers ------------------------------------------------------
+RUNNING_KDIR := /lib/modules/$(shell uname -r)/build
+ifeq ($(origin KDIR),undefined)
+  ifneq ($(wildcard $(RUNNING_KDIR)/Makefile),)
+    KDIR := $(RUNNING_KDIR)
+  else
+    # No headers for the running kernel (as on the project's build
+    # machines): use the Debian 12 headers the deps step installed.
+    DEBIAN_ABI := $(shell dpkg-query -W -f='$${Depends}' linux-headers-amd64 2>/dev/null | sed 's/^linux-headers-//; s/ .*//')
+    KDIR := $(if $(DEBIAN_ABI),/usr/src/linux-headers-$(DEBIAN_ABI))
+    KDIR_NOTE := no headers for the running kernel $(shell uname -r); building fiber.ko against $(KDIR)
+  endif
+endif
+
+# ---- user space ----------------------------------------------------------
+B := build
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Werror
+CPPFLAGS_ALL := -Iuapi -Ilibfiber/include -D_GNU_SOURCE
+KSELFTEST := .cache/kselftest
+KSELFTEST_H := $(KSELFTEST)/kselftest_harness.h
+# The kselftest headers are third-party code: -isystem keeps our -Wextra
+# from judging them, while the tests themselves are held to it.
+TEST_CPPFLAGS := -isystem $(KSELFTEST)
+
+LIBFIBER_SRCS := $(wildcard libfiber/*.c) $(wildcard libfiber/*.S)
+LIBFIBER_OBJS := $(patsubst libfiber/%,$(B)/libfiber/%.o,$(LIBFIBER_SRCS))
+LIBFIBER_PIC_OBJS := $(LIBFIBER_OBJS:.o=.pic.o)
+LIBFIBER_SOVER := 0
+LIBFIBER_A := $(B)/libfiber/libfiber.a
+LIBFIBER_SO := $(B)/libfiber/libfiber.so.$(LIBFIBER_SOVER)
+
+# Programs that run inside the VM go to build/bin (statically linked to
+# libfiber); libfiber's unit tests run on the host, against the shared
+# library, so that its symbol map is exercised too.
+SELFTESTS := $(patsubst selftests/%.c,$(B)/bin/%,$(wildcard selftests/*_test.c))
+SELFTEST_SCRIPTS := $(patsubst selftests/%.sh,$(B)/bin/%,$(wildcard selftests/*_test.sh))
+TOOLS := $(B)/bin/fiberinfo $(B)/bin/fiber-demo
+EXAMPLES := $(patsubst libfiber/examples/%.c,$(B)/bin/%,$(wildcard libfiber/examples/*.c))
+LIBFIBER_TESTS := $(patsubst libfiber/tests/%.c,$(B)/tests/libfiber/%,$(wildcard libfiber/tests/*_test.c))
+
+KERNELS ?= 6.1 6.12 debug
+KERNEL ?= 6.1
+
+.PHONY: all module libfiber tools selftests examples deps check check-host \
+	check-vm demo vm-shell clean distclean help
+
+all: module libfiber tools selftests examples
+
+help:
+	@sed -n '3,12s/^# \{0,1\}//p' Makefile
+
+module:
+	@test -n "$(KDIR)" -a -f "$(KDIR)/Makefile" || { echo "error: no kernel headers in '$(KDIR)': run 'make deps' as root, or set KDIR" >&2; exit 1; }
+	$(if $(KDIR_NOTE),@echo "note: $(KDIR_NOTE)")
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+libfiber: $(LIBFIBER_A) $(LIBFIBER_SO)
+tools: $(TOOLS)
+selftests: $(SELFTESTS) $(SELFTEST_SCRIPTS) $(LIBFIBER_TESTS)
+examples: $(EXAMPLES)
+
+$(B)/libfiber/%.c.o: libfiber/%.c $(wildcard libfiber/*.h libfiber/include/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -c -o $@ $<
+$(B)/libfiber/%.c.pic.o: libfiber/%.c $(wildcard libfiber/*.h libfiber/include/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -fPIC -c -o $@ $<
+$(B)/libfiber/%.S.o: libfiber/%.S
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+$(B)/libfiber/%.S.pic.o: libfiber/%.S
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -c -o $@ $<
+
+$(LIBFIBER_A): $(LIBFIBER_OBJS)
+	$(AR) rcs $@ $^
+$(LIBFIBER_SO): $(LIBFIBER_PIC_OBJS) libfiber/libfiber.map
+	$(CC) -shared -Wl,-soname,libfiber.so.$(LIBFIBER_SOVER) \
+		-Wl,--version-script=libfiber/libfiber.map -Wl,-z,noexecstack \
+		-o $@ $(LIBFIBER_PIC_OBJS)
+	ln -sf libfiber.so.$(LIBFIBER_SOVER) $(B)/libfiber/libfiber.so
+
+$(B)/bin/fiberinfo: tools/fiberinfo.c uapi/linux/fiber.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $<
+
+$(B)/bin/fiber-demo: tools/demo/fiber-demo
+	@mkdir -p $(@D)
+	install -m 0755 $< $@
+
+$(B)/bin/%: libfiber/examples/%.c $(LIBFIBER_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LIBFIBER_A)
+
+$(B)/bin/%_test: selftests/%_test.c uapi/linux/fiber.h $(KSELFTEST_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -o $@ $< -lpthread
+
+$(B)/bin/%_test: selftests/%_test.sh
+	@mkdir -p $(@D)
+	install -m 0755 $< $@
+
+$(B)/tests/libfiber/%: libfiber/tests/%.c $(wildcard libfiber/tests/*.h) $(LIBFIBER_SO) $(KSELFTEST_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -o $@ $< \
+		-L$(B)/libfiber -Wl,-rpath,$(CURDIR)/$(B)/libfiber -lfiber -lm
+
+# The kselftest harness comes out of Debian's linux-source-6.1 tarball.
+$(KSELFTEST_H):
+	@tools/deps.sh --kselftest
+
+deps:
+	@tools/deps.sh
+
+# ---- tests and demo ------------------------------------------------------
+check: deps
+	@$(MAKE) --no-print-directory all
+	@tools/check.sh $(KERNELS)
+
+check-host: all
+	@tools/check.sh --host-only
+
+check-vm: all
+	@tools/check.sh --vm-only $(KERNELS)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@tools/demo.sh $(KERNEL)
+
+vm-shell: all
+	@tools/vm/fiber-vm --kernel $(KERNEL) --shell
+
+clean:
+	rm -rf $(B)
+	$(if $(KDIR),-$(MAKE) -C $(KDIR) M=$(CURDIR) clean >/dev/null 2>&1)
+
+distclean: clean
+	rm -rf .cache

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Switching between fiber stacks (x86-64 System V).
+ *
+ * A suspended context is just its stack pointer: fiber_context_switch()
+ * pushes the callee-saved registers and the SSE/x87 control words on the
+ * old stack, saves %rsp, loads the new one and pops the same frame there.
+ * Caller-saved registers need no saving: the switch is a function call.
+ */
+#ifndef FIBER_CONTEXT_H
+#define FIBER_CONTEXT_H
+
+#include <stddef.h>
+
+struct fiber_context {
+	void *sp;
+};
+
+/* Save the current context in @from and resume @to. */
+void fiber_context_switch(struct fiber_context *from,
+			  const struct fiber_context *to);
+
+/*
+ * Prepare @ctx so that switching to it calls entry(arg) on the stack
+ * [@stack, @stack + @size).  @entry must never return.
+ */
+void fiber_context_make(struct fiber_context *ctx, void *stack, size_t size,
+			void (*entry)(void *arg), void *arg);
+
+#endif /* FIBER_CONTEXT_H */

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fiber_context_switch(from, to) - see context.h.
+ *
+ * The frame it leaves on a suspended stack, lowest address first:
+ *
+ *	sp ->	mxcsr (4 bytes), x87 control word (2 bytes), padding
+ *		r15, r14, r13, r12, rbx, rbp
+ *		return address
+ *
+ * fiber_context_make() builds the same frame on a fresh stack, with
+ * fiber_context_start as the return address, the entry function in r12
+ * and its argument in r13.
+ */
+	.text
+	.globl	fiber_context_switch
+	.hidden	fiber_context_switch
+	.type	fiber_context_switch, @function
+	.p2align 4
+fiber_context_switch:
+	.cfi_startproc
+	pushq	%rbp
+	pushq	%rbx
+	pushq	%r12
+	pushq	%r13
+	pushq	%r14
+	pushq	%r15
+	subq	$8, %rsp
+	stmxcsr	(%rsp)
+	fnstcw	4(%rsp)
+	movq	%rsp, (%rdi)
+
+	movq	(%rsi), %rsp
+	ldmxcsr	(%rsp)
+	fldcw	4(%rsp)
+	addq	$8, %rsp
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%rbx
+	popq	%rbp
+	ret
+	.cfi_endproc
+	.size	fiber_context_switch, .-fiber_context_switch
+
+	.globl	fiber_context_start
+	.hidden	fiber_context_start
+	.type	fiber_context_start, @function
+	.p2align 4
+fiber_context_start:
+	.cfi_startproc
+	.cfi_undefined rip	/* the first frame of a fiber: stop unwinding */
+	movq	%r13, %rdi
+	callq	*%r12
+	ud2			/* entry functions never return */
+	.cfi_endproc
+	.size	fiber_context_start, .-fiber_context_start
+
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers for libfiber's tests.  fiber_main() ends the process, so each
+ * scenario runs it in a child and the test judges the child's wait status.
+ * Inside fibers, CHECK() reports a failed condition and exits with 1.
+ */
+#ifndef FIBER_TEST_HELPERS_H
+#define FIBER_TEST_HELPERS_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "fiber.h"
+
+#define CHECK(cond) do {						\
+	if (!(cond)) {							\
+		fprintf(stderr, "%s:%d: check failed: %s\n",		\
+			__FILE__, __LINE__, #cond);			\
+		exit(1);						\
+	}								\
+} while (0)
+
+/*
+ * Run main_fn under fiber_main() in a child; return its wait status.  If
+ * @err is not NULL, the child's stderr is captured there (NUL-terminated,
+ * truncated to @len - 1 bytes).
+ */
+static inline int run_fiber_main_err(int (*main_fn)(int argc, char **argv),
+				     char *err, size_t len)
+{
+	int status, fds[2] = { -1, -1 };
+	size_t got = 0;
+	ssize_t n;
+	pid_t pid;
+
+	fflush(NULL);
+	if (err && pipe(fds))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		if (err) {
+			dup2(fds[1], 2);
+			close(fds[0]);
+		}
+		fiber_main(main_fn, 0, NULL);
+		_exit(99);	/* fiber_main failed to start */
+	}
+	if (err) {
+		close(fds[1]);
+		while (pid > 0 && got < len - 1 &&
+		       (n = read(fds[0], err + got, len - 1 - got)) > 0)
+			got += n;
+		err[got] = 0;
+		close(fds[0]);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return status;
+}
+
+static inline int run_fiber_main(int (*main_fn)(int argc, char **argv))
+{
+	return run_fiber_main_err(main_fn, NULL, 0);
+}
+
+#define EXITED_WITH(status, code) \
+	(WIFEXITED(status) && WEXITSTATUS(status) == (code))
+
+#endif /* FIBER_TEST_HELPERS_H */

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The first scheduler: fiber_main, fiber_go, fiber_yield, fiber_exit,
+ * fiber_defer, fiber_id and fiber_num, their error paths, the stack guard
+ * page and the context switch's floating-point state.
+ */
+#include <errno.h>
+#include <fenv.h>
+#include <signal.h>
+#include <string.h>
+
+#include "kselftest_harness.h"
+#include "runtime_helpers.h"
+
+static char trace[256];
+static size_t trace_len;
+
+static void note(char c)
+{
+	if (trace_len < sizeof(trace) - 1)
+		trace[trace_len++] = c;
+}
+
+static int main_returns_42(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	return 42;
+}
+
+TEST(main_return_value_is_exit_status)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_returns_42), 42));
+}
+
+static int main_checks_identity(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	CHECK(fiber_id() == 1);
+	CHECK(fiber_num() == 1);
+	return 0;
+}
+
+TEST(main_is_fiber_1)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_checks_identity), 0));
+}
+
+static void yielder(void *arg)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		note(*(char *)arg);
+		fiber_yield();
+	}
+}
+
+static int main_interleaves(int argc, char **argv)
+{
+	static char a = 'a', b = 'b';
+
+	(void)argc, (void)argv;
+	CHECK(fiber_go(yielder, &a) == 0);
+	CHECK(fiber_go(yielder, &b) == 0);
+	CHECK(fiber_num() == 3);
+	while (fiber_num() > 1) {
+		note('m');
+		fiber_yield();
+	}
+	trace[trace_len] = 0;
+	/* FIFO: main, a, b, main, a, b, ... until a and b are gone. */
+	CHECK(strcmp(trace, "mabmabmabm") == 0);
+	return 0;
+}
+
+TEST(yield_round_robins_in_fifo_order)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_interleaves), 0));
+}
+
+static void record(void *arg)
+{
+	note(*(char *)arg);
+}
+
+static void exits_early(void *arg)
+{
+	static char one = '1', two = '2', three = '3';
+
+	(void)arg;
+	CHECK(fiber_defer(record, &one) == 0);
+	CHECK(fiber_defer(record, &two) == 0);
+	CHECK(fiber_defer(record, &three) == 0);
+	fiber_exit();
+	note('X');	/* never reached */
+}
+
+static void returns_normally(void *arg)
+{
+	static char r = 'r';
+
+	(void)arg;
+	CHECK(fiber_defer(record, &r) == 0);
+	note('n');
+}
+
+static int main_defers(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	CHECK(fiber_go(exits_early, NULL) == 0);
+	CHECK(fiber_go(returns_normally, NULL) == 0);
+	while (fiber_num() > 1)
+		fiber_yield();
+	trace[trace_len] = 0;
+	CHECK(strcmp(trace, "321nr") == 0);
+	return 0;
+}
+
+TEST(deferred_calls_run_lifo_on_exit_and_return)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_defers), 0));
+}
+
+#define MANY 10000
+static long counter;
+static uint64_t id_sum;
+
+static void count(void *arg)
+{
+	(void)arg;
+	counter++;
+	id_sum += fiber_id();
+}
+
+static int main_spawns_many(int argc, char **argv)
+{
+	int i;
+
+	(void)argc, (void)argv;
+	for (i = 0; i < MANY; i++)
+		CHECK(fiber_go(count, NULL) == 0);
+	CHECK(fiber_num() == MANY + 1);
+	while (fiber_num() > 1)
+		fiber_yield();
+	CHECK(counter == MANY);
+	/* ids 2..MANY+1, each used once */
+	CHECK(id_sum == (uint64_t)(MANY + 1) * (MANY + 2) / 2 - 1);
+	return 0;
+}
+
+TEST(ten_thousand_fibers)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_spawns_many), 0));
+}
+
+static void writes_to_pipe(void *arg)
+{
+	CHECK(write(*(int *)arg, "x", 1) == 1);
+}
+
+static int pipe_fds[2];
+
+static int main_exits_first(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	CHECK(fiber_go(writes_to_pipe, &pipe_fds[1]) == 0);
+	fiber_exit();
+}
+
+/* Go: "no goroutines (main called runtime.Goexit) - deadlock!" */
+TEST(main_fiber_exit_lets_others_finish_then_reports_deadlock)
+{
+	char c, err[256];
+
+	ASSERT_EQ(0, pipe(pipe_fds));
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_err(main_exits_first, err,
+						   sizeof(err)), 2));
+	EXPECT_NE(NULL, strstr(err, "main called fiber_exit) - deadlock!"))
+		TH_LOG("stderr: %s", err);
+	close(pipe_fds[1]);
+	EXPECT_EQ(1, read(pipe_fds[0], &c, 1));
+	close(pipe_fds[0]);
+}
+
+static int main_checks_errors(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	CHECK(fiber_go(NULL, NULL) == -EINVAL);
+	CHECK(fiber_defer(NULL, NULL) == -EINVAL);
+	CHECK(fiber_main(main_checks_errors, 0, NULL) == -EBUSY);
+	return 0;
+}
+
+TEST(error_paths)
+{
+	/* Outside the runtime. */
+	EXPECT_EQ(-ESRCH, fiber_go(count, NULL));
+	EXPECT_EQ(-ESRCH, fiber_defer(record, NULL));
+	EXPECT_EQ(0, fiber_id());
+	EXPECT_EQ(-EINVAL, fiber_main(NULL, 0, NULL));
+	/* Inside it. */
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_checks_errors), 0));
+}
+
+/* 1 KiB a frame: a million frames are far more than any fiber stack. */
+static int recurse(volatile char *prev, int depth)
+{
+	volatile char frame[1024];
+
+	frame[0] = prev ? prev[0] + 1 : 0;
+	if (depth > 1000000)
+		return frame[0];
+	return recurse(frame, depth + 1) + frame[1];
+}
+
+static void overflows(void *arg)
+{
+	(void)arg;
+	recurse(NULL, 0);
+}
+
+static int main_overflows(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	CHECK(fiber_go(overflows, NULL) == 0);
+	fiber_yield();
+	return 0;
+}
+
+TEST(stack_overflow_hits_the_guard_page)
+{
+	int status = run_fiber_main(main_overflows);
+
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_EQ(SIGSEGV, WTERMSIG(status));
+}
+
+static void rounds_up(void *arg)
+{
+	(void)arg;
+	CHECK(fesetround(FE_UPWARD) == 0);
+	fiber_yield();
+	CHECK(fegetround() == FE_UPWARD);
+}
+
+static void rounds_to_nearest(void *arg)
+{
+	(void)arg;
+	CHECK(fegetround() == FE_TONEAREST);
+	fiber_yield();
+	CHECK(fegetround() == FE_TONEAREST);
+}
+
+static int main_fp_modes(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	CHECK(fiber_go(rounds_up, NULL) == 0);
+	CHECK(fiber_go(rounds_to_nearest, NULL) == 0);
+	while (fiber_num() > 1)
+		fiber_yield();
+	return 0;
+}
+
+/* The rounding mode lives in MXCSR and the x87 control word: per fiber. */
+TEST(floating_point_modes_are_per_fiber)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_fp_modes), 0));
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Self-test of the VM runner: a runner that passes everything is worse than
+# none, so prove that each kind of failure fails the run.  Prints TAP.
+#
+#   selftest.sh --judge   crafted guest reports fed to the judge (no VM)
+#   selftest.sh --vm [KERNEL...]
+#                         deliberately broken modules booted for real: one
+#                         that warns (on 6.1), one that leaks (on debug);
+#                         with KERNELs, only those of the two that are named
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+judge=$FIBER_ROOT/tools/vm/judge
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0 failed=0
+
+result() { # OK DESCRIPTION
+	n=$((n + 1))
+	if [ "$1" = 1 ]; then
+		echo "ok $n - $2"
+	else
+		echo "not ok $n - $2"
+		failed=$((failed + 1))
+	fi
+}
+
+# A report as a clean run of one program with two passing cases writes it.
+clean_report() {
+	cat <<-'EOF'
+	fiber-vm: start 6.1.0-test
+	fiber-vm: insmod 0
+	fiber-vm: step-begin demo_test
+	TAP version 13
+	1..2
+	ok 1 dev.first
+	ok 2 dev.second
+	fiber-vm: step-end demo_test 0
+	fiber-vm: rmmod 0
+	fiber-vm: tainted 12288
+	fiber-vm: dmesg [    1.000000] fiber: /dev/fiber ready, ABI 1
+	fiber-vm: done
+	EOF
+}
+
+# expect_judge DEBUG DESCRIPTION FAILURE SED_EXPRESSION [CONSOLE_TEXT]:
+# judge the clean report edited by SED_EXPRESSION.  With FAILURE empty the
+# judge must pass it; otherwise it must fail it on exactly one "not ok" line
+# (with MANY=1 in the environment: on at least one), and that line must
+# contain FAILURE, so that it fails for the right reason.
+expect_judge() {
+	local debug=$1 desc=$2 failure=$3 edit=$4 console=${5:-} got=0 ok=0
+	local nfail
+	clean_report | sed "$edit" > "$tmp/report"
+	printf '%s\n' "$console" > "$tmp/console"
+	FIBER_VM_KERNEL=selftest FIBER_VM_DEBUG=$debug \
+		"$judge" "$tmp/report" "$tmp/console" > "$tmp/tap" || got=$?
+	if [ -z "$failure" ]; then
+		[ "$got" = 0 ] && ok=1
+	else
+		nfail=$(grep -c "^not ok" "$tmp/tap")
+		[ "$got" = 1 ] && grep "^not ok" "$tmp/tap" | grep -qF "$failure" &&
+			{ [ "$nfail" = 1 ] || [ "${MANY:-0}" = 1 ]; } && ok=1
+	fi
+	result "$ok" "judge: $desc"
+	[ "$ok" = 1 ] || sed 's/^/#   /' "$tmp/tap"
+}
+
+judge_tests() {
+	# a sed expression that adds a kernel log line to the report
+	local dmesg='s/^fiber-vm: done/fiber-vm: dmesg %s\\n&/'
+	local cut='ran to completion'
+
+	# The positive control: without it the failures below prove nothing.
+	expect_judge 0 "a clean run passes" "" ''
+	expect_judge 1 "a clean debug run with no kmemleak report passes" "" ''
+	MANY=1 expect_judge 0 "a missing report fails" "guest started" '1,$d'
+	MANY=1 expect_judge 0 "a report cut short fails" "report complete" '/rmmod/,$d'
+	expect_judge 0 "a failed test case fails" "dev.second" 's/^ok 2 /not ok 2 /'
+	expect_judge 0 "a program killed by the timeout fails" "timeout" \
+		's/step-end demo_test 0/step-end demo_test 137/'
+	expect_judge 0 "fewer results than planned fails" "1 of 2 planned" '/^ok 2 /d'
+	expect_judge 0 "a non-zero exit with every case passing fails" "$cut" \
+		's/step-end demo_test 0/step-end demo_test 3/'
+	expect_judge 0 "a program with no TAP output fails" "no TAP output" \
+		'/^TAP/,/^ok 2/d'
+	expect_judge 0 "insmod failing fails" "inserted" 's/insmod 0/insmod 1/'
+	expect_judge 0 "rmmod failing fails" "removed" 's/rmmod 0/rmmod 1/'
+	expect_judge 0 "a WARNING in dmesg fails" "kernel log" \
+		"$(printf "$dmesg" 'WARNING: CPU: 0 PID: 1 at module\/device.c:42')"
+	expect_judge 0 "a lockdep report in dmesg fails" "kernel log" \
+		"$(printf "$dmesg" 'WARNING: possible circular locking dependency detected')"
+	expect_judge 0 "a KASAN report in dmesg fails" "kernel log" \
+		"$(printf "$dmesg" 'BUG: KASAN: slab-use-after-free in fiber_ioctl')"
+	expect_judge 0 "an RCU stall in dmesg fails" "kernel log" \
+		"$(printf "$dmesg" 'rcu: INFO: rcu_preempt detected stalls on CPUs\/tasks:')"
+	expect_judge 0 "an Oops seen only on the console fails" "kernel log" '' \
+		'[    2.000000] Oops: 0002 [#1] PREEMPT SMP'
+	expect_judge 0 "taint W (a warning happened) fails" "tainted=12800" \
+		's/tainted 12288/tainted 12800/'
+	expect_judge 0 "an unreadable taint fails" "tainted=unknown" \
+		's/tainted 12288/tainted garbage/'
+	expect_judge 1 "a kmemleak report fails on a debug kernel" "1 leaks" \
+		's/^fiber-vm: done/fiber-vm: kmemleak unreferenced object 0xffff888003a1b200 (size 128):\n&/'
+	expect_judge 1 "kmemleak missing on a debug kernel fails" "unavailable" \
+		's/^fiber-vm: done/fiber-vm: kmemleak-missing\n&/'
+}
+
+# expect_vm_failure KERNEL MAKEVAR PATTERN DESCRIPTION: boot KERNEL with a
+# module built with MAKEVAR=y; the run must fail and its TAP must have a
+# failed line matching PATTERN.
+expect_vm_failure() {
+	local kernel=$1 var=$2 pattern=$3 desc=$4 got=0
+	"$FIBER_ROOT/tools/vm/fiber-vm" -k "$kernel" -D "$var=y" \
+		-o "$FIBER_BUILD/vm/selftest-$kernel" -t "$tmp/vm.tap" \
+		info_test > /dev/null 2> "$tmp/vm.err" || got=$?
+	if [ "$got" = 1 ] && grep -q "^not ok .*$pattern" "$tmp/vm.tap"; then
+		result 1 "runner: $desc"
+	else
+		result 0 "runner: $desc (exit $got)"
+		sed 's/^/#   /' "$tmp/vm.err" "$tmp/vm.tap" 2>/dev/null | tail -30
+	fi
+}
+
+vm_tests() {
+	local only=" ${*:-6.1 debug} "
+
+	[[ $only = *" 6.1 "* ]] &&
+		expect_vm_failure 6.1 FIBER_RUNNER_SELFTEST_WARN "kernel log free of" \
+			"a module that WARNs in its ioctl fails the 6.1 run"
+	[[ $only = *" debug "* ]] &&
+		expect_vm_failure debug FIBER_RUNNER_SELFTEST_LEAK "kmemleak" \
+			"a module that leaks in its ioctl fails the debug-kernel run"
+	[ "$n" -gt 0 ] || echo "ok 1 - runner self-test # SKIP needs kernel 6.1 or debug"
+}
+
+case ${1:-} in
+--judge) judge_tests ;;
+--vm) shift; vm_tests "$@" ;;
+*) echo "usage: $0 --judge|--vm" >&2; exit 2 ;;
+esac
+echo "1..$n"
+[ "$failed" = 0 ]
