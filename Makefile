@@ -5,6 +5,7 @@
 # make check      host tests, then the VM selftests on every kernel
 # make demo       boot the VM and show the module and libfiber at work
 # make vm-shell   a shell in the VM with fiber.ko loaded (KERNEL=6.1)
+# make lint       checkpatch --strict and sparse on the module
 #
 # Variables: KDIR (kernel build tree), KERNELS (for check), KERNEL (for
 # demo and vm-shell), V=1 (verbose kbuild).
@@ -58,7 +59,7 @@ KERNELS ?= 6.1 6.12 debug
 KERNEL ?= 6.1
 
 .PHONY: all module libfiber tools selftests examples deps check check-host \
-	check-vm demo vm-shell clean distclean help
+	check-vm lint demo vm-shell clean distclean help
 
 all: module libfiber tools selftests examples
 
@@ -131,13 +132,16 @@ deps:
 # ---- tests and demo ------------------------------------------------------
 check: deps
 	@$(MAKE) --no-print-directory all
-	@tools/check.sh $(KERNELS)
+	@KDIR=$(KDIR) tools/check.sh $(KERNELS)
 
 check-host: all
-	@tools/check.sh --host-only
+	@KDIR=$(KDIR) tools/check.sh --host-only
 
 check-vm: all
 	@tools/check.sh --vm-only $(KERNELS)
+
+lint:
+	@tools/lint.sh $(KDIR)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

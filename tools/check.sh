@@ -4,7 +4,8 @@
 # The test suite behind `make check`: host tests first, then the selftests
 # in a VM for each kernel, then the VM runner's self-test.  Every suite
 # writes TAP to build/results/; the last line printed is the total,
-# "N passed, N failed, N skipped".  Expects `make` to have run.
+# "N passed, N failed, N skipped".  Expects `make` to have run, and KDIR in
+# the environment for the module's lint (make check passes it).
 #
 # usage: check.sh [--host-only | --vm-only] [KERNEL...]
 set -uo pipefail
@@ -46,6 +47,11 @@ if [ "$host" = 1 ]; then
 		run_tap "host-${suite##*/}-${t##*/}" "$t"
 	done
 	run_tap host-fiberinfo "$FIBER_BUILD/bin/fiberinfo_test"
+	if [ -n "${KDIR:-}" ]; then
+		run_tap host-lint-module "$FIBER_ROOT/tools/lint.sh" "$KDIR"
+	else
+		echo "ok 1 - checkpatch and sparse # SKIP no KDIR given" > "$results/host-lint-module.tap"
+	fi
 	run_tap host-runner-judge "$FIBER_ROOT/tools/vm/selftest.sh" --judge
 fi
 

@@ -7,7 +7,7 @@
 #
 #   tools/deps.sh              packages + kselftest headers + 6.1 kernel image
 #   tools/deps.sh --check      report missing packages, install nothing
-#   tools/deps.sh --kselftest  only extract the kselftest headers
+#   tools/deps.sh --kselftest  only extract the kselftest headers and checkpatch
 set -euo pipefail
 FIBER_LOG_TAG=deps
 . "$(dirname "$0")/vm/lib.sh"
@@ -25,21 +25,28 @@ PACKAGES=(
 	libmnl-dev		# the netlink tools
 )
 
-# The kselftest harness ships in Debian 12 only inside linux-source-6.1.
-extract_kselftest() {
-	local ks=$FIBER_CACHE/kselftest tarball=/usr/src/linux-source-6.1.tar.xz
-	[ -s "$ks/kselftest_harness.h" ] && return 0
+# The kselftest harness and checkpatch ship in Debian 12 only inside the
+# linux-source-6.1 tarball: take just those files out of it.
+extract_from_source() {
+	local tarball=/usr/src/linux-source-6.1.tar.xz
+	local ks=$FIBER_CACHE/kselftest cp=$FIBER_CACHE/checkpatch
+	[ -s "$ks/kselftest_harness.h" ] && [ -s "$cp/checkpatch.pl" ] && return 0
 	[ -f "$tarball" ] || die "$tarball is missing: run 'make deps' as root"
-	log "extracting the kselftest headers from linux-source-6.1"
-	mkdir -p "$ks"
+	log "extracting the kselftest headers and checkpatch from linux-source-6.1"
+	mkdir -p "$ks" "$cp"
 	tar -xJf "$tarball" -C "$ks" --strip-components=4 \
 		linux-source-6.1/tools/testing/selftests/kselftest_harness.h \
 		linux-source-6.1/tools/testing/selftests/kselftest.h ||
 		die "cannot extract the kselftest headers"
+	tar -xJf "$tarball" -C "$cp" --strip-components=2 \
+		linux-source-6.1/scripts/checkpatch.pl \
+		linux-source-6.1/scripts/spelling.txt \
+		linux-source-6.1/scripts/const_structs.checkpatch ||
+		die "cannot extract checkpatch"
 }
 
 if [ "${1:-}" = --kselftest ]; then
-	extract_kselftest
+	extract_from_source
 	exit 0
 fi
 
@@ -67,7 +74,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 		die "apt-get install failed"
 fi
 
-extract_kselftest
+extract_from_source
 
 # The image of Debian 12's kernel that matches the installed headers.
 load_kernel 6.1

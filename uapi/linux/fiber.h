@@ -55,6 +55,7 @@
 #ifndef _UAPI_LINUX_FIBER_H
 #define _UAPI_LINUX_FIBER_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -71,7 +72,7 @@
  * entry point or behaviour named; bits not defined here are reserved and
  * reported as zero.
  */
-#define FIBER_FEATURE_GET_INFO	(1ULL << 0)	/* FIBER_IOC_GET_INFO */
+#define FIBER_FEATURE_GET_INFO	_BITULL(0)	/* FIBER_IOC_GET_INFO */
 
 /**
  * struct fiber_info - argument of FIBER_IOC_GET_INFO
