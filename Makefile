@@ -59,7 +59,8 @@ KERNELS ?= 6.1 6.12 debug
 KERNEL ?= 6.1
 
 .PHONY: all module libfiber tools selftests examples deps check check-host \
-	check-vm lint demo vm-shell clean distclean help
+	check-vm check-after-deps lint demo demo-after-deps vm-shell clean \
+	distclean help
 
 all: module libfiber tools selftests examples
 
@@ -130,8 +131,11 @@ deps:
 	@tools/deps.sh
 
 # ---- tests and demo ------------------------------------------------------
+# deps may install the kernel headers that KDIR is computed from, so the
+# rest runs in a sub-make that computes it afresh.
 check: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check-after-deps
+check-after-deps: all
 	@KDIR=$(KDIR) tools/check.sh $(KERNELS)
 
 check-host: all
@@ -144,7 +148,8 @@ lint:
 	@tools/lint.sh $(KDIR)
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory demo-after-deps
+demo-after-deps: all
 	@tools/demo.sh $(KERNEL)
 
 vm-shell: all

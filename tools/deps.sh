@@ -20,7 +20,7 @@ PACKAGES=(
 	busybox-static		# the VM's userland
 	cpio			# its initramfs
 	debootstrap		# the Debian 13 chroot that builds for 6.12
-	flex bison bc libelf-dev libssl-dev xz-utils # kernel build
+	flex bison bc libelf-dev libssl-dev xz-utils perl # kernel build, checkpatch
 	sparse			# make C=2 on the module
 	libmnl-dev		# the netlink tools
 )

@@ -10,19 +10,6 @@ set -uo pipefail
 . "$(dirname "$0")/vm/lib.sh"
 kdir=${1:?usage: lint.sh KDIR}
 checkpatch=$FIBER_CACHE/checkpatch/checkpatch.pl
-n=0 failed=0
-
-result() { # OK DESCRIPTION [DETAILS]
-	n=$((n + 1))
-	if [ "$1" = 1 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=1
-		printf '%s\n' "${3:-}" | sed 's/^/#   /'
-	fi
-}
-
 [ -x "$checkpatch" ] || "$FIBER_ROOT/tools/deps.sh" --kselftest >&2
 cd "$FIBER_ROOT"
 for f in module/*.[ch] uapi/linux/*.h; do
@@ -30,9 +17,9 @@ for f in module/*.[ch] uapi/linux/*.h; do
 	# --terse prints nothing at all for a clean file.
 	out=$("$checkpatch" --strict --no-tree --terse --show-types -f "$f" 2>&1)
 	if [ $? = 0 ] && [ -z "$out" ]; then
-		result 1 "checkpatch --strict: $f"
+		tap_result 1 "checkpatch --strict: $f"
 	else
-		result 0 "checkpatch --strict: $f" "$out"
+		tap_result 0 "checkpatch --strict: $f" "$out"
 	fi
 done
 
@@ -44,6 +31,5 @@ out=$(make -C "$kdir" M="$tmp" C=2 modules 2>&1)
 rc=$?
 warnings=$(echo "$out" | grep -E ': (warning|error):' || true)
 [ $rc = 0 ] && [ -z "$warnings" ] && ok=1 || ok=0
-result $ok "sparse (make C=2) on the module" "${warnings:-$out}"
-echo "1..$n"
-exit $failed
+tap_result $ok "sparse (make C=2) on the module" "${warnings:-$out}"
+tap_plan

@@ -9,6 +9,26 @@ FIBER_CACHE=${FIBER_CACHE:-$FIBER_ROOT/.cache}
 FIBER_BUILD=${FIBER_BUILD:-$FIBER_ROOT/build}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
+# TAP output for the scripts that print their own results.
+tap_n=0 tap_failed=0
+# tap_result OK DESCRIPTION [DETAILS]: OK is 1 for a pass; DETAILS, if any,
+# follow a failure as TAP comments.
+tap_result() {
+	tap_n=$((tap_n + 1))
+	if [ "$1" = 1 ]; then
+		echo "ok $tap_n - $2"
+	else
+		echo "not ok $tap_n - $2"
+		tap_failed=$((tap_failed + 1))
+		[ -z "${3:-}" ] || printf '%s\n' "$3" | sed 's/^/#   /'
+	fi
+}
+# tap_plan: print the plan; return 1 if anything failed.
+tap_plan() {
+	echo "1..$tap_n"
+	[ "$tap_failed" = 0 ]
+}
+
 log() { printf '%s: %s\n' "${FIBER_LOG_TAG:-fiber-vm}" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 

@@ -15,17 +15,6 @@ set -uo pipefail
 judge=$FIBER_ROOT/tools/vm/judge
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
-
-result() { # OK DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" = 1 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
 
 # A report as a clean run of one program with two passing cases writes it.
 clean_report() {
@@ -64,8 +53,7 @@ expect_judge() {
 		[ "$got" = 1 ] && grep "^not ok" "$tmp/tap" | grep -qF "$failure" &&
 			{ [ "$nfail" = 1 ] || [ "${MANY:-0}" = 1 ]; } && ok=1
 	fi
-	result "$ok" "judge: $desc"
-	[ "$ok" = 1 ] || sed 's/^/#   /' "$tmp/tap"
+	tap_result "$ok" "judge: $desc" "$(cat "$tmp/tap")"
 }
 
 judge_tests() {
@@ -117,10 +105,10 @@ expect_vm_failure() {
 		-o "$FIBER_BUILD/vm/selftest-$kernel" -t "$tmp/vm.tap" \
 		info_test > /dev/null 2> "$tmp/vm.err" || got=$?
 	if [ "$got" = 1 ] && grep -q "^not ok .*$pattern" "$tmp/vm.tap"; then
-		result 1 "runner: $desc"
+		tap_result 1 "runner: $desc"
 	else
-		result 0 "runner: $desc (exit $got)"
-		sed 's/^/#   /' "$tmp/vm.err" "$tmp/vm.tap" 2>/dev/null | tail -30
+		tap_result 0 "runner: $desc (exit $got)" \
+			"$(cat "$tmp/vm.err" "$tmp/vm.tap" 2>/dev/null | tail -30)"
 	fi
 }
 
@@ -133,7 +121,7 @@ vm_tests() {
 	[[ $only = *" debug "* ]] &&
 		expect_vm_failure debug FIBER_RUNNER_SELFTEST_LEAK "kmemleak" \
 			"a module that leaks in its ioctl fails the debug-kernel run"
-	[ "$n" -gt 0 ] || echo "ok 1 - runner self-test # SKIP needs kernel 6.1 or debug"
+	[ "$tap_n" -gt 0 ] || echo "ok 1 - runner self-test # SKIP needs kernel 6.1 or debug"
 }
 
 case ${1:-} in
@@ -141,5 +129,4 @@ case ${1:-} in
 --vm) shift; vm_tests "$@" ;;
 *) echo "usage: $0 --judge|--vm" >&2; exit 2 ;;
 esac
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_plan
