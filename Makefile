@@ -110,7 +110,7 @@ $(B)/bin/%: libfiber/examples/%.c $(LIBFIBER_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LIBFIBER_A)
 
-$(B)/bin/%_test: selftests/%_test.c uapi/linux/fiber.h $(KSELFTEST_H)
+$(B)/bin/%_test: selftests/%_test.c $(wildcard selftests/*.h) uapi/linux/fiber.h $(KSELFTEST_H)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -o $@ $< -lpthread
 

@@ -6,10 +6,14 @@
 
 #include "args.h"
 #include "device.h"
+#include "group.h"
 #include "info.h"
 
 /* Every feature bit this module implements. */
-#define FIBER_FEATURES_SUPPORTED	FIBER_FEATURE_GET_INFO
+#define FIBER_FEATURES_SUPPORTED	(FIBER_FEATURE_GET_INFO | \
+					 FIBER_FEATURE_CARRIERS | \
+					 FIBER_FEATURE_HOLD | \
+					 FIBER_FEATURE_DELAY)
 
 long fiber_ioctl_get_info(void __user *uarg)
 {
@@ -29,5 +33,7 @@ long fiber_ioctl_get_info(void __user *uarg)
 	info.abi_version = FIBER_ABI_VERSION;
 	info.nr_groups = atomic_read(&fiber_nr_groups);
 	info.features = FIBER_FEATURES_SUPPORTED;
+	info.slot_size = sizeof(struct fiber_slot);
+	info.max_carriers = READ_ONCE(fiber_max_carriers);
 	return fiber_args_to_user(uarg, usize, &info, sizeof(info));
 }

@@ -6,15 +6,21 @@
 #include <linux/module.h>
 #include <linux/fiber.h>
 
+#include "carrier.h"
 #include "device.h"
 
 static int __init fiber_mod_init(void)
 {
 	int ret;
 
+	fiber_wq = alloc_workqueue("fiber", 0, 0);
+	if (!fiber_wq)
+		return -ENOMEM;
 	ret = fiber_device_init();
-	if (ret)
+	if (ret) {
+		destroy_workqueue(fiber_wq);
 		return ret;
+	}
 
 	pr_info("fiber: /dev/%s ready, ABI %d\n", FIBER_DEVICE_NAME,
 		FIBER_ABI_VERSION);
@@ -24,10 +30,13 @@ static int __init fiber_mod_init(void)
 static void __exit fiber_mod_exit(void)
 {
 	/*
-	 * Every open file pins the module (fops.owner), so no ioctl can be
-	 * running once we get here.
+	 * Every open file and every carrier pins the module, so no group or
+	 * carrier exists once we get here.  Carriers drop their reference as
+	 * the last act of a work item on fiber_wq: destroying it waits for
+	 * such work to return.
 	 */
 	fiber_device_exit();
+	destroy_workqueue(fiber_wq);
 }
 
 module_init(fiber_mod_init);

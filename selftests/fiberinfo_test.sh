@@ -22,11 +22,11 @@ result $? "a bad argument prints the usage line and exits 2"
 if [ -e /dev/fiber ]; then
 	out=$("$fi" 2>&1); rc=$?
 	[ $rc = 0 ] && echo "$out" | grep -q '^abi version: 1 ' &&
-		echo "$out" | grep -q '^features: .*get_info'
+		echo "$out" | grep -q '^features:    get_info carriers hold delay$'
 	result $? "reports the ABI version and features"
 
 	out=$("$fi" --json 2>&1); rc=$?
-	[ $rc = 0 ] && echo "$out" | grep -q '^{"abi_version": 1, "nr_groups": [1-9][0-9]*, "features": \["get_info"\]}$'
+	[ $rc = 0 ] && echo "$out" | grep -q '^{"abi_version": 1, "nr_groups": [1-9][0-9]*, "max_carriers": [1-9][0-9]*, "features": \["get_info", "carriers", "hold", "delay"\]}$'
 	result $? "--json prints one JSON object"
 	echo "ok 4 - the missing-module message # SKIP the module is loaded"
 else

@@ -18,7 +18,8 @@
 #include "kselftest_harness.h"
 
 /* Every feature bit the uapi header defines. */
-#define KNOWN_FEATURES	FIBER_FEATURE_GET_INFO
+#define KNOWN_FEATURES	(FIBER_FEATURE_GET_INFO | FIBER_FEATURE_CARRIERS | \
+			 FIBER_FEATURE_HOLD | FIBER_FEATURE_DELAY)
 
 FIXTURE(dev) {
 	int fd;

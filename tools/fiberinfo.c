@@ -18,6 +18,9 @@ static const struct {
 	const char *name;
 } features[] = {
 	{ FIBER_FEATURE_GET_INFO, "get_info" },
+	{ FIBER_FEATURE_CARRIERS, "carriers" },
+	{ FIBER_FEATURE_HOLD, "hold" },
+	{ FIBER_FEATURE_DELAY, "delay" },
 };
 
 #define N_FEATURES (sizeof(features) / sizeof(features[0]))
@@ -68,8 +71,8 @@ int main(int argc, char **argv)
 	close(fd);
 
 	if (json) {
-		printf("{\"abi_version\": %u, \"nr_groups\": %u, \"features\": [",
-		       info.abi_version, info.nr_groups);
+		printf("{\"abi_version\": %u, \"nr_groups\": %u, \"max_carriers\": %u, \"features\": [",
+		       info.abi_version, info.nr_groups, info.max_carriers);
 		print_features(info.features, ", ", "\"");
 		printf("]}\n");
 	} else {
@@ -77,6 +80,8 @@ int main(int argc, char **argv)
 		printf("abi version: %u (this tool: %u)\n", info.abi_version,
 		       FIBER_ABI_VERSION);
 		printf("groups:      %u open\n", info.nr_groups);
+		printf("carriers:    at most %u per group, %u-byte slots\n",
+		       info.max_carriers, info.slot_size);
 		printf("features:    ");
 		print_features(info.features, " ", "");
 		printf("\n");

@@ -73,6 +73,10 @@
  * reported as zero.
  */
 #define FIBER_FEATURE_GET_INFO	_BITULL(0)	/* FIBER_IOC_GET_INFO */
+/* register, unregister, park, wake, switch, configure, the shared slots */
+#define FIBER_FEATURE_CARRIERS	_BITULL(1)
+#define FIBER_FEATURE_HOLD	_BITULL(2)	/* hold-on-wake */
+#define FIBER_FEATURE_DELAY	_BITULL(3)	/* handoff delay */
 
 /**
  * struct fiber_info - argument of FIBER_IOC_GET_INFO
@@ -82,6 +86,9 @@
  * @nr_groups:	out: number of groups (open /dev/fiber files) in the system,
  *		this one included
  * @features:	out: FIBER_FEATURE_* bits the module supports
+ * @slot_size:	out: sizeof(struct fiber_slot) (since size 32)
+ * @max_carriers: out: the module-wide limit of carriers per group, which is
+ *		also the default of a new group (since size 32)
  *
  * FIBER_IOC_GET_INFO tells user space what the module supports.  It needs no
  * registration and works on any /dev/fiber descriptor.
@@ -95,10 +102,363 @@ struct fiber_info {
 	__u32 abi_version;
 	__u32 nr_groups;
 	__u64 features;
+	__u32 slot_size;
+	__u32 max_carriers;
 };
 
 #define FIBER_INFO_SIZE_VER0	24	/* the first published size */
+#define FIBER_INFO_SIZE_VER1	32	/* + slot_size, max_carriers */
+
+/*
+ * Groups, carriers and slots
+ * ==========================
+ *
+ * A group belongs to the process that opened /dev/fiber: to its mm and its
+ * thread group.  Every entry point below, and mmap, fails with EBADFD when
+ * called from any other mm or process: a child that inherited the fd over
+ * fork(), a process that received it over a socket, or the opener after
+ * execve().  FIBER_IOC_GET_INFO is the exception: it works from anywhere.
+ *
+ * A *carrier* is a thread of that process registered with the group
+ * (FIBER_IOC_REGISTER); it is what a runtime calls an M.  Each carrier owns
+ * a *slot*, a struct fiber_slot in memory shared between the module and
+ * the process: mmap() the fd at offset 0 with the length FIBER_IOC_CONFIGURE
+ * reports (map_size).  The mapping starts with a struct fiber_shared
+ * header page; slot i is at byte FIBER_SLOT_OFFSET(i).  The module
+ * allocates the memory, so it never faults on it, even in the scheduler.
+ *
+ * The slot state word
+ * -------------------
+ *
+ * fiber_slot.state holds a state (bits 0-7) and a block sequence number
+ * (bits 8-63), changed only with 64-bit compare-and-swap, by the module and
+ * by user space, as this table says:
+ *
+ *   from      to        who      when
+ *   RUNNING   BLOCKED   module   the carrier sleeps in the kernel (a system
+ *                                call, a page fault, a futex); seq + 1
+ *   BLOCKED   RUNNING   module   it runs again and nobody claimed its P
+ *   BLOCKED   CLAIMED   user     a spare takes the blocked carrier's P; the
+ *                                CAS compares seq, so it fails cleanly if
+ *                                the carrier woke (or blocked again) since
+ *   CLAIMED   WAITING   module   the claimed carrier wakes with hold-on-wake
+ *                                on: it is held before returning to user
+ *                                space until a P is granted to it
+ *   WAITING   RUNNING   module   FIBER_IOC_WAKE or FIBER_IOC_SWITCH grants
+ *                                it a P; it returns to user space
+ *   CLAIMED   RUNNING   user     hold-on-wake off: the carrier came back
+ *                                without its P, found one, and says so
+ *   RUNNING   PARKED    module   the carrier calls FIBER_IOC_PARK
+ *   PARKED    RUNNING   module   FIBER_IOC_PARK returns
+ *
+ * FREE marks a slot nobody holds.  Only RUNNING produces block events: a
+ * parked, held or claimed carrier holds no P, so its sleeps stall nothing.
+ * A preemption is not a block; only a sleep is.
+ *
+ * Events
+ * ------
+ *
+ * When a RUNNING carrier blocks, the module marks its slot BLOCKED, queues
+ * a FIBER_EVENT_BLOCKED event and wakes one parked carrier of the group
+ * (from irq_work: nothing in the scheduler path sleeps, faults or takes a
+ * sleeping lock).  When a claimed carrier is held, the module queues a
+ * FIBER_EVENT_READY event the same way.  With no carrier parked, events
+ * wait for the next FIBER_IOC_PARK, which returns them at once.  An event is
+ * delivered only while it is still true (the slot is still BLOCKED, or
+ * still WAITING), so a park may return no event at all.
+ *
+ * With a handoff delay (FIBER_IOC_CONFIGURE), a block is notified only if
+ * the carrier is still blocked when the delay has passed (an hrtimer); the
+ * slot says BLOCKED at once either way.
+ *
+ * Lifetime
+ * --------
+ *
+ * A registration ends with FIBER_IOC_UNREGISTER or the thread's exit.  When
+ * the process closes its last descriptor of the group, parked carriers
+ * return EBADF, held carriers return to user space (their slot says
+ * WAITING: they have no P), and every carrier is unregistered on its next
+ * return to user space.  The module cannot be removed while any group or
+ * carrier exists.
+ */
+
+/* Slot states: the low 8 bits of fiber_slot.state. */
+#define FIBER_SLOT_FREE		0
+#define FIBER_SLOT_RUNNING	1
+#define FIBER_SLOT_BLOCKED	2
+#define FIBER_SLOT_CLAIMED	3
+#define FIBER_SLOT_WAITING	4
+#define FIBER_SLOT_PARKED	5
+
+#define FIBER_SLOT_STATE_MASK	0xffULL
+#define FIBER_SLOT_SEQ_SHIFT	8
+#define FIBER_SLOT_STATE(word)	((unsigned int)((word) & FIBER_SLOT_STATE_MASK))
+#define FIBER_SLOT_SEQ(word)	((word) >> FIBER_SLOT_SEQ_SHIFT)
+#define FIBER_SLOT_WORD(state, seq) \
+	(((__u64)(seq) << FIBER_SLOT_SEQ_SHIFT) | (__u64)(state))
+
+/**
+ * struct fiber_slot - one carrier's state, shared with user space
+ * @state:	FIBER_SLOT_* and block sequence number; see the table above
+ * @user_word:	owned by user space (the P the carrier holds, or any
+ *		cookie); the module never reads or writes it after register
+ * @tid:	the carrier's thread id, 0 for a free slot (module)
+ * @reserved0:	0
+ * @blocks:	times the carrier blocked while RUNNING (module)
+ * @wakeups:	times it ran again after such a block (module)
+ * @claims:	times it found its P claimed when it woke (module)
+ * @holds:	times it was held waiting for a P (module)
+ * @last_block_ns: CLOCK_MONOTONIC time of the last block (module)
+ * @last_wake_ns: CLOCK_MONOTONIC time of the last wake-up (module)
+ * @reserved:	0
+ *
+ * Only @state and @user_word may be written by user space; the module
+ * rewrites the rest and ignores user writes to them.
+ */
+struct fiber_slot {
+	__u64 state;
+	__u64 user_word;
+	__u32 tid;
+	__u32 reserved0;
+	__u64 blocks;
+	__u64 wakeups;
+	__u64 claims;
+	__u64 holds;
+	__u64 last_block_ns;
+	__u64 last_wake_ns;
+	__u64 reserved[7];
+};
+
+#define FIBER_SHARED_MAGIC	0x46494245	/* "FIBE" */
+
+/**
+ * struct fiber_shared - the header page of the shared mapping
+ * (all fields written by the module, read-only for user space)
+ * @magic:	FIBER_SHARED_MAGIC
+ * @abi_version: FIBER_ABI_VERSION
+ * @slot_size:	sizeof(struct fiber_slot)
+ * @slot_offset: byte offset of slot 0 (one page)
+ * @max_carriers: number of slots in the mapping
+ * @nr_carriers: carriers registered now
+ * @nr_parked:	carriers in FIBER_IOC_PARK now
+ * @nr_waiting:	carriers held, waiting for a P: a running carrier that sees
+ *		this non-zero should hand its P over (FIBER_IOC_SWITCH)
+ * @nr_pending:	events queued and not yet delivered
+ * @reserved0:	0
+ * @notifications: block events queued
+ * @grants:	Ps granted to held carriers
+ * @park_timeouts: parks that ended by their timeout
+ */
+struct fiber_shared {
+	__u32 magic;
+	__u32 abi_version;
+	__u32 slot_size;
+	__u32 slot_offset;
+	__u32 max_carriers;
+	__u32 nr_carriers;
+	__u32 nr_parked;
+	__u32 nr_waiting;
+	__u32 nr_pending;
+	__u32 reserved0;
+	__u64 notifications;
+	__u64 grants;
+	__u64 park_timeouts;
+};
+
+/* Byte offset of slot @i in the shared mapping, for page size @page. */
+#define FIBER_SLOT_OFFSET(page, i) \
+	((__u64)(page) + (__u64)(i) * sizeof(struct fiber_slot))
+
+/**
+ * struct fiber_register - argument of FIBER_IOC_REGISTER
+ * @size:	in: sizeof(struct fiber_register)
+ * @flags:	in: must be 0
+ * @user_word:	in: initial fiber_slot.user_word
+ * @slot:	out: index of the caller's slot
+ * @reserved:	in: must be 0
+ *
+ * Registers the calling thread as a carrier of the group, in state
+ * RUNNING.  A thread is a carrier of at most one group at a time.
+ *
+ * Errors: EBUSY (the thread is already a carrier, of this group or
+ * another), ENOSPC (max_carriers carriers already), EBADFD (wrong process),
+ * ENOMEM, and the argument errors (EINVAL, E2BIG, EFAULT).
+ */
+struct fiber_register {
+	__u32 size;
+	__u32 flags;
+	__u64 user_word;
+	__u32 slot;
+	__u32 reserved;
+};
+
+#define FIBER_REGISTER_SIZE_VER0	24
+
+/**
+ * struct fiber_unregister - argument of FIBER_IOC_UNREGISTER
+ * @size:	in: sizeof(struct fiber_unregister)
+ * @flags:	in: must be 0
+ *
+ * Ends the calling thread's registration and frees its slot.
+ *
+ * Errors: ESRCH (the caller is not a carrier of this group), EBADFD, and
+ * the argument errors.
+ */
+struct fiber_unregister {
+	__u32 size;
+	__u32 flags;
+};
+
+#define FIBER_UNREGISTER_SIZE_VER0	8
+
+/* Event kinds (struct fiber_event.kind). */
+#define FIBER_EVENT_BLOCKED	1	/* slot blocked: its P can be claimed */
+#define FIBER_EVENT_READY	2	/* slot held, waiting for a P */
+
+/**
+ * struct fiber_event - one event returned by FIBER_IOC_PARK
+ * @slot:	the slot the event is about
+ * @kind:	FIBER_EVENT_*
+ * @seq:	the slot's sequence number when the event was delivered, for
+ *		the claim's compare-and-swap
+ */
+struct fiber_event {
+	__u32 slot;
+	__u32 kind;
+	__u64 seq;
+};
+
+/**
+ * struct fiber_park - argument of FIBER_IOC_PARK
+ * @size:	in: sizeof(struct fiber_park)
+ * @flags:	in: must be 0
+ * @timeout_ns:	in: absolute CLOCK_MONOTONIC deadline; 0 waits forever
+ * @events:	in: pointer to an array of struct fiber_event, or 0
+ * @nr_events:	in: capacity of @events; out: events written there
+ * @reserved:	in: must be 0
+ *
+ * The calling carrier sleeps, in state PARKED, until an event is queued
+ * for it, another carrier wakes it, the deadline passes or a signal
+ * arrives; then it returns the pending events, at most @nr_events, in
+ * the same call.  If events are pending or a wake-up is already owed to
+ * it (FIBER_IOC_WAKE on a running carrier), it returns at once.  Events
+ * not returned stay queued.  Returns 0, even with no event.
+ *
+ * Errors: ETIMEDOUT (deadline passed, no event), EINTR (a signal), EBADF
+ * (the group's last descriptor was closed), ESRCH (the caller is not a
+ * carrier of this group), EFAULT (the events could not be written: they
+ * stay queued), EBADFD, and the argument errors.
+ */
+struct fiber_park {
+	__u32 size;
+	__u32 flags;
+	__u64 timeout_ns;
+	__u64 events;
+	__u32 nr_events;
+	__u32 reserved;
+};
+
+#define FIBER_PARK_SIZE_VER0	32
+
+/* FIBER_IOC_WAKE flags */
+#define FIBER_WAKE_ANY		_BITUL(0)	/* any parked carrier; ignore slot */
+
+/**
+ * struct fiber_wake - argument of FIBER_IOC_WAKE
+ * @size:	in: sizeof(struct fiber_wake)
+ * @flags:	in: 0 or FIBER_WAKE_ANY
+ * @slot:	in: the carrier to wake
+ * @reserved:	in: must be 0
+ *
+ * Wakes carrier @slot: if it is parked, its FIBER_IOC_PARK returns; if it
+ * is held (WAITING), it is granted a P and returns to user space RUNNING;
+ * otherwise its next FIBER_IOC_PARK returns at once.  With FIBER_WAKE_ANY
+ * it wakes one parked carrier, the one parked most recently.
+ *
+ * Errors: EAGAIN (FIBER_WAKE_ANY and none is parked), EINVAL (slot out of
+ * range), ESRCH (no carrier in that slot, or the caller is not a carrier
+ * of this group), EBADFD, and the argument errors.
+ */
+struct fiber_wake {
+	__u32 size;
+	__u32 flags;
+	__u32 slot;
+	__u32 reserved;
+};
+
+#define FIBER_WAKE_SIZE_VER0	16
+
+/**
+ * struct fiber_switch - argument of FIBER_IOC_SWITCH
+ * @size:	in: sizeof(struct fiber_switch)
+ * @flags:	in: must be 0
+ * @slot:	in: the carrier to wake
+ * @reserved:	in: must be 0
+ * @timeout_ns, @events, @nr_events, @reserved2: as in struct fiber_park
+ *
+ * FIBER_IOC_WAKE of @slot and FIBER_IOC_PARK of the caller in one call:
+ * the caller hands its P to @slot (a held carrier gets it granted) and
+ * sleeps until it is woken itself.  If the wake fails, the caller does not
+ * park, and the error is the wake's.
+ *
+ * Errors: those of FIBER_IOC_WAKE, then those of FIBER_IOC_PARK; EINVAL
+ * if @slot is the caller's own.
+ */
+struct fiber_switch {
+	__u32 size;
+	__u32 flags;
+	__u32 slot;
+	__u32 reserved;
+	__u64 timeout_ns;
+	__u64 events;
+	__u32 nr_events;
+	__u32 reserved2;
+};
+
+#define FIBER_SWITCH_SIZE_VER0	40
+
+/* FIBER_IOC_CONFIGURE flags: which fields to change */
+#define FIBER_CONFIG_SET_DELAY		_BITUL(0)
+#define FIBER_CONFIG_SET_HOLD		_BITUL(1)
+#define FIBER_CONFIG_SET_MAX_CARRIERS	_BITUL(2)
+
+/**
+ * struct fiber_config - argument of FIBER_IOC_CONFIGURE
+ * @size:	in: sizeof(struct fiber_config)
+ * @flags:	in: FIBER_CONFIG_SET_* for the fields to change; 0 only reads
+ * @handoff_delay_ns: in/out: notify only blocks that last this long;
+ *		0 (the default) notifies at once; at most 1 s
+ * @hold_on_wake: in/out: 1 (the default) holds a claimed carrier until it
+ *		is granted a P; 0 lets it return to user space at once
+ * @max_carriers: in/out: slots in the group, at most the module's limit
+ *		(fiber_info.max_carriers, the default); fixed once a carrier
+ *		registered or the group was mapped
+ * @map_size:	out: length to pass to mmap()
+ *
+ * Changes the fields named in @flags, then returns the whole configuration.
+ *
+ * Errors: EINVAL (unknown flag, delay above 1 s, hold_on_wake not 0 or 1,
+ * max_carriers 0 or above the module's limit), EBUSY (max_carriers after
+ * the group was used), EBADFD, and the argument errors.  On error nothing
+ * is changed.
+ */
+struct fiber_config {
+	__u32 size;
+	__u32 flags;
+	__u64 handoff_delay_ns;
+	__u32 hold_on_wake;
+	__u32 max_carriers;
+	__u64 map_size;
+};
+
+#define FIBER_CONFIG_SIZE_VER0	32
 
 #define FIBER_IOC_GET_INFO	_IOWR(FIBER_IOC_MAGIC, 0x00, struct fiber_info)
+#define FIBER_IOC_REGISTER	_IOWR(FIBER_IOC_MAGIC, 0x01, struct fiber_register)
+#define FIBER_IOC_UNREGISTER	_IOWR(FIBER_IOC_MAGIC, 0x02, struct fiber_unregister)
+#define FIBER_IOC_PARK		_IOWR(FIBER_IOC_MAGIC, 0x03, struct fiber_park)
+#define FIBER_IOC_WAKE		_IOWR(FIBER_IOC_MAGIC, 0x04, struct fiber_wake)
+#define FIBER_IOC_SWITCH	_IOWR(FIBER_IOC_MAGIC, 0x05, struct fiber_switch)
+#define FIBER_IOC_CONFIGURE	_IOWR(FIBER_IOC_MAGIC, 0x06, struct fiber_config)
 
 #endif /* _UAPI_LINUX_FIBER_H */

@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Carriers: registered threads, and the preempt notifier callbacks that see
+ * them block and wake.
+ *
+ * The scheduler path
+ * ------------------
+ * fiber_sched_out() runs on every switch-out of a carrier with its runqueue
+ * locked and interrupts off; fiber_sched_in() on every switch-in with
+ * preemption off.  Neither may sleep, fault, take a sleeping lock or wake a
+ * task, and neither takes group->lock (wake-ups are issued under it, and a
+ * wake-up takes runqueue locks).  They use only compare-and-swap on the
+ * slot's state word (in module-allocated memory, so never a fault), atomic
+ * bit operations, irq_work_queue(), hrtimers and task_work_add().
+ *
+ * A switch-out is a block only if the task sleeps (compat.h) and its slot
+ * is RUNNING: parked, held and claimed carriers hold no P.  The wake side
+ * is in fiber_sched_in(): BLOCKED -> RUNNING, or, if a spare won the race
+ * and claimed the slot, CLAIMED -> WAITING and a task_work that holds the
+ * thread before it returns to user space (fiber_carrier_hold()).
+ *
+ * Freeing
+ * -------
+ * See struct fiber_carrier for who may free a carrier.  Every final
+ * module_put() happens either in an ioctl (the file pins the module too) or
+ * in fiber_carrier_free_work() on fiber_wq, which module exit drains with
+ * destroy_workqueue(); the irq_work that queues that work runs in hard
+ * interrupt context, which free_module()'s synchronize_rcu() waits for.
+ */
+#include <linux/hrtimer.h>
+#include <linux/module.h>
+#include <linux/pid.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/task_work.h>
+#include <linux/timekeeping.h>
+#include <linux/fiber.h>
+
+#include "args.h"
+#include "carrier.h"
+#include "compat.h"
+#include "group.h"
+#include "shared.h"
+
+struct workqueue_struct *fiber_wq;
+
+static struct preempt_ops fiber_preempt_ops;
+
+/* The calling thread's carrier, of whatever group, or NULL.  Own context. */
+static struct fiber_carrier *fiber_carrier_of_current(void)
+{
+	struct preempt_notifier *n;
+
+	hlist_for_each_entry(n, &current->preempt_notifiers, link)
+		if (n->ops == &fiber_preempt_ops)
+			return container_of(n, struct fiber_carrier, notifier);
+	return NULL;
+}
+
+/* The calling thread's carrier in @group, or NULL. */
+struct fiber_carrier *fiber_carrier_current(struct fiber_group *group)
+{
+	struct fiber_carrier *c = fiber_carrier_of_current();
+
+	return c && c->group == group ? c : NULL;
+}
+
+/* Publish an event for @c's slot and have a parked carrier woken. */
+void fiber_carrier_queue_event(struct fiber_carrier *c, unsigned long *pending)
+{
+	struct fiber_group *group = c->group;
+
+	if (!test_and_set_bit(c->index, pending))
+		fiber_shared_add(&group->shared->nr_pending, 1);
+	irq_work_queue(&group->notify_work);
+}
+
+static void fiber_carrier_notify_block(struct fiber_carrier *c)
+{
+	fiber_shared_inc64(&c->group->shared->notifications);
+	fiber_carrier_queue_event(c, c->group->pending_blocked);
+}
+
+/* Is @c's group still served by its callbacks? */
+static bool fiber_carrier_live(struct fiber_carrier *c)
+{
+	/*
+	 * After execve() the thread runs another program (another mm), and
+	 * an exiting thread no longer runs fibers: both are inert until
+	 * the registration ends.
+	 */
+	return !READ_ONCE(c->group->dead) && current->mm == c->group->mm &&
+	       !(current->flags & PF_EXITING);
+}
+
+static void fiber_sched_out(struct preempt_notifier *n, struct task_struct *next)
+{
+	struct fiber_carrier *c = container_of(n, struct fiber_carrier, notifier);
+	struct fiber_slot *slot = c->slot;
+	u64 old, new, delay;
+
+	/* The final switch of an exiting thread: free the carrier after it. */
+	if (READ_ONCE(current->__state) == TASK_DEAD) {
+		irq_work_queue(&c->dead_work);
+		return;
+	}
+	if (!fiber_carrier_live(c) || !fiber_task_sleeping(current))
+		return;
+	old = READ_ONCE(slot->state);
+	if (FIBER_SLOT_STATE(old) != FIBER_SLOT_RUNNING)
+		return;
+	new = FIBER_SLOT_WORD(FIBER_SLOT_BLOCKED, FIBER_SLOT_SEQ(old) + 1);
+	if (!try_cmpxchg64(&slot->state, &old, new))
+		return;
+	WRITE_ONCE(slot->blocks, slot->blocks + 1);
+	WRITE_ONCE(slot->last_block_ns, ktime_get_ns());
+
+	delay = READ_ONCE(c->group->handoff_delay_ns);
+	if (delay) {
+		/* Only a block that lasts @delay is worth a spare. */
+		c->delay_seq = FIBER_SLOT_SEQ(new);
+		hrtimer_start(&c->delay_timer, ns_to_ktime(delay),
+			      HRTIMER_MODE_REL_PINNED_HARD);
+		return;
+	}
+	fiber_carrier_notify_block(c);
+}
+
+static enum hrtimer_restart fiber_carrier_delay_expired(struct hrtimer *timer)
+{
+	struct fiber_carrier *c = container_of(timer, struct fiber_carrier,
+					       delay_timer);
+	u64 word = READ_ONCE(c->slot->state);
+
+	if (!READ_ONCE(c->group->dead) &&
+	    word == FIBER_SLOT_WORD(FIBER_SLOT_BLOCKED, READ_ONCE(c->delay_seq)))
+		fiber_carrier_notify_block(c);
+	return HRTIMER_NORESTART;
+}
+
+/*
+ * @c woke and found its slot CLAIMED (@word): a spare took its P.  Count
+ * the claim once, and with hold-on-wake hold the thread before it returns
+ * to user space, where it would run fiber code without a P.
+ */
+static void fiber_carrier_claimed(struct fiber_carrier *c, u64 word)
+{
+	struct fiber_group *group = c->group;
+	struct fiber_slot *slot = c->slot;
+	u64 seq = FIBER_SLOT_SEQ(word);
+
+	if (c->claim_seq == seq)
+		return;
+	c->claim_seq = seq;
+	WRITE_ONCE(slot->claims, slot->claims + 1);
+	if (!READ_ONCE(group->hold_on_wake))
+		return;
+	if (!try_cmpxchg64(&slot->state, &word,
+			   FIBER_SLOT_WORD(FIBER_SLOT_WAITING, seq)))
+		return;
+	WRITE_ONCE(slot->holds, slot->holds + 1);
+	c->waiting = true;
+	fiber_shared_add(&group->shared->nr_waiting, 1);
+	fiber_carrier_queue_event(c, group->pending_ready);
+	/* One pending hold at a time: it re-checks the state when it runs. */
+	if (!c->hold_queued) {
+		c->hold_queued = true;
+		if (task_work_add(current, &c->hold_work, TWA_RESUME))
+			c->hold_queued = false;	/* exiting */
+	}
+}
+
+static void fiber_sched_in(struct preempt_notifier *n, int cpu)
+{
+	struct fiber_carrier *c = container_of(n, struct fiber_carrier, notifier);
+	struct fiber_slot *slot = c->slot;
+	u64 old;
+
+	if (!fiber_carrier_live(c))
+		return;
+	old = READ_ONCE(slot->state);
+	switch (FIBER_SLOT_STATE(old)) {
+	case FIBER_SLOT_BLOCKED:
+		WRITE_ONCE(slot->wakeups, slot->wakeups + 1);
+		WRITE_ONCE(slot->last_wake_ns, ktime_get_ns());
+		/* A pending handoff-delay timer checks the sequence anyway. */
+		hrtimer_try_to_cancel(&c->delay_timer);
+		if (try_cmpxchg64(&slot->state, &old,
+				  FIBER_SLOT_WORD(FIBER_SLOT_RUNNING,
+						  FIBER_SLOT_SEQ(old))))
+			return;
+		/* A spare claimed the slot first: @old is its new value. */
+		if (FIBER_SLOT_STATE(old) == FIBER_SLOT_CLAIMED)
+			fiber_carrier_claimed(c, old);
+		return;
+	case FIBER_SLOT_CLAIMED:
+		fiber_carrier_claimed(c, old);
+		return;
+	}
+}
+
+/*
+ * task_work, before the thread returns to user space: wait, killably, until
+ * a P is granted (FIBER_IOC_WAKE or FIBER_IOC_SWITCH) or the group dies.
+ * The slot stays WAITING all along, so the sleep here is no block.  Other
+ * signals wait until the thread is granted.
+ */
+static void fiber_carrier_hold(struct callback_head *head)
+{
+	struct fiber_carrier *c = container_of(head, struct fiber_carrier,
+					       hold_work);
+	struct fiber_group *group = c->group;
+	unsigned long flags;
+	bool granted;
+
+	c->hold_queued = false;
+	for (;;) {
+		set_current_state(TASK_KILLABLE);
+		if (READ_ONCE(c->granted) || READ_ONCE(group->dead) ||
+		    FIBER_SLOT_STATE(READ_ONCE(c->slot->state)) != FIBER_SLOT_WAITING ||
+		    fatal_signal_pending(current))
+			break;
+		schedule();
+	}
+	__set_current_state(TASK_RUNNING);
+
+	spin_lock_irqsave(&group->lock, flags);
+	granted = c->granted;
+	c->granted = false;
+	spin_unlock_irqrestore(&group->lock, flags);
+	if (granted)
+		fiber_slot_set_state(c->slot, FIBER_SLOT_RUNNING);
+	if (c->waiting && FIBER_SLOT_STATE(READ_ONCE(c->slot->state)) !=
+			  FIBER_SLOT_WAITING) {
+		c->waiting = false;
+		fiber_shared_add(&group->shared->nr_waiting, -1);
+	}
+}
+
+/*
+ * Release a carrier whose notifier is unlinked, or whose thread is dead.
+ * Process context.  Drops the carrier's references, the module's last.
+ */
+static void fiber_carrier_free(struct fiber_carrier *c)
+{
+	struct fiber_group *group = c->group;
+	struct fiber_slot *slot = c->slot;
+	unsigned long flags;
+	u64 seq;
+
+	hrtimer_cancel(&c->delay_timer);
+	irq_work_sync(&c->dead_work);
+
+	mutex_lock(&group->config_lock);
+	spin_lock_irqsave(&group->lock, flags);
+	group->carriers[c->index] = NULL;
+	if (c->parked)
+		list_del(&c->park_node);
+	spin_unlock_irqrestore(&group->lock, flags);
+	if (test_and_clear_bit(c->index, group->pending_blocked))
+		fiber_shared_add(&group->shared->nr_pending, -1);
+	if (test_and_clear_bit(c->index, group->pending_ready))
+		fiber_shared_add(&group->shared->nr_pending, -1);
+	if (c->waiting)
+		fiber_shared_add(&group->shared->nr_waiting, -1);
+	/*
+	 * The sequence number carries over to the next carrier of the slot,
+	 * so a late claim meant for this one cannot match that one.
+	 */
+	seq = FIBER_SLOT_SEQ(READ_ONCE(slot->state)) + 1;
+	WRITE_ONCE(slot->state, FIBER_SLOT_WORD(FIBER_SLOT_FREE, seq));
+	slot->user_word = 0;
+	slot->tid = 0;
+	slot->blocks = 0;
+	slot->wakeups = 0;
+	slot->claims = 0;
+	slot->holds = 0;
+	slot->last_block_ns = 0;
+	slot->last_wake_ns = 0;
+	clear_bit(c->index, group->slot_used);
+	group->nr_carriers--;
+	fiber_shared_add(&group->shared->nr_carriers, -1);
+	mutex_unlock(&group->config_lock);
+
+	put_task_struct(c->task);
+	kfree(c);
+	fiber_group_put(group);
+	module_put(THIS_MODULE);
+}
+
+static void fiber_carrier_free_work(struct work_struct *work)
+{
+	fiber_carrier_free(container_of(work, struct fiber_carrier, free_work));
+}
+
+/* Hard interrupt context, after the dead thread's final switch. */
+static void fiber_carrier_dead(struct irq_work *work)
+{
+	struct fiber_carrier *c = container_of(work, struct fiber_carrier,
+					       dead_work);
+
+	queue_work(fiber_wq, &c->free_work);
+}
+
+/*
+ * Unlink the calling thread's notifier: no callback of @c runs after this.
+ * Must come before anything that may sleep in the ioctl, so that no block
+ * in it can queue a hold on @c (task_work cannot be cancelled from a
+ * module).
+ */
+static void fiber_carrier_unlink(struct fiber_carrier *c)
+{
+	preempt_disable();
+	preempt_notifier_unregister(&c->notifier);
+	preempt_enable();
+}
+
+static void fiber_carrier_link(struct fiber_carrier *c)
+{
+	preempt_disable();
+	preempt_notifier_register(&c->notifier);
+	preempt_enable();
+}
+
+/* Take a free slot for @c; called with config_lock held. */
+static int fiber_carrier_attach(struct fiber_group *group,
+				struct fiber_carrier *c, u64 user_word)
+{
+	struct fiber_slot *slot;
+	unsigned long flags;
+	u32 index;
+	u64 seq;
+	int ret;
+
+	lockdep_assert_held(&group->config_lock);
+	ret = fiber_group_freeze(group);
+	if (ret)
+		return ret;
+	index = find_first_zero_bit(group->slot_used, group->max_carriers);
+	if (index >= group->max_carriers)
+		return -ENOSPC;
+	ret = fiber_shared_prepare_slot(group, index);
+	if (ret)
+		return ret;
+
+	slot = fiber_shared_slot(group, index);
+	c->slot = slot;
+	c->index = index;
+	seq = FIBER_SLOT_SEQ(READ_ONCE(slot->state));
+	slot->user_word = user_word;
+	slot->tid = task_pid_vnr(current);
+	WRITE_ONCE(slot->state, FIBER_SLOT_WORD(FIBER_SLOT_RUNNING, seq));
+
+	set_bit(index, group->slot_used);
+	group->nr_carriers++;
+	fiber_shared_add(&group->shared->nr_carriers, 1);
+	spin_lock_irqsave(&group->lock, flags);
+	group->carriers[index] = c;
+	spin_unlock_irqrestore(&group->lock, flags);
+	return 0;
+}
+
+long fiber_ioctl_register(struct fiber_group *group, void __user *uarg)
+{
+	struct fiber_carrier *c, *stale;
+	struct fiber_register args;
+	u32 usize;
+	int ret;
+
+	/*
+	 * A carrier left over from a group that died, or from the program
+	 * before execve(), is inert; the thread drops it now.  It is unlinked
+	 * before anything here may sleep (see fiber_carrier_unlink()).
+	 */
+	stale = fiber_carrier_of_current();
+	if (stale && !fiber_carrier_live(stale)) {
+		fiber_carrier_unlink(stale);
+		fiber_carrier_free(stale);
+		stale = NULL;
+	}
+
+	ret = fiber_args_from_user(&args, sizeof(args),
+				   FIBER_REGISTER_SIZE_VER0, uarg, &usize);
+	if (ret)
+		return ret;
+	if (args.flags || args.reserved)
+		return -EINVAL;
+	if (stale || fiber_carrier_of_current())
+		return -EBUSY;
+
+	c = kzalloc(sizeof(*c), GFP_KERNEL_ACCOUNT);
+	if (!c)
+		return -ENOMEM;
+	preempt_notifier_init(&c->notifier, &fiber_preempt_ops);
+	INIT_LIST_HEAD(&c->park_node);
+	init_task_work(&c->hold_work, fiber_carrier_hold);
+	hrtimer_init(&c->delay_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	c->delay_timer.function = fiber_carrier_delay_expired;
+	init_irq_work(&c->dead_work, fiber_carrier_dead);
+	INIT_WORK(&c->free_work, fiber_carrier_free_work);
+
+	c->group = group;
+	c->task = current;
+
+	mutex_lock(&group->config_lock);
+	ret = fiber_carrier_attach(group, c, args.user_word);
+	mutex_unlock(&group->config_lock);
+	if (ret) {
+		kfree(c);
+		return ret;
+	}
+	fiber_group_get(group);
+	get_task_struct(current);
+	/* The file pins the module now; the carrier may outlive the file. */
+	__module_get(THIS_MODULE);
+	fiber_carrier_link(c);
+
+	args.slot = c->index;
+	ret = fiber_args_to_user(uarg, usize, &args, sizeof(args));
+	if (ret) {
+		fiber_carrier_unlink(c);
+		fiber_carrier_free(c);
+	}
+	return ret;
+}
+
+long fiber_ioctl_unregister(struct fiber_group *group, void __user *uarg)
+{
+	struct fiber_carrier *c = fiber_carrier_current(group);
+	struct fiber_unregister args;
+	u32 usize;
+	int ret;
+
+	if (!c)
+		return -ESRCH;
+	fiber_carrier_unlink(c);
+	ret = fiber_args_from_user(&args, sizeof(args),
+				   FIBER_UNREGISTER_SIZE_VER0, uarg, &usize);
+	if (!ret && args.flags)
+		ret = -EINVAL;
+	if (ret) {
+		fiber_carrier_link(c);
+		return ret;
+	}
+	fiber_carrier_free(c);
+	return 0;
+}
+
+static struct preempt_ops fiber_preempt_ops = {
+	.sched_in	= fiber_sched_in,
+	.sched_out	= fiber_sched_out,
+};

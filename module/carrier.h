@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _FIBER_CARRIER_H
+#define _FIBER_CARRIER_H
+
+#include <linux/hrtimer.h>
+#include <linux/irq_work.h>
+#include <linux/list.h>
+#include <linux/preempt.h>
+#include <linux/types.h>
+#include <linux/workqueue.h>
+#include <linux/fiber.h>
+
+struct fiber_group;
+struct fiber_slot;
+struct task_struct;
+
+/*
+ * struct fiber_carrier - a registered thread (an M)
+ *
+ * Lifetime: the memory belongs to the thread's registration, not to the
+ * group.  @notifier is linked into the thread's own preempt notifier list,
+ * which only the thread itself may change (preempt_notifier_unregister() is
+ * a bare hlist_del on that list).  So a carrier is freed only
+ *  - by the thread itself, in FIBER_IOC_UNREGISTER or when it registers
+ *    again after its group died, or
+ *  - after the thread's final switch-out (TASK_DEAD), when its notifier list
+ *    will never be walked again: that callback queues @dead_work, whose
+ *    irq_work runs once the switch is complete and hands over to
+ *    @free_work on fiber_wq (process context).
+ * Each carrier holds a reference on its group, its task and the module.
+ *
+ * Fields marked (own) are touched only in the thread's own context: its
+ * notifier callbacks, its task_work and its ioctls.  Fields marked (lock)
+ * are under group->lock.
+ */
+struct fiber_carrier {
+	struct preempt_notifier notifier;
+	struct fiber_group *group;
+	struct task_struct *task;
+	struct fiber_slot *slot;	/* kernel address of the shared slot */
+	u32 index;
+
+	/* Parking and granting (lock). */
+	struct list_head park_node;
+	bool parked;
+	bool woken;			/* a wake-up is owed: park returns */
+	bool granted;			/* a held carrier may go */
+
+	/* Hold-on-wake (own). */
+	struct callback_head hold_work;
+	bool hold_queued;
+	bool waiting;			/* counted in shared->nr_waiting */
+	u64 claim_seq;			/* last claim counted */
+
+	/* Handoff delay. */
+	struct hrtimer delay_timer;
+	u64 delay_seq;			/* the block the timer is for */
+
+	/* Release after thread exit. */
+	struct irq_work dead_work;
+	struct work_struct free_work;
+};
+
+extern struct workqueue_struct *fiber_wq;
+
+/* Change the state of a slot, keeping its sequence number. */
+static inline void fiber_slot_set_state(struct fiber_slot *slot, u32 state)
+{
+	u64 old = READ_ONCE(slot->state);
+
+	while (!try_cmpxchg64(&slot->state, &old,
+			      FIBER_SLOT_WORD(state, FIBER_SLOT_SEQ(old))))
+		;
+}
+
+struct fiber_carrier *fiber_carrier_current(struct fiber_group *group);
+long fiber_ioctl_register(struct fiber_group *group, void __user *uarg);
+long fiber_ioctl_unregister(struct fiber_group *group, void __user *uarg);
+void fiber_carrier_queue_event(struct fiber_carrier *c, unsigned long *pending);
+
+#endif /* _FIBER_CARRIER_H */

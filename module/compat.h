@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The differences between the kernels the module supports (Debian 12's 6.1
+ * and Debian 13's 6.12), in one place.
+ */
+#ifndef _FIBER_COMPAT_H
+#define _FIBER_COMPAT_H
+
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/version.h>
+
+/*
+ * Did @p, being switched out, go to sleep (rather than being preempted)?
+ * Called from a sched_out preempt notifier, with @p's runqueue locked.
+ *
+ * __schedule() dequeues a task that sleeps before the switch, so on 6.1 a
+ * sleeper has !on_rq.  Since 6.12 EEVDF may leave a sleeper queued with
+ * se.sched_delayed set until its lag is spent ("delayed dequeue"), so that
+ * counts as asleep too.
+ */
+static inline bool fiber_task_sleeping(struct task_struct *p)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+	return !READ_ONCE(p->on_rq) || p->se.sched_delayed;
+#else
+	return !READ_ONCE(p->on_rq);
+#endif
+}
+
+/* Set then clear vma flags; vma->vm_flags became read-only in 6.3. */
+static inline void fiber_vm_flags_mod(struct vm_area_struct *vma,
+				      unsigned long set, unsigned long clear)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	vm_flags_mod(vma, set, clear);
+#else
+	vma->vm_flags = (vma->vm_flags | set) & ~clear;
+#endif
+}
+
+#endif /* _FIBER_COMPAT_H */

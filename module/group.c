@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Groups: one per open of /dev/fiber, owned by the opener's process.
+ *
+ * A group is bound to the mm and the thread group of the process that
+ * opened it.  Every entry point except FIBER_IOC_GET_INFO checks both and
+ * fails with EBADFD otherwise, so a descriptor inherited over fork(), passed
+ * over a socket, or kept across execve() cannot reach the carriers.
+ *
+ * When the owner closes its last descriptor of the group (->flush sees no
+ * other fd for the file in the owner's table), the group dies: parked and
+ * held carriers are woken and return, and every notifier callback of its
+ * carriers becomes inert.  The carriers themselves stay linked to their
+ * threads until the threads unregister, register again or exit (see
+ * carrier.c); their references keep the group's memory alive until then.
+ */
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/hashtable.h>
+#include <linux/mm.h>
+#include <linux/moduleparam.h>
+#include <linux/pid.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/fiber.h>
+
+#include "args.h"
+#include "carrier.h"
+#include "device.h"
+#include "group.h"
+#include "park.h"
+#include "shared.h"
+
+unsigned int fiber_max_carriers = 10000;
+module_param_named(max_carriers, fiber_max_carriers, uint, 0444);
+MODULE_PARM_DESC(max_carriers, "Most carriers (threads) in one group (default 10000, like Go's thread limit)");
+
+static unsigned int fiber_max_groups_per_user = 1024;
+module_param_named(max_groups_per_user, fiber_max_groups_per_user, uint, 0644);
+MODULE_PARM_DESC(max_groups_per_user, "Most groups (open /dev/fiber files) one user may have (default 1024)");
+
+/* The most a handoff delay may be: beyond it sysmon-style polling wins. */
+#define FIBER_MAX_HANDOFF_DELAY_NS	NSEC_PER_SEC
+
+/*
+ * Groups per user, for the max_groups_per_user limit, like inotify's
+ * max_user_instances.  Entries live while the user has a group.
+ */
+struct fiber_user {
+	struct hlist_node node;
+	kuid_t uid;
+	unsigned int groups;
+};
+
+static DEFINE_HASHTABLE(fiber_users, 6);
+static DEFINE_SPINLOCK(fiber_users_lock);
+
+static struct fiber_user *fiber_user_find(kuid_t uid)
+{
+	struct fiber_user *u;
+
+	lockdep_assert_held(&fiber_users_lock);
+	hash_for_each_possible(fiber_users, u, node, __kuid_val(uid))
+		if (uid_eq(u->uid, uid))
+			return u;
+	return NULL;
+}
+
+static int fiber_user_charge(kuid_t uid)
+{
+	struct fiber_user *u, *fresh;
+	int ret = 0;
+
+	fresh = kzalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
+	if (!fresh)
+		return -ENOMEM;
+	spin_lock(&fiber_users_lock);
+	u = fiber_user_find(uid);
+	if (!u) {
+		u = fresh;
+		fresh = NULL;
+		u->uid = uid;
+		hash_add(fiber_users, &u->node, __kuid_val(uid));
+	}
+	if (u->groups >= READ_ONCE(fiber_max_groups_per_user))
+		ret = -EMFILE;
+	else
+		u->groups++;
+	if (!u->groups) {
+		hash_del(&u->node);
+		fresh = u;	/* freed below */
+	}
+	spin_unlock(&fiber_users_lock);
+	kfree(fresh);
+	return ret;
+}
+
+static void fiber_user_uncharge(kuid_t uid)
+{
+	struct fiber_user *u;
+
+	spin_lock(&fiber_users_lock);
+	u = fiber_user_find(uid);
+	if (!--u->groups)
+		hash_del(&u->node);
+	else
+		u = NULL;
+	spin_unlock(&fiber_users_lock);
+	kfree(u);
+}
+
+struct fiber_group *fiber_group_create(void)
+{
+	struct fiber_group *group;
+	int ret;
+
+	if (!current->mm)
+		return ERR_PTR(-EINVAL);
+	group = kzalloc(sizeof(*group), GFP_KERNEL_ACCOUNT);
+	if (!group)
+		return ERR_PTR(-ENOMEM);
+	group->uid = current_uid();
+	ret = fiber_user_charge(group->uid);
+	if (ret) {
+		kfree(group);
+		return ERR_PTR(ret);
+	}
+	kref_init(&group->ref);
+	mmgrab(current->mm);
+	group->mm = current->mm;
+	group->tgid = get_pid(task_tgid(current));
+	mutex_init(&group->config_lock);
+	spin_lock_init(&group->lock);
+	INIT_LIST_HEAD(&group->parked);
+	init_irq_work(&group->notify_work, fiber_park_notify);
+	group->hold_on_wake = true;
+	group->max_carriers = READ_ONCE(fiber_max_carriers);
+	atomic_inc(&fiber_nr_groups);
+	return group;
+}
+
+void fiber_group_get(struct fiber_group *group)
+{
+	kref_get(&group->ref);
+}
+
+/* Process context: every final put happens in one (see carrier.c). */
+static void fiber_group_release(struct kref *ref)
+{
+	struct fiber_group *group = container_of(ref, struct fiber_group, ref);
+
+	irq_work_sync(&group->notify_work);
+	if (group->frozen)
+		preempt_notifier_dec();
+	fiber_shared_free(group);
+	kvfree(group->carriers);
+	bitmap_free(group->pending_blocked);
+	bitmap_free(group->pending_ready);
+	bitmap_free(group->slot_used);
+	mmdrop(group->mm);
+	put_pid(group->tgid);
+	fiber_user_uncharge(group->uid);
+	atomic_dec(&fiber_nr_groups);
+	kfree(group);
+}
+
+void fiber_group_put(struct fiber_group *group)
+{
+	might_sleep();
+	kref_put(&group->ref, fiber_group_release);
+}
+
+/* Return: 0 if the caller belongs to the process that opened the group. */
+int fiber_group_check_owner(struct fiber_group *group)
+{
+	if (current->mm != group->mm || task_tgid(current) != group->tgid)
+		return -EBADFD;
+	return 0;
+}
+
+/*
+ * Allocate what carriers need: the shared memory, the slot table and the
+ * pending bitmaps.  Done once, at the first registration or mmap; from then
+ * on max_carriers is fixed.
+ */
+int fiber_group_freeze(struct fiber_group *group)
+{
+	u32 max = group->max_carriers;
+	int ret;
+
+	lockdep_assert_held(&group->config_lock);
+	if (group->frozen)
+		return 0;
+
+	ret = -ENOMEM;
+	group->carriers = kvcalloc(max, sizeof(*group->carriers),
+				   GFP_KERNEL_ACCOUNT);
+	group->pending_blocked = bitmap_zalloc(max, GFP_KERNEL_ACCOUNT);
+	group->pending_ready = bitmap_zalloc(max, GFP_KERNEL_ACCOUNT);
+	group->slot_used = bitmap_zalloc(max, GFP_KERNEL_ACCOUNT);
+	if (!group->carriers || !group->pending_blocked ||
+	    !group->pending_ready || !group->slot_used)
+		goto out_free;
+	ret = fiber_shared_alloc(group);
+	if (ret)
+		goto out_free;
+	/* Preempt notifiers cost nothing until someone asks for them. */
+	preempt_notifier_inc();
+	WRITE_ONCE(group->frozen, true);
+	return 0;
+
+out_free:
+	kvfree(group->carriers);
+	group->carriers = NULL;
+	bitmap_free(group->pending_blocked);
+	group->pending_blocked = NULL;
+	bitmap_free(group->pending_ready);
+	group->pending_ready = NULL;
+	bitmap_free(group->slot_used);
+	group->slot_used = NULL;
+	return ret;
+}
+
+/*
+ * The group dies: no carrier may park, parked and held ones are woken (they
+ * see ->dead and return), and the callbacks of its carriers do nothing from
+ * now on.
+ */
+static void fiber_group_shutdown(struct fiber_group *group)
+{
+	unsigned long flags;
+	u32 i;
+
+	spin_lock_irqsave(&group->lock, flags);
+	WRITE_ONCE(group->dead, true);
+	if (group->carriers)
+		for (i = 0; i < group->max_carriers; i++)
+			if (group->carriers[i])
+				wake_up_process(group->carriers[i]->task);
+	spin_unlock_irqrestore(&group->lock, flags);
+}
+
+static int fiber_same_file(const void *file, struct file *f, unsigned int fd)
+{
+	return f == file;
+}
+
+/*
+ * ->flush runs on every close() of a descriptor of @file, after the
+ * descriptor left the table.  If the owner has no other descriptor of the
+ * group left, the group dies, even though the file itself lives on while it
+ * is mapped or while an ioctl still runs.
+ */
+void fiber_group_flush(struct fiber_group *group, struct file *file)
+{
+	if (current->mm != group->mm || !current->files)
+		return;
+	if (iterate_fd(current->files, 0, fiber_same_file, file))
+		return;
+	fiber_group_shutdown(group);
+}
+
+void fiber_group_file_released(struct fiber_group *group)
+{
+	fiber_group_shutdown(group);
+	fiber_group_put(group);
+}
+
+long fiber_ioctl_configure(struct fiber_group *group, void __user *uarg)
+{
+	struct fiber_config cfg;
+	u32 usize;
+	int ret;
+
+	ret = fiber_args_from_user(&cfg, sizeof(cfg), FIBER_CONFIG_SIZE_VER0,
+				   uarg, &usize);
+	if (ret)
+		return ret;
+	if (cfg.flags & ~(FIBER_CONFIG_SET_DELAY | FIBER_CONFIG_SET_HOLD |
+			  FIBER_CONFIG_SET_MAX_CARRIERS))
+		return -EINVAL;
+	if ((cfg.flags & FIBER_CONFIG_SET_DELAY) &&
+	    cfg.handoff_delay_ns > FIBER_MAX_HANDOFF_DELAY_NS)
+		return -EINVAL;
+	if ((cfg.flags & FIBER_CONFIG_SET_HOLD) && cfg.hold_on_wake > 1)
+		return -EINVAL;
+	if ((cfg.flags & FIBER_CONFIG_SET_MAX_CARRIERS) &&
+	    (!cfg.max_carriers || cfg.max_carriers > READ_ONCE(fiber_max_carriers)))
+		return -EINVAL;
+
+	mutex_lock(&group->config_lock);
+	if ((cfg.flags & FIBER_CONFIG_SET_MAX_CARRIERS) && group->frozen &&
+	    cfg.max_carriers != group->max_carriers) {
+		mutex_unlock(&group->config_lock);
+		return -EBUSY;
+	}
+	if (cfg.flags & FIBER_CONFIG_SET_DELAY)
+		WRITE_ONCE(group->handoff_delay_ns, cfg.handoff_delay_ns);
+	if (cfg.flags & FIBER_CONFIG_SET_HOLD)
+		WRITE_ONCE(group->hold_on_wake, cfg.hold_on_wake);
+	if (cfg.flags & FIBER_CONFIG_SET_MAX_CARRIERS)
+		group->max_carriers = cfg.max_carriers;
+
+	cfg.handoff_delay_ns = group->handoff_delay_ns;
+	cfg.hold_on_wake = group->hold_on_wake;
+	cfg.max_carriers = group->max_carriers;
+	cfg.map_size = fiber_shared_map_size(group->max_carriers);
+	mutex_unlock(&group->config_lock);
+
+	return fiber_args_to_user(uarg, usize, &cfg, sizeof(cfg));
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _FIBER_GROUP_H
+#define _FIBER_GROUP_H
+
+#include <linux/irq_work.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/uidgid.h>
+#include <linux/fiber.h>
+
+struct fiber_carrier;
+struct file;
+struct mm_struct;
+struct page;
+struct pid;
+
+/*
+ * struct fiber_group - one open of /dev/fiber: the carriers of one process
+ *
+ * Lifetime: a kref held by the file (dropped in ->release) and by every
+ * carrier (dropped when the carrier is freed), so a group outlives its file
+ * while a thread is still registered, and the shared pages stay valid for
+ * the notifier callbacks of every registered thread.  The group is freed in
+ * process context: every final put happens there (see carrier.c).
+ *
+ * Locking:
+ *  - @config_lock (mutex) serialises configuration, the allocation of the
+ *    shared memory, and registration.
+ *  - @lock (spinlock, always taken with interrupts off since the notify
+ *    irq_work takes it) protects @carriers, @parked and each carrier's
+ *    wake-up fields.  Wake-ups are issued under it.  It is never taken in
+ *    the scheduler path (the preempt notifiers run with a runqueue lock
+ *    held, and wake_up_process() under @lock takes runqueue locks), which
+ *    therefore uses only atomics: the slot state word, the pending bitmaps
+ *    and irq_work_queue().
+ */
+struct fiber_group {
+	struct kref ref;
+	struct mm_struct *mm;		/* mmgrab()ed: identity only */
+	struct pid *tgid;		/* the opener's thread group */
+	kuid_t uid;			/* charged for the per-user limit */
+
+	struct mutex config_lock;	/* see above */
+	/* Configuration: written under config_lock, read anywhere. */
+	u64 handoff_delay_ns;
+	bool hold_on_wake;
+	u32 max_carriers;
+	bool frozen;			/* shared memory allocated */
+
+	/* Shared memory (shared.c), allocated when frozen. */
+	struct page **pages;		/* header page, then slot pages */
+	u32 nr_pages;
+	struct fiber_shared *shared;	/* kernel address of pages[0] */
+
+	spinlock_t lock;		/* see above */
+	struct fiber_carrier **carriers; /* by slot index */
+	struct list_head parked;	/* most recently parked first */
+	u32 nr_carriers;		/* under config_lock */
+
+	unsigned long *slot_used;	/* under config_lock */
+
+	/* One bit per slot: an event is queued.  Set locklessly. */
+	unsigned long *pending_blocked;
+	unsigned long *pending_ready;
+	u32 next_event;			/* where the next scan starts */
+	struct irq_work notify_work;	/* wakes parked carriers */
+
+	bool dead;			/* the owner closed its last fd */
+};
+
+extern unsigned int fiber_max_carriers;
+
+struct fiber_group *fiber_group_create(void);
+void fiber_group_get(struct fiber_group *group);
+void fiber_group_put(struct fiber_group *group);
+int fiber_group_check_owner(struct fiber_group *group);
+void fiber_group_flush(struct fiber_group *group, struct file *file);
+void fiber_group_file_released(struct fiber_group *group);
+int fiber_group_freeze(struct fiber_group *group);
+long fiber_ioctl_configure(struct fiber_group *group, void __user *uarg);
+
+/* Bump a counter of the shared header, which user space only reads. */
+static inline void fiber_shared_add(__u32 *counter, int delta)
+{
+	atomic_add(delta, (atomic_t *)counter);
+}
+
+static inline void fiber_shared_inc64(__u64 *counter)
+{
+	atomic64_inc((atomic64_t *)counter);
+}
+
+#endif /* _FIBER_GROUP_H */

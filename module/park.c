@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Parking, waking and switching carriers, and delivering events.
+ *
+ * Why no wake-up is lost: an event is published by setting its bit in a
+ * pending bitmap (locklessly, from the scheduler path) and then queueing the
+ * group's notify irq_work.  A carrier about to park checks under
+ * group->lock whether a wake-up is owed to it or any event is pending, and
+ * only if not adds itself to group->parked, in the same critical section.
+ * The irq_work takes group->lock after the bit was set: either the parker
+ * saw the bit and did not sleep, or the irq_work finds it on the list and
+ * wakes it.  Explicit wake-ups set carrier->woken under the same lock, and
+ * the parker re-checks it after setting its task state, before each sleep.
+ */
+#include <linux/bitmap.h>
+#include <linux/hrtimer.h>
+#include <linux/irq_work.h>
+#include <linux/sched/signal.h>
+#include <linux/uaccess.h>
+#include <linux/fiber.h>
+
+#include "args.h"
+#include "carrier.h"
+#include "group.h"
+#include "park.h"
+#include "shared.h"
+
+/* Events are copied out in batches this big, from the stack. */
+#define FIBER_EVENT_BATCH	16
+
+static bool fiber_events_pending(struct fiber_group *group)
+{
+	u32 max = group->max_carriers;
+
+	return find_first_bit(group->pending_blocked, max) < max ||
+	       find_first_bit(group->pending_ready, max) < max;
+}
+
+static void fiber_wake_parked(struct fiber_group *group,
+			      struct fiber_carrier *c)
+{
+	lockdep_assert_held(&group->lock);
+	list_del_init(&c->park_node);
+	c->parked = false;
+	c->woken = true;
+	wake_up_process(c->task);
+}
+
+/*
+ * The notify irq_work: wake as many parked carriers as there are pending
+ * events, the most recently parked first (its caches are the warmest).
+ * Runs in hard interrupt context, outside any runqueue lock.
+ */
+void fiber_park_notify(struct irq_work *work)
+{
+	struct fiber_group *group = container_of(work, struct fiber_group,
+						 notify_work);
+	int n = max_t(int, 1, READ_ONCE(group->shared->nr_pending));
+	unsigned long flags;
+
+	spin_lock_irqsave(&group->lock, flags);
+	while (n-- > 0 && !list_empty(&group->parked))
+		fiber_wake_parked(group, list_first_entry(&group->parked,
+							  struct fiber_carrier,
+							  park_node));
+	spin_unlock_irqrestore(&group->lock, flags);
+}
+
+/*
+ * Take up to @max pending events of one @kind from @pending into @buf, from
+ * slot @start on, wrapping around.  An event whose slot is no longer in the
+ * state it announced is dropped: nobody could act on it.
+ */
+static u32 fiber_take_kind(struct fiber_group *group, unsigned long *pending,
+			   u32 kind, u32 start, struct fiber_event *buf,
+			   u32 n, u32 max)
+{
+	u32 want = kind == FIBER_EVENT_BLOCKED ? FIBER_SLOT_BLOCKED
+					       : FIBER_SLOT_WAITING;
+	u32 total = group->max_carriers;
+	u32 pass, from, to, i;
+	u64 word;
+
+	for (pass = 0; pass < 2 && n < max; pass++) {
+		from = pass ? 0 : start;
+		to = pass ? start : total;
+		for (i = find_next_bit(pending, to, from); i < to && n < max;
+		     i = find_next_bit(pending, to, i + 1)) {
+			if (!test_and_clear_bit(i, pending))
+				continue;
+			fiber_shared_add(&group->shared->nr_pending, -1);
+			word = READ_ONCE(fiber_shared_slot(group, i)->state);
+			if (FIBER_SLOT_STATE(word) != want)
+				continue;
+			buf[n].slot = i;
+			buf[n].kind = kind;
+			buf[n].seq = FIBER_SLOT_SEQ(word);
+			n++;
+			WRITE_ONCE(group->next_event, (i + 1) % total);
+		}
+	}
+	return n;
+}
+
+/* Put events that could not be delivered back in the queue. */
+static void fiber_requeue_events(struct fiber_group *group,
+				 const struct fiber_event *buf, u32 n)
+{
+	unsigned long *pending;
+	u32 i;
+
+	for (i = 0; i < n; i++) {
+		pending = buf[i].kind == FIBER_EVENT_BLOCKED ?
+			  group->pending_blocked : group->pending_ready;
+		if (!test_and_set_bit(buf[i].slot, pending))
+			fiber_shared_add(&group->shared->nr_pending, 1);
+	}
+}
+
+/*
+ * Copy up to @cap pending events to @uevents.  Return: the number copied,
+ * or -EFAULT if none could be (they stay queued).
+ */
+static long fiber_deliver_events(struct fiber_group *group,
+				 struct fiber_event __user *uevents, u32 cap)
+{
+	struct fiber_event buf[FIBER_EVENT_BATCH];
+	u32 done = 0, n, start;
+
+	while (done < cap) {
+		start = READ_ONCE(group->next_event);
+		n = fiber_take_kind(group, group->pending_ready,
+				    FIBER_EVENT_READY, start, buf, 0,
+				    min_t(u32, cap - done, FIBER_EVENT_BATCH));
+		n = fiber_take_kind(group, group->pending_blocked,
+				    FIBER_EVENT_BLOCKED, start, buf, n,
+				    min_t(u32, cap - done, FIBER_EVENT_BATCH));
+		if (!n)
+			break;
+		if (copy_to_user(uevents + done, buf, n * sizeof(*buf))) {
+			fiber_requeue_events(group, buf, n);
+			return done ? done : -EFAULT;
+		}
+		done += n;
+	}
+	return done;
+}
+
+/*
+ * Park the calling carrier @c until it is woken, its deadline passes, a
+ * signal arrives or the group dies; then deliver events.  @nr_events is
+ * the capacity of @uevents in, the number delivered out.
+ */
+static long fiber_park_self(struct fiber_group *group, struct fiber_carrier *c,
+			    u64 timeout_ns, struct fiber_event __user *uevents,
+			    u32 *nr_events)
+{
+	ktime_t expires = ns_to_ktime(timeout_ns);
+	bool parked = false, timed_out = false;
+	unsigned long flags;
+	long ret = 0, n;
+
+	spin_lock_irqsave(&group->lock, flags);
+	if (group->dead) {
+		spin_unlock_irqrestore(&group->lock, flags);
+		return -EBADF;
+	}
+	if (!c->woken && !fiber_events_pending(group)) {
+		c->parked = true;
+		list_add(&c->park_node, &group->parked);
+		fiber_slot_set_state(c->slot, FIBER_SLOT_PARKED);
+		fiber_shared_add(&group->shared->nr_parked, 1);
+		parked = true;
+	}
+	c->woken = false;
+	spin_unlock_irqrestore(&group->lock, flags);
+
+	if (parked) {
+		for (;;) {
+			set_current_state(TASK_INTERRUPTIBLE);
+			if (READ_ONCE(c->woken) || READ_ONCE(group->dead))
+				break;
+			if (signal_pending(current)) {
+				ret = -EINTR;
+				break;
+			}
+			if (timed_out) {
+				ret = -ETIMEDOUT;
+				break;
+			}
+			if (!timeout_ns)
+				schedule();
+			else if (!schedule_hrtimeout_range(&expires, 0,
+							   HRTIMER_MODE_ABS))
+				timed_out = true;
+		}
+		__set_current_state(TASK_RUNNING);
+
+		spin_lock_irqsave(&group->lock, flags);
+		if (c->parked) {
+			list_del_init(&c->park_node);
+			c->parked = false;
+		}
+		/* A wake-up beats a signal or the deadline that came with it. */
+		if (c->woken)
+			ret = 0;
+		else if (group->dead)
+			ret = -EBADF;
+		c->woken = false;
+		fiber_slot_set_state(c->slot, FIBER_SLOT_RUNNING);
+		fiber_shared_add(&group->shared->nr_parked, -1);
+		if (ret == -ETIMEDOUT)
+			fiber_shared_inc64(&group->shared->park_timeouts);
+		spin_unlock_irqrestore(&group->lock, flags);
+		if (ret == -EBADF) {
+			*nr_events = 0;
+			return ret;
+		}
+	}
+
+	n = fiber_deliver_events(group, uevents, *nr_events);
+	*nr_events = max_t(long, n, 0);
+	if (n < 0)
+		return n;
+	return n ? 0 : ret;
+}
+
+/*
+ * Validate the events buffer of a park before sleeping, so that an event
+ * taken from the queue is not lost to a bad pointer; clamp its capacity to
+ * the most events that can be pending at once.
+ */
+static int fiber_check_events(struct fiber_group *group, u64 events,
+			      u32 *nr_events)
+{
+	*nr_events = min_t(u32, *nr_events, 2 * group->max_carriers);
+	if (!*nr_events)
+		return 0;
+	if (!events || !access_ok(u64_to_user_ptr(events),
+				  (size_t)*nr_events * sizeof(struct fiber_event)))
+		return -EFAULT;
+	return 0;
+}
+
+/* Write back how many events were delivered (nothing else changes). */
+static int fiber_put_nr_events(u32 __user *unr, u32 usize, size_t offset,
+			       u32 nr)
+{
+	if (usize < offset + sizeof(u32))
+		return 0;
+	return put_user(nr, unr) ? -EFAULT : 0;
+}
+
+long fiber_ioctl_park(struct fiber_group *group, void __user *uarg)
+{
+	struct fiber_park __user *up = uarg;
+	struct fiber_carrier *c;
+	struct fiber_park args;
+	u32 usize, nr;
+	long ret;
+
+	ret = fiber_args_from_user(&args, sizeof(args), FIBER_PARK_SIZE_VER0,
+				   uarg, &usize);
+	if (ret)
+		return ret;
+	if (args.flags || args.reserved)
+		return -EINVAL;
+	c = fiber_carrier_current(group);
+	if (!c)
+		return -ESRCH;
+	nr = args.nr_events;
+	ret = fiber_check_events(group, args.events, &nr);
+	/* Make sure the count can be written back before taking events. */
+	if (!ret && put_user(args.nr_events, &up->nr_events))
+		ret = -EFAULT;
+	if (ret)
+		return ret;
+
+	ret = fiber_park_self(group, c, args.timeout_ns,
+			      u64_to_user_ptr(args.events), &nr);
+	if (fiber_put_nr_events(&up->nr_events, usize,
+				offsetof(struct fiber_park, nr_events), nr))
+		return -EFAULT;
+	return ret;
+}
+
+/*
+ * Wake carrier @index (or, with @any, the most recently parked one): a
+ * parked carrier's park returns, a held one is granted a P, and any other
+ * is owed a wake-up that its next park consumes at once.
+ */
+static int fiber_wake_slot(struct fiber_group *group, u32 index, bool any)
+{
+	struct fiber_carrier *t = NULL;
+	unsigned long flags;
+	int ret = 0;
+
+	spin_lock_irqsave(&group->lock, flags);
+	if (group->dead) {
+		ret = -EBADF;
+	} else if (any) {
+		if (list_empty(&group->parked))
+			ret = -EAGAIN;
+		else
+			fiber_wake_parked(group, list_first_entry(&group->parked,
+								  struct fiber_carrier,
+								  park_node));
+	} else if (index >= group->max_carriers) {
+		ret = -EINVAL;
+	} else if (!group->carriers || !group->carriers[index]) {
+		ret = -ESRCH;
+	} else {
+		t = group->carriers[index];
+		if (t->parked) {
+			fiber_wake_parked(group, t);
+		} else if (FIBER_SLOT_STATE(READ_ONCE(t->slot->state)) ==
+			   FIBER_SLOT_WAITING) {
+			if (!t->granted) {
+				t->granted = true;
+				fiber_shared_inc64(&group->shared->grants);
+			}
+			wake_up_process(t->task);
+		} else {
+			t->woken = true;
+		}
+	}
+	spin_unlock_irqrestore(&group->lock, flags);
+	return ret;
+}
+
+long fiber_ioctl_wake(struct fiber_group *group, void __user *uarg)
+{
+	struct fiber_wake args;
+	u32 usize;
+	long ret;
+
+	ret = fiber_args_from_user(&args, sizeof(args), FIBER_WAKE_SIZE_VER0,
+				   uarg, &usize);
+	if (ret)
+		return ret;
+	if ((args.flags & ~FIBER_WAKE_ANY) || args.reserved)
+		return -EINVAL;
+	return fiber_wake_slot(group, args.slot, args.flags & FIBER_WAKE_ANY);
+}
+
+long fiber_ioctl_switch(struct fiber_group *group, void __user *uarg)
+{
+	struct fiber_switch __user *up = uarg;
+	struct fiber_carrier *c;
+	struct fiber_switch args;
+	u32 usize, nr;
+	long ret;
+
+	ret = fiber_args_from_user(&args, sizeof(args), FIBER_SWITCH_SIZE_VER0,
+				   uarg, &usize);
+	if (ret)
+		return ret;
+	if (args.flags || args.reserved || args.reserved2)
+		return -EINVAL;
+	c = fiber_carrier_current(group);
+	if (!c)
+		return -ESRCH;
+	if (args.slot == c->index)
+		return -EINVAL;
+	nr = args.nr_events;
+	ret = fiber_check_events(group, args.events, &nr);
+	if (!ret && put_user(args.nr_events, &up->nr_events))
+		ret = -EFAULT;
+	if (ret)
+		return ret;
+
+	ret = fiber_wake_slot(group, args.slot, false);
+	if (ret)
+		return ret;
+	ret = fiber_park_self(group, c, args.timeout_ns,
+			      u64_to_user_ptr(args.events), &nr);
+	if (fiber_put_nr_events(&up->nr_events, usize,
+				offsetof(struct fiber_switch, nr_events), nr))
+		return -EFAULT;
+	return ret;
+}

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers for the /dev/fiber selftests: thin wrappers that return 0 or
+ * -errno, the shared mapping, the slot word, and small thread utilities.
+ */
+#ifndef FIBER_SELFTEST_H
+#define FIBER_SELFTEST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include <linux/fiber.h>
+
+static inline int fiber_sys(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+/* An open group, or -errno (-ENOENT: the module is not loaded). */
+static inline int fiber_open(void)
+{
+	int fd = open(FIBER_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+static inline int fiber_configure(int fd, uint32_t flags, uint64_t delay_ns,
+				  uint32_t hold, uint32_t max,
+				  struct fiber_config *out)
+{
+	struct fiber_config cfg = {
+		.size = sizeof(cfg), .flags = flags,
+		.handoff_delay_ns = delay_ns, .hold_on_wake = hold,
+		.max_carriers = max,
+	};
+	int ret = fiber_sys(fd, FIBER_IOC_CONFIGURE, &cfg);
+
+	if (!ret && out)
+		*out = cfg;
+	return ret;
+}
+
+static inline int fiber_register(int fd, uint64_t user_word, uint32_t *slot)
+{
+	struct fiber_register r = { .size = sizeof(r), .user_word = user_word };
+	int ret = fiber_sys(fd, FIBER_IOC_REGISTER, &r);
+
+	if (!ret && slot)
+		*slot = r.slot;
+	return ret;
+}
+
+static inline int fiber_unregister(int fd)
+{
+	struct fiber_unregister u = { .size = sizeof(u) };
+
+	return fiber_sys(fd, FIBER_IOC_UNREGISTER, &u);
+}
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+#define MSEC	1000000ull
+
+/* Park with a deadline @ms from now (0: forever); events into @ev[*nr]. */
+static inline int fiber_park_ms(int fd, uint64_t ms, struct fiber_event *ev,
+				uint32_t *nr)
+{
+	struct fiber_park p = {
+		.size = sizeof(p),
+		.timeout_ns = ms ? now_ns() + ms * MSEC : 0,
+		.events = (uintptr_t)ev,
+		.nr_events = nr ? *nr : 0,
+	};
+	int ret = fiber_sys(fd, FIBER_IOC_PARK, &p);
+
+	if (nr)
+		*nr = p.nr_events;
+	return ret;
+}
+
+static inline int fiber_wake(int fd, uint32_t slot, uint32_t flags)
+{
+	struct fiber_wake w = { .size = sizeof(w), .flags = flags, .slot = slot };
+
+	return fiber_sys(fd, FIBER_IOC_WAKE, &w);
+}
+
+static inline int fiber_switch_ms(int fd, uint32_t slot, uint64_t ms,
+				  struct fiber_event *ev, uint32_t *nr)
+{
+	struct fiber_switch s = {
+		.size = sizeof(s), .slot = slot,
+		.timeout_ns = ms ? now_ns() + ms * MSEC : 0,
+		.events = (uintptr_t)ev, .nr_events = nr ? *nr : 0,
+	};
+	int ret = fiber_sys(fd, FIBER_IOC_SWITCH, &s);
+
+	if (nr)
+		*nr = s.nr_events;
+	return ret;
+}
+
+/* The group's shared mapping. */
+struct fiber_map {
+	void *base;
+	size_t size;
+	long page;
+	struct fiber_shared *hdr;
+};
+
+static inline int fiber_map(int fd, struct fiber_map *m)
+{
+	struct fiber_config cfg;
+	int ret = fiber_configure(fd, 0, 0, 0, 0, &cfg);
+
+	if (ret)
+		return ret;
+	m->page = sysconf(_SC_PAGESIZE);
+	m->size = cfg.map_size;
+	m->base = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m->base == MAP_FAILED)
+		return -errno;
+	m->hdr = m->base;
+	return 0;
+}
+
+static inline struct fiber_slot *fiber_slot_of(struct fiber_map *m, uint32_t i)
+{
+	return (struct fiber_slot *)((char *)m->base +
+				     FIBER_SLOT_OFFSET(m->page, i));
+}
+
+static inline uint64_t slot_word(struct fiber_slot *s)
+{
+	return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+}
+
+static inline unsigned int slot_state(struct fiber_slot *s)
+{
+	return FIBER_SLOT_STATE(slot_word(s));
+}
+
+static inline uint32_t shared_u32(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+/* A spare claims a blocked carrier's P: BLOCKED(seq) -> CLAIMED(seq). */
+static inline int slot_claim(struct fiber_slot *s, uint64_t seq)
+{
+	uint64_t expected = FIBER_SLOT_WORD(FIBER_SLOT_BLOCKED, seq);
+
+	return __atomic_compare_exchange_n(&s->state, &expected,
+					   FIBER_SLOT_WORD(FIBER_SLOT_CLAIMED, seq),
+					   0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+/* Wait up to @ms for *@p to read @want (polling); return whether it did. */
+static inline int wait_u32(const uint32_t *p, uint32_t want, unsigned int ms)
+{
+	uint64_t end = now_ns() + ms * MSEC;
+
+	while (shared_u32(p) != want) {
+		if (now_ns() > end)
+			return 0;
+		usleep(200);
+	}
+	return 1;
+}
+
+static inline int wait_state(struct fiber_slot *s, unsigned int state,
+			     unsigned int ms)
+{
+	uint64_t end = now_ns() + ms * MSEC;
+
+	while (slot_state(s) != state) {
+		if (now_ns() > end)
+			return 0;
+		usleep(200);
+	}
+	return 1;
+}
+
+static inline pid_t gettid_(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+#endif /* FIBER_SELFTEST_H */
