@@ -67,6 +67,14 @@ struct fiber_carrier *fiber_carrier_current(struct fiber_group *group)
 	return c && c->group == group ? c : NULL;
 }
 
+/* Withdraw @c's queued event of one kind: it is no longer true. */
+void fiber_carrier_withdraw_event(struct fiber_carrier *c,
+				  unsigned long *pending)
+{
+	if (test_and_clear_bit(c->index, pending))
+		fiber_shared_add(&c->group->shared->nr_pending, -1);
+}
+
 /* Publish an event for @c's slot and have a parked carrier woken. */
 void fiber_carrier_queue_event(struct fiber_carrier *c, unsigned long *pending)
 {
@@ -154,6 +162,10 @@ static void fiber_carrier_claimed(struct fiber_carrier *c, u64 word)
 	if (c->claim_seq == seq)
 		return;
 	c->claim_seq = seq;
+	/* The wake-up from the block this claim was for. */
+	WRITE_ONCE(slot->wakeups, slot->wakeups + 1);
+	WRITE_ONCE(slot->last_wake_ns, ktime_get_ns());
+	fiber_carrier_withdraw_event(c, group->pending_blocked);
 	WRITE_ONCE(slot->claims, slot->claims + 1);
 	if (!READ_ONCE(group->hold_on_wake))
 		return;
@@ -183,14 +195,16 @@ static void fiber_sched_in(struct preempt_notifier *n, int cpu)
 	old = READ_ONCE(slot->state);
 	switch (FIBER_SLOT_STATE(old)) {
 	case FIBER_SLOT_BLOCKED:
-		WRITE_ONCE(slot->wakeups, slot->wakeups + 1);
-		WRITE_ONCE(slot->last_wake_ns, ktime_get_ns());
 		/* A pending handoff-delay timer checks the sequence anyway. */
 		hrtimer_try_to_cancel(&c->delay_timer);
 		if (try_cmpxchg64(&slot->state, &old,
 				  FIBER_SLOT_WORD(FIBER_SLOT_RUNNING,
-						  FIBER_SLOT_SEQ(old))))
+						  FIBER_SLOT_SEQ(old)))) {
+			WRITE_ONCE(slot->wakeups, slot->wakeups + 1);
+			WRITE_ONCE(slot->last_wake_ns, ktime_get_ns());
+			fiber_carrier_withdraw_event(c, c->group->pending_blocked);
 			return;
+		}
 		/* A spare claimed the slot first: @old is its new value. */
 		if (FIBER_SLOT_STATE(old) == FIBER_SLOT_CLAIMED)
 			fiber_carrier_claimed(c, old);

@@ -318,6 +318,7 @@ static int fiber_wake_slot(struct fiber_group *group, u32 index, bool any)
 			if (!t->granted) {
 				t->granted = true;
 				fiber_shared_inc64(&group->shared->grants);
+				fiber_carrier_withdraw_event(t, group->pending_ready);
 			}
 			wake_up_process(t->task);
 		} else {

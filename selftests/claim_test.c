@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Claims, holds and grants: a spare takes a blocked carrier's P with one
+ * compare-and-swap; the carrier, woken, is held until a P is granted back
+ * (or, with hold-on-wake off, comes back CLAIMED); the claim races the
+ * carrier's own wake-up cleanly.
+ */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "fiber_test.h"
+#include "kselftest_harness.h"
+
+/* A carrier that blocks in read() on a pipe, again and again. */
+struct worker {
+	int fd;
+	int pipe[2];
+	uint32_t slot;
+	int rounds;			/* reads to do */
+	atomic_int registered;
+	atomic_int done_rounds;		/* reads that returned */
+	atomic_int release;
+	uint64_t state_after[1];	/* slot word seen after the first read */
+	uint64_t last_after;		/* ... after the latest read */
+	pthread_t thread;
+	struct fiber_map *map;
+	struct fiber_slot *s;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	char c;
+	int i;
+
+	if (fiber_register(w->fd, 0, &w->slot))
+		return (void *)1;
+	w->s = fiber_slot_of(w->map, w->slot);
+	atomic_store(&w->registered, 1);
+	for (i = 0; i < w->rounds; i++) {
+		if (read(w->pipe[0], &c, 1) != 1)
+			return (void *)2;
+		w->last_after = slot_word(w->s);
+		if (i == 0)
+			w->state_after[0] = w->last_after;
+		/* Hold-on-wake off: come back without a P, take it back. */
+		if (FIBER_SLOT_STATE(w->last_after) == FIBER_SLOT_CLAIMED) {
+			uint64_t word = w->last_after;
+
+			__atomic_compare_exchange_n(&w->s->state, &word,
+				FIBER_SLOT_WORD(FIBER_SLOT_RUNNING, FIBER_SLOT_SEQ(word)),
+				0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+		}
+		atomic_fetch_add(&w->done_rounds, 1);
+	}
+	/* Spin: a registered thread that sleeps would block. */
+	while (!atomic_load(&w->release))
+		;
+	return fiber_unregister(w->fd) ? (void *)3 : NULL;
+}
+
+static int worker_start(struct worker *w, int fd, struct fiber_map *m,
+			int rounds)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = fd;
+	w->rounds = rounds;
+	w->map = m;
+	if (pipe(w->pipe))
+		return -errno;
+	if (pthread_create(&w->thread, NULL, worker_main, w))
+		return -EAGAIN;
+	while (!atomic_load(&w->registered))
+		usleep(100);
+	return 0;
+}
+
+static int worker_join(struct worker *w)
+{
+	void *ret;
+
+	atomic_store(&w->release, 1);
+	pthread_join(w->thread, &ret);
+	close(w->pipe[0]);
+	close(w->pipe[1]);
+	return ret ? -EIO : 0;
+}
+
+FIXTURE(group) {
+	int fd;
+	struct fiber_map map;
+};
+
+FIXTURE_SETUP(group)
+{
+	self->fd = fiber_open();
+	if (self->fd == -ENOENT)
+		SKIP(return, "the fiber module is not loaded");
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, fiber_map(self->fd, &self->map));
+}
+
+FIXTURE_TEARDOWN(group)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+/*
+ * Claim, wake, hold, READY event, grant: the whole hand-over.  The main
+ * thread plays the spare; it registers only to park.
+ */
+TEST_F(group, a_claimed_carrier_is_held_until_granted)
+{
+	struct fiber_shared *hdr = self->map.hdr;
+	struct fiber_event ev[4];
+	uint32_t me, nr = 4;
+	struct worker w;
+	uint64_t seq;
+
+	ASSERT_EQ(0, worker_start(&w, self->fd, &self->map, 1));
+	ASSERT_TRUE(wait_state(w.s, FIBER_SLOT_BLOCKED, 2000));
+	seq = FIBER_SLOT_SEQ(slot_word(w.s));
+	ASSERT_TRUE(slot_claim(w.s, seq));
+	/* A second claim of the same block fails: it is no longer BLOCKED. */
+	EXPECT_FALSE(slot_claim(w.s, seq));
+
+	ASSERT_EQ(1, write(w.pipe[1], "x", 1));
+	ASSERT_TRUE(wait_state(w.s, FIBER_SLOT_WAITING, 2000));
+	EXPECT_TRUE(wait_u32(&hdr->nr_waiting, 1, 2000));
+	/* Held: read() has returned in the kernel, not to user space. */
+	usleep(100 * 1000);
+	EXPECT_EQ(0, atomic_load(&w.done_rounds));
+	EXPECT_EQ(1, w.s->claims);
+	EXPECT_EQ(1, w.s->holds);
+	EXPECT_EQ(1, w.s->wakeups);
+
+	/* The READY event tells a parked carrier that w waits for a P. */
+	ASSERT_EQ(0, fiber_register(self->fd, 0, &me));
+	EXPECT_EQ(0, fiber_park_ms(self->fd, 2000, ev, &nr));
+	ASSERT_EQ(1, nr);
+	EXPECT_EQ(w.slot, ev[0].slot);
+	EXPECT_EQ(FIBER_EVENT_READY, ev[0].kind);
+	EXPECT_EQ(seq, ev[0].seq);
+
+	/* Grant: it returns to user space RUNNING. */
+	EXPECT_EQ(0, fiber_wake(self->fd, w.slot, 0));
+	while (atomic_load(&w.done_rounds) < 1)
+		usleep(100);
+	EXPECT_EQ(FIBER_SLOT_WORD(FIBER_SLOT_RUNNING, seq), w.state_after[0]);
+	EXPECT_TRUE(wait_u32(&hdr->nr_waiting, 0, 2000));
+	EXPECT_EQ(1, hdr->grants);
+	EXPECT_EQ(0, fiber_unregister(self->fd));
+	EXPECT_EQ(0, worker_join(&w));
+}
+
+TEST_F(group, switch_hands_the_callers_p_to_a_held_carrier)
+{
+	uint32_t me, nr = 0;
+	struct worker w;
+	uint64_t seq;
+
+	ASSERT_EQ(0, worker_start(&w, self->fd, &self->map, 1));
+	ASSERT_TRUE(wait_state(w.s, FIBER_SLOT_BLOCKED, 2000));
+	seq = FIBER_SLOT_SEQ(slot_word(w.s));
+	ASSERT_TRUE(slot_claim(w.s, seq));
+	ASSERT_EQ(1, write(w.pipe[1], "x", 1));
+	ASSERT_TRUE(wait_state(w.s, FIBER_SLOT_WAITING, 2000));
+
+	/* The caller parks; w runs.  Nobody wakes the caller: it times out. */
+	ASSERT_EQ(0, fiber_register(self->fd, 0, &me));
+	EXPECT_EQ(-ETIMEDOUT, fiber_switch_ms(self->fd, w.slot, 300, NULL, &nr));
+	EXPECT_EQ(1, atomic_load(&w.done_rounds));
+	EXPECT_EQ(FIBER_SLOT_WORD(FIBER_SLOT_RUNNING, seq), w.state_after[0]);
+	EXPECT_EQ(1, self->map.hdr->grants);
+	EXPECT_EQ(0, fiber_unregister(self->fd));
+	EXPECT_EQ(0, worker_join(&w));
+}
+
+/*
+ * Two carriers pass the turn back and forth with FIBER_IOC_SWITCH.  The
+ * leader parks first; each switch then ends exactly one park of the peer,
+ * and the follower's last wake ends the leader's last park.
+ */
+struct pinger {
+	int fd;
+	uint32_t slot, peer;
+	int rounds;
+	int leader;
+	int errors;
+};
+
+static void *pinger_thread(void *arg)
+{
+	struct pinger *p = arg;
+	uint32_t nr = 0;
+	int i;
+
+	if (fiber_register(p->fd, 0, &p->slot))
+		return (void *)1;
+	if (p->leader && fiber_park_ms(p->fd, 5000, NULL, &nr))
+		p->errors++;
+	for (i = 0; i < p->rounds; i++)
+		if (fiber_switch_ms(p->fd, p->peer, 5000, NULL, &nr))
+			p->errors++;
+	if (!p->leader && fiber_wake(p->fd, p->peer, 0))
+		p->errors++;
+	return fiber_unregister(p->fd) ? (void *)2 : NULL;
+}
+
+TEST_F(group, switch_ping_pong_wakes_its_target_every_time)
+{
+	struct pinger a = { .fd = self->fd, .rounds = 300, .leader = 1 };
+	struct pinger b = { .fd = self->fd, .rounds = 300 };
+	pthread_t ta, tb;
+	void *ra, *rb;
+
+	/* Slots are handed out lowest first: a gets 0, b gets 1. */
+	a.peer = 1;
+	b.peer = 0;
+	ASSERT_EQ(0, pthread_create(&ta, NULL, pinger_thread, &a));
+	ASSERT_TRUE(wait_u32(&self->map.hdr->nr_parked, 1, 5000));
+	ASSERT_EQ(0, pthread_create(&tb, NULL, pinger_thread, &b));
+	pthread_join(ta, &ra);
+	pthread_join(tb, &rb);
+	EXPECT_EQ(NULL, ra);
+	EXPECT_EQ(NULL, rb);
+	EXPECT_EQ(0, a.slot);
+	EXPECT_EQ(1, b.slot);
+	/* Every switch returned because the peer woke it, never by timeout. */
+	EXPECT_EQ(0, a.errors);
+	EXPECT_EQ(0, b.errors);
+	EXPECT_EQ(0, self->map.hdr->park_timeouts);
+}
+
+TEST_F(group, with_hold_off_the_carrier_returns_claimed)
+{
+	struct worker w;
+	uint64_t seq;
+
+	ASSERT_EQ(0, fiber_configure(self->fd, FIBER_CONFIG_SET_HOLD, 0, 0, 0,
+				     NULL));
+	ASSERT_EQ(0, worker_start(&w, self->fd, &self->map, 1));
+	ASSERT_TRUE(wait_state(w.s, FIBER_SLOT_BLOCKED, 2000));
+	seq = FIBER_SLOT_SEQ(slot_word(w.s));
+	ASSERT_TRUE(slot_claim(w.s, seq));
+	ASSERT_EQ(1, write(w.pipe[1], "x", 1));
+	/* Not held: it comes back at once, sees CLAIMED, takes a P itself. */
+	while (atomic_load(&w.done_rounds) < 1)
+		usleep(100);
+	EXPECT_EQ(FIBER_SLOT_WORD(FIBER_SLOT_CLAIMED, seq), w.state_after[0]);
+	EXPECT_TRUE(wait_state(w.s, FIBER_SLOT_RUNNING, 2000));
+	EXPECT_EQ(1, w.s->claims);
+	EXPECT_EQ(0, w.s->holds);
+	EXPECT_EQ(0, self->map.hdr->nr_waiting);
+	EXPECT_EQ(0, worker_join(&w));
+}
+
+/*
+ * The claim races the carrier's own wake-up.  The spare claims after a
+ * random delay, so that the claim lands before, while and after the
+ * carrier wakes; whichever wins, the outcome must be consistent: a won
+ * claim means a hold and a grant, a lost one means the carrier ran on.
+ */
+TEST_F(group, claim_races_the_wake_up_cleanly)
+{
+	int rounds = 2000, i, won = 0, lost = 0;
+	struct worker w;
+	unsigned int seed = 42;
+
+	ASSERT_EQ(0, worker_start(&w, self->fd, &self->map, rounds));
+	for (i = 0; i < rounds; i++) {
+		uint64_t word, seq;
+		int spin, claimed;
+
+		while (slot_state(w.s) != FIBER_SLOT_BLOCKED)
+			;
+		word = slot_word(w.s);
+		seq = FIBER_SLOT_SEQ(word);
+		ASSERT_EQ(1, write(w.pipe[1], "x", 1));
+		for (spin = rand_r(&seed) % 20000; spin > 0; spin--)
+			__asm__ volatile("" ::: "memory");
+		claimed = slot_claim(w.s, seq);
+		if (claimed) {
+			won++;
+			/* It is held until granted; grant it. */
+			while (slot_state(w.s) != FIBER_SLOT_WAITING)
+				;
+			ASSERT_EQ(0, fiber_wake(self->fd, w.slot, 0));
+		} else {
+			lost++;
+		}
+		while (atomic_load(&w.done_rounds) < i + 1)
+			;
+		/* Back in user space it always runs: with a P, same block. */
+		ASSERT_EQ(FIBER_SLOT_WORD(FIBER_SLOT_RUNNING, seq), w.last_after)
+			TH_LOG("round %d, claim %s", i, claimed ? "won" : "lost");
+	}
+	TH_LOG("%d claims won, %d lost", won, lost);
+	EXPECT_EQ(won, w.s->claims);
+	EXPECT_EQ(won, w.s->holds);
+	EXPECT_EQ(won, self->map.hdr->grants);
+	EXPECT_EQ(rounds, w.s->blocks);
+	EXPECT_EQ(rounds, w.s->wakeups);
+	EXPECT_EQ(0, self->map.hdr->nr_waiting);
+	EXPECT_EQ(0, worker_join(&w));
+}
+
+static atomic_int usr1_seen;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	atomic_store(&usr1_seen, 1);
+}
+
+TEST_F(group, signals_wait_while_held_but_sigkill_gets_through)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	struct worker w;
+	int status;
+	pid_t pid;
+
+	/* A plain signal is delivered only once the carrier is granted. */
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	ASSERT_EQ(0, worker_start(&w, self->fd, &self->map, 1));
+	ASSERT_TRUE(wait_state(w.s, FIBER_SLOT_BLOCKED, 2000));
+	ASSERT_TRUE(slot_claim(w.s, FIBER_SLOT_SEQ(slot_word(w.s))));
+	ASSERT_EQ(1, write(w.pipe[1], "x", 1));
+	ASSERT_TRUE(wait_state(w.s, FIBER_SLOT_WAITING, 2000));
+	ASSERT_EQ(0, pthread_kill(w.thread, SIGUSR1));
+	usleep(100 * 1000);
+	EXPECT_EQ(0, atomic_load(&usr1_seen));
+	EXPECT_EQ(FIBER_SLOT_WAITING, slot_state(w.s));
+	ASSERT_EQ(0, fiber_wake(self->fd, w.slot, 0));
+	while (atomic_load(&w.done_rounds) < 1)
+		usleep(100);
+	EXPECT_TRUE(wait_u32((uint32_t *)&usr1_seen, 1, 2000));
+	EXPECT_EQ(0, worker_join(&w));
+
+	/* SIGKILL ends a process whose carrier is held. */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct fiber_map m;
+		struct worker cw;
+		int fd = fiber_open();
+
+		if (fd < 0 || fiber_map(fd, &m) || worker_start(&cw, fd, &m, 1))
+			_exit(1);
+		while (slot_state(cw.s) != FIBER_SLOT_BLOCKED)
+			usleep(100);
+		slot_claim(cw.s, FIBER_SLOT_SEQ(slot_word(cw.s)));
+		if (write(cw.pipe[1], "x", 1) != 1)
+			_exit(1);
+		while (slot_state(cw.s) != FIBER_SLOT_WAITING)
+			usleep(100);
+		pause();
+		_exit(2);
+	}
+	usleep(300 * 1000);
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_EQ(SIGKILL, WTERMSIG(status));
+}
+
+TEST_HARNESS_MAIN
