@@ -349,6 +349,8 @@ static int fiber_carrier_attach(struct fiber_group *group,
 	int ret;
 
 	lockdep_assert_held(&group->config_lock);
+	if (READ_ONCE(group->dead))
+		return -EBADF;
 	ret = fiber_group_freeze(group);
 	if (ret)
 		return ret;

@@ -33,7 +33,20 @@
 
 unsigned int fiber_max_carriers = 10000;
 module_param_named(max_carriers, fiber_max_carriers, uint, 0444);
-MODULE_PARM_DESC(max_carriers, "Most carriers (threads) in one group (default 10000, like Go's thread limit)");
+MODULE_PARM_DESC(max_carriers, "Most carriers (threads) in one group, 1 to 1048576 (default 10000, like Go's thread limit)");
+
+/* The largest max_carriers accepted at load time. */
+#define FIBER_MAX_CARRIERS_LIMIT	BIT(20)
+
+int fiber_group_init(void)
+{
+	if (!fiber_max_carriers || fiber_max_carriers > FIBER_MAX_CARRIERS_LIMIT) {
+		pr_err("fiber: max_carriers must be 1 to %lu\n",
+		       FIBER_MAX_CARRIERS_LIMIT);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 static unsigned int fiber_max_groups_per_user = 1024;
 module_param_named(max_groups_per_user, fiber_max_groups_per_user, uint, 0644);
@@ -253,7 +266,11 @@ static int fiber_same_file(const void *file, struct file *f, unsigned int fd)
  */
 void fiber_group_flush(struct fiber_group *group, struct file *file)
 {
-	if (current->mm != group->mm || !current->files)
+	/*
+	 * Only the owner's own descriptors count: a vfork() child shares
+	 * the mm but not the thread group, and its closes say nothing.
+	 */
+	if (fiber_group_check_owner(group) || !current->files)
 		return;
 	if (iterate_fd(current->files, 0, fiber_same_file, file))
 		return;

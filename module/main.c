@@ -8,11 +8,15 @@
 
 #include "carrier.h"
 #include "device.h"
+#include "group.h"
 
 static int __init fiber_mod_init(void)
 {
 	int ret;
 
+	ret = fiber_group_init();
+	if (ret)
+		return ret;
 	fiber_wq = alloc_workqueue("fiber", 0, 0);
 	if (!fiber_wq)
 		return -ENOMEM;

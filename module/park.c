@@ -163,6 +163,7 @@ static long fiber_park_self(struct fiber_group *group, struct fiber_carrier *c,
 	spin_lock_irqsave(&group->lock, flags);
 	if (group->dead) {
 		spin_unlock_irqrestore(&group->lock, flags);
+		*nr_events = 0;
 		return -EBADF;
 	}
 	if (!c->woken && !fiber_events_pending(group)) {
@@ -222,7 +223,7 @@ static long fiber_park_self(struct fiber_group *group, struct fiber_carrier *c,
 	*nr_events = max_t(long, n, 0);
 	if (n < 0)
 		return n;
-	return n ? 0 : ret;
+	return n ? 0 : ret;	/* events beat a signal or the deadline */
 }
 
 /*

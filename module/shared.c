@@ -153,10 +153,12 @@ int fiber_shared_mmap(struct fiber_group *group, struct vm_area_struct *vma)
 		return -EPERM;
 
 	mutex_lock(&group->config_lock);
-	ret = fiber_group_freeze(group);
-	if (!ret && vma->vm_end - vma->vm_start !=
-		    fiber_shared_map_size(group->max_carriers))
+	/* Check the size first: a failed mmap must not freeze the group. */
+	if (vma->vm_end - vma->vm_start !=
+	    fiber_shared_map_size(group->max_carriers))
 		ret = -EINVAL;
+	else
+		ret = fiber_group_freeze(group);
 	mutex_unlock(&group->config_lock);
 	if (ret)
 		return ret;

@@ -83,8 +83,8 @@
  * @size:	in: sizeof(struct fiber_info) as the caller knows it
  * @flags:	in: must be 0; no flags are defined yet
  * @abi_version: out: FIBER_ABI_VERSION of the module
- * @nr_groups:	out: number of groups (open /dev/fiber files) in the system,
- *		this one included
+ * @nr_groups:	out: number of groups in the system, this one included: open
+ *		/dev/fiber files, and closed ones whose carriers still live
  * @features:	out: FIBER_FEATURE_* bits the module supports
  * @slot_size:	out: sizeof(struct fiber_slot) (since size 32)
  * @max_carriers: out: the module-wide limit of carriers per group, which is
@@ -148,8 +148,12 @@ struct fiber_info {
  *                                it a P; it returns to user space
  *   CLAIMED   RUNNING   user     hold-on-wake off: the carrier came back
  *                                without its P, found one, and says so
- *   RUNNING   PARKED    module   the carrier calls FIBER_IOC_PARK
+ *   RUNNING   PARKED    module   the carrier calls FIBER_IOC_PARK and
+ *   CLAIMED                      sleeps (hold-on-wake off: also from CLAIMED)
  *   PARKED    RUNNING   module   FIBER_IOC_PARK returns
+ *   FREE      RUNNING   module   FIBER_IOC_REGISTER takes the slot
+ *   any       FREE      module   the registration ends; seq + 1, so that a
+ *                                late claim cannot match the next carrier
  *
  * FREE marks a slot nobody holds.  Only RUNNING produces block events: a
  * parked, held or claimed carrier holds no P, so its sleeps stall nothing.
@@ -175,11 +179,13 @@ struct fiber_info {
  * --------
  *
  * A registration ends with FIBER_IOC_UNREGISTER or the thread's exit.  When
- * the process closes its last descriptor of the group, parked carriers
- * return EBADF, held carriers return to user space (their slot says
- * WAITING: they have no P), and every carrier is unregistered on its next
- * return to user space.  The module cannot be removed while any group or
- * carrier exists.
+ * the process closes its last descriptor of the group, the group dies:
+ * parked carriers return EBADF, held carriers return to user space (their
+ * slot says WAITING: they have no P), and every carrier becomes inert (its
+ * blocks are no longer seen) until its thread exits or registers with
+ * another group.  A thread that calls execve() while registered is inert
+ * the same way.  The module cannot be removed while any group or carrier
+ * exists.
  */
 
 /* Slot states: the low 8 bits of fiber_slot.state. */
@@ -201,7 +207,8 @@ struct fiber_info {
  * struct fiber_slot - one carrier's state, shared with user space
  * @state:	FIBER_SLOT_* and block sequence number; see the table above
  * @user_word:	owned by user space (the P the carrier holds, or any
- *		cookie); the module never reads or writes it after register
+ *		cookie); the module sets it at register, clears it when the
+ *		slot is freed, and never touches it in between
  * @tid:	the carrier's thread id, 0 for a free slot (module)
  * @reserved0:	0
  * @blocks:	times the carrier blocked while RUNNING (module)
@@ -212,8 +219,10 @@ struct fiber_info {
  * @last_wake_ns: CLOCK_MONOTONIC time of the last wake-up (module)
  * @reserved:	0
  *
- * Only @state and @user_word may be written by user space; the module
- * rewrites the rest and ignores user writes to them.
+ * User space writes only @state (by compare-and-swap, as the table above
+ * allows) and @user_word.  The other fields are the module's; it keeps
+ * counting from whatever they hold, so writing them only spoils one's own
+ * statistics.
  */
 struct fiber_slot {
 	__u64 state;
@@ -233,7 +242,7 @@ struct fiber_slot {
 
 /**
  * struct fiber_shared - the header page of the shared mapping
- * (all fields written by the module, read-only for user space)
+ * (all fields are the module's; user space reads them)
  * @magic:	FIBER_SHARED_MAGIC
  * @abi_version: FIBER_ABI_VERSION
  * @slot_size:	sizeof(struct fiber_slot)
@@ -281,8 +290,9 @@ struct fiber_shared {
  * RUNNING.  A thread is a carrier of at most one group at a time.
  *
  * Errors: EBUSY (the thread is already a carrier, of this group or
- * another), ENOSPC (max_carriers carriers already), EBADFD (wrong process),
- * ENOMEM, and the argument errors (EINVAL, E2BIG, EFAULT).
+ * another live one), ENOSPC (max_carriers carriers already), EBADF (the
+ * group died), EBADFD (wrong process), ENOMEM, and the argument errors
+ * (EINVAL, E2BIG, EFAULT).
  */
 struct fiber_register {
 	__u32 size;
@@ -344,10 +354,12 @@ struct fiber_event {
  * it (FIBER_IOC_WAKE on a running carrier), it returns at once.  Events
  * not returned stay queued.  Returns 0, even with no event.
  *
- * Errors: ETIMEDOUT (deadline passed, no event), EINTR (a signal), EBADF
- * (the group's last descriptor was closed), ESRCH (the caller is not a
- * carrier of this group), EFAULT (the events could not be written: they
- * stay queued), EBADFD, and the argument errors.
+ * Errors: ETIMEDOUT (deadline passed, no event), EINTR (a signal; the
+ * call is not restarted, whatever SA_RESTART says: the caller decides),
+ * EBADF (the group died), ESRCH (the caller is not a carrier of this
+ * group), EFAULT (the events could not be written: they stay queued),
+ * EBADFD, and the argument errors.  With ETIMEDOUT, EINTR or EBADF,
+ * @nr_events is 0.
  */
 struct fiber_park {
 	__u32 size;
@@ -375,9 +387,11 @@ struct fiber_park {
  * otherwise its next FIBER_IOC_PARK returns at once.  With FIBER_WAKE_ANY
  * it wakes one parked carrier, the one parked most recently.
  *
+ * Any thread of the process may call it, carrier or not.
+ *
  * Errors: EAGAIN (FIBER_WAKE_ANY and none is parked), EINVAL (slot out of
- * range), ESRCH (no carrier in that slot, or the caller is not a carrier
- * of this group), EBADFD, and the argument errors.
+ * range), ESRCH (no carrier in that slot), EBADF (the group died),
+ * EBADFD, and the argument errors.
  */
 struct fiber_wake {
 	__u32 size;
@@ -401,8 +415,9 @@ struct fiber_wake {
  * sleeps until it is woken itself.  If the wake fails, the caller does not
  * park, and the error is the wake's.
  *
- * Errors: those of FIBER_IOC_WAKE, then those of FIBER_IOC_PARK; EINVAL
- * if @slot is the caller's own.
+ * Errors: the argument errors and ESRCH (the caller is not a carrier)
+ * first, EINVAL if @slot is the caller's own, EFAULT for a bad events
+ * buffer, then those of FIBER_IOC_WAKE, then those of FIBER_IOC_PARK.
  */
 struct fiber_switch {
 	__u32 size;

@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Lifetimes: threads and processes that exit while registered, execve(),
+ * closing the group under parked and held carriers, and module removal
+ * while anything lives.
+ */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "fiber_test.h"
+#include "kselftest_harness.h"
+
+/* Every entry point on @fd; how many failed with EBADFD. */
+static int count_ebadfd(int fd)
+{
+	struct fiber_config cfg = { .size = sizeof(cfg) };
+	uint32_t nr = 0;
+	int n = 0;
+	void *p;
+
+	n += fiber_register(fd, 0, NULL) == -EBADFD;
+	n += fiber_unregister(fd) == -EBADFD;
+	n += fiber_park_ms(fd, 1, NULL, &nr) == -EBADFD;
+	n += fiber_wake(fd, 0, FIBER_WAKE_ANY) == -EBADFD;
+	n += fiber_switch_ms(fd, 0, 1, NULL, &nr) == -EBADFD;
+	n += fiber_sys(fd, FIBER_IOC_CONFIGURE, &cfg) == -EBADFD;
+	p = mmap(NULL, sysconf(_SC_PAGESIZE) * 2, PROT_READ, MAP_SHARED, fd, 0);
+	n += p == MAP_FAILED && errno == EBADFD;
+	return n;
+}
+
+/*
+ * After execve(): this same program, run again with "--after-exec FD".
+ * glibc passes argc and argv to constructors, so this runs before the
+ * harness's main().
+ */
+static int after_exec(int fd)
+{
+	struct fiber_info info = { .size = sizeof(info) };
+	int fresh;
+
+	if (count_ebadfd(fd) != 7)
+		return 10;
+	if (ioctl(fd, FIBER_IOC_GET_INFO, &info))
+		return 11;
+	/* The thread's carrier from before execve() is inert; it goes away
+	 * when the thread registers with a new group. */
+	fresh = fiber_open();
+	if (fresh < 0)
+		return 12;
+	if (fiber_register(fresh, 0, NULL))
+		return 13;
+	if (fiber_unregister(fresh))
+		return 14;
+	return 0;
+}
+
+static void __attribute__((constructor)) after_exec_mode(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "--after-exec"))
+		exit(after_exec(atoi(argv[2])));
+}
+
+/* A carrier that blocks in read() on a pipe. */
+struct reader {
+	int fd;
+	int pipe[2];
+	uint32_t slot;
+	atomic_int registered;
+	atomic_int returned;
+	atomic_int release;
+	pthread_t thread;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	char c;
+
+	if (fiber_register(r->fd, 0, &r->slot))
+		return (void *)1;
+	atomic_store(&r->registered, 1);
+	if (read(r->pipe[0], &c, 1) != 1)
+		return (void *)2;
+	atomic_store(&r->returned, 1);
+	while (!atomic_load(&r->release))
+		usleep(1000);
+	return NULL;
+}
+
+static int reader_start(struct reader *r, int fd)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = fd;
+	if (pipe(r->pipe) || pthread_create(&r->thread, NULL, reader_main, r))
+		return -1;
+	while (!atomic_load(&r->registered))
+		usleep(100);
+	return 0;
+}
+
+struct parker {
+	int fd;
+	int ret;
+	uint32_t slot;
+	uint64_t ms;
+	int forever;		/* park again whenever woken */
+	atomic_int done;
+};
+
+static void *parker_main(void *arg)
+{
+	struct parker *p = arg;
+	struct fiber_event ev[8];
+	uint32_t nr;
+
+	if (fiber_register(p->fd, 0, &p->slot))
+		return (void *)1;
+	do {
+		nr = 8;
+		p->ret = fiber_park_ms(p->fd, p->ms, ev, &nr);
+	} while (p->forever);
+	atomic_store(&p->done, 1);
+	return NULL;
+}
+
+FIXTURE(group) {
+	int fd;
+	struct fiber_map map;
+};
+
+FIXTURE_SETUP(group)
+{
+	self->fd = fiber_open();
+	if (self->fd == -ENOENT)
+		SKIP(return, "the fiber module is not loaded");
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, fiber_map(self->fd, &self->map));
+}
+
+FIXTURE_TEARDOWN(group)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+static void *register_and_exit(void *arg)
+{
+	return (void *)(intptr_t)fiber_register(*(int *)arg, 0, NULL);
+}
+
+TEST_F(group, a_thread_that_exits_registered_frees_its_slot)
+{
+	pthread_t t;
+	void *ret;
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		ASSERT_EQ(0, pthread_create(&t, NULL, register_and_exit, &self->fd));
+		pthread_join(t, &ret);
+		ASSERT_EQ(NULL, ret);
+	}
+	/* Freed after the thread's last switch, off the scheduler path. */
+	EXPECT_TRUE(wait_u32(&self->map.hdr->nr_carriers, 0, 5000));
+	EXPECT_EQ(FIBER_SLOT_FREE, slot_state(fiber_slot_of(&self->map, 0)));
+	EXPECT_EQ(0, fiber_register(self->fd, 0, NULL));
+	EXPECT_EQ(0, fiber_unregister(self->fd));
+}
+
+static uint32_t nr_groups(void)
+{
+	struct fiber_info info = { .size = sizeof(info) };
+	int fd = fiber_open();
+
+	if (fd < 0 || ioctl(fd, FIBER_IOC_GET_INFO, &info))
+		return ~0u;
+	close(fd);
+	return info.nr_groups - 1;
+}
+
+TEST(a_process_that_exits_with_parked_blocked_and_held_carriers)
+{
+	uint32_t before;
+	int status;
+	pid_t pid;
+
+	if (fiber_open() == -ENOENT)
+		SKIP(return, "the fiber module is not loaded");
+	before = nr_groups();
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct parker p = { .ms = 0, .forever = 1 };
+		struct reader blocked, held;
+		struct fiber_map m;
+		struct fiber_slot *s;
+		pthread_t t;
+		int fd = fiber_open();
+
+		if (fd < 0 || fiber_map(fd, &m))
+			_exit(1);
+		p.fd = fd;
+		if (pthread_create(&t, NULL, parker_main, &p) ||
+		    reader_start(&blocked, fd) || reader_start(&held, fd))
+			_exit(2);
+		s = fiber_slot_of(&m, held.slot);
+		while (slot_state(s) != FIBER_SLOT_BLOCKED)
+			usleep(100);
+		slot_claim(s, FIBER_SLOT_SEQ(slot_word(s)));
+		if (write(held.pipe[1], "x", 1) != 1)
+			_exit(3);
+		while (slot_state(s) != FIBER_SLOT_WAITING ||
+		       shared_u32(&m.hdr->nr_parked) != 1)
+			usleep(100);
+		exit(0);	/* every thread dies with the process */
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	/* Its group goes away once its carriers are freed. */
+	for (int i = 0; i < 50 && nr_groups() != before; i++)
+		usleep(100 * 1000);
+	EXPECT_EQ(before, nr_groups());
+}
+
+TEST(execve_leaves_the_group_unusable_and_the_carrier_inert)
+{
+	char fdarg[16];
+	int status, fd;
+	pid_t pid;
+
+	if (fiber_open() == -ENOENT)
+		SKIP(return, "the fiber module is not loaded");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		char *argv[] = { "lifecycle_test", "--after-exec", fdarg, NULL };
+
+		/* The child's own group; no O_CLOEXEC, so execve() keeps it. */
+		fd = open(FIBER_DEVICE_PATH, O_RDWR);
+		if (fd < 0 || fiber_register(fd, 0, NULL))
+			_exit(20);
+		snprintf(fdarg, sizeof(fdarg), "%d", fd);
+		execv("/proc/self/exe", argv);
+		_exit(21);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST_F(group, closing_the_last_fd_wakes_parked_carriers_with_ebadf)
+{
+	struct parker p = { .fd = self->fd, .ms = 0, .ret = 1 };
+	pthread_t t;
+
+	ASSERT_EQ(0, pthread_create(&t, NULL, parker_main, &p));
+	ASSERT_TRUE(wait_u32(&self->map.hdr->nr_parked, 1, 2000));
+	ASSERT_EQ(0, close(self->fd));
+	self->fd = -1;
+	pthread_join(t, NULL);
+	EXPECT_EQ(-EBADF, p.ret);
+}
+
+TEST_F(group, a_dup_keeps_the_group_alive)
+{
+	struct parker p = { .fd = self->fd, .ms = 300, .ret = 1 };
+	int dup_fd = dup(self->fd);
+	pthread_t t;
+
+	ASSERT_LE(0, dup_fd);
+	ASSERT_EQ(0, pthread_create(&t, NULL, parker_main, &p));
+	ASSERT_TRUE(wait_u32(&self->map.hdr->nr_parked, 1, 2000));
+	ASSERT_EQ(0, close(dup_fd));
+	pthread_join(t, NULL);
+	EXPECT_EQ(-ETIMEDOUT, p.ret);
+}
+
+TEST_F(group, closing_the_last_fd_releases_held_carriers_and_silences_all)
+{
+	struct fiber_slot *s;
+	struct reader r;
+	uint64_t notified;
+
+	ASSERT_EQ(0, reader_start(&r, self->fd));
+	s = fiber_slot_of(&self->map, r.slot);
+	ASSERT_TRUE(wait_state(s, FIBER_SLOT_BLOCKED, 2000));
+	ASSERT_TRUE(slot_claim(s, FIBER_SLOT_SEQ(slot_word(s))));
+	ASSERT_EQ(1, write(r.pipe[1], "x", 1));
+	ASSERT_TRUE(wait_state(s, FIBER_SLOT_WAITING, 2000));
+	usleep(50 * 1000);
+	EXPECT_EQ(0, atomic_load(&r.returned));
+
+	ASSERT_EQ(0, close(self->fd));
+	self->fd = -1;
+	/* Released without a P: it says WAITING still. */
+	for (int i = 0; i < 2000 && !atomic_load(&r.returned); i++)
+		usleep(1000);
+	EXPECT_EQ(1, atomic_load(&r.returned));
+	EXPECT_EQ(FIBER_SLOT_WAITING, slot_state(s));
+
+	/* Its sleeps (usleep in reader_main) are no longer blocks. */
+	notified = self->map.hdr->notifications;
+	usleep(50 * 1000);
+	EXPECT_EQ(notified, self->map.hdr->notifications);
+	atomic_store(&r.release, 1);
+	pthread_join(r.thread, NULL);
+}
+
+/* delete_module(2): O_NONBLOCK makes a busy module fail at once. */
+static int try_rmmod(void)
+{
+	return syscall(SYS_delete_module, "fiber", O_NONBLOCK) ? -errno : 0;
+}
+
+struct lingerer {
+	int fd;
+	atomic_int registered;
+	atomic_int release;
+};
+
+static void *register_and_linger(void *arg)
+{
+	struct lingerer *l = arg;
+
+	if (fiber_register(l->fd, 0, NULL))
+		return (void *)1;
+	atomic_store(&l->registered, 1);
+	while (!atomic_load(&l->release))
+		usleep(1000);
+	return NULL;
+}
+
+TEST_F(group, rmmod_is_refused_while_a_group_or_a_carrier_lives)
+{
+	struct lingerer l = { .fd = self->fd };
+	pthread_t t;
+
+	if (geteuid() != 0)
+		SKIP(return, "delete_module needs root");
+	EXPECT_EQ(-EWOULDBLOCK, try_rmmod());
+
+	/* The group's file is gone; the registered thread still pins it. */
+	ASSERT_EQ(0, pthread_create(&t, NULL, register_and_linger, &l));
+	while (!atomic_load(&l.registered))
+		usleep(100);
+	ASSERT_EQ(0, munmap(self->map.base, self->map.size));
+	ASSERT_EQ(0, close(self->fd));
+	self->fd = -1;
+	EXPECT_EQ(-EWOULDBLOCK, try_rmmod());
+	atomic_store(&l.release, 1);
+	pthread_join(t, NULL);
+}
+
+TEST_HARNESS_MAIN

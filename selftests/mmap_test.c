@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The shared mapping: what it holds, and every way to misuse it.
+ */
+#include <setjmp.h>
+#include <signal.h>
+
+#include "fiber_test.h"
+#include "kselftest_harness.h"
+
+FIXTURE(group) {
+	int fd;
+	size_t size;
+	long page;
+};
+
+FIXTURE_SETUP(group)
+{
+	struct fiber_config cfg;
+
+	self->fd = fiber_open();
+	if (self->fd == -ENOENT)
+		SKIP(return, "the fiber module is not loaded");
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, fiber_configure(self->fd, 0, 0, 0, 0, &cfg));
+	self->size = cfg.map_size;
+	self->page = sysconf(_SC_PAGESIZE);
+}
+
+FIXTURE_TEARDOWN(group)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+static void *map(int fd, size_t size, int prot, int flags, off_t off)
+{
+	return mmap(NULL, size, prot, flags, fd, off);
+}
+
+TEST_F(group, the_header_describes_the_mapping)
+{
+	struct fiber_shared *hdr = map(self->fd, self->size,
+				       PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	struct fiber_config cfg;
+
+	ASSERT_NE(MAP_FAILED, hdr);
+	ASSERT_EQ(0, fiber_configure(self->fd, 0, 0, 0, 0, &cfg));
+	EXPECT_EQ(FIBER_SHARED_MAGIC, hdr->magic);
+	EXPECT_EQ(FIBER_ABI_VERSION, hdr->abi_version);
+	EXPECT_EQ(sizeof(struct fiber_slot), hdr->slot_size);
+	EXPECT_EQ(self->page, hdr->slot_offset);
+	EXPECT_EQ(cfg.max_carriers, hdr->max_carriers);
+	EXPECT_EQ(0, hdr->nr_carriers);
+	EXPECT_EQ(0, munmap(hdr, self->size));
+}
+
+TEST_F(group, wrong_size_offset_or_sharing_is_einval)
+{
+	EXPECT_EQ(MAP_FAILED, map(self->fd, self->size - self->page,
+				  PROT_READ, MAP_SHARED, 0));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(MAP_FAILED, map(self->fd, self->size + self->page,
+				  PROT_READ, MAP_SHARED, 0));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(MAP_FAILED, map(self->fd, self->size, PROT_READ, MAP_SHARED,
+				  self->page));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(MAP_FAILED, map(self->fd, self->size, PROT_READ,
+				  MAP_PRIVATE, 0));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+TEST_F(group, it_is_never_executable)
+{
+	void *p;
+
+	EXPECT_EQ(MAP_FAILED, map(self->fd, self->size, PROT_READ | PROT_EXEC,
+				  MAP_SHARED, 0));
+	EXPECT_EQ(EPERM, errno);
+	p = map(self->fd, self->size, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(-1, mprotect(p, self->size, PROT_READ | PROT_EXEC));
+	EXPECT_EQ(EACCES, errno);
+	munmap(p, self->size);
+}
+
+TEST_F(group, it_cannot_be_split_or_grown)
+{
+	char *p = map(self->fd, self->size, PROT_READ | PROT_WRITE,
+		      MAP_SHARED, 0);
+
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(-1, munmap(p + self->page, self->page));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, mprotect(p, self->page, PROT_READ));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(MAP_FAILED, mremap(p, self->size, self->size + self->page, 0));
+	EXPECT_EQ(MAP_FAILED, mremap(p, self->size, self->size - self->page, 0));
+	EXPECT_EQ(EINVAL, errno);
+	/* Still whole and working. */
+	EXPECT_EQ(FIBER_SHARED_MAGIC, ((struct fiber_shared *)p)->magic);
+	EXPECT_EQ(0, munmap(p, self->size));
+}
+
+TEST_F(group, it_can_move_and_be_mapped_twice)
+{
+	char *p = map(self->fd, self->size, PROT_READ | PROT_WRITE,
+		      MAP_SHARED, 0);
+	char *q, *r;
+	uint32_t slot;
+
+	ASSERT_NE(MAP_FAILED, p);
+	r = mmap(NULL, self->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, r);
+	q = mremap(p, self->size, self->size, MREMAP_MAYMOVE | MREMAP_FIXED, r);
+	ASSERT_EQ(r, q);
+	p = map(self->fd, self->size, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, fiber_register(self->fd, 7, &slot));
+	/* Both views show the same slot. */
+	EXPECT_EQ(7, ((struct fiber_slot *)(p + FIBER_SLOT_OFFSET(self->page, slot)))->user_word);
+	EXPECT_EQ(7, ((struct fiber_slot *)(q + FIBER_SLOT_OFFSET(self->page, slot)))->user_word);
+	EXPECT_EQ(0, fiber_unregister(self->fd));
+	munmap(p, self->size);
+	munmap(q, self->size);
+}
+
+static sigjmp_buf bus_jmp;
+
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	siglongjmp(bus_jmp, 1);
+}
+
+TEST_F(group, touching_an_unused_slot_page_is_sigbus)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus };
+	char *p = map(self->fd, self->size, PROT_READ, MAP_SHARED, 0);
+	volatile int faulted = 0;
+
+	ASSERT_NE(MAP_FAILED, p);
+	if (self->size <= (size_t)self->page * 2)
+		SKIP(return, "only one page of slots");
+	ASSERT_EQ(0, sigaction(SIGBUS, &sa, NULL));
+	/* A carrier makes the header and the first slot page exist. */
+	ASSERT_EQ(0, fiber_register(self->fd, 0, NULL));
+	EXPECT_EQ(FIBER_SLOT_RUNNING,
+		  FIBER_SLOT_STATE(((struct fiber_slot *)(p + self->page))->state));
+	/* The last page holds no carrier yet. */
+	if (sigsetjmp(bus_jmp, 1) == 0)
+		(void)*(volatile char *)(p + self->size - 1);
+	else
+		faulted = 1;
+	EXPECT_EQ(1, faulted);
+	EXPECT_EQ(0, fiber_unregister(self->fd));
+	munmap(p, self->size);
+}
+
+static uint32_t nr_groups(void)
+{
+	struct fiber_info info = { .size = sizeof(info) };
+	int fd = fiber_open();
+
+	if (fd < 0 || ioctl(fd, FIBER_IOC_GET_INFO, &info))
+		return 0;
+	close(fd);
+	return info.nr_groups - 1;	/* not counting this one */
+}
+
+TEST_F(group, the_mapping_keeps_the_group_after_close)
+{
+	struct fiber_shared *hdr = map(self->fd, self->size, PROT_READ,
+				       MAP_SHARED, 0);
+	uint32_t before = nr_groups();
+
+	ASSERT_NE(MAP_FAILED, hdr);
+	ASSERT_EQ(0, close(self->fd));
+	self->fd = -1;
+	EXPECT_EQ(before, nr_groups());
+	EXPECT_EQ(FIBER_SHARED_MAGIC, hdr->magic);
+	ASSERT_EQ(0, munmap(hdr, self->size));
+	EXPECT_EQ(before - 1, nr_groups());
+}
+
+TEST_HARNESS_MAIN
