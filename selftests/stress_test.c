@@ -31,7 +31,7 @@ struct worker {
 
 struct spare {
 	struct stress *st;
-	long claims, grants, events;
+	long claims, grants, events;	/* grants: wakes sent to held slots */
 	int error;
 	pthread_t thread;
 };
@@ -244,7 +244,7 @@ TEST_F_TIMEOUT(stress, carriers_block_and_wake_while_spares_claim_and_grant, 300
 		grants += st->s[i].grants;
 		events += st->s[i].events;
 	}
-	TH_LOG("%ld operations, %llu blocks notified, %ld events, %ld claims, %ld grants",
+	TH_LOG("%ld operations, %llu blocks notified, %ld events, %ld claims, %ld wakes",
 	       ops, (unsigned long long)hdr->notifications, events, claims, grants);
 
 	/* The books balance. */
