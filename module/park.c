@@ -243,48 +243,6 @@ static int fiber_check_events(struct fiber_group *group, u64 events,
 	return 0;
 }
 
-/* Write back how many events were delivered (nothing else changes). */
-static int fiber_put_nr_events(u32 __user *unr, u32 usize, size_t offset,
-			       u32 nr)
-{
-	if (usize < offset + sizeof(u32))
-		return 0;
-	return put_user(nr, unr) ? -EFAULT : 0;
-}
-
-long fiber_ioctl_park(struct fiber_group *group, void __user *uarg)
-{
-	struct fiber_park __user *up = uarg;
-	struct fiber_carrier *c;
-	struct fiber_park args;
-	u32 usize, nr;
-	long ret;
-
-	ret = fiber_args_from_user(&args, sizeof(args), FIBER_PARK_SIZE_VER0,
-				   uarg, &usize);
-	if (ret)
-		return ret;
-	if (args.flags || args.reserved)
-		return -EINVAL;
-	c = fiber_carrier_current(group);
-	if (!c)
-		return -ESRCH;
-	nr = args.nr_events;
-	ret = fiber_check_events(group, args.events, &nr);
-	/* Make sure the count can be written back before taking events. */
-	if (!ret && put_user(args.nr_events, &up->nr_events))
-		ret = -EFAULT;
-	if (ret)
-		return ret;
-
-	ret = fiber_park_self(group, c, args.timeout_ns,
-			      u64_to_user_ptr(args.events), &nr);
-	if (fiber_put_nr_events(&up->nr_events, usize,
-				offsetof(struct fiber_park, nr_events), nr))
-		return -EFAULT;
-	return ret;
-}
-
 /*
  * Wake carrier @index (or, with @any, the most recently parked one): a
  * parked carrier's park returns, a held one is granted a P, and any other
@@ -330,6 +288,55 @@ static int fiber_wake_slot(struct fiber_group *group, u32 index, bool any)
 	return ret;
 }
 
+/*
+ * What FIBER_IOC_PARK and FIBER_IOC_SWITCH share once their arguments are
+ * checked: wake @wake_slot if there is one, park the caller, and write back
+ * through @unr how many events it got.  Every published size of both
+ * structs has nr_events, so it is always written.
+ */
+static long fiber_park_common(struct fiber_group *group,
+			      struct fiber_carrier *c, const u32 *wake_slot,
+			      u64 timeout_ns, u64 events, u32 nr_events,
+			      u32 __user *unr)
+{
+	u32 nr = nr_events;
+	long ret;
+
+	ret = fiber_check_events(group, events, &nr);
+	/* Make sure the count can be written back before taking events. */
+	if (!ret && put_user(nr_events, unr))
+		ret = -EFAULT;
+	if (!ret && wake_slot)
+		ret = fiber_wake_slot(group, *wake_slot, false);
+	if (ret)
+		return ret;
+	ret = fiber_park_self(group, c, timeout_ns, u64_to_user_ptr(events), &nr);
+	if (put_user(nr, unr))
+		return -EFAULT;
+	return ret;
+}
+
+long fiber_ioctl_park(struct fiber_group *group, void __user *uarg)
+{
+	struct fiber_park __user *up = uarg;
+	struct fiber_carrier *c;
+	struct fiber_park args;
+	u32 usize;
+	long ret;
+
+	ret = fiber_args_from_user(&args, sizeof(args), FIBER_PARK_SIZE_VER0,
+				   uarg, &usize);
+	if (ret)
+		return ret;
+	if (args.flags || args.reserved)
+		return -EINVAL;
+	c = fiber_carrier_current(group);
+	if (!c)
+		return -ESRCH;
+	return fiber_park_common(group, c, NULL, args.timeout_ns, args.events,
+				 args.nr_events, &up->nr_events);
+}
+
 long fiber_ioctl_wake(struct fiber_group *group, void __user *uarg)
 {
 	struct fiber_wake args;
@@ -350,7 +357,7 @@ long fiber_ioctl_switch(struct fiber_group *group, void __user *uarg)
 	struct fiber_switch __user *up = uarg;
 	struct fiber_carrier *c;
 	struct fiber_switch args;
-	u32 usize, nr;
+	u32 usize;
 	long ret;
 
 	ret = fiber_args_from_user(&args, sizeof(args), FIBER_SWITCH_SIZE_VER0,
@@ -364,20 +371,6 @@ long fiber_ioctl_switch(struct fiber_group *group, void __user *uarg)
 		return -ESRCH;
 	if (args.slot == c->index)
 		return -EINVAL;
-	nr = args.nr_events;
-	ret = fiber_check_events(group, args.events, &nr);
-	if (!ret && put_user(args.nr_events, &up->nr_events))
-		ret = -EFAULT;
-	if (ret)
-		return ret;
-
-	ret = fiber_wake_slot(group, args.slot, false);
-	if (ret)
-		return ret;
-	ret = fiber_park_self(group, c, args.timeout_ns,
-			      u64_to_user_ptr(args.events), &nr);
-	if (fiber_put_nr_events(&up->nr_events, usize,
-				offsetof(struct fiber_switch, nr_events), nr))
-		return -EFAULT;
-	return ret;
+	return fiber_park_common(group, c, &args.slot, args.timeout_ns,
+				 args.events, args.nr_events, &up->nr_events);
 }

@@ -11,6 +11,7 @@
 
 #include "fiber_test.h"
 #include "kselftest_harness.h"
+#include "group_fixture.h"
 
 /* A carrier thread that blocks in read() on a pipe until it is fed. */
 struct blocker {
@@ -114,26 +115,6 @@ static int spare_join(struct spare *s)
 	atomic_store(&s->go, 1);
 	pthread_join(s->thread, &ret);
 	return ret ? -EIO : 0;
-}
-
-FIXTURE(group) {
-	int fd;
-	struct fiber_map map;
-};
-
-FIXTURE_SETUP(group)
-{
-	self->fd = fiber_open();
-	if (self->fd == -ENOENT)
-		SKIP(return, "the fiber module is not loaded");
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, fiber_map(self->fd, &self->map));
-}
-
-FIXTURE_TEARDOWN(group)
-{
-	if (self->fd >= 0)
-		close(self->fd);
 }
 
 TEST_F(group, pipe_read_block_produces_one_event_and_wakes_the_parked_spare)

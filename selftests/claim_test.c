@@ -10,6 +10,7 @@
 
 #include "fiber_test.h"
 #include "kselftest_harness.h"
+#include "group_fixture.h"
 
 /* A carrier that blocks in read() on a pipe, again and again. */
 struct worker {
@@ -84,26 +85,6 @@ static int worker_join(struct worker *w)
 	close(w->pipe[0]);
 	close(w->pipe[1]);
 	return ret ? -EIO : 0;
-}
-
-FIXTURE(group) {
-	int fd;
-	struct fiber_map map;
-};
-
-FIXTURE_SETUP(group)
-{
-	self->fd = fiber_open();
-	if (self->fd == -ENOENT)
-		SKIP(return, "the fiber module is not loaded");
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, fiber_map(self->fd, &self->map));
-}
-
-FIXTURE_TEARDOWN(group)
-{
-	if (self->fd >= 0)
-		close(self->fd);
 }
 
 /*

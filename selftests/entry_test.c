@@ -10,26 +10,7 @@
 
 #include "fiber_test.h"
 #include "kselftest_harness.h"
-
-FIXTURE(group) {
-	int fd;
-	struct fiber_map map;
-};
-
-FIXTURE_SETUP(group)
-{
-	self->fd = fiber_open();
-	if (self->fd == -ENOENT)
-		SKIP(return, "the fiber module is not loaded");
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, fiber_map(self->fd, &self->map));
-}
-
-FIXTURE_TEARDOWN(group)
-{
-	if (self->fd >= 0)
-		close(self->fd);
-}
+#include "group_fixture.h"
 
 static uint32_t module_max_carriers(int fd)
 {
@@ -331,25 +312,6 @@ TEST_F(group, switch_errors_do_not_park)
 	EXPECT_EQ(-EINVAL, fiber_sys(self->fd, FIBER_IOC_SWITCH, &s));
 	EXPECT_EQ(0, self->map.hdr->nr_parked);
 	EXPECT_EQ(0, fiber_unregister(self->fd));
-}
-
-/* Try every entry point on @fd; return how many failed with EBADFD. */
-static int count_ebadfd(int fd)
-{
-	struct fiber_config cfg = { .size = sizeof(cfg) };
-	int n = 0;
-	uint32_t nr = 0;
-	void *p;
-
-	n += fiber_register(fd, 0, NULL) == -EBADFD;
-	n += fiber_unregister(fd) == -EBADFD;
-	n += fiber_park_ms(fd, 1, NULL, &nr) == -EBADFD;
-	n += fiber_wake(fd, 0, FIBER_WAKE_ANY) == -EBADFD;
-	n += fiber_switch_ms(fd, 0, 1, NULL, &nr) == -EBADFD;
-	n += fiber_sys(fd, FIBER_IOC_CONFIGURE, &cfg) == -EBADFD;
-	p = mmap(NULL, sysconf(_SC_PAGESIZE) * 2, PROT_READ, MAP_SHARED, fd, 0);
-	n += p == MAP_FAILED && errno == EBADFD;
-	return n;
 }
 
 TEST_F(group, a_forked_child_cannot_use_the_group)

@@ -197,6 +197,28 @@ static inline int wait_state(struct fiber_slot *s, unsigned int state,
 	return 1;
 }
 
+/*
+ * Try every entry point that checks the owner, and mmap, on @fd; return how
+ * many failed with EBADFD (all 7 do from a process that is not the owner).
+ */
+static inline int count_ebadfd(int fd)
+{
+	struct fiber_config cfg = { .size = sizeof(cfg) };
+	uint32_t nr = 0;
+	int n = 0;
+	void *p;
+
+	n += fiber_register(fd, 0, NULL) == -EBADFD;
+	n += fiber_unregister(fd) == -EBADFD;
+	n += fiber_park_ms(fd, 1, NULL, &nr) == -EBADFD;
+	n += fiber_wake(fd, 0, FIBER_WAKE_ANY) == -EBADFD;
+	n += fiber_switch_ms(fd, 0, 1, NULL, &nr) == -EBADFD;
+	n += fiber_sys(fd, FIBER_IOC_CONFIGURE, &cfg) == -EBADFD;
+	p = mmap(NULL, sysconf(_SC_PAGESIZE) * 2, PROT_READ, MAP_SHARED, fd, 0);
+	n += p == MAP_FAILED && errno == EBADFD;
+	return n;
+}
+
 static inline pid_t gettid_(void)
 {
 	return (pid_t)syscall(SYS_gettid);

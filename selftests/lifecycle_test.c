@@ -9,25 +9,7 @@
 
 #include "fiber_test.h"
 #include "kselftest_harness.h"
-
-/* Every entry point on @fd; how many failed with EBADFD. */
-static int count_ebadfd(int fd)
-{
-	struct fiber_config cfg = { .size = sizeof(cfg) };
-	uint32_t nr = 0;
-	int n = 0;
-	void *p;
-
-	n += fiber_register(fd, 0, NULL) == -EBADFD;
-	n += fiber_unregister(fd) == -EBADFD;
-	n += fiber_park_ms(fd, 1, NULL, &nr) == -EBADFD;
-	n += fiber_wake(fd, 0, FIBER_WAKE_ANY) == -EBADFD;
-	n += fiber_switch_ms(fd, 0, 1, NULL, &nr) == -EBADFD;
-	n += fiber_sys(fd, FIBER_IOC_CONFIGURE, &cfg) == -EBADFD;
-	p = mmap(NULL, sysconf(_SC_PAGESIZE) * 2, PROT_READ, MAP_SHARED, fd, 0);
-	n += p == MAP_FAILED && errno == EBADFD;
-	return n;
-}
+#include "group_fixture.h"
 
 /*
  * After execve(): this same program, run again with "--after-exec FD".
@@ -122,26 +104,6 @@ static void *parker_main(void *arg)
 	} while (p->forever);
 	atomic_store(&p->done, 1);
 	return NULL;
-}
-
-FIXTURE(group) {
-	int fd;
-	struct fiber_map map;
-};
-
-FIXTURE_SETUP(group)
-{
-	self->fd = fiber_open();
-	if (self->fd == -ENOENT)
-		SKIP(return, "the fiber module is not loaded");
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, fiber_map(self->fd, &self->map));
-}
-
-FIXTURE_TEARDOWN(group)
-{
-	if (self->fd >= 0)
-		close(self->fd);
 }
 
 static void *register_and_exit(void *arg)

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The fixture most selftests share: a fresh group (a new open of
+ * /dev/fiber, which the harness makes in each test's own process) and its
+ * shared mapping.  Include after kselftest_harness.h and fiber_test.h.
+ */
+#ifndef FIBER_GROUP_FIXTURE_H
+#define FIBER_GROUP_FIXTURE_H
+
+FIXTURE(group) {
+	int fd;
+	struct fiber_map map;
+};
+
+FIXTURE_SETUP(group)
+{
+	self->fd = fiber_open();
+	if (self->fd == -ENOENT)
+		SKIP(return, "the fiber module is not loaded");
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, fiber_map(self->fd, &self->map));
+}
+
+FIXTURE_TEARDOWN(group)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+#endif /* FIBER_GROUP_FIXTURE_H */
