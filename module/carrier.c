@@ -273,6 +273,9 @@ static void fiber_carrier_free(struct fiber_carrier *c)
 	if (c->parked)
 		list_del(&c->park_node);
 	spin_unlock_irqrestore(&group->lock, flags);
+	/* Unreachable now; wait for wake-ups already decided to be issued. */
+	while (atomic_read_acquire(&c->wake_pins))
+		cpu_relax();
 	if (test_and_clear_bit(c->index, group->pending_blocked))
 		fiber_shared_add(&group->shared->nr_pending, -1);
 	if (test_and_clear_bit(c->index, group->pending_ready))

@@ -45,6 +45,7 @@ struct fiber_carrier {
 	bool parked;
 	bool woken;			/* a wake-up is owed: park returns */
 	bool granted;			/* a held carrier may go */
+	atomic_t wake_pins;		/* wake-ups being issued (park.h) */
 
 	/* Hold-on-wake (own). */
 	struct callback_head hold_work;

@@ -38,6 +38,32 @@ MODULE_PARM_DESC(max_carriers, "Most carriers (threads) in one group, 1 to 10485
 /* The largest max_carriers accepted at load time. */
 #define FIBER_MAX_CARRIERS_LIMIT	BIT(20)
 
+/*
+ * Preempt notifiers sit behind a static key, so they cost nothing until
+ * the first group needs them.  The key is turned on once and stays on until
+ * module exit: flipping it patches the scheduler's code, which is not
+ * something to do every time a group comes and goes (under QEMU's software
+ * emulation, doing so while both CPUs switch tasks hung the guest).
+ */
+static DEFINE_MUTEX(fiber_notifiers_lock);
+static bool fiber_notifiers_on;
+
+static void fiber_notifiers_enable(void)
+{
+	mutex_lock(&fiber_notifiers_lock);
+	if (!fiber_notifiers_on) {
+		preempt_notifier_inc();
+		fiber_notifiers_on = true;
+	}
+	mutex_unlock(&fiber_notifiers_lock);
+}
+
+void fiber_group_exit(void)
+{
+	if (fiber_notifiers_on)
+		preempt_notifier_dec();
+}
+
 int fiber_group_init(void)
 {
 	if (!fiber_max_carriers || fiber_max_carriers > FIBER_MAX_CARRIERS_LIMIT) {
@@ -163,8 +189,6 @@ static void fiber_group_release(struct kref *ref)
 	struct fiber_group *group = container_of(ref, struct fiber_group, ref);
 
 	irq_work_sync(&group->notify_work);
-	if (group->frozen)
-		preempt_notifier_dec();
 	fiber_shared_free(group);
 	kvfree(group->carriers);
 	bitmap_free(group->pending_blocked);
@@ -217,8 +241,7 @@ int fiber_group_freeze(struct fiber_group *group)
 	ret = fiber_shared_alloc(group);
 	if (ret)
 		goto out_free;
-	/* Preempt notifiers cost nothing until someone asks for them. */
-	preempt_notifier_inc();
+	fiber_notifiers_enable();
 	WRITE_ONCE(group->frozen, true);
 	return 0;
 
@@ -241,16 +264,22 @@ out_free:
  */
 static void fiber_group_shutdown(struct fiber_group *group)
 {
+	u32 i = 0, end = group->carriers ? group->max_carriers : 0;
+	struct fiber_wakeups w = { .n = 0 };
 	unsigned long flags;
-	u32 i;
 
-	spin_lock_irqsave(&group->lock, flags);
-	WRITE_ONCE(group->dead, true);
-	if (group->carriers)
-		for (i = 0; i < group->max_carriers; i++)
+	/* In batches, so that interrupts are never off for long. */
+	do {
+		spin_lock_irqsave(&group->lock, flags);
+		WRITE_ONCE(group->dead, true);
+		while (i < end && !fiber_wakeups_full(&w)) {
 			if (group->carriers[i])
-				wake_up_process(group->carriers[i]->task);
-	spin_unlock_irqrestore(&group->lock, flags);
+				fiber_wakeups_add(&w, group->carriers[i]);
+			i++;
+		}
+		spin_unlock_irqrestore(&group->lock, flags);
+		fiber_wakeups_issue(&w);
+	} while (i < end);
 }
 
 static int fiber_same_file(const void *file, struct file *f, unsigned int fd)

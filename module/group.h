@@ -74,6 +74,7 @@ struct fiber_group {
 extern unsigned int fiber_max_carriers;
 
 int fiber_group_init(void);
+void fiber_group_exit(void);
 struct fiber_group *fiber_group_create(void);
 void fiber_group_get(struct fiber_group *group);
 void fiber_group_put(struct fiber_group *group);

@@ -41,6 +41,7 @@ static void __exit fiber_mod_exit(void)
 	 */
 	fiber_device_exit();
 	destroy_workqueue(fiber_wq);
+	fiber_group_exit();
 }
 
 module_init(fiber_mod_init);

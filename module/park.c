@@ -36,14 +36,36 @@ static bool fiber_events_pending(struct fiber_group *group)
 	       find_first_bit(group->pending_ready, max) < max;
 }
 
+void fiber_wakeups_add(struct fiber_wakeups *w, struct fiber_carrier *c)
+{
+	lockdep_assert_held(&c->group->lock);
+	atomic_inc(&c->wake_pins);
+	w->carriers[w->n++] = c;
+}
+
+/* Issue the wake-ups, without group->lock. */
+void fiber_wakeups_issue(struct fiber_wakeups *w)
+{
+	struct fiber_carrier *c;
+	unsigned int i;
+
+	for (i = 0; i < w->n; i++) {
+		c = w->carriers[i];
+		wake_up_process(c->task);
+		/* @c may be freed as soon as the pin is gone. */
+		atomic_dec_return_release(&c->wake_pins);
+	}
+	w->n = 0;
+}
+
 static void fiber_wake_parked(struct fiber_group *group,
-			      struct fiber_carrier *c)
+			      struct fiber_carrier *c, struct fiber_wakeups *w)
 {
 	lockdep_assert_held(&group->lock);
 	list_del_init(&c->park_node);
 	c->parked = false;
 	c->woken = true;
-	wake_up_process(c->task);
+	fiber_wakeups_add(w, c);
 }
 
 /*
@@ -56,14 +78,23 @@ void fiber_park_notify(struct irq_work *work)
 	struct fiber_group *group = container_of(work, struct fiber_group,
 						 notify_work);
 	int n = max_t(int, 1, READ_ONCE(group->shared->nr_pending));
+	struct fiber_wakeups w = { .n = 0 };
 	unsigned long flags;
+	bool more;
 
-	spin_lock_irqsave(&group->lock, flags);
-	while (n-- > 0 && !list_empty(&group->parked))
-		fiber_wake_parked(group, list_first_entry(&group->parked,
-							  struct fiber_carrier,
-							  park_node));
-	spin_unlock_irqrestore(&group->lock, flags);
+	do {
+		spin_lock_irqsave(&group->lock, flags);
+		while (n > 0 && !fiber_wakeups_full(&w) &&
+		       !list_empty(&group->parked)) {
+			fiber_wake_parked(group, list_first_entry(&group->parked,
+								  struct fiber_carrier,
+								  park_node), &w);
+			n--;
+		}
+		more = n > 0 && !list_empty(&group->parked);
+		spin_unlock_irqrestore(&group->lock, flags);
+		fiber_wakeups_issue(&w);
+	} while (more);
 }
 
 /*
@@ -250,7 +281,8 @@ static int fiber_check_events(struct fiber_group *group, u64 events,
  */
 static int fiber_wake_slot(struct fiber_group *group, u32 index, bool any)
 {
-	struct fiber_carrier *t = NULL;
+	struct fiber_wakeups w = { .n = 0 };
+	struct fiber_carrier *t;
 	unsigned long flags;
 	int ret = 0;
 
@@ -263,7 +295,7 @@ static int fiber_wake_slot(struct fiber_group *group, u32 index, bool any)
 		else
 			fiber_wake_parked(group, list_first_entry(&group->parked,
 								  struct fiber_carrier,
-								  park_node));
+								  park_node), &w);
 	} else if (index >= group->max_carriers) {
 		ret = -EINVAL;
 	} else if (!group->carriers || !group->carriers[index]) {
@@ -271,7 +303,7 @@ static int fiber_wake_slot(struct fiber_group *group, u32 index, bool any)
 	} else {
 		t = group->carriers[index];
 		if (t->parked) {
-			fiber_wake_parked(group, t);
+			fiber_wake_parked(group, t, &w);
 		} else if (FIBER_SLOT_STATE(READ_ONCE(t->slot->state)) ==
 			   FIBER_SLOT_WAITING) {
 			if (!t->granted) {
@@ -279,12 +311,13 @@ static int fiber_wake_slot(struct fiber_group *group, u32 index, bool any)
 				fiber_shared_inc64(&group->shared->grants);
 				fiber_carrier_withdraw_event(t, group->pending_ready);
 			}
-			wake_up_process(t->task);
+			fiber_wakeups_add(&w, t);
 		} else {
 			t->woken = true;
 		}
 	}
 	spin_unlock_irqrestore(&group->lock, flags);
+	fiber_wakeups_issue(&w);
 	return ret;
 }
 
