@@ -72,7 +72,7 @@ void fiber_carrier_withdraw_event(struct fiber_carrier *c,
 				  unsigned long *pending)
 {
 	if (test_and_clear_bit(c->index, pending))
-		fiber_shared_add(&c->group->shared->nr_pending, -1);
+		fiber_pending_add(c->group, -1);
 }
 
 /* Publish an event for @c's slot and have a parked carrier woken. */
@@ -81,7 +81,7 @@ void fiber_carrier_queue_event(struct fiber_carrier *c, unsigned long *pending)
 	struct fiber_group *group = c->group;
 
 	if (!test_and_set_bit(c->index, pending))
-		fiber_shared_add(&group->shared->nr_pending, 1);
+		fiber_pending_add(group, 1);
 	irq_work_queue(&group->notify_work);
 }
 
@@ -277,9 +277,9 @@ static void fiber_carrier_free(struct fiber_carrier *c)
 	while (atomic_read_acquire(&c->wake_pins))
 		cpu_relax();
 	if (test_and_clear_bit(c->index, group->pending_blocked))
-		fiber_shared_add(&group->shared->nr_pending, -1);
+		fiber_pending_add(group, -1);
 	if (test_and_clear_bit(c->index, group->pending_ready))
-		fiber_shared_add(&group->shared->nr_pending, -1);
+		fiber_pending_add(group, -1);
 	if (c->waiting)
 		fiber_shared_add(&group->shared->nr_waiting, -1);
 	/*

@@ -65,6 +65,7 @@ struct fiber_group {
 	/* One bit per slot: an event is queued.  Set locklessly. */
 	unsigned long *pending_blocked;
 	unsigned long *pending_ready;
+	atomic_t nr_pending;		/* bits set in both; see fiber_pending_add() */
 	u32 next_event;			/* where the next scan starts */
 	struct irq_work notify_work;	/* wakes parked carriers */
 
@@ -88,6 +89,17 @@ long fiber_ioctl_configure(struct fiber_group *group, void __user *uarg);
 static inline void fiber_shared_add(__u32 *counter, int delta)
 {
 	atomic_add(delta, (atomic_t *)counter);
+}
+
+/*
+ * Count an event queued (+1) or taken away (-1), right after its pending
+ * bit changed.  The module's own count decides; the copy in the shared
+ * header is for user space, which could scribble on it.
+ */
+static inline void fiber_pending_add(struct fiber_group *group, int delta)
+{
+	atomic_add(delta, &group->nr_pending);
+	fiber_shared_add(&group->shared->nr_pending, delta);
 }
 
 static inline void fiber_shared_inc64(__u64 *counter)

@@ -30,10 +30,7 @@
 
 static bool fiber_events_pending(struct fiber_group *group)
 {
-	u32 max = group->max_carriers;
-
-	return find_first_bit(group->pending_blocked, max) < max ||
-	       find_first_bit(group->pending_ready, max) < max;
+	return atomic_read(&group->nr_pending) > 0;
 }
 
 void fiber_wakeups_add(struct fiber_wakeups *w, struct fiber_carrier *c)
@@ -77,7 +74,7 @@ void fiber_park_notify(struct irq_work *work)
 {
 	struct fiber_group *group = container_of(work, struct fiber_group,
 						 notify_work);
-	int n = max_t(int, 1, READ_ONCE(group->shared->nr_pending));
+	int n = max_t(int, 1, atomic_read(&group->nr_pending));
 	struct fiber_wakeups w = { .n = 0 };
 	unsigned long flags;
 	bool more;
@@ -119,7 +116,7 @@ static u32 fiber_take_kind(struct fiber_group *group, unsigned long *pending,
 		     i = find_next_bit(pending, to, i + 1)) {
 			if (!test_and_clear_bit(i, pending))
 				continue;
-			fiber_shared_add(&group->shared->nr_pending, -1);
+			fiber_pending_add(group, -1);
 			word = READ_ONCE(fiber_shared_slot(group, i)->state);
 			if (FIBER_SLOT_STATE(word) != want)
 				continue;
@@ -144,7 +141,7 @@ static void fiber_requeue_events(struct fiber_group *group,
 		pending = buf[i].kind == FIBER_EVENT_BLOCKED ?
 			  group->pending_blocked : group->pending_ready;
 		if (!test_and_set_bit(buf[i].slot, pending))
-			fiber_shared_add(&group->shared->nr_pending, 1);
+			fiber_pending_add(group, 1);
 	}
 }
 
@@ -158,7 +155,8 @@ static long fiber_deliver_events(struct fiber_group *group,
 	struct fiber_event buf[FIBER_EVENT_BATCH];
 	u32 done = 0, n, start;
 
-	while (done < cap) {
+	/* Most parks find nothing: skip scanning the bitmaps then. */
+	while (done < cap && fiber_events_pending(group)) {
 		start = READ_ONCE(group->next_event);
 		n = fiber_take_kind(group, group->pending_ready,
 				    FIBER_EVENT_READY, start, buf, 0,
