@@ -6,6 +6,7 @@
 # make demo       boot the VM and show the module and libfiber at work
 # make vm-shell   a shell in the VM with fiber.ko loaded (KERNEL=6.1)
 # make lint       checkpatch --strict and sparse on the module
+# make bench-kernel  the module's micro-benchmark in VMs (docs/benchmarks.md)
 #
 # Variables: KDIR (kernel build tree), KERNELS (for check), KERNEL (for
 # demo and vm-shell), V=1 (verbose kbuild).
@@ -51,7 +52,7 @@ LIBFIBER_SO := $(B)/libfiber/libfiber.so.$(LIBFIBER_SOVER)
 # library, so that its symbol map is exercised too.
 SELFTESTS := $(patsubst selftests/%.c,$(B)/bin/%,$(wildcard selftests/*_test.c))
 SELFTEST_SCRIPTS := $(patsubst selftests/%.sh,$(B)/bin/%,$(wildcard selftests/*_test.sh))
-TOOLS := $(B)/bin/fiberinfo $(B)/bin/fiber-demo
+TOOLS := $(B)/bin/fiberinfo $(B)/bin/fiber-demo $(B)/bin/fiber-kbench $(B)/bin/block-demo
 EXAMPLES := $(patsubst libfiber/examples/%.c,$(B)/bin/%,$(wildcard libfiber/examples/*.c))
 LIBFIBER_TESTS := $(patsubst libfiber/tests/%.c,$(B)/tests/libfiber/%,$(wildcard libfiber/tests/*_test.c))
 
@@ -60,12 +61,12 @@ KERNEL ?= 6.1
 
 .PHONY: all module libfiber tools selftests examples deps check check-host \
 	check-vm check-after-deps lint demo demo-after-deps vm-shell clean \
-	distclean help
+	distclean help bench-kernel
 
 all: module libfiber tools selftests examples
 
 help:
-	@sed -n '3,12s/^# \{0,1\}//p' Makefile
+	@sed -n '3,13s/^# \{0,1\}//p' Makefile
 
 module:
 	@test -n "$(KDIR)" -a -f "$(KDIR)/Makefile" || { echo "error: no kernel headers in '$(KDIR)': run 'make deps' as root, or set KDIR" >&2; exit 1; }
@@ -101,6 +102,14 @@ $(LIBFIBER_SO): $(LIBFIBER_PIC_OBJS) libfiber/libfiber.map
 $(B)/bin/fiberinfo: tools/fiberinfo.c uapi/linux/fiber.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $<
+
+$(B)/bin/fiber-kbench: tools/bench/kbench.c selftests/fiber_test.h uapi/linux/fiber.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -Iselftests -o $@ $< -lpthread
+
+$(B)/bin/block-demo: tools/demo/block-demo.c selftests/fiber_test.h uapi/linux/fiber.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -Iselftests -o $@ $< -lpthread
 
 $(B)/bin/fiber-demo: tools/demo/fiber-demo
 	@mkdir -p $(@D)
@@ -154,6 +163,9 @@ demo-after-deps: all
 
 vm-shell: all
 	@tools/vm/fiber-vm --kernel $(KERNEL) --shell
+
+bench-kernel: all
+	@tools/bench/kbench-vm.sh
 
 clean:
 	rm -rf $(B)
