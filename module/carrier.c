@@ -297,7 +297,6 @@ static void fiber_carrier_free(struct fiber_carrier *c)
 	slot->last_block_ns = 0;
 	slot->last_wake_ns = 0;
 	clear_bit(c->index, group->slot_used);
-	group->nr_carriers--;
 	fiber_shared_add(&group->shared->nr_carriers, -1);
 	mutex_unlock(&group->config_lock);
 
@@ -373,7 +372,6 @@ static int fiber_carrier_attach(struct fiber_group *group,
 	WRITE_ONCE(slot->state, FIBER_SLOT_WORD(FIBER_SLOT_RUNNING, seq));
 
 	set_bit(index, group->slot_used);
-	group->nr_carriers++;
 	fiber_shared_add(&group->shared->nr_carriers, 1);
 	spin_lock_irqsave(&group->lock, flags);
 	group->carriers[index] = c;

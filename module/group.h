@@ -58,7 +58,6 @@ struct fiber_group {
 	spinlock_t lock;		/* see above */
 	struct fiber_carrier **carriers; /* by slot index */
 	struct list_head parked;	/* most recently parked first */
-	u32 nr_carriers;		/* under config_lock */
 
 	unsigned long *slot_used;	/* under config_lock */
 
