@@ -1,272 +1,545 @@
 // SPDX-License-Identifier: MIT
 /*
- * The scheduler, in its first form: one carrier thread (M) holding one
- * processor (P) with a FIFO run queue.
+ * The scheduler: how an M finds the next fiber and switches to it.
  *
- * The carrier runs the scheduler loop on its own stack (Go's g0) and
- * switches to one fiber at a time.  A fiber comes back to the loop only by
- * yielding, exiting, or (later) blocking; the loop then picks the next
- * runnable fiber.  Because every switch goes through the loop, a fiber's
- * stack is never in use when the loop frees or recycles it.
+ * Switching.  A fiber leaves the CPU in one of two ways:
  *
- * Invariants:
- *  - rt.current is the running fiber, NULL while the loop runs;
- *  - a fiber is on the run queue iff its state is FIBER_RUNNABLE;
- *  - rt.nlive counts the fibers not yet dead (fiber_num()).
+ *  - Directly to the next fiber (fiber_yield and fiber_exit, when the
+ *    next fiber can be had without blocking and neither fiber is locked
+ *    to a thread).  This is the hot path: one context switch.
+ *  - Through the M's g0 (everything else): the g0 loop may block the
+ *    thread, which must never happen on a fiber's stack, because that
+ *    fiber may be made runnable and resumed by another M meanwhile.
+ *
+ * Either way the fiber left behind must not be made visible to other Ms
+ * (put on a run queue, freed) until its registers are saved, so that is
+ * done after the switch, on the new stack: the leaving side records an
+ * action in m->after, and every place where a context resumes calls
+ * finish_switch() first.  The resuming side may be on a different M than
+ * the one it left from, so it always re-reads this_m().
+ *
+ * Spinning.  An M with a P and nothing to run "spins": it looks at the
+ * other Ps' queues to steal.  sched.nmspinning counts such Ms.  Whoever
+ * makes a fiber runnable calls wakep(), which starts a new spinning M
+ * only if none is spinning and some P is idle: a spinning M is bound to
+ * see the new work.  The converse obligation is on the spinning M: when
+ * it gives up, it first stops counting itself as spinning and then looks
+ * at every queue once more, since a wakep() that saw it spinning did not
+ * start anyone.  At most half of the busy Ps have a spinning M, so idle
+ * Ms do not burn the CPUs the busy ones need; an M that found nothing
+ * parks on its futex (stopm) and costs nothing until startm() wakes it.
+ *
+ * Fairness.  Every 61st fiber a P runs comes from the global queue even
+ * when the local queue is not empty, so a pair of fibers feeding each
+ * other through runnext cannot starve the global queue.
  */
-#include <errno.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "fiber.h"
-#include "context.h"
-#include "stack.h"
+#include "runtime.h"
+#include "sanitizer.h"
 
-enum fiber_state {
-	FIBER_RUNNABLE,
-	FIBER_RUNNING,
-	FIBER_DEAD,
+struct fiber_sched sched = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
-struct fiber_deferred {
-	void (*fn)(void *arg);
-	void *arg;
-	struct fiber_deferred *next;
-};
+static __thread struct fiber_m *tls_m;
 
-struct fiber {
-	uint64_t id;
-	enum fiber_state state;
-	struct fiber_context ctx;
-	struct fiber_stack stack;
-	void (*fn)(void *arg);
-	void *arg;
-	struct fiber_deferred *deferred;	/* most recent first */
-	struct fiber *next;		/* run queue or free list link */
-};
-
-/* Dead fibers kept, stack and all, for reuse by fiber_go(). */
-#define FIBER_FREE_MAX	64
-
-static struct {
-	bool started;
-	struct fiber_context loop_ctx;	/* the carrier's own stack */
-	struct fiber *current;
-	struct fiber *runq_head, *runq_tail;
-	struct fiber *free_list;
-	int nfree;
-	uint64_t next_id;
-	int nlive;
-	bool main_exited;		/* the main fiber called fiber_exit() */
-	int (*main_fn)(int argc, char **argv);
-	int argc;
-	char **argv;
-} rt;
-
-static _Noreturn void fatal(const char *msg)
+/*
+ * A fiber may resume on a different thread from the one it left, so the
+ * address of a thread-local variable computed before a switch is wrong
+ * after it.  Compilers assume the thread never changes within a function
+ * and cache such addresses (with -fPIC, the result of __tls_get_addr),
+ * so the runtime reads its M only through this out-of-line function,
+ * which they cannot fold across a call.
+ */
+__attribute__((noinline)) struct fiber_m *this_m(void)
 {
-	fflush(stdout);
-	fprintf(stderr, "libfiber: fatal error: %s\n", msg);
-	exit(2);
+	struct fiber_m *m = tls_m;
+
+	__asm__ volatile("" : "+r"(m));
+	return m;
 }
 
-static void runq_put(struct fiber *f)
+void set_this_m(struct fiber_m *m)
 {
-	f->state = FIBER_RUNNABLE;
-	f->next = NULL;
-	if (rt.runq_tail)
-		rt.runq_tail->next = f;
-	else
-		rt.runq_head = f;
-	rt.runq_tail = f;
+	tls_m = m;
 }
 
-static struct fiber *runq_get(void)
+/*
+ * Switch from the running context to @to.  @dying: the context left is a
+ * dead fiber's, never to be resumed.  Returns when someone switches back.
+ */
+static void switch_context(struct fiber_context *save,
+			   const struct fiber_context *to, void *to_lo,
+			   size_t to_size, bool dying)
 {
-	struct fiber *f = rt.runq_head;
+	void *fake = NULL;
 
-	if (f) {
-		rt.runq_head = f->next;
-		if (!rt.runq_head)
-			rt.runq_tail = NULL;
-	}
-	return f;
+	san_start_switch(dying ? NULL : &fake, to_lo, to_size);
+	fiber_context_switch(save, to);
+	san_finish_switch(fake);
 }
 
-/* Switch from the running fiber back to the scheduler loop. */
-static void park_current(void)
+/* Leave the running fiber @g for the M's g0, with @what to do after. */
+void switch_to_g0(struct fiber_m *m, struct fiber *g, enum fiber_after what)
 {
-	fiber_context_switch(&rt.current->ctx, &rt.loop_ctx);
+	m->after = what;
+	m->after_g = g;
+	m->curg = NULL;
+	switch_context(&g->ctx, &m->g0, m->g0_lo, m->g0_size,
+		       what == AFTER_EXIT);
 }
 
-static _Noreturn void fiber_entry(void *arg)
+/* Switch from fiber @from to fiber @to on M @m; see the comment above. */
+static void switch_fibers(struct fiber_m *m, struct fiber *from,
+			  struct fiber *to, enum fiber_after what, bool inherit)
 {
-	struct fiber *f = arg;
-
-	f->fn(f->arg);
-	fiber_exit();
+	m->after = what;
+	m->after_g = from;
+	m->curg = to;
+	atomic_store_explicit(&to->status, FIBER_RUNNING, memory_order_relaxed);
+	if (!inherit)
+		atomic_fetch_add_explicit(&m->p->schedtick, 1,
+					  memory_order_relaxed);
+	switch_context(&from->ctx, &to->ctx, to->stack.base, to->stack.size,
+		       what == AFTER_EXIT);
 }
 
-static struct fiber *fiber_alloc(void)
-{
-	struct fiber *f = rt.free_list;
+/* ---- free fibers -------------------------------------------------------- */
 
-	if (f) {
-		rt.free_list = f->next;
-		rt.nfree--;
-		return f;
-	}
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return NULL;
-	if (fiber_stack_alloc(&f->stack, FIBER_STACK_DEFAULT)) {
-		free(f);
-		return NULL;
-	}
-	return f;
-}
-
-/* Called by the loop only, once @f's stack is no longer in use. */
-static void fiber_release(struct fiber *f)
+/* Put dead fiber @g on @p's free list, spilling half to the global one. */
+void gfree_put(struct fiber_p *p, struct fiber *g)
 {
-	if (rt.nfree < FIBER_FREE_MAX) {
-		f->next = rt.free_list;
-		rt.free_list = f;
-		rt.nfree++;
+	int64_t now;
+
+	g->schedlink = p->gfree;
+	p->gfree = g;
+	if (++p->ngfree < FIBER_PFREE_MAX)
 		return;
+	now = fiber_nanotime();
+	pthread_mutex_lock(&sched.lock);
+	while (p->ngfree > FIBER_PFREE_MAX / 2) {
+		g = p->gfree;
+		p->gfree = g->schedlink;
+		p->ngfree--;
+		g->stack.freed_at = now;
+		g->schedlink = sched.gfree;
+		sched.gfree = g;
+		sched.ngfree++;
 	}
-	fiber_stack_free(&f->stack);
-	free(f);
+	pthread_mutex_unlock(&sched.lock);
 }
 
-static int fiber_spawn(void (*fn)(void *arg), void *arg)
+/* A dead fiber from @p's free list, refilled from the global one. */
+struct fiber *gfree_get(struct fiber_p *p)
 {
-	struct fiber *f = fiber_alloc();
+	struct fiber *g;
 
-	if (!f)
-		return -ENOMEM;
-	f->id = ++rt.next_id;
-	f->fn = fn;
-	f->arg = arg;
-	f->deferred = NULL;
-	fiber_context_make(&f->ctx, f->stack.base, f->stack.size,
-			   fiber_entry, f);
-	rt.nlive++;
-	runq_put(f);
-	return 0;
+	if (!p->gfree && sched.gfree) {
+		pthread_mutex_lock(&sched.lock);
+		while (p->ngfree < FIBER_PFREE_MAX / 2 && sched.gfree) {
+			g = sched.gfree;
+			sched.gfree = g->schedlink;
+			sched.ngfree--;
+			g->schedlink = p->gfree;
+			p->gfree = g;
+			p->ngfree++;
+		}
+		pthread_mutex_unlock(&sched.lock);
+	}
+	g = p->gfree;
+	if (g) {
+		p->gfree = g->schedlink;
+		p->ngfree--;
+	}
+	return g;
 }
 
-int fiber_go(void (*fn)(void *arg), void *arg)
+/* ---- making fibers runnable --------------------------------------------- */
+
+/* Start a spinning M if there is an idle P and nobody spins already. */
+void wakep(void)
 {
-	if (!fn)
-		return -EINVAL;
-	if (!rt.current)
-		return -ESRCH;
-	return fiber_spawn(fn, arg);
+	int zero = 0;
+
+	if (atomic_load(&sched.npidle) == 0)
+		return;
+	if (atomic_load(&sched.nmspinning) != 0 ||
+	    !atomic_compare_exchange_strong(&sched.nmspinning, &zero, 1))
+		return;
+	startm(NULL, true);
+}
+
+/*
+ * Make waiting fiber @g runnable.  On a fiber it goes to the current P's
+ * runnext, so it runs soon and on a warm cache; elsewhere to the global
+ * queue.
+ */
+void fiber_ready(struct fiber *g)
+{
+	struct fiber_m *m = this_m();
+
+	atomic_store(&g->status, FIBER_RUNNABLE);
+	if (m && m->p) {
+		runq_put(m->p, g, true);
+	} else {
+		pthread_mutex_lock(&sched.lock);
+		globrunq_put(g);
+		pthread_mutex_unlock(&sched.lock);
+	}
+	wakep();
+}
+
+static void resetspinning(struct fiber_m *m)
+{
+	m->spinning = false;
+	if (atomic_fetch_sub(&sched.nmspinning, 1) < 1)
+		fiber_fatal("negative nmspinning");
+	/* We took work; there may be more for another spinning M. */
+	wakep();
+}
+
+/* ---- finding work ------------------------------------------------------- */
+
+/* A fiber to run without blocking, or NULL.  Runs on fibers and on g0. */
+static struct fiber *find_ready(struct fiber_p *p, bool *inherit)
+{
+	struct fiber *g;
+
+	*inherit = false;
+	if (atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61 == 0 &&
+	    atomic_load(&sched.runqsize) > 0) {
+		pthread_mutex_lock(&sched.lock);
+		g = globrunq_get(p, 1);
+		pthread_mutex_unlock(&sched.lock);
+		if (g)
+			return g;
+	}
+	g = runq_get(p, inherit);
+	if (g)
+		return g;
+	if (atomic_load(&sched.runqsize) > 0) {
+		/* The local ring is empty, so this cannot overflow it. */
+		pthread_mutex_lock(&sched.lock);
+		g = globrunq_get(p, 0);
+		pthread_mutex_unlock(&sched.lock);
+	}
+	return g;
+}
+
+static uint64_t fastrand(struct fiber_m *m)
+{
+	/* xorshift64 */
+	m->rand ^= m->rand << 13;
+	m->rand ^= m->rand >> 7;
+	m->rand ^= m->rand << 17;
+	return m->rand;
+}
+
+/* Steal from the other Ps, in random order; runnext on the last round. */
+static struct fiber *steal_work(struct fiber_m *m, struct fiber_p *p)
+{
+	int n = atomic_load(&sched.nprocs), attempt, i, start;
+	struct fiber_p *victim;
+	struct fiber *g;
+
+	for (attempt = 0; attempt < 4; attempt++) {
+		start = (int)(fastrand(m) % (uint64_t)n);
+		for (i = 0; i < n; i++) {
+			if (atomic_load(&sched.gcwaiting))
+				return NULL;
+			victim = sched.allp[(start + i) % n];
+			if (!victim || victim == p)
+				continue;
+			g = runq_steal(p, victim, attempt == 3);
+			if (g)
+				return g;
+		}
+	}
+	return NULL;
+}
+
+/* Any P's queue not empty? */
+static bool any_runq_ready(void)
+{
+	int n = atomic_load(&sched.nprocs), i;
+
+	for (i = 0; i < n; i++)
+		if (sched.allp[i] && !runq_empty(sched.allp[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Find a fiber to run, blocking the M until there is one.  On g0 only.
+ * On return the M holds a P.
+ */
+static struct fiber *find_runnable(struct fiber_m *m, bool *inherit)
+{
+	struct fiber_p *p;
+	struct fiber *g;
+	bool was_spinning;
+	int busy;
+
+top:
+	if (atomic_load(&sched.gcwaiting)) {
+		gcstopm();
+		goto top;
+	}
+	p = m->p;
+	g = find_ready(p, inherit);
+	if (g)
+		return g;
+
+	busy = atomic_load(&sched.nprocs) - atomic_load(&sched.npidle);
+	if (m->spinning || 2 * atomic_load(&sched.nmspinning) < busy) {
+		if (!m->spinning) {
+			m->spinning = true;
+			atomic_fetch_add(&sched.nmspinning, 1);
+		}
+		g = steal_work(m, p);
+		if (g) {
+			*inherit = false;
+			return g;
+		}
+	}
+
+	/* Nothing anywhere: give up the P. */
+	pthread_mutex_lock(&sched.lock);
+	if (atomic_load(&sched.gcwaiting)) {
+		pthread_mutex_unlock(&sched.lock);
+		goto top;
+	}
+	if (atomic_load(&sched.runqsize) > 0) {
+		g = globrunq_get(p, 0);
+		pthread_mutex_unlock(&sched.lock);
+		*inherit = false;
+		return g;
+	}
+	releasep(m);
+	pidleput(p);
+	pthread_mutex_unlock(&sched.lock);
+
+	was_spinning = m->spinning;
+	if (m->spinning) {
+		m->spinning = false;
+		if (atomic_fetch_sub(&sched.nmspinning, 1) < 1)
+			fiber_fatal("negative nmspinning");
+		/* See "Spinning" above: look once more, now not counted. */
+		if (any_runq_ready()) {
+			pthread_mutex_lock(&sched.lock);
+			p = pidleget();
+			pthread_mutex_unlock(&sched.lock);
+			if (p) {
+				acquirep(m, p);
+				m->spinning = true;
+				atomic_fetch_add(&sched.nmspinning, 1);
+				goto top;
+			}
+		}
+	}
+	(void)was_spinning;
+	stopm();
+	goto top;
+}
+
+/* ---- the g0 loop -------------------------------------------------------- */
+
+/*
+ * Carry out the action the context we came from left for us (see the
+ * comment at the top).  On a fiber's stack only AFTER_YIELD and
+ * AFTER_EXIT occur.  Return: a fiber that must run at once (a park whose
+ * commit failed, a fiber back from a system call that got a P), on g0
+ * only; else NULL.
+ */
+static struct fiber *finish_switch_g0(struct fiber_m *m)
+{
+	enum fiber_after what = m->after;
+	struct fiber *g = m->after_g;
+	struct fiber_p *p;
+
+	m->after = AFTER_NONE;
+	m->after_g = NULL;
+	switch (what) {
+	case AFTER_NONE:
+		return NULL;
+	case AFTER_YIELD:
+		stack_check(g);
+		atomic_store(&g->status, FIBER_RUNNABLE);
+		pthread_mutex_lock(&sched.lock);
+		globrunq_put(g);
+		pthread_mutex_unlock(&sched.lock);
+		return NULL;
+	case AFTER_EXIT:
+		if (g->lockedm) {
+			/* Go's rule: a locked fiber takes its thread along. */
+			g->lockedm = NULL;
+			g->lock_depth = 0;
+			m->lockedg = NULL;
+			gfree_put(m->p, g);
+			mexit(m);
+		}
+		gfree_put(m->p, g);
+		return NULL;
+	case AFTER_PARK:
+		stack_check(g);
+		atomic_store(&g->status, FIBER_WAITING);
+		if (m->park_commit && !m->park_commit(g, m->park_arg)) {
+			atomic_store(&g->status, FIBER_RUNNING);
+			return g;
+		}
+		return NULL;
+	case AFTER_SYSCALL_EXIT:
+		atomic_store(&g->status, FIBER_RUNNABLE);
+		pthread_mutex_lock(&sched.lock);
+		p = pidleget();
+		if (!p)
+			globrunq_put(g);
+		pthread_mutex_unlock(&sched.lock);
+		if (p) {
+			acquirep(m, p);
+			return g;
+		}
+		/* A locked fiber is handed back to us by startlockedm. */
+		if (m->lockedg != g)
+			stopm();
+		return NULL;
+	}
+	return NULL;
+}
+
+void finish_switch(struct fiber_m *m)
+{
+	if (m->after != AFTER_NONE)
+		(void)finish_switch_g0(m);
+}
+
+/*
+ * Run @g on @m from g0, until it switches back to g0.  @inherit: it
+ * continues the current time slice (runnext), so the tick stays.
+ */
+void execute(struct fiber_m *m, struct fiber *g, bool inherit)
+{
+	if (!inherit)
+		atomic_fetch_add_explicit(&m->p->schedtick, 1,
+					  memory_order_relaxed);
+	m->curg = g;
+	atomic_store_explicit(&g->status, FIBER_RUNNING, memory_order_relaxed);
+	switch_context(&m->g0, &g->ctx, g->stack.base, g->stack.size, false);
+}
+
+/*
+ * The g0 loop, Go's schedule(): each turn finishes the switch that
+ * brought us back here, finds a fiber and runs it.
+ */
+_Noreturn void schedule(void)
+{
+	struct fiber_m *m = this_m();
+	struct fiber *g;
+	bool inherit;
+
+	for (;;) {
+		g = finish_switch_g0(m);
+		if (g) {
+			execute(m, g, true);
+			continue;
+		}
+		if (m->lockedg) {
+			/* Only our locked fiber may run here: wait for it. */
+			stoplockedm();
+			execute(m, m->lockedg, false);
+			continue;
+		}
+		g = find_runnable(m, &inherit);
+		if (m->spinning)
+			resetspinning(m);
+		if (g->lockedm && g->lockedm != m) {
+			/* Wired to another M: give it our P, and sleep. */
+			startlockedm(g);
+			continue;
+		}
+		execute(m, g, inherit);
+	}
+}
+
+/* ---- the public calls that switch --------------------------------------- */
+
+/*
+ * The next fiber for a direct switch from @cur, or NULL to go through
+ * g0.  Fibers wired to a thread always go through g0.
+ */
+static struct fiber *next_direct(struct fiber_m *m, struct fiber *cur,
+				 bool *inherit)
+{
+	struct fiber *g;
+
+	if (cur->lockedm || atomic_load(&sched.gcwaiting))
+		return NULL;
+	g = find_ready(m->p, inherit);
+	if (g && g->lockedm) {
+		/* Let g0 hand it to its M; it keeps its place in line. */
+		runq_put(m->p, g, true);
+		return NULL;
+	}
+	return g;
 }
 
 void fiber_yield(void)
 {
-	if (!rt.current)
+	struct fiber_m *m = this_m();
+	struct fiber *g, *next;
+	bool inherit;
+
+	if (!m || !m->curg)
 		return;
-	runq_put(rt.current);
-	park_current();
-}
-
-_Noreturn void fiber_exit(void)
-{
-	struct fiber *f = rt.current;
-	struct fiber_deferred *d;
-
-	if (!f)
-		fatal("fiber_exit called outside a fiber");
-	/* Unlink each call before making it, so that a deferred call that
-	 * itself exits does not run again. */
-	while ((d = f->deferred)) {
-		f->deferred = d->next;
-		d->fn(d->arg);
-		free(d);
+	leave_syscall(m);
+	m = this_m();
+	g = m->curg;
+	/* Go's Gosched: to the back of the global queue. */
+	next = next_direct(m, g, &inherit);
+	if (next) {
+		atomic_store(&g->status, FIBER_RUNNABLE);
+		switch_fibers(m, g, next, AFTER_YIELD, false);
+	} else {
+		switch_to_g0(m, g, AFTER_YIELD);
 	}
-	if (f->id == 1)
-		rt.main_exited = true;
-	f->state = FIBER_DEAD;
-	rt.nlive--;
-	park_current();
-	__builtin_unreachable();
+	finish_switch(this_m());
 }
 
-int fiber_defer(void (*fn)(void *arg), void *arg)
+/*
+ * Park the calling fiber.  Once it is off its stack, g0 calls
+ * commit(g, arg) (if given): returning false resumes the fiber at once,
+ * true leaves it WAITING until fiber_ready().  The commit is where a
+ * lock protecting the wait queue the fiber joined is released, so that a
+ * waker cannot ready it before it has stopped running.
+ */
+void fiber_park(bool (*commit)(struct fiber *g, void *arg), void *arg,
+		const char *reason)
 {
-	struct fiber_deferred *d;
+	struct fiber_m *m = this_m();
+	struct fiber *g = m->curg;
 
-	if (!fn)
-		return -EINVAL;
-	if (!rt.current)
-		return -ESRCH;
-	d = malloc(sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	d->fn = fn;
-	d->arg = arg;
-	d->next = rt.current->deferred;
-	rt.current->deferred = d;
-	return 0;
+	leave_syscall(m);
+	m = this_m();
+	g->wait_reason = reason;
+	m->park_commit = commit;
+	m->park_arg = arg;
+	switch_to_g0(m, g, AFTER_PARK);
+	finish_switch(this_m());
+	this_m()->curg->wait_reason = NULL;
 }
 
-uint64_t fiber_id(void)
+/* Leave the dead fiber @g for good.  Called on its own stack. */
+_Noreturn void fiber_switch_dead(struct fiber_m *m, struct fiber *g)
 {
-	return rt.current ? rt.current->id : 0;
-}
+	struct fiber *next;
+	bool inherit;
 
-int fiber_num(void)
-{
-	return rt.nlive;
-}
-
-static void main_fiber(void *arg)
-{
-	(void)arg;
-	/* Like Go's main: returning from main ends the process. */
-	exit(rt.main_fn(rt.argc, rt.argv));
-}
-
-static _Noreturn void schedule_loop(void)
-{
-	struct fiber *f;
-
-	for (;;) {
-		f = runq_get();
-		if (!f) {
-			if (rt.main_exited)
-				fatal("no fibers left (main called fiber_exit) - deadlock!");
-			fatal("all fibers are asleep - deadlock!");
-		}
-		f->state = FIBER_RUNNING;
-		rt.current = f;
-		fiber_context_switch(&rt.loop_ctx, &f->ctx);
-		rt.current = NULL;
-		if (f->state == FIBER_DEAD)
-			fiber_release(f);
-	}
-}
-
-int fiber_main(int (*main_fn)(int argc, char **argv), int argc, char **argv)
-{
-	int ret;
-
-	if (!main_fn)
-		return -EINVAL;
-	if (rt.started)
-		return -EBUSY;
-	rt.started = true;
-	rt.main_fn = main_fn;
-	rt.argc = argc;
-	rt.argv = argv;
-	ret = fiber_spawn(main_fiber, NULL);
-	if (ret) {
-		rt.started = false;
-		return ret;
-	}
-	schedule_loop();
+	next = next_direct(m, g, &inherit);
+	if (next)
+		switch_fibers(m, g, next, AFTER_EXIT, false);
+	else
+		switch_to_g0(m, g, AFTER_EXIT);
+	fiber_fatal("a dead fiber was resumed");
 }

@@ -1,9 +1,76 @@
 // SPDX-License-Identifier: MIT
+/*
+ * Fiber stacks, and how an overflow is caught.
+ *
+ * Every stack is anonymous memory mapped with MAP_NORESERVE: the kernel
+ * backs it only where it is touched, so a parked fiber costs the pages it
+ * used (usually one) however large its stack.  Below each stack lies a
+ * FIBER_GUARD_SIZE guard region that faults on access; the SIGSEGV handler
+ * (on a per-thread alternate stack, since the fiber's is exhausted) sees
+ * that the address lies in the running fiber's guard and dies with a
+ * message naming the fiber and its stack size.
+ *
+ * One million live fibers.  A guard made with mprotect() splits the
+ * mapping: each guarded stack costs two kernel VMAs, and a process may
+ * have vm.max_map_count of them (65530 by default), so guard pages alone
+ * would stop at about 32000 fibers.  Hence:
+ *
+ *  - Default-size stacks are slots carved from large arenas (one mapping
+ *    for up to 4096 stacks), never unmapped, recycled through a free list.
+ *  - On Linux 6.13 and later the guard is installed with
+ *    madvise(MADV_GUARD_INSTALL), which marks page-table entries and does
+ *    not split the mapping: an arena stays one VMA however many guards it
+ *    has, and the number of fibers is bounded only by memory.
+ *  - On older kernels guards are made with mprotect() while the stacks
+ *    so guarded stay within a quarter of vm.max_map_count.  Past that
+ *    budget new stacks get a canary instead: a known word at the lowest
+ *    address of the stack, checked each time the fiber switches out.  An
+ *    overrun is then reported at the fiber's next switch, which is not
+ *    silent, but the neighbouring stack may already be damaged; and the
+ *    canary costs one more touched page per fiber.  fiber_stats() counts
+ *    stacks by kind of guard.
+ *  - Stacks of other sizes (fiber_go_attr) get a mapping of their own.
+ */
 #include <errno.h>
-#include <unistd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
-#include "stack.h"
+#include "runtime.h"
+#include "sanitizer.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL	102
+#endif
+
+#define ARENA_SLOTS_MIN		16
+#define ARENA_SLOTS_MAX		4096
+
+struct free_slot {
+	void *base;
+	uint8_t guard;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	size_t default_size;		/* FIBER_STACK_SIZE or the default */
+	size_t slot;			/* guard + default stack */
+	char *arena_next;		/* next fresh slot */
+	size_t arena_left;		/* fresh slots left in the arena */
+	size_t next_arena_slots;
+	struct free_slot *free;
+	size_t nfree, cap;
+	_Atomic int mode;		/* GUARD_MADVISE until it fails */
+	_Atomic long mprotect_left;	/* budget of mprotect guards */
+	_Atomic uint64_t count[GUARD_CANARY + 1];
+	_Atomic uint64_t mapped;
+} pool = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.mode = GUARD_MADVISE,
+};
 
 static size_t page_size(void)
 {
@@ -14,32 +81,294 @@ static size_t page_size(void)
 	return page;
 }
 
-/* Return: 0 or -ENOMEM. */
-int fiber_stack_alloc(struct fiber_stack *st, size_t size)
+static size_t page_align(size_t n)
 {
-	size_t page = page_size();
+	return (n + page_size() - 1) & ~(page_size() - 1);
+}
+
+static long read_max_map_count(void)
+{
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+	long n = 65530;
+
+	if (f) {
+		if (fscanf(f, "%ld", &n) != 1)
+			n = 65530;
+		fclose(f);
+	}
+	return n;
+}
+
+/* Parse a size like "64k", "1m" or "262144".  Return: 0 if invalid. */
+static size_t parse_size(const char *s)
+{
+	char *end;
+	unsigned long long n;
+
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	n = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return 0;
+	switch (*end) {
+	case 'k': case 'K':
+		n <<= 10, end++;
+		break;
+	case 'm': case 'M':
+		n <<= 20, end++;
+		break;
+	}
+	return *end ? 0 : (size_t)n;
+}
+
+void fiber_stack_init(void)
+{
+	const char *env = getenv("FIBER_STACK_SIZE");
+	size_t size = FIBER_STACK_DEFAULT;
+
+	if (env) {
+		size = parse_size(env);
+		if (size < FIBER_STACK_MIN || size > FIBER_STACK_MAX) {
+			fprintf(stderr,
+				"libfiber: FIBER_STACK_SIZE=%s is not a size between %d and %zu bytes; using %d\n",
+				env, FIBER_STACK_MIN, FIBER_STACK_MAX,
+				FIBER_STACK_DEFAULT);
+			size = FIBER_STACK_DEFAULT;
+		}
+	}
+	/* For tests and experiments: force a weaker kind of guard. */
+	env = getenv("FIBER_STACK_GUARD");
+	if (env && !strcmp(env, "mprotect"))
+		atomic_store(&pool.mode, GUARD_MPROTECT);
+	else if (env && !strcmp(env, "canary"))
+		atomic_store(&pool.mode, GUARD_CANARY);
+	pool.default_size = page_align(size);
+	pool.slot = FIBER_GUARD_SIZE + pool.default_size;
+	pool.next_arena_slots = ARENA_SLOTS_MIN;
+	atomic_store(&pool.mprotect_left, read_max_map_count() / 4);
+}
+
+size_t fiber_stack_default_size(void)
+{
+	return pool.default_size;
+}
+
+/* Make [@lo, @lo + FIBER_GUARD_SIZE) fault.  Return: the guard kind. */
+static uint8_t guard_install(char *lo)
+{
+	if (atomic_load(&pool.mode) == GUARD_CANARY)
+		return GUARD_CANARY;
+	if (atomic_load(&pool.mode) == GUARD_MADVISE) {
+		if (!madvise(lo, FIBER_GUARD_SIZE, MADV_GUARD_INSTALL))
+			return GUARD_MADVISE;
+		/* EINVAL: a kernel before 6.13.  Never try again. */
+		atomic_store(&pool.mode, GUARD_MPROTECT);
+	}
+	if (atomic_fetch_sub(&pool.mprotect_left, 1) > 0 &&
+	    !mprotect(lo, FIBER_GUARD_SIZE, PROT_NONE))
+		return GUARD_MPROTECT;
+	return GUARD_CANARY;
+}
+
+/* A fresh default-size slot's base (guard included), or NULL. */
+static char *arena_carve(void)
+{
+	size_t n;
 	char *p;
 
-	size = (size + page - 1) & ~(page - 1);
-	p = mmap(NULL, size + page, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-		 -1, 0);
-	if (p == MAP_FAILED)
-		return -ENOMEM;
-	if (mprotect(p, page, PROT_NONE)) {
-		munmap(p, size + page);
-		return -ENOMEM;
+	if (!pool.arena_left) {
+		n = pool.next_arena_slots;
+		p = mmap(NULL, n * pool.slot, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		atomic_fetch_add(&pool.mapped, n * pool.slot);
+		pool.arena_next = p;
+		pool.arena_left = n;
+		if (n < ARENA_SLOTS_MAX)
+			pool.next_arena_slots = n * 2;
 	}
-	st->base = p + page;
+	p = pool.arena_next;
+	pool.arena_next += pool.slot;
+	pool.arena_left--;
+	return p;
+}
+
+/*
+ * Give @st a stack of @size bytes (0: the default).
+ * Return: 0, -EINVAL for a size out of range, -ENOMEM.
+ */
+int fiber_stack_alloc(struct fiber_stack *st, size_t size)
+{
+	struct free_slot slot = { NULL, GUARD_NONE };
+	char *lo;
+
+	if (!size)
+		size = pool.default_size;
+	if (size < FIBER_STACK_MIN || size > FIBER_STACK_MAX)
+		return -EINVAL;
+	size = page_align(size);
+	if (size == pool.default_size) {
+		pthread_mutex_lock(&pool.lock);
+		if (pool.nfree)
+			slot = pool.free[--pool.nfree];
+		else
+			slot.base = arena_carve();
+		pthread_mutex_unlock(&pool.lock);
+		if (!slot.base)
+			return -ENOMEM;
+		st->pooled = true;
+	} else {
+		lo = mmap(NULL, FIBER_GUARD_SIZE + size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (lo == MAP_FAILED)
+			return -ENOMEM;
+		atomic_fetch_add(&pool.mapped, FIBER_GUARD_SIZE + size);
+		slot.base = lo;
+		st->pooled = false;
+	}
+	if (slot.guard == GUARD_NONE) {
+		slot.guard = guard_install(slot.base);
+		atomic_fetch_add(&pool.count[slot.guard], 1);
+	}
+	st->base = (char *)slot.base + FIBER_GUARD_SIZE;
 	st->size = size;
+	st->guard = slot.guard;
+	st->dirty = true;
+	st->vg_id = vg_stack_register(st->base, size);
+	fiber_stack_prepare(st);
 	return 0;
+}
+
+/* Ready @st for a new fiber: re-arm the canary the scavenger may have cleared. */
+void fiber_stack_prepare(struct fiber_stack *st)
+{
+	if (st->guard == GUARD_CANARY)
+		*(uint64_t *)st->base = FIBER_CANARY ^ (uintptr_t)st->base;
+	st->dirty = true;
 }
 
 void fiber_stack_free(struct fiber_stack *st)
 {
-	size_t page = page_size();
+	struct free_slot slot = {
+		(char *)st->base - FIBER_GUARD_SIZE, st->guard
+	};
+	struct free_slot *grown;
+	size_t cap;
 
-	if (st->base)
-		munmap((char *)st->base - page, st->size + page);
+	if (!st->base)
+		return;
+	vg_stack_deregister(st->vg_id);
 	st->base = NULL;
+	if (!st->pooled) {
+		munmap(slot.base, FIBER_GUARD_SIZE + st->size);
+		atomic_fetch_sub(&pool.mapped, FIBER_GUARD_SIZE + st->size);
+		atomic_fetch_sub(&pool.count[slot.guard], 1);
+		if (slot.guard == GUARD_MPROTECT)
+			atomic_fetch_add(&pool.mprotect_left, 1);
+		return;
+	}
+	/* Give the memory back; the slot and its guard stay for reuse. */
+	madvise((char *)slot.base + FIBER_GUARD_SIZE, st->size, MADV_DONTNEED);
+	pthread_mutex_lock(&pool.lock);
+	if (pool.nfree == pool.cap) {
+		cap = pool.cap ? pool.cap * 2 : 256;
+		grown = realloc(pool.free, cap * sizeof(*grown));
+		if (!grown) {
+			/* Lose the slot rather than fail: it stays mapped. */
+			pthread_mutex_unlock(&pool.lock);
+			return;
+		}
+		pool.free = grown;
+		pool.cap = cap;
+	}
+	pool.free[pool.nfree++] = slot;
+	pthread_mutex_unlock(&pool.lock);
+}
+
+/* Return the pages of an unused stack to the kernel; keep the mapping. */
+void fiber_stack_scavenge(struct fiber_stack *st)
+{
+	if (st->base && st->dirty) {
+		madvise(st->base, st->size, MADV_DONTNEED);
+		st->dirty = false;
+	}
+}
+
+void fiber_stack_counts(struct fiber_stack_counts *out)
+{
+	out->madvise = atomic_load(&pool.count[GUARD_MADVISE]);
+	out->mprotect = atomic_load(&pool.count[GUARD_MPROTECT]);
+	out->canary = atomic_load(&pool.count[GUARD_CANARY]);
+	out->mapped_bytes = atomic_load(&pool.mapped);
+}
+
+/* ---- overflow reports --------------------------------------------------- */
+
+static struct sigaction old_segv;
+
+/*
+ * SIGSEGV: if the address is in the running fiber's guard, report the
+ * overflow and abort; otherwise put back the handler that was there
+ * before us and return, so that the fault recurs and goes to it.
+ */
+static void segv_handler(int sig, siginfo_t *info, void *uctx)
+{
+	struct fiber_m *m = this_m();
+	struct fiber *g = m ? m->curg : NULL;
+	char msg[256];
+	int n;
+
+	(void)sig, (void)uctx;
+	if (g && fiber_stack_in_guard(&g->stack, info->si_addr)) {
+		n = snprintf(msg, sizeof(msg),
+			     "libfiber: fatal error: fiber %llu overflowed its stack of %zu bytes (fault at %p); set FIBER_STACK_SIZE or fiber_attr.stack_size\n",
+			     (unsigned long long)g->id, g->stack.size,
+			     info->si_addr);
+		if (write(2, msg, (size_t)n) < 0)
+			_exit(2);
+		abort();
+	}
+	sigaction(SIGSEGV, &old_segv, NULL);
+}
+
+/* Report an overrun found by the canary check, and abort. */
+_Noreturn void fiber_stack_overrun_fatal(struct fiber *g)
+{
+	fflush(stdout);
+	fprintf(stderr,
+		"libfiber: fatal error: fiber %llu overran its stack of %zu bytes (canary destroyed); set FIBER_STACK_SIZE or fiber_attr.stack_size\n",
+		(unsigned long long)g->id, g->stack.size);
+	abort();
+}
+
+int stack_overflow_handler_init(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = segv_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGSEGV, &sa, &old_segv) ? -errno : 0;
+}
+
+#define SIGSTACK_SIZE	(64 * 1024)
+
+/* The calling thread (M @m) handles signals on a stack of its own. */
+int stack_sigaltstack_init(struct fiber_m *m)
+{
+	stack_t ss = { .ss_size = SIGSTACK_SIZE };
+
+	ss.ss_sp = mmap(NULL, SIGSTACK_SIZE, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (ss.ss_sp == MAP_FAILED)
+		return -ENOMEM;
+	if (sigaltstack(&ss, NULL)) {
+		munmap(ss.ss_sp, SIGSTACK_SIZE);
+		return -errno;
+	}
+	m->sigstack = ss.ss_sp;
+	return 0;
 }

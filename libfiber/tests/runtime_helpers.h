@@ -23,12 +23,12 @@
 } while (0)
 
 /*
- * Run main_fn under fiber_main() in a child; return its wait status.  If
- * @err is not NULL, the child's stderr is captured there (NUL-terminated,
- * truncated to @len - 1 bytes).
+ * Run main_fn under fiber_main() in a child with @procs processors (0:
+ * the default); return its wait status.  If @err is not NULL, the child's
+ * stderr is captured there (NUL-terminated, truncated to @len - 1 bytes).
  */
-static inline int run_fiber_main_err(int (*main_fn)(int argc, char **argv),
-				     char *err, size_t len)
+static inline int run_fiber_main_procs(int (*main_fn)(int argc, char **argv),
+				       int procs, char *err, size_t len)
 {
 	int status, fds[2] = { -1, -1 };
 	size_t got = 0;
@@ -44,6 +44,8 @@ static inline int run_fiber_main_err(int (*main_fn)(int argc, char **argv),
 			dup2(fds[1], 2);
 			close(fds[0]);
 		}
+		if (procs)
+			fiber_maxprocs(procs);
 		fiber_main(main_fn, 0, NULL);
 		_exit(99);	/* fiber_main failed to start */
 	}
@@ -60,9 +62,30 @@ static inline int run_fiber_main_err(int (*main_fn)(int argc, char **argv),
 	return status;
 }
 
+static inline int run_fiber_main_err(int (*main_fn)(int argc, char **argv),
+				     char *err, size_t len)
+{
+	return run_fiber_main_procs(main_fn, 0, err, len);
+}
+
 static inline int run_fiber_main(int (*main_fn)(int argc, char **argv))
 {
-	return run_fiber_main_err(main_fn, NULL, 0);
+	return run_fiber_main_procs(main_fn, 0, NULL, 0);
+}
+
+/* Yield until only the caller is left. */
+static inline void wait_others(void)
+{
+	while (fiber_num() > 1)
+		fiber_yield();
+}
+
+static inline struct fiber_stats stats_now(void)
+{
+	struct fiber_stats s = { .size = sizeof(s) };
+
+	CHECK(fiber_stats(&s) == 0);
+	return s;
 }
 
 #define EXITED_WITH(status, code) \

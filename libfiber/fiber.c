@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A fiber's life: fiber_go() makes it, fiber_exit() (or returning from
+ * its function) ends it, and its struct and stack go to a free list for
+ * the next fiber_go().  Also the calls that ask about or pin the calling
+ * fiber: fiber_id, fiber_num, fiber_defer, fiber_lock_thread.
+ *
+ * A struct fiber is never freed once made: fiber_dump() walks the list of
+ * every fiber without stopping anyone, as Go's allgs.  Its stack's pages
+ * are returned to the kernel by the scavenger while it sits unused.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+#include "sanitizer.h"
+
+static _Noreturn void fiber_entry(void *arg)
+{
+	struct fiber *g = arg;
+
+	/* We got here by a switch like any other; finish it. */
+	san_finish_switch(NULL);
+	finish_switch(this_m());
+	g->fn(g->arg);
+	fiber_exit();
+}
+
+/*
+ * Make a fiber running fn(arg) and queue it on the current P.  The
+ * caller is a fiber (or fiber_main, holding P 0).
+ */
+int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
+		void *pc)
+{
+	struct fiber_m *m = this_m();
+	struct fiber_p *p = m->p;
+	size_t size = attr ? attr->stack_size : 0;
+	struct fiber *g;
+	int ret;
+
+	if (size)
+		size = (size + 4095) & ~(size_t)4095;
+	else
+		size = fiber_stack_default_size();
+	g = gfree_get(p);
+	if (g && g->stack.size != size) {
+		fiber_stack_free(&g->stack);
+	} else if (g) {
+		fiber_stack_prepare(&g->stack);
+	} else {
+		g = calloc(1, sizeof(*g));
+		if (!g)
+			return -ENOMEM;
+		allfibers_add(g);
+	}
+	if (!g->stack.base) {
+		ret = fiber_stack_alloc(&g->stack, size);
+		if (ret) {
+			atomic_store(&g->status, FIBER_DEAD);
+			gfree_put(p, g);
+			return ret;
+		}
+	}
+	g->id = atomic_fetch_add(&sched.next_id, 1) + 1;
+	g->fn = fn;
+	g->arg = arg;
+	g->deferred = NULL;
+	g->lockedm = NULL;
+	g->lock_depth = 0;
+	g->wait_reason = NULL;
+	g->created_pc = pc;
+	g->parent_id = m->curg ? m->curg->id : 0;
+	fiber_context_make(&g->ctx, g->stack.base, g->stack.size, fiber_entry, g);
+	atomic_fetch_add(&sched.nlive, 1);
+	atomic_store(&g->status, FIBER_RUNNABLE);
+	/* Go's newproc: the new fiber runs next on this P. */
+	runq_put(p, g, true);
+	wakep();
+	return 0;
+}
+
+/* libbpf's rule: a caller's struct larger than ours must be zero beyond it. */
+static bool attr_tail_zero(const struct fiber_attr *attr)
+{
+	const char *c = (const char *)attr;
+	size_t i;
+
+	for (i = sizeof(*attr); i < attr->size; i++)
+		if (c[i])
+			return false;
+	return true;
+}
+
+static int go_common(const struct fiber_attr *attr, void (*fn)(void *arg),
+		     void *arg, void *pc)
+{
+	struct fiber_m *m = this_m();
+
+	if (!fn)
+		return -EINVAL;
+	if (attr) {
+		if (attr->size < offsetof(struct fiber_attr, stack_size) +
+				 sizeof(attr->stack_size) ||
+		    !attr_tail_zero(attr))
+			return -EINVAL;
+		if (attr->stack_size &&
+		    (attr->stack_size < FIBER_STACK_MIN ||
+		     attr->stack_size > FIBER_STACK_MAX))
+			return -EINVAL;
+	}
+	if (!m || !m->curg)
+		return -ESRCH;
+	leave_syscall(m);
+	return fiber_spawn(attr, fn, arg, pc);
+}
+
+int fiber_go_attr(const struct fiber_attr *attr, void (*fn)(void *arg),
+		  void *arg)
+{
+	return go_common(attr, fn, arg, __builtin_return_address(0));
+}
+
+int fiber_go(void (*fn)(void *arg), void *arg)
+{
+	return go_common(NULL, fn, arg, __builtin_return_address(0));
+}
+
+_Noreturn void fiber_exit(void)
+{
+	struct fiber_m *m = this_m();
+	struct fiber *g = m ? m->curg : NULL;
+	struct fiber_deferred *d;
+
+	if (!g)
+		fiber_fatal("fiber_exit called outside a fiber");
+	/*
+	 * Unlink each call before making it, so that a deferred call that
+	 * itself exits does not run again.  Deferred calls may switch, so
+	 * the M is re-read afterwards.
+	 */
+	leave_syscall(m);
+	while ((d = g->deferred)) {
+		g->deferred = d->next;
+		d->fn(d->arg);
+		free(d);
+	}
+	m = this_m();
+	stack_check(g);
+	if (g->id == 1)
+		sched.main_exited = true;
+	atomic_store(&g->status, FIBER_DEAD);
+	atomic_fetch_sub(&sched.nlive, 1);
+	fiber_switch_dead(m, g);
+}
+
+int fiber_defer(void (*fn)(void *arg), void *arg)
+{
+	struct fiber_m *m = this_m();
+	struct fiber_deferred *d;
+
+	if (!fn)
+		return -EINVAL;
+	if (!m || !m->curg)
+		return -ESRCH;
+	d = malloc(sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->fn = fn;
+	d->arg = arg;
+	d->next = m->curg->deferred;
+	m->curg->deferred = d;
+	return 0;
+}
+
+uint64_t fiber_id(void)
+{
+	struct fiber_m *m = this_m();
+
+	return m && m->curg ? m->curg->id : 0;
+}
+
+int fiber_num(void)
+{
+	return (int)atomic_load(&sched.nlive);
+}
+
+/*
+ * LockOSThread.  Only the fiber itself changes its lock, on its own M,
+ * so no lock is needed: other Ms see g->lockedm only when they take the
+ * fiber off a run queue, after it has switched out.
+ */
+void fiber_lock_thread(void)
+{
+	struct fiber_m *m = this_m();
+	struct fiber *g = m ? m->curg : NULL;
+
+	if (!g)
+		return;
+	if (g->lock_depth++ == 0) {
+		g->lockedm = m;
+		m->lockedg = g;
+	}
+}
+
+void fiber_unlock_thread(void)
+{
+	struct fiber_m *m = this_m();
+	struct fiber *g = m ? m->curg : NULL;
+
+	if (!g || g->lock_depth == 0)
+		return;
+	if (--g->lock_depth == 0) {
+		g->lockedm = NULL;
+		m->lockedg = NULL;
+	}
+}

@@ -1,0 +1,577 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Ms and Ps: starting and parking threads, handing Ps between them,
+ * stopping the world to change fiber_maxprocs(), and fiber_main().
+ *
+ * Ownership of a P.  A P in state RUNNING belongs to the M in p->m and
+ * only that M touches its run queue's tail, its free list and its ticks.
+ * An IDLE P sits on sched.pidle and belongs to whoever takes it off under
+ * sched.lock.  A P in SYSCALL still has its queue but no running M: the
+ * M that left it may take it back, and sysmon or a stop-the-world may
+ * take it away, and a CAS on p->status decides which (syscall.c).
+ *
+ * Handing a P to an M.  startm() puts the P in the woken M's nextp before
+ * waking it; the M acquires it when it wakes.  An M never sleeps with a P.
+ *
+ * Deadlock.  When an M goes idle, checkdead() counts the Ms still doing
+ * something.  If there are none, no fiber can ever become runnable again
+ * (this runtime has no timers or I/O yet: a fiber waits only for another
+ * fiber), and the program is reported as deadlocked, as Go does.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "sanitizer.h"
+
+bool fiber_debug;
+
+static bool started;
+static int initial_procs;		/* fiber_maxprocs() before start */
+
+_Noreturn void fiber_fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("libfiber: fatal error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+/* ---- Ps ----------------------------------------------------------------- */
+
+void pidleput(struct fiber_p *p)
+{
+	if (!runq_empty(p))
+		fiber_fatal("idle P %d has runnable fibers", p->id);
+	atomic_store(&p->status, P_IDLE);
+	p->m = NULL;
+	p->link = sched.pidle;
+	sched.pidle = p;
+	atomic_fetch_add(&sched.npidle, 1);
+}
+
+struct fiber_p *pidleget(void)
+{
+	struct fiber_p *p = sched.pidle;
+
+	if (p) {
+		sched.pidle = p->link;
+		atomic_fetch_sub(&sched.npidle, 1);
+	}
+	return p;
+}
+
+void acquirep(struct fiber_m *m, struct fiber_p *p)
+{
+	m->p = p;
+	p->m = m;
+	atomic_store(&p->status, P_RUNNING);
+}
+
+struct fiber_p *releasep(struct fiber_m *m)
+{
+	struct fiber_p *p = m->p;
+
+	p->m = NULL;
+	m->p = NULL;
+	atomic_store(&p->status, P_IDLE);
+	return p;
+}
+
+static struct fiber_p *p_alloc(int id)
+{
+	struct fiber_p *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		fiber_fatal("out of memory allocating P %d", id);
+	p->id = id;
+	atomic_store(&p->status, P_STOP);
+	return p;
+}
+
+/* ---- Ms ----------------------------------------------------------------- */
+
+static void m_stack_bounds(struct fiber_m *m)
+{
+	pthread_attr_t attr;
+
+	if (pthread_getattr_np(pthread_self(), &attr))
+		return;
+	pthread_attr_getstack(&attr, &m->g0_lo, &m->g0_size);
+	pthread_attr_destroy(&attr);
+}
+
+/* Set up the calling thread as M @m. */
+static void m_init_thread(struct fiber_m *m)
+{
+	set_this_m(m);
+	m->tid = (pid_t)syscall(SYS_gettid);
+	m->thread = pthread_self();
+	m_stack_bounds(m);
+	/* Without an alternate stack an overflow report dies silently. */
+	if (stack_sigaltstack_init(m) && fiber_debug)
+		fprintf(stderr, "libfiber: M%d has no signal stack\n", m->id);
+}
+
+static struct fiber_m *m_alloc(void)
+{
+	struct fiber_m *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	pthread_mutex_lock(&sched.lock);
+	m->id = sched.next_mid++;
+	m->rand = 0x9e3779b97f4a7c15ULL * (uint64_t)(m->id + 1);
+	m->allnext = sched.allm;
+	sched.allm = m;
+	sched.mcount++;
+	pthread_mutex_unlock(&sched.lock);
+	return m;
+}
+
+static void *mstart(void *arg)
+{
+	struct fiber_m *m = arg;
+
+	m_init_thread(m);
+	acquirep(m, m->nextp);
+	m->nextp = NULL;
+	schedule();
+}
+
+/*
+ * A new M to run @p.  Return: 0 or -errno; on failure the M is not
+ * counted and the caller still owns @p.
+ */
+static int newm(struct fiber_p *p, bool spinning)
+{
+	struct fiber_m *m = m_alloc();
+	pthread_attr_t attr;
+	int ret;
+
+	if (!m)
+		return -ENOMEM;
+	m->nextp = p;
+	m->spinning = spinning;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	ret = -pthread_create(&m->thread, &attr, mstart, m);
+	pthread_attr_destroy(&attr);
+	if (ret) {
+		/* Keep the struct on allm, but uncount it. */
+		pthread_mutex_lock(&sched.lock);
+		sched.mcount--;
+		m->dead = true;
+		pthread_mutex_unlock(&sched.lock);
+		atomic_fetch_add(&sched.nthread_fail, 1);
+	}
+	return ret;
+}
+
+/*
+ * Run @p (or an idle P if NULL) on an idle M, or on a new one.
+ * @spinning: the caller already counted the M in sched.nmspinning.
+ */
+void startm(struct fiber_p *p, bool spinning)
+{
+	struct fiber_m *nm;
+
+	pthread_mutex_lock(&sched.lock);
+	if (!p) {
+		p = pidleget();
+		if (!p) {
+			pthread_mutex_unlock(&sched.lock);
+			if (spinning)
+				atomic_fetch_sub(&sched.nmspinning, 1);
+			return;
+		}
+	}
+	nm = sched.midle;
+	if (nm) {
+		sched.midle = nm->schedlink;
+		sched.nmidle--;
+	}
+	pthread_mutex_unlock(&sched.lock);
+	if (nm) {
+		nm->spinning = spinning;
+		nm->nextp = p;
+		note_wakeup(&nm->park);
+		return;
+	}
+	if (newm(p, spinning)) {
+		pthread_mutex_lock(&sched.lock);
+		pidleput(p);
+		pthread_mutex_unlock(&sched.lock);
+		if (spinning)
+			atomic_fetch_sub(&sched.nmspinning, 1);
+	}
+}
+
+/* Park the calling M (which holds no P) until startm() gives it one. */
+void stopm(void)
+{
+	struct fiber_m *m = this_m();
+
+	pthread_mutex_lock(&sched.lock);
+	m->schedlink = sched.midle;
+	sched.midle = m;
+	sched.nmidle++;
+	checkdead();
+	pthread_mutex_unlock(&sched.lock);
+	note_sleep(&m->park);
+	note_clear(&m->park);
+	acquirep(m, m->nextp);
+	m->nextp = NULL;
+}
+
+/* Find an M for @p, which nobody owns, or put it on the idle list. */
+void handoffp(struct fiber_p *p)
+{
+	int zero = 0;
+
+	if (!runq_empty(p) || atomic_load(&sched.runqsize) > 0) {
+		startm(p, false);
+		return;
+	}
+	/* No spinning or idle P left: start a spinner so work is found. */
+	if (atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) == 0 &&
+	    atomic_compare_exchange_strong(&sched.nmspinning, &zero, 1)) {
+		startm(p, true);
+		return;
+	}
+	pthread_mutex_lock(&sched.lock);
+	if (atomic_load(&sched.gcwaiting)) {
+		atomic_store(&p->status, P_STOP);
+		if (--sched.stopwait == 0)
+			note_wakeup(&sched.stopnote);
+		pthread_mutex_unlock(&sched.lock);
+		return;
+	}
+	if (atomic_load(&sched.runqsize) > 0) {
+		pthread_mutex_unlock(&sched.lock);
+		startm(p, false);
+		return;
+	}
+	pidleput(p);
+	pthread_mutex_unlock(&sched.lock);
+}
+
+/* Stop for a stop-the-world in progress. */
+void gcstopm(void)
+{
+	struct fiber_m *m = this_m();
+	struct fiber_p *p;
+
+	if (m->spinning) {
+		m->spinning = false;
+		atomic_fetch_sub(&sched.nmspinning, 1);
+	}
+	p = releasep(m);
+	pthread_mutex_lock(&sched.lock);
+	atomic_store(&p->status, P_STOP);
+	if (--sched.stopwait == 0)
+		note_wakeup(&sched.stopnote);
+	pthread_mutex_unlock(&sched.lock);
+	stopm();
+}
+
+/*
+ * The M's locked fiber cannot run now (it waits, or it sits in a run
+ * queue): give the P away and sleep until startlockedm() hands one back
+ * with the fiber.
+ */
+void stoplockedm(void)
+{
+	struct fiber_m *m = this_m();
+
+	if (m->p)
+		handoffp(releasep(m));
+	pthread_mutex_lock(&sched.lock);
+	sched.nmidlelocked++;
+	checkdead();
+	pthread_mutex_unlock(&sched.lock);
+	/* startlockedm() uncounted us from nmidlelocked before waking us. */
+	note_sleep(&m->park);
+	note_clear(&m->park);
+	acquirep(m, m->nextp);
+	m->nextp = NULL;
+}
+
+/* We picked @g, locked to another M: hand that M our P and sleep. */
+void startlockedm(struct fiber *g)
+{
+	struct fiber_m *m = this_m(), *lm = g->lockedm;
+
+	/*
+	 * Uncount it as idle now, not when it wakes: else our stopm() below
+	 * could find every M idle and report a deadlock.
+	 */
+	pthread_mutex_lock(&sched.lock);
+	sched.nmidlelocked--;
+	pthread_mutex_unlock(&sched.lock);
+	lm->nextp = releasep(m);
+	note_wakeup(&lm->park);
+	stopm();
+}
+
+/*
+ * The calling M's locked fiber exited: the thread goes too (Go's rule:
+ * its state may be unfit for other fibers).  The main thread cannot end
+ * without ending the process, so it parks for good instead.
+ */
+_Noreturn void mexit(struct fiber_m *m)
+{
+	handoffp(releasep(m));
+	pthread_mutex_lock(&sched.lock);
+	sched.mcount--;
+	m->dead = true;
+	checkdead();
+	pthread_mutex_unlock(&sched.lock);
+	if (m->id == 0) {
+		for (;;)
+			pause();
+	}
+	pthread_exit(NULL);
+}
+
+void checkdead(void)
+{
+	int run = sched.mcount - sched.nmidle - sched.nmidlelocked;
+
+	if (run > 0)
+		return;
+	if (run < 0)
+		fiber_fatal("checkdead: inconsistent M count (%d Ms, %d idle, %d locked)",
+			    sched.mcount, sched.nmidle, sched.nmidlelocked);
+	if (atomic_load(&sched.nlive) == 0 && sched.main_exited)
+		fiber_fatal("no fibers left (main called fiber_exit) - deadlock!");
+	/* Like Go, show where everyone is stuck. */
+	fflush(stdout);
+	fputs("libfiber: fatal error: all fibers are asleep - deadlock!\n\n",
+	      stderr);
+	fiber_dump(2);
+	exit(2);
+}
+
+/* ---- stopping the world ------------------------------------------------- */
+
+/*
+ * Bring every P to P_STOP but the caller's.  Fibers are cooperative, so
+ * a running P stops at its fiber's next scheduling point (yield, park,
+ * exit, system call); a fiber that never reaches one delays this.
+ */
+static void stop_the_world(struct fiber_m *m)
+{
+	int n = atomic_load(&sched.nprocs), i;
+	uint32_t s;
+	struct fiber_p *p;
+	bool wait;
+
+	pthread_mutex_lock(&sched.lock);
+	sched.stopwait = n;
+	atomic_store(&sched.gcwaiting, true);
+	atomic_store(&m->p->status, P_STOP);
+	sched.stopwait--;
+	for (i = 0; i < n; i++) {
+		p = sched.allp[i];
+		s = P_SYSCALL;
+		if (atomic_compare_exchange_strong(&p->status, &s, P_STOP)) {
+			atomic_fetch_add(&p->syscalltick, 1);
+			sched.stopwait--;
+		}
+	}
+	while ((p = pidleget())) {
+		atomic_store(&p->status, P_STOP);
+		sched.stopwait--;
+	}
+	wait = sched.stopwait > 0;
+	pthread_mutex_unlock(&sched.lock);
+	if (wait)
+		note_sleep(&sched.stopnote);
+	note_clear(&sched.stopnote);
+}
+
+/*
+ * Make @n Ps, moving the fibers of removed ones to the global queue.
+ * World stopped, sched.lock held.  Return: the Ps with work, linked.
+ */
+static struct fiber_p *procresize(struct fiber_m *m, int n)
+{
+	int old = atomic_load(&sched.nprocs), i, k, cnt;
+	struct fiber *batch[FIBER_RUNQ_SIZE + 1], *g;
+	struct fiber_p *p, *runnable = NULL;
+
+	for (i = old; i < n; i++) {
+		if (!sched.allp[i])
+			sched.allp[i] = p_alloc(i);
+		atomic_store(&sched.allp[i]->status, P_STOP);
+		memset(&sched.allp[i]->sysmon, 0, sizeof(sched.allp[i]->sysmon));
+	}
+	for (i = n; i < old; i++) {
+		p = sched.allp[i];
+		cnt = runq_drain(p, batch);
+		/* Ahead of the global queue, in their local order. */
+		for (k = cnt - 1; k >= 0; k--)
+			globrunq_put_head(batch[k]);
+		while ((g = p->gfree)) {
+			p->gfree = g->schedlink;
+			g->stack.freed_at = fiber_nanotime();
+			g->schedlink = sched.gfree;
+			sched.gfree = g;
+			sched.ngfree++;
+		}
+		p->ngfree = 0;
+		sched.dead_steals += p->nsteals;
+		p->nsteals = 0;
+		p->m = NULL;
+		atomic_store(&p->status, P_DEAD);
+	}
+	if (m->p->id >= n) {
+		/* Our P is gone: carry on with P 0. */
+		m->p = NULL;
+		acquirep(m, sched.allp[0]);
+	} else {
+		atomic_store(&m->p->status, P_RUNNING);
+	}
+	atomic_store(&sched.nprocs, n);
+	for (i = n - 1; i >= 0; i--) {
+		p = sched.allp[i];
+		if (p == m->p)
+			continue;
+		if (runq_empty(p)) {
+			pidleput(p);
+		} else {
+			atomic_store(&p->status, P_IDLE);
+			p->link = runnable;
+			runnable = p;
+		}
+	}
+	return runnable;
+}
+
+static int clamp_procs(int n)
+{
+	return n > FIBER_MAXPROCS_LIMIT ? FIBER_MAXPROCS_LIMIT : n;
+}
+
+int fiber_maxprocs(int n)
+{
+	struct fiber_m *m = this_m();
+	struct fiber_p *runnable, *p;
+	int prev;
+
+	if (!started) {
+		prev = initial_procs;
+		if (n >= 1)
+			initial_procs = clamp_procs(n);
+		return prev;
+	}
+	prev = atomic_load(&sched.nprocs);
+	if (n < 1 || n == prev)
+		return prev;
+	if (!m || !m->curg)
+		return -ESRCH;
+	n = clamp_procs(n);
+	stop_the_world(m);
+	pthread_mutex_lock(&sched.lock);
+	runnable = procresize(m, n);
+	atomic_store(&sched.gcwaiting, false);
+	pthread_mutex_unlock(&sched.lock);
+	while ((p = runnable)) {
+		runnable = p->link;
+		startm(p, false);
+	}
+	wakep();
+	return prev;
+}
+
+/* ---- starting ----------------------------------------------------------- */
+
+static int default_procs(void)
+{
+	const char *env = getenv("FIBER_MAXPROCS");
+	cpu_set_t set;
+	char *end;
+	long n;
+
+	if (env) {
+		n = strtol(env, &end, 10);
+		if (*env && !*end && n >= 1)
+			return clamp_procs((int)n);
+		fprintf(stderr, "libfiber: FIBER_MAXPROCS=%s is not a positive number; ignored\n",
+			env);
+	}
+	if (!sched_getaffinity(0, sizeof(set), &set) && CPU_COUNT(&set) > 0)
+		return clamp_procs(CPU_COUNT(&set));
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? clamp_procs((int)n) : 1;
+}
+
+static int (*main_fn)(int argc, char **argv);
+static int main_argc;
+static char **main_argv;
+
+static void main_fiber(void *arg)
+{
+	(void)arg;
+	/* Like Go's main: returning from main ends the process. */
+	exit(main_fn(main_argc, main_argv));
+}
+
+int fiber_main(int (*fn)(int argc, char **argv), int argc, char **argv)
+{
+	struct fiber_m *m;
+	const char *dbg;
+	int i, n, ret;
+
+	if (!fn)
+		return -EINVAL;
+	if (started)
+		return -EBUSY;
+	dbg = getenv("FIBER_DEBUG");
+	fiber_debug = dbg && *dbg && strcmp(dbg, "0");
+	fiber_stack_init();
+	n = initial_procs ? initial_procs : default_procs();
+	m = m_alloc();
+	if (!m)
+		return -ENOMEM;
+	m_init_thread(m);
+	for (i = 0; i < n; i++)
+		sched.allp[i] = p_alloc(i);
+	atomic_store(&sched.nprocs, n);
+	pthread_mutex_lock(&sched.lock);
+	for (i = n - 1; i >= 1; i--)
+		pidleput(sched.allp[i]);
+	pthread_mutex_unlock(&sched.lock);
+	acquirep(m, sched.allp[0]);
+	started = true;
+	ret = stack_overflow_handler_init();
+	if (ret)
+		return ret;
+	main_fn = fn;
+	main_argc = argc;
+	main_argv = argv;
+	ret = fiber_spawn(NULL, main_fiber, NULL, NULL);
+	if (ret)
+		return ret;
+	ret = sysmon_start();
+	if (ret)
+		return ret;
+	schedule();
+}
+
+bool fiber_runtime_started(void)
+{
+	return started;
+}

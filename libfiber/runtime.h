@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libfiber's internal types: G (struct fiber), M (struct fiber_m) and P
+ * (struct fiber_p), the global scheduler state, and the functions the
+ * runtime's files share.  Nothing here is part of the ABI.
+ *
+ * The model is Go's (src/runtime/proc.go):
+ *
+ *  - A fiber (G) is a function with a stack.  It runs only on an M that
+ *    holds a P.
+ *  - An M is an OS thread.  Its own pthread stack is its "g0": the
+ *    scheduler's code that may block the thread (parking an idle M, waiting
+ *    for a stopped world) runs there, never on a fiber's stack.
+ *  - A P is the right to run fiber code.  There are exactly
+ *    fiber_maxprocs() of them, each with a local run queue, so at most
+ *    that many Ms run fibers at once; Ms in a system call (between
+ *    fiber_syscall_enter and _exit) have given theirs up.
+ *
+ * Locks, outermost first: sched.lock (idle Ms and Ps, the global run
+ * queue, the global free list, stopping the world); allfibers_lock (the
+ * list of every fiber ever made, for fiber_dump); the stack pool's lock.
+ * Nothing is ever switched away from with a lock held.
+ */
+#ifndef FIBER_RUNTIME_H
+#define FIBER_RUNTIME_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fiber.h"
+#include "context.h"
+#include "note.h"
+#include "stack.h"
+
+/* ---- G ------------------------------------------------------------------ */
+
+/*
+ * A fiber's status.  The transitions, and who makes them:
+ *   IDLE -> RUNNABLE           fiber_go (its creator)
+ *   RUNNABLE -> RUNNING        the M that takes it off a run queue
+ *   RUNNING -> RUNNABLE        the fiber itself, yielding
+ *   RUNNING -> WAITING         the fiber itself, parking (fiber_park)
+ *   WAITING -> RUNNABLE        whoever readies it (fiber_ready)
+ *   RUNNING <-> SYSCALL        the fiber itself, around a system call
+ *   RUNNING -> DEAD            the fiber itself, exiting
+ *   DEAD -> IDLE               fiber_go reusing it from a free list
+ */
+enum fiber_status {
+	FIBER_IDLE,
+	FIBER_RUNNABLE,
+	FIBER_RUNNING,
+	FIBER_SYSCALL,
+	FIBER_WAITING,
+	FIBER_DEAD,
+	FIBER_NSTATUS
+};
+
+struct fiber_deferred {
+	void (*fn)(void *arg);
+	void *arg;
+	struct fiber_deferred *next;
+};
+
+struct fiber_m;
+
+struct fiber {
+	struct fiber_context ctx;	/* saved registers while not running */
+	_Atomic uint32_t status;	/* enum fiber_status */
+	uint64_t id;
+	struct fiber_stack stack;
+	void (*fn)(void *arg);
+	void *arg;
+	struct fiber_deferred *deferred;	/* most recent first */
+	struct fiber *schedlink;	/* run queue or free list link */
+
+	/* LockOSThread: the M this fiber is wired to, and the nesting. */
+	struct fiber_m *lockedm;
+	unsigned int lock_depth;
+
+	/* For fiber_dump() and sysmon's reports; written by the fiber. */
+	const char *wait_reason;	/* why it is WAITING */
+	void *created_pc;		/* return address of fiber_go's caller */
+	uint64_t parent_id;
+	struct fiber *allnext;		/* allfibers list, never unlinked */
+};
+
+/* ---- P ------------------------------------------------------------------ */
+
+enum fiber_p_status {
+	P_IDLE,		/* on sched.pidle, no M */
+	P_RUNNING,	/* held by an M running fibers or the scheduler */
+	P_SYSCALL,	/* its M is in a system call; sysmon may retake it */
+	P_STOP,		/* stopped for a stop-the-world */
+	P_DEAD,		/* beyond fiber_maxprocs() */
+};
+
+#define FIBER_RUNQ_SIZE		256
+#define FIBER_PFREE_MAX		64
+
+/* What sysmon saw of a P at its last look. */
+struct fiber_sysmon_view {
+	uint32_t schedtick;
+	int64_t schedwhen;
+	uint32_t syscalltick;
+	int64_t syscallwhen;
+	bool reported;		/* this run was counted as long */
+};
+
+struct fiber_p {
+	int id;
+	_Atomic uint32_t status;	/* enum fiber_p_status */
+	struct fiber_m *m;		/* owner while RUNNING */
+	struct fiber_p *link;		/* sched.pidle */
+
+	/* Bumped by the owner; read by sysmon to see progress. */
+	_Atomic uint32_t schedtick;
+	_Atomic uint32_t syscalltick;
+	struct fiber_sysmon_view sysmon;
+
+	/*
+	 * The local run queue: a ring written only by the owner (tail) and
+	 * consumed by the owner or thieves (CAS on head).  runnext, if set,
+	 * runs before the ring and inherits the current time slice.
+	 */
+	_Atomic uint32_t runqhead;
+	_Atomic uint32_t runqtail;
+	_Atomic(struct fiber *) runq[FIBER_RUNQ_SIZE];
+	_Atomic(struct fiber *) runnext;
+
+	/* Dead fibers, ready for reuse; owner only. */
+	struct fiber *gfree;
+	int ngfree;
+
+	/* Counters for fiber_stats(); owner only, read racily. */
+	uint64_t nsteals;
+};
+
+/* ---- M ------------------------------------------------------------------ */
+
+/*
+ * What to do with the fiber just switched away from, once its registers
+ * are saved.  It runs on the stack switched to (the next fiber's or the
+ * M's g0), so the fiber is never made visible to other Ms while its own
+ * stack is still in use.
+ */
+enum fiber_after {
+	AFTER_NONE,
+	AFTER_YIELD,		/* put it on the global run queue */
+	AFTER_PARK,		/* call park_commit; resume it if that fails */
+	AFTER_EXIT,		/* free it */
+	AFTER_SYSCALL_EXIT,	/* it found no P after a system call */
+};
+
+struct fiber_m {
+	int id;
+	pid_t tid;
+	pthread_t thread;
+	struct fiber_context g0;	/* the scheduler's own context */
+	struct fiber *curg;		/* the running fiber, or NULL on g0 */
+	struct fiber_p *p;		/* held P */
+	struct fiber_p *nextp;		/* P handed over with the wake-up */
+	struct fiber_p *oldp;		/* P left at fiber_syscall_enter */
+	bool spinning;			/* looking for work, holds a P */
+	struct fiber *lockedg;		/* fiber wired to this M */
+	struct fiber_note park;		/* sleeps here when idle */
+	struct fiber_m *schedlink;	/* sched.midle */
+	struct fiber_m *allnext;	/* sched.allm */
+	uint64_t rand;			/* steal order */
+	void *sigstack;			/* alternate signal stack */
+
+	/* The pending after-switch action; see enum fiber_after. */
+	enum fiber_after after;
+	struct fiber *after_g;
+	bool (*park_commit)(struct fiber *g, void *arg);
+	void *park_arg;
+
+	/* The thread's own stack, for the sanitizers' bookkeeping. */
+	void *g0_lo;
+	size_t g0_size;
+	bool dead;			/* exited with its locked fiber */
+};
+
+/* ---- the scheduler ------------------------------------------------------ */
+
+#define FIBER_MAXPROCS_LIMIT	1024
+
+struct fiber_sched {
+	pthread_mutex_t lock;
+
+	struct fiber_m *midle;		/* idle Ms, parked on their note */
+	int nmidle;
+	int nmidlelocked;		/* Ms waiting for their locked fiber */
+	int mcount;			/* Ms that exist */
+	int nmsys;			/* Ms that must not count for deadlock */
+	struct fiber_m *allm;
+	int next_mid;
+
+	struct fiber_p *pidle;
+	_Atomic int npidle;
+	_Atomic int nmspinning;
+	_Atomic int nprocs;		/* fiber_maxprocs() */
+	struct fiber_p *allp[FIBER_MAXPROCS_LIMIT];
+
+	/* Global run queue (FIFO). */
+	struct fiber *runq_head, *runq_tail;
+	_Atomic int runqsize;
+
+	/* Global free list of dead fibers; scavenged by sysmon. */
+	struct fiber *gfree;
+	int ngfree;
+
+	/* Stop-the-world: set while a fiber_maxprocs() waits. */
+	_Atomic bool gcwaiting;
+	int stopwait;
+	struct fiber_note stopnote;
+
+	_Atomic int64_t nlive;		/* fiber_num() */
+	_Atomic uint64_t next_id;
+	bool main_exited;		/* main called fiber_exit() */
+
+	/* Totals for fiber_stats(). */
+	_Atomic uint64_t nhandoffs;	/* Ps retaken from system calls */
+	_Atomic uint64_t nlongruns;	/* fibers seen running > 10 ms */
+	_Atomic uint64_t nthread_fail;	/* pthread_create failures */
+	_Atomic uint64_t scavenged_bytes;
+	uint64_t dead_steals;		/* nsteals of Ps that were removed */
+};
+
+extern struct fiber_sched sched;
+extern bool fiber_debug;		/* FIBER_DEBUG=1 */
+
+/* The calling thread's M, read afresh each time (see this_m()). */
+struct fiber_m *this_m(void);
+
+/* ---- shared between the files ------------------------------------------- */
+
+/* runq.c */
+bool runq_empty(struct fiber_p *p);
+void runq_put(struct fiber_p *p, struct fiber *g, bool next);
+struct fiber *runq_get(struct fiber_p *p, bool *inherit);
+struct fiber *runq_steal(struct fiber_p *p, struct fiber_p *victim,
+			 bool steal_runnext);
+int runq_drain(struct fiber_p *p, struct fiber **out);
+void globrunq_put(struct fiber *g);		/* sched.lock held */
+void globrunq_put_head(struct fiber *g);	/* sched.lock held */
+struct fiber *globrunq_get(struct fiber_p *p, int max); /* sched.lock held */
+
+/* sched.c */
+_Noreturn void schedule(void);
+void fiber_ready(struct fiber *g);
+void fiber_park(bool (*commit)(struct fiber *g, void *arg), void *arg,
+		const char *reason);
+void wakep(void);
+void finish_switch(struct fiber_m *m);
+void execute(struct fiber_m *m, struct fiber *g, bool inherit);
+void gfree_put(struct fiber_p *p, struct fiber *g);
+void switch_to_g0(struct fiber_m *m, struct fiber *g, enum fiber_after what);
+_Noreturn void fiber_switch_dead(struct fiber_m *m, struct fiber *g);
+struct fiber *gfree_get(struct fiber_p *p);
+void set_this_m(struct fiber_m *m);
+
+/* proc.c */
+void startm(struct fiber_p *p, bool spinning);
+void stopm(void);
+void handoffp(struct fiber_p *p);
+struct fiber_p *pidleget(void);			/* sched.lock held */
+void pidleput(struct fiber_p *p);		/* sched.lock held */
+void acquirep(struct fiber_m *m, struct fiber_p *p);
+struct fiber_p *releasep(struct fiber_m *m);
+void gcstopm(void);
+void stoplockedm(void);
+void startlockedm(struct fiber *g);
+void checkdead(void);				/* sched.lock held */
+_Noreturn void mexit(struct fiber_m *m);
+_Noreturn void fiber_fatal(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+/* sysmon.c */
+int sysmon_start(void);
+int64_t fiber_nanotime(void);
+
+/* stats.c */
+void allfibers_add(struct fiber *g);
+const char *fiber_status_name(uint32_t status);
+
+/* fiber.c */
+int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *arg),
+		void *arg, void *pc);
+bool fiber_runtime_started(void);	/* proc.c */
+
+/* stack.c: overflow reports */
+int stack_overflow_handler_init(void);
+int stack_sigaltstack_init(struct fiber_m *m);
+_Noreturn void fiber_stack_overrun_fatal(struct fiber *g);
+
+/* Catch an overrun of a canary-guarded stack as its fiber switches out. */
+static inline void stack_check(struct fiber *g)
+{
+	if (__builtin_expect(fiber_stack_overrun(&g->stack, g->ctx.sp), 0))
+		fiber_stack_overrun_fatal(g);
+}
+
+/*
+ * Calls that need a P end a system-call section the fiber forgot to
+ * close (fiber_syscall_exit() is idempotent).
+ */
+static inline void leave_syscall(struct fiber_m *m)
+{
+	if (m->curg && !m->p)
+		fiber_syscall_exit();
+}
+
+#endif /* FIBER_RUNTIME_H */

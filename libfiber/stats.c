@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: MIT
+/*
+ * fiber_stats() and fiber_dump(): what the runtime is doing, read without
+ * stopping it.  The numbers are a racy snapshot, exact only when the
+ * program is quiescent.  fiber_dump() walks the list of every fiber ever
+ * made; entries are never freed, so the walk is safe while fibers come
+ * and go.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime.h"
+
+static pthread_mutex_t allfibers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fiber *allfibers;
+static uint64_t nallfibers;
+
+void allfibers_add(struct fiber *g)
+{
+	pthread_mutex_lock(&allfibers_lock);
+	g->allnext = allfibers;
+	allfibers = g;
+	nallfibers++;
+	pthread_mutex_unlock(&allfibers_lock);
+}
+
+const char *fiber_status_name(uint32_t status)
+{
+	static const char *const names[FIBER_NSTATUS] = {
+		[FIBER_IDLE] = "idle",
+		[FIBER_RUNNABLE] = "runnable",
+		[FIBER_RUNNING] = "running",
+		[FIBER_SYSCALL] = "syscall",
+		[FIBER_WAITING] = "waiting",
+		[FIBER_DEAD] = "dead",
+	};
+
+	return status < FIBER_NSTATUS ? names[status] : "?";
+}
+
+int fiber_stats(struct fiber_stats *out)
+{
+	struct fiber_stats s;
+	struct fiber_stack_counts sc;
+	struct fiber *g;
+	struct fiber_m *m;
+	int i, n;
+
+	if (!out || out->size <= offsetof(struct fiber_stats, runnable))
+		return -EINVAL;
+	if (!fiber_runtime_started())
+		return -ESRCH;
+	memset(&s, 0, sizeof(s));
+	s.size = sizeof(s);
+
+	pthread_mutex_lock(&allfibers_lock);
+	for (g = allfibers; g; g = g->allnext) {
+		switch (atomic_load(&g->status)) {
+		case FIBER_RUNNABLE:
+			s.runnable++;
+			break;
+		case FIBER_RUNNING:
+			s.running++;
+			break;
+		case FIBER_SYSCALL:
+			s.syscall++;
+			break;
+		case FIBER_WAITING:
+			s.waiting++;
+			break;
+		default:
+			s.dead++;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&allfibers_lock);
+	s.live = (uint64_t)atomic_load(&sched.nlive);
+
+	pthread_mutex_lock(&sched.lock);
+	s.threads = (uint32_t)sched.mcount;
+	s.threads_idle = (uint32_t)(sched.nmidle + sched.nmidlelocked);
+	for (m = sched.allm; m; m = m->allnext)
+		if (!m->dead && m->lockedg)
+			s.threads_locked++;
+	n = atomic_load(&sched.nprocs);
+	s.steals = sched.dead_steals;
+	for (i = 0; i < n; i++)
+		s.steals += sched.allp[i]->nsteals;
+	s.global_runq = (uint32_t)atomic_load(&sched.runqsize);
+	pthread_mutex_unlock(&sched.lock);
+
+	s.procs = (uint32_t)n;
+	s.procs_idle = (uint32_t)atomic_load(&sched.npidle);
+	s.threads_spinning = (uint32_t)atomic_load(&sched.nmspinning);
+	s.handoffs = atomic_load(&sched.nhandoffs);
+	s.long_runs = atomic_load(&sched.nlongruns);
+	s.thread_create_failures = atomic_load(&sched.nthread_fail);
+	s.scavenged_bytes = atomic_load(&sched.scavenged_bytes);
+
+	fiber_stack_counts(&sc);
+	s.stack_size = fiber_stack_default_size();
+	s.stacks_guard_madvise = sc.madvise;
+	s.stacks_guard_mprotect = sc.mprotect;
+	s.stacks_canary = sc.canary;
+	s.stack_mapped_bytes = sc.mapped_bytes;
+
+	memcpy((char *)out + sizeof(out->size), (char *)&s + sizeof(s.size),
+	       (out->size < sizeof(s) ? out->size : sizeof(s)) - sizeof(s.size));
+	return 0;
+}
+
+static void describe_pc(void *pc, char *buf, size_t len)
+{
+	Dl_info info;
+
+	if (!pc) {
+		snprintf(buf, len, "fiber_main");
+		return;
+	}
+	if (dladdr(pc, &info) && info.dli_sname)
+		snprintf(buf, len, "%s+0x%lx", info.dli_sname,
+			 (unsigned long)((char *)pc - (char *)info.dli_saddr));
+	else if (info.dli_fname)
+		snprintf(buf, len, "%p (%s)", pc, info.dli_fname);
+	else
+		snprintf(buf, len, "%p", pc);
+}
+
+void fiber_dump(int fd)
+{
+	char where[256];
+	struct fiber *g;
+	uint32_t st;
+
+	dprintf(fd, "libfiber: %d fibers, %d procs\n", fiber_num(),
+		atomic_load(&sched.nprocs));
+	pthread_mutex_lock(&allfibers_lock);
+	for (g = allfibers; g; g = g->allnext) {
+		st = atomic_load(&g->status);
+		if (st == FIBER_DEAD || st == FIBER_IDLE)
+			continue;
+		describe_pc(g->created_pc, where, sizeof(where));
+		dprintf(fd, "fiber %llu [%s%s%s]%s\n\tcreated by fiber %llu at %s\n",
+			(unsigned long long)g->id, fiber_status_name(st),
+			g->wait_reason ? ", " : "",
+			g->wait_reason ? g->wait_reason : "",
+			g->lockedm ? " locked to thread" : "",
+			(unsigned long long)g->parent_id, where);
+	}
+	pthread_mutex_unlock(&allfibers_lock);
+}

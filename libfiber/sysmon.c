@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sysmon: a thread without a P that watches the Ps, as Go's does.
+ *
+ *  - Retake: a P that has been in P_SYSCALL for a whole tick (the same
+ *    syscalltick seen twice) while it has work to do, or for 10 ms in any
+ *    case, is taken from its M and handed to another (syscall.c).
+ *  - Long runs: fibers are cooperative, so one that computes without a
+ *    scheduling point holds its P.  A P whose schedtick has not moved for
+ *    10 ms is counted in fiber_stats().long_runs, and with FIBER_DEBUG=1
+ *    reported on stderr by fiber id.
+ *  - Scavenging: once a second, stacks of fibers that have sat on the
+ *    global free list for a second give their pages back to the kernel.
+ *
+ * It wakes every 20 us while it finds something to do, and backs off to
+ * every 10 ms after 50 idle rounds.
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include "runtime.h"
+
+#define SYSMON_MIN_NS		20000LL
+#define SYSMON_MAX_NS		10000000LL
+#define LONG_RUN_NS		10000000LL
+#define SYSCALL_FORCE_NS	10000000LL
+#define SCAVENGE_PERIOD_NS	1000000000LL
+#define SCAVENGE_BATCH		4096
+
+int64_t fiber_nanotime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void report_long_run(struct fiber_p *p, int64_t ran)
+{
+	struct fiber_m *m = p->m;
+	struct fiber *g = m ? m->curg : NULL;
+
+	atomic_fetch_add(&sched.nlongruns, 1);
+	if (fiber_debug && g)
+		fprintf(stderr,
+			"libfiber: fiber %llu has run for %lld ms on P %d without a scheduling point (created at %p)\n",
+			(unsigned long long)g->id, (long long)(ran / 1000000),
+			p->id, g->created_pc);
+}
+
+/* Return: whether a P was retaken. */
+static bool retake(int64_t now)
+{
+	int n = atomic_load(&sched.nprocs), i;
+	struct fiber_sysmon_view *v;
+	uint32_t tick, s;
+	struct fiber_p *p;
+	bool took = false;
+
+	for (i = 0; i < n; i++) {
+		p = sched.allp[i];
+		v = &p->sysmon;
+		s = atomic_load(&p->status);
+		if (s == P_RUNNING) {
+			tick = atomic_load(&p->schedtick);
+			if (tick != v->schedtick) {
+				v->schedtick = tick;
+				v->schedwhen = now;
+				v->reported = false;
+			} else if (!v->reported && now - v->schedwhen >= LONG_RUN_NS) {
+				v->reported = true;
+				report_long_run(p, now - v->schedwhen);
+			}
+			continue;
+		}
+		if (s != P_SYSCALL)
+			continue;
+		tick = atomic_load(&p->syscalltick);
+		if (tick != v->syscalltick) {
+			v->syscalltick = tick;
+			v->syscallwhen = now;
+			continue;
+		}
+		/*
+		 * Nothing queued here and someone idle or spinning to pick
+		 * up new work: leave it, unless the call has gone on long.
+		 */
+		if (runq_empty(p) &&
+		    atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) > 0 &&
+		    now - v->syscallwhen < SYSCALL_FORCE_NS)
+			continue;
+		/*
+		 * While we hold the P, count ourselves as a running M (as
+		 * Go does): else the M we take it from may leave its call,
+		 * find no P, go idle and see every M idle - a deadlock
+		 * report while we are about to start one.
+		 */
+		pthread_mutex_lock(&sched.lock);
+		sched.nmidlelocked--;
+		pthread_mutex_unlock(&sched.lock);
+		s = P_SYSCALL;
+		if (atomic_compare_exchange_strong(&p->status, &s, P_IDLE)) {
+			atomic_fetch_add(&p->syscalltick, 1);
+			atomic_fetch_add(&sched.nhandoffs, 1);
+			handoffp(p);
+			took = true;
+		}
+		pthread_mutex_lock(&sched.lock);
+		sched.nmidlelocked++;
+		pthread_mutex_unlock(&sched.lock);
+	}
+	return took;
+}
+
+/* Give back the pages of stacks idle on the global free list. */
+static void scavenge(int64_t now)
+{
+	struct fiber *list, *g, *tail = NULL;
+	int n = 0;
+
+	/* Take the list, so the madvise calls run without sched.lock. */
+	pthread_mutex_lock(&sched.lock);
+	list = sched.gfree;
+	sched.gfree = NULL;
+	n = sched.ngfree;
+	sched.ngfree = 0;
+	pthread_mutex_unlock(&sched.lock);
+	if (!list)
+		return;
+	int done = 0;
+
+	for (g = list; g; g = g->schedlink) {
+		tail = g;
+		if (done < SCAVENGE_BATCH && g->stack.dirty &&
+		    now - g->stack.freed_at >= SCAVENGE_PERIOD_NS) {
+			fiber_stack_scavenge(&g->stack);
+			atomic_fetch_add(&sched.scavenged_bytes, g->stack.size);
+			done++;
+		}
+	}
+	pthread_mutex_lock(&sched.lock);
+	tail->schedlink = sched.gfree;
+	sched.gfree = list;
+	sched.ngfree += n;
+	pthread_mutex_unlock(&sched.lock);
+}
+
+static void *sysmon(void *arg)
+{
+	int64_t delay = SYSMON_MIN_NS, now, last_scavenge = 0;
+	struct timespec ts;
+	int idle = 0;
+
+	(void)arg;
+	for (;;) {
+		if (idle == 0)
+			delay = SYSMON_MIN_NS;
+		else if (idle > 50)
+			delay *= 2;
+		if (delay > SYSMON_MAX_NS)
+			delay = SYSMON_MAX_NS;
+		ts.tv_sec = 0;
+		ts.tv_nsec = delay;
+		nanosleep(&ts, NULL);
+		now = fiber_nanotime();
+		if (retake(now))
+			idle = 0;
+		else
+			idle++;
+		if (now - last_scavenge >= SCAVENGE_PERIOD_NS) {
+			last_scavenge = now;
+			scavenge(now);
+		}
+	}
+	return NULL;
+}
+
+int sysmon_start(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int ret;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	ret = -pthread_create(&t, &attr, sysmon, NULL);
+	pthread_attr_destroy(&attr);
+	return ret;
+}

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+/*
+ * fiber_lock_thread: a locked fiber stays on its thread, its thread runs
+ * nothing else, nesting is counted, and exiting while locked ends the
+ * thread.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "runtime_helpers.h"
+
+static pid_t gettid_now(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+#define LOCKED	4
+#define ROUNDS	500
+
+static _Atomic pid_t locked_tids[LOCKED];
+static _Atomic int locked_left;
+
+static void locked_fiber(void *arg)
+{
+	long i = (long)arg;
+	pid_t tid;
+	int r;
+
+	fiber_lock_thread();
+	tid = gettid_now();
+	locked_tids[i] = tid;
+	for (r = 0; r < ROUNDS; r++) {
+		fiber_yield();
+		CHECK(gettid_now() == tid);
+	}
+	locked_tids[i] = 0;
+	fiber_unlock_thread();
+	locked_left--;
+}
+
+static void free_fiber(void *arg)
+{
+	int r, i;
+
+	(void)arg;
+	for (r = 0; r < ROUNDS; r++) {
+		/* Never on a thread a locked fiber owns. */
+		for (i = 0; i < LOCKED; i++)
+			CHECK(locked_tids[i] != gettid_now());
+		fiber_yield();
+	}
+}
+
+static int main_locked(int argc, char **argv)
+{
+	long i;
+
+	(void)argc, (void)argv;
+	locked_left = LOCKED;
+	for (i = 0; i < LOCKED; i++)
+		CHECK(fiber_go(locked_fiber, (void *)i) == 0);
+	for (i = 0; i < 16; i++)
+		CHECK(fiber_go(free_fiber, NULL) == 0);
+	wait_others();
+	CHECK(locked_left == 0);
+	return 0;
+}
+
+TEST(locked_fibers_never_migrate_and_own_their_thread)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_locked, 4, NULL, 0),
+				0));
+}
+
+static int main_nesting(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	fiber_unlock_thread();	/* not locked: ignored */
+	fiber_lock_thread();
+	fiber_lock_thread();
+	CHECK(stats_now().threads_locked == 1);
+	fiber_unlock_thread();
+	CHECK(stats_now().threads_locked == 1);
+	fiber_unlock_thread();
+	CHECK(stats_now().threads_locked == 0);
+	fiber_unlock_thread();
+	CHECK(stats_now().threads_locked == 0);
+	return 0;
+}
+
+TEST(nesting_is_counted)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_nesting, 2, NULL, 0),
+				0));
+}
+
+static int count_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	CHECK(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static _Atomic pid_t exited_tid;
+
+static void exits_locked(void *arg)
+{
+	(void)arg;
+	fiber_lock_thread();
+	exited_tid = gettid_now();
+}
+
+static int main_exit_locked(int argc, char **argv)
+{
+	char path[64];
+	int i;
+
+	(void)argc, (void)argv;
+	CHECK(fiber_go(exits_locked, NULL) == 0);
+	wait_others();
+	CHECK(exited_tid != 0);
+	/* The thread goes away (unless it was the main thread). */
+	snprintf(path, sizeof(path), "/proc/self/task/%d", (int)exited_tid);
+	if (exited_tid == getpid())
+		return 0;
+	for (i = 0; i < 1000 && access(path, F_OK) == 0; i++)
+		usleep(1000);
+	CHECK(access(path, F_OK) != 0);
+	CHECK(count_threads() >= 2);
+	/* The runtime still works: more fibers run. */
+	CHECK(fiber_go(exits_locked, NULL) == 0);
+	wait_others();
+	return 0;
+}
+
+TEST(exiting_while_locked_takes_the_thread_along)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_exit_locked, 2, NULL,
+						     0), 0));
+}
+
+static int main_locks_main(int argc, char **argv)
+{
+	pid_t tid;
+	int i;
+
+	(void)argc, (void)argv;
+	fiber_lock_thread();
+	tid = gettid_now();
+	for (i = 0; i < 100; i++) {
+		CHECK(fiber_go(free_fiber, NULL) == 0);
+		fiber_yield();
+		CHECK(gettid_now() == tid);
+	}
+	wait_others();
+	return 0;
+}
+
+TEST(locked_main_on_one_proc)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_locks_main, 1, NULL,
+						     0), 0));
+}
+
+TEST_HARNESS_MAIN

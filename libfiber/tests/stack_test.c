@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Stacks: an overflow dies with a message naming the fiber and its stack
+ * size, whether the guard is a guard region or (forced with
+ * FIBER_STACK_GUARD=canary) a canary; FIBER_STACK_SIZE and
+ * fiber_attr.stack_size set the size; bad attributes are refused.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kselftest_harness.h"
+#include "runtime_helpers.h"
+
+/* 1 KiB a frame: a million frames are far more than any fiber stack. */
+static int recurse(volatile char *prev, int depth)
+{
+	volatile char frame[1024];
+
+	frame[0] = prev ? prev[0] + 1 : 0;
+	if (depth > 1000000)
+		return frame[0];
+	/* The canary is checked at the next switch: make one. */
+	if (depth % 64 == 0)
+		fiber_yield();
+	return recurse(frame, depth + 1) + frame[1];
+}
+
+static void overflows(void *arg)
+{
+	(void)arg;
+	recurse(NULL, 0);
+}
+
+static int main_overflows(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	CHECK(fiber_go(overflows, NULL) == 0);
+	for (;;)
+		fiber_yield();
+}
+
+TEST(overflow_dies_with_a_message)
+{
+	char err[512];
+	int status;
+
+	unsetenv("FIBER_STACK_GUARD");
+	status = run_fiber_main_err(main_overflows, err, sizeof(err));
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT)
+		TH_LOG("status %#x, stderr: %s", status, err);
+	EXPECT_NE(NULL, strstr(err, "fiber 2 overflowed its stack of 262144 bytes"))
+		TH_LOG("stderr: %s", err);
+}
+
+TEST(overflow_of_a_canary_stack_dies_with_a_message)
+{
+	char err[512];
+	int status;
+
+	setenv("FIBER_STACK_GUARD", "canary", 1);
+	status = run_fiber_main_err(main_overflows, err, sizeof(err));
+	unsetenv("FIBER_STACK_GUARD");
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT)
+		TH_LOG("status %#x, stderr: %s", status, err);
+	EXPECT_NE(NULL, strstr(err, "fiber 2 overran its stack of 262144 bytes"))
+		TH_LOG("stderr: %s", err);
+}
+
+static int main_small_stack(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	CHECK(stats_now().stack_size == 64 * 1024);
+	CHECK(fiber_go(overflows, NULL) == 0);
+	for (;;)
+		fiber_yield();
+}
+
+TEST(fiber_stack_size_sets_the_default)
+{
+	char err[512];
+	int status;
+
+	setenv("FIBER_STACK_SIZE", "64k", 1);
+	status = run_fiber_main_err(main_small_stack, err, sizeof(err));
+	unsetenv("FIBER_STACK_SIZE");
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+	EXPECT_NE(NULL, strstr(err, "overflowed its stack of 65536 bytes"))
+		TH_LOG("stderr: %s", err);
+}
+
+static int main_bad_env(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	CHECK(stats_now().stack_size == 256 * 1024);
+	return 0;
+}
+
+TEST(bad_fiber_stack_size_is_reported_and_ignored)
+{
+	char err[512];
+
+	setenv("FIBER_STACK_SIZE", "12q", 1);
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_err(main_bad_env, err,
+						   sizeof(err)), 0));
+	unsetenv("FIBER_STACK_SIZE");
+	EXPECT_NE(NULL, strstr(err, "FIBER_STACK_SIZE=12q is not a size"))
+		TH_LOG("stderr: %s", err);
+}
+
+static void uses_512k(void *arg)
+{
+	volatile char big[400 * 1024];
+
+	(void)arg;
+	memset((char *)big, 1, sizeof(big));
+	CHECK(big[sizeof(big) - 1] == 1);
+}
+
+static int main_attr(int argc, char **argv)
+{
+	struct fiber_attr attr = { .size = sizeof(attr), .stack_size = 512 * 1024 };
+	struct {
+		struct fiber_attr a;
+		uint64_t future;
+	} bigger = { { sizeof(bigger), 0 }, 0 };
+
+	(void)argc, (void)argv;
+	CHECK(fiber_go_attr(&attr, uses_512k, NULL) == 0);
+	wait_others();
+	/* Errors. */
+	attr.stack_size = 4096;
+	CHECK(fiber_go_attr(&attr, uses_512k, NULL) == -EINVAL);
+	attr.stack_size = (size_t)2 << 30;
+	CHECK(fiber_go_attr(&attr, uses_512k, NULL) == -EINVAL);
+	attr.stack_size = 0;
+	attr.size = 4;
+	CHECK(fiber_go_attr(&attr, uses_512k, NULL) == -EINVAL);
+	CHECK(fiber_go_attr(NULL, NULL, NULL) == -EINVAL);
+	/* A newer caller's struct: fine if zero beyond ours. */
+	bigger.a.stack_size = 512 * 1024;
+	CHECK(fiber_go_attr(&bigger.a, uses_512k, NULL) == 0);
+	bigger.future = 1;
+	CHECK(fiber_go_attr(&bigger.a, uses_512k, NULL) == -EINVAL);
+	wait_others();
+	return 0;
+}
+
+TEST(attr_sets_the_stack_size_and_is_checked)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_attr), 0));
+}
+
+TEST(attr_outside_the_runtime_is_esrch)
+{
+	struct fiber_attr attr = { .size = sizeof(attr) };
+
+	EXPECT_EQ(-ESRCH, fiber_go_attr(&attr, uses_512k, NULL));
+}
+
+TEST_HARNESS_MAIN

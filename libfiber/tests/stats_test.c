@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: MIT
+/*
+ * fiber_stats and fiber_dump: counts by state, the size protocol of the
+ * struct, the long-run report of sysmon, and the dump's format.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "runtime_helpers.h"
+
+static _Atomic int stop;
+
+static void spins_politely(void *arg)
+{
+	(void)arg;
+	while (!stop)
+		fiber_yield();
+}
+
+static int main_counts(int argc, char **argv)
+{
+	struct fiber_stats s;
+	int i;
+
+	(void)argc, (void)argv;
+	for (i = 0; i < 10; i++)
+		CHECK(fiber_go(spins_politely, NULL) == 0);
+	s = stats_now();
+	CHECK(s.size == sizeof(s));
+	CHECK(s.live == 11);
+	/* One P, and main does not yield: the snapshot is exact. */
+	CHECK(s.running == 1 && s.runnable == 10);
+	CHECK(s.syscall == 0 && s.waiting == 0);
+	CHECK(s.procs == 1 && s.procs_idle == 0);
+	CHECK(s.threads >= 1);
+	CHECK(s.stack_size == 256 * 1024);
+	CHECK(s.stacks_guard_madvise + s.stacks_guard_mprotect +
+	      s.stacks_canary >= 11);
+	CHECK(s.stack_mapped_bytes >= 11 * 256 * 1024);
+	stop = 1;
+	wait_others();
+	s = stats_now();
+	CHECK(s.live == 1 && s.running == 1 && s.runnable == 0);
+	CHECK(s.dead >= 10);
+	return 0;
+}
+
+TEST(counts_by_state)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_counts, 1, NULL, 0),
+				0));
+}
+
+static int main_sizes(int argc, char **argv)
+{
+	struct fiber_stats small = { .size = 16 };
+	struct {
+		struct fiber_stats s;
+		uint64_t future[4];
+	} big;
+
+	(void)argc, (void)argv;
+	CHECK(fiber_stats(NULL) == -EINVAL);
+	small.size = 8;
+	CHECK(fiber_stats(&small) == -EINVAL);
+	/* An older caller: only the fields it knows are written. */
+	memset(&small, 0xff, sizeof(small));
+	small.size = 16;
+	CHECK(fiber_stats(&small) == 0);
+	CHECK(small.size == 16 && small.runnable == 0);
+	CHECK(small.running == ~0ULL);
+	/* A newer caller: the tail it knows and we do not stays as it was. */
+	memset(&big, 0xee, sizeof(big));
+	big.s.size = sizeof(big);
+	CHECK(fiber_stats(&big.s) == 0);
+	CHECK(big.s.size == sizeof(big) && big.s.live == 1);
+	CHECK(big.future[0] == 0xeeeeeeeeeeeeeeeeULL);
+	return 0;
+}
+
+TEST(struct_size_protocol)
+{
+	struct fiber_stats s = { .size = sizeof(s) };
+
+	EXPECT_EQ(-ESRCH, fiber_stats(&s));
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_sizes), 0));
+}
+
+static void computes_100ms(void *arg)
+{
+	struct timespec t0, t;
+
+	(void)arg;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000000000L + t.tv_nsec - t0.tv_nsec <
+	       100000000L);
+}
+
+static int main_long_run(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	CHECK(fiber_go(computes_100ms, NULL) == 0);
+	wait_others();
+	CHECK(stats_now().long_runs >= 1);
+	return 0;
+}
+
+TEST(sysmon_reports_a_fiber_that_does_not_yield)
+{
+	char err[1024];
+
+	setenv("FIBER_DEBUG", "1", 1);
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_long_run, 2, err,
+						     sizeof(err)), 0));
+	unsetenv("FIBER_DEBUG");
+	EXPECT_NE(NULL, strstr(err, "fiber 2 has run for"))
+		TH_LOG("stderr: %s", err);
+}
+
+static int dump_pipe[2];
+
+static void parked_forever(void *arg)
+{
+	(void)arg;
+	while (!stop)
+		fiber_yield();
+}
+
+static int main_dump(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	stop = 0;
+	CHECK(fiber_go(parked_forever, NULL) == 0);
+	fiber_lock_thread();
+	fiber_dump(dump_pipe[1]);
+	fiber_unlock_thread();
+	stop = 1;
+	wait_others();
+	return 0;
+}
+
+TEST(dump_lists_every_live_fiber)
+{
+	char out[4096] = "";
+	ssize_t n;
+
+	ASSERT_EQ(0, pipe(dump_pipe));
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_dump, 1, NULL, 0), 0));
+	close(dump_pipe[1]);
+	n = read(dump_pipe[0], out, sizeof(out) - 1);
+	close(dump_pipe[0]);
+	ASSERT_GT(n, 0);
+	out[n] = 0;
+	EXPECT_NE(NULL, strstr(out, "libfiber: 2 fibers, 1 procs\n")) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "fiber 1 [running] locked to thread\n"))
+		TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "\tcreated by fiber 0 at fiber_main\n"))
+		TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "fiber 2 [runnable]\n\tcreated by fiber 1 at "))
+		TH_LOG("%s", out);
+}
+
+TEST_HARNESS_MAIN

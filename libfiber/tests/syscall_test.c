@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: MIT
+/*
+ * fiber_syscall_enter/exit: a fiber blocked in a system call does not
+ * stall the others, even on a single P, because sysmon hands its P to
+ * another thread.
+ */
+#include <errno.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "runtime_helpers.h"
+
+#define WORKERS	100
+static _Atomic int finished;
+static _Atomic int others_done_before_wake;
+
+static void sleeper(void *arg)
+{
+	(void)arg;
+	fiber_syscall_enter();
+	usleep(300 * 1000);
+	fiber_syscall_exit();
+	/* Everything else finished while we slept. */
+	others_done_before_wake = finished;
+}
+
+static void worker(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 100; i++)
+		fiber_yield();
+	finished++;
+}
+
+static int main_one_p(int argc, char **argv)
+{
+	int i;
+
+	(void)argc, (void)argv;
+	CHECK(fiber_go(sleeper, NULL) == 0);
+	fiber_yield();		/* let it enter the call */
+	for (i = 0; i < WORKERS; i++)
+		CHECK(fiber_go(worker, NULL) == 0);
+	wait_others();
+	CHECK(finished == WORKERS);
+	CHECK(others_done_before_wake == WORKERS);
+	CHECK(stats_now().handoffs >= 1);
+	CHECK(fiber_maxprocs(0) == 1);
+	return 0;
+}
+
+TEST(blocked_fiber_does_not_stall_a_single_p)
+{
+	char err[512];
+
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_one_p, 1, err,
+						     sizeof(err)), 0))
+		TH_LOG("stderr: %s", err);
+}
+
+/* Many short calls from many fibers: the fast path and the races with
+ * sysmon and with other Ms for the P. */
+#define CALLERS	32
+static _Atomic long calls;
+
+static void caller(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 2000; i++) {
+		fiber_syscall_enter();
+		if (i % 100 == 0)
+			usleep(50);
+		else
+			(void)getppid();
+		fiber_syscall_exit();
+		calls++;
+		if (i % 10 == 0)
+			fiber_yield();
+	}
+}
+
+static int main_many_calls(int argc, char **argv)
+{
+	int i;
+
+	(void)argc, (void)argv;
+	for (i = 0; i < CALLERS; i++)
+		CHECK(fiber_go(caller, NULL) == 0);
+	wait_others();
+	CHECK(calls == CALLERS * 2000L);
+	CHECK(stats_now().syscall == 0);
+	return 0;
+}
+
+TEST(many_short_calls_on_1_and_4_procs)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_many_calls, 1, NULL,
+						     0), 0));
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_many_calls, 4, NULL,
+						     0), 0));
+}
+
+static void forgets_exit(void *arg)
+{
+	(void)arg;
+	fiber_syscall_enter();
+	fiber_syscall_enter();	/* nested: ignored */
+	/* fiber_yield ends the section first. */
+	fiber_yield();
+	CHECK(stats_now().syscall == 0);
+	fiber_syscall_exit();	/* not in a call: ignored */
+	fiber_syscall_enter();
+}	/* exits inside a section: ended for it */
+
+static int main_misuse(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	fiber_syscall_exit();
+	CHECK(fiber_go(forgets_exit, NULL) == 0);
+	wait_others();
+	CHECK(fiber_num() == 1);
+	return 0;
+}
+
+TEST(unbalanced_calls_are_harmless)
+{
+	/* Outside the runtime, no-ops. */
+	fiber_syscall_enter();
+	fiber_syscall_exit();
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_misuse, 2, NULL, 0),
+				0));
+}
+
+TEST_HARNESS_MAIN
