@@ -5,6 +5,8 @@
 # make check      host tests, then the VM selftests on every kernel
 # make demo       boot the VM and show the module and libfiber at work
 # make vm-shell   a shell in the VM with fiber.ko loaded (KERNEL=6.1)
+# make check-asan      libfiber's tests under ASan+UBSan (part of check)
+# make check-valgrind  libfiber's tests under valgrind (part of check)
 # make lint       checkpatch --strict and sparse on the module
 # make bench-kernel  the module's micro-benchmark in VMs (docs/benchmarks.md)
 #
@@ -56,12 +58,19 @@ TOOLS := $(B)/bin/fiberinfo $(B)/bin/fiber-demo $(B)/bin/fiber-kbench $(B)/bin/b
 EXAMPLES := $(patsubst libfiber/examples/%.c,$(B)/bin/%,$(wildcard libfiber/examples/*.c))
 LIBFIBER_TESTS := $(patsubst libfiber/tests/%.c,$(B)/tests/libfiber/%,$(wildcard libfiber/tests/*_test.c))
 
+# libfiber and its tests again under ASan+UBSan (make check-asan); the
+# valgrind run uses the normal build.
+ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+ASAN_LIB_OBJS := $(patsubst libfiber/%,$(B)/asan/libfiber/%.o,$(LIBFIBER_SRCS))
+ASAN_TESTS := $(patsubst libfiber/tests/%.c,$(B)/asan/tests/%,$(wildcard libfiber/tests/*_test.c))
+
 KERNELS ?= 6.1 6.12 debug
 KERNEL ?= 6.1
 
 .PHONY: all module libfiber tools selftests examples deps check check-host \
 	check-vm check-after-deps lint demo demo-after-deps vm-shell clean \
-	distclean help bench-kernel
+	distclean help bench-kernel check-asan check-valgrind asan
 
 all: module libfiber tools selftests examples
 
@@ -132,6 +141,18 @@ $(B)/tests/libfiber/%: libfiber/tests/%.c $(wildcard libfiber/tests/*.h) $(LIBFI
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -o $@ $< \
 		-L$(B)/libfiber -Wl,-rpath,$(CURDIR)/$(B)/libfiber -lfiber -lm
 
+$(B)/asan/libfiber/%.c.o: libfiber/%.c $(wildcard libfiber/*.h libfiber/include/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) $(WARN) $(CPPFLAGS_ALL) -c -o $@ $<
+$(B)/asan/libfiber/%.S.o: libfiber/%.S
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) -c -o $@ $<
+$(B)/asan/tests/%: libfiber/tests/%.c $(wildcard libfiber/tests/*.h) $(ASAN_LIB_OBJS) $(KSELFTEST_H)
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -o $@ $< \
+		$(ASAN_LIB_OBJS) -lm
+asan: $(ASAN_TESTS)
+
 # The kselftest harness comes out of Debian's linux-source-6.1 tarball.
 $(KSELFTEST_H):
 	@tools/deps.sh --kselftest
@@ -144,11 +165,17 @@ deps:
 # rest runs in a sub-make that computes it afresh.
 check: deps
 	@$(MAKE) --no-print-directory check-after-deps
-check-after-deps: all
+check-after-deps: all asan
 	@KDIR=$(KDIR) tools/check.sh $(KERNELS)
 
-check-host: all
+check-host: all asan
 	@KDIR=$(KDIR) tools/check.sh --host-only
+
+check-asan: asan
+	@tools/check-libfiber.sh asan
+
+check-valgrind: all
+	@tools/check-libfiber.sh valgrind
 
 check-vm: all
 	@tools/check.sh --vm-only $(KERNELS)

@@ -25,20 +25,7 @@ rm -rf "$results"
 mkdir -p "$results"
 start=$(date +%s)
 
-# run_tap NAME COMMAND...: run a TAP-producing program into NAME.tap.  A
-# program that dies or exits non-zero without reporting a failed case gets a
-# failed case of its own, so that a crash never reads as a pass.
-run_tap() {
-	local name=$1 rc=0
-	shift
-	log "running $name"
-	"$@" > "$results/$name.tap" 2> >(tee "$results/$name.err" >&2) || rc=$?
-	if [ "$rc" != 0 ] && ! grep -q '^not ok' "$results/$name.tap"; then
-		echo "not ok 9999 - $name exited with status $rc" >> "$results/$name.tap"
-		sed 's/^/# /' "$results/$name.err" | tail -20 >> "$results/$name.tap"
-	fi
-	grep -E '^(not ok|#   [^ ])' "$results/$name.tap" | head -40 >&2 || true
-}
+run_tap() { run_tap_into "$results" "$@"; }
 
 if [ "$host" = 1 ]; then
 	for t in "$FIBER_BUILD"/tests/*/*_test; do
@@ -53,6 +40,8 @@ if [ "$host" = 1 ]; then
 		echo "ok 1 - checkpatch and sparse # SKIP no KDIR given" > "$results/host-lint-module.tap"
 	fi
 	run_tap host-runner-judge "$FIBER_ROOT/tools/vm/selftest.sh" --judge
+	"$FIBER_ROOT/tools/check-libfiber.sh" asan "$results"
+	"$FIBER_ROOT/tools/check-libfiber.sh" valgrind "$results"
 fi
 
 if [ "$vm" = 1 ]; then

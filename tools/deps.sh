@@ -23,6 +23,9 @@ PACKAGES=(
 	flex bison bc libelf-dev libssl-dev xz-utils perl # kernel build, checkpatch
 	sparse			# make C=2 on the module
 	libmnl-dev		# the netlink tools
+	valgrind		# make check-valgrind
+	golang-go		# make bench: the Go side of each benchmark
+	libboost-context-dev	# make bench: Boost.Context's raw switch
 )
 
 # The kselftest harness and checkpatch ship in Debian 12 only inside the

@@ -32,7 +32,7 @@ static void locked_fiber(void *arg)
 	fiber_lock_thread();
 	tid = gettid_now();
 	locked_tids[i] = tid;
-	for (r = 0; r < ROUNDS; r++) {
+	for (r = 0; r < scaled(ROUNDS); r++) {
 		fiber_yield();
 		CHECK(gettid_now() == tid);
 	}
@@ -46,7 +46,7 @@ static void free_fiber(void *arg)
 	int r, i;
 
 	(void)arg;
-	for (r = 0; r < ROUNDS; r++) {
+	for (r = 0; r < scaled(ROUNDS); r++) {
 		/* Never on a thread a locked fiber owns. */
 		for (i = 0; i < LOCKED; i++)
 			CHECK(locked_tids[i] != gettid_now());

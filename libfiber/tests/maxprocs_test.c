@@ -66,7 +66,7 @@ static void worker(void *arg)
 	int r;
 
 	(void)arg;
-	for (r = 0; r < ROUNDS; r++) {
+	for (r = 0; r < scaled(ROUNDS); r++) {
 		total++;
 		fiber_yield();
 	}
@@ -99,7 +99,7 @@ static int main_resizes(int argc, char **argv)
 	CHECK(fiber_go(resizer, NULL) == 0);
 	wait_others();
 	CHECK(finished == WORKERS);
-	CHECK(total == (long)WORKERS * ROUNDS);
+	CHECK(total == WORKERS * scaled(ROUNDS));
 	CHECK(fiber_maxprocs(0) == 2);
 	return 0;
 }

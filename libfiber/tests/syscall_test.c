@@ -70,7 +70,7 @@ static void caller(void *arg)
 	int i;
 
 	(void)arg;
-	for (i = 0; i < 2000; i++) {
+	for (i = 0; i < scaled(2000); i++) {
 		fiber_syscall_enter();
 		if (i % 100 == 0)
 			usleep(50);
@@ -91,7 +91,7 @@ static int main_many_calls(int argc, char **argv)
 	for (i = 0; i < CALLERS; i++)
 		CHECK(fiber_go(caller, NULL) == 0);
 	wait_others();
-	CHECK(calls == CALLERS * 2000L);
+	CHECK(calls == CALLERS * scaled(2000));
 	CHECK(stats_now().syscall == 0);
 	return 0;
 }

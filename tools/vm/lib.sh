@@ -108,3 +108,19 @@ kernel_names() {
 	done
 	echo "${names# }"
 }
+
+# run_tap_into DIR NAME COMMAND...: run a TAP-producing program into
+# DIR/NAME.tap.  A program that dies or exits non-zero without reporting a
+# failed case gets a failed case of its own, so that a crash never reads as
+# a pass.
+run_tap_into() {
+	local dir=$1 name=$2 rc=0
+	shift 2
+	log "running $name"
+	"$@" > "$dir/$name.tap" 2> >(tee "$dir/$name.err" >&2) || rc=$?
+	if [ "$rc" != 0 ] && ! grep -q '^not ok' "$dir/$name.tap"; then
+		echo "not ok 9999 - $name exited with status $rc" >> "$dir/$name.tap"
+		sed 's/^/# /' "$dir/$name.err" | tail -20 >> "$dir/$name.tap"
+	fi
+	grep -E '^(not ok|#   [^ ])' "$dir/$name.tap" | head -40 >&2 || true
+}

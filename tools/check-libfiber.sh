@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# libfiber's tests under a checker: `asan` runs the ASan+UBSan build
+# (build/asan/tests, made by `make asan`), `valgrind` runs the normal build
+# under valgrind's memcheck.  Each test program's TAP goes to DIR (default
+# build/results-MODE); without DIR the summary line is printed too.
+#
+# The million-fiber test runs with FIBER_TEST_FIBERS fibers (it says so in
+# its output): ASan gives every fiber a fake stack mapping of its own, and
+# valgrind searches its list of registered stacks at every stack switch.
+# Under valgrind the loops also shrink (FIBER_TEST_SLOW, runtime_helpers.h).
+#
+# usage: check-libfiber.sh asan|valgrind [DIR]
+set -uo pipefail
+FIBER_LOG_TAG=check-libfiber
+. "$(dirname "$0")/vm/lib.sh"
+
+mode=${1:-}
+dir=${2:-}
+summary=0
+if [ -z "$dir" ]; then
+	dir=$FIBER_BUILD/results-$mode
+	rm -rf "$dir"
+	summary=1
+fi
+mkdir -p "$dir"
+
+case $mode in
+asan)
+	tests=("$FIBER_BUILD"/asan/tests/*_test)
+	# Leak checking is on; a leak fails the program.  Fibers switch
+	# stacks, which ASan is told about (libfiber/sanitizer.h).
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	export FIBER_TEST_FIBERS=10000
+	runner=()
+	;;
+valgrind)
+	tests=("$FIBER_BUILD"/tests/libfiber/*_test)
+	command -v valgrind >/dev/null || die "valgrind is missing: run 'make deps' as root"
+	export FIBER_TEST_FIBERS=200 FIBER_TEST_SLOW=1
+	# Children of fork() stay under valgrind; an error makes the
+	# process exit with 99, which the tests see as a wrong status.
+	runner=(valgrind --quiet --error-exitcode=99 --leak-check=no --fair-sched=yes
+		--max-stackframe=4194304)
+	;;
+*)
+	die "usage: check-libfiber.sh asan|valgrind [DIR]"
+	;;
+esac
+
+for t in "${tests[@]}"; do
+	[ -x "$t" ] || die "$t is missing: run 'make all asan'"
+	run_tap_into "$dir" "host-$mode-${t##*/}" "${runner[@]}" "$t"
+done
+
+if [ "$summary" = 1 ]; then
+	"$FIBER_ROOT/tools/tap-summary" "$dir"/*.tap
+fi
