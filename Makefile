@@ -8,6 +8,7 @@
 # make check-asan      libfiber's tests under ASan+UBSan (part of check)
 # make check-valgrind  libfiber's tests under valgrind (part of check)
 # make lint       checkpatch --strict and sparse on the module
+# make bench     libfiber against Go and Boost.Context (docs/performance.md)
 # make bench-kernel  the module's micro-benchmark in VMs (docs/benchmarks.md)
 #
 # Variables: KDIR (kernel build tree), KERNELS (for check), KERNEL (for
@@ -54,7 +55,8 @@ LIBFIBER_SO := $(B)/libfiber/libfiber.so.$(LIBFIBER_SOVER)
 # library, so that its symbol map is exercised too.
 SELFTESTS := $(patsubst selftests/%.c,$(B)/bin/%,$(wildcard selftests/*_test.c))
 SELFTEST_SCRIPTS := $(patsubst selftests/%.sh,$(B)/bin/%,$(wildcard selftests/*_test.sh))
-TOOLS := $(B)/bin/fiberinfo $(B)/bin/fiber-demo $(B)/bin/fiber-kbench $(B)/bin/block-demo
+TOOLS := $(B)/bin/fiberinfo $(B)/bin/fiber-demo $(B)/bin/fiber-kbench $(B)/bin/block-demo \
+	$(B)/bin/fiber-bench
 EXAMPLES := $(patsubst libfiber/examples/%.c,$(B)/bin/%,$(wildcard libfiber/examples/*.c))
 LIBFIBER_TESTS := $(patsubst libfiber/tests/%.c,$(B)/tests/libfiber/%,$(wildcard libfiber/tests/*_test.c))
 
@@ -70,12 +72,12 @@ KERNEL ?= 6.1
 
 .PHONY: all module libfiber tools selftests examples deps check check-host \
 	check-vm check-after-deps lint demo demo-after-deps vm-shell clean \
-	distclean help bench-kernel check-asan check-valgrind asan
+	distclean help bench-kernel check-asan check-valgrind asan bench bench-after-deps
 
 all: module libfiber tools selftests examples
 
 help:
-	@sed -n '3,13s/^# \{0,1\}//p' Makefile
+	@sed -n '3,16s/^# \{0,1\}//p' Makefile
 
 module:
 	@test -n "$(KDIR)" -a -f "$(KDIR)/Makefile" || { echo "error: no kernel headers in '$(KDIR)': run 'make deps' as root, or set KDIR" >&2; exit 1; }
@@ -119,6 +121,16 @@ $(B)/bin/fiber-kbench: tools/bench/kbench.c selftests/fiber_test.h uapi/linux/fi
 $(B)/bin/block-demo: tools/demo/block-demo.c selftests/fiber_test.h uapi/linux/fiber.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -Iselftests -o $@ $< -lpthread
+
+$(B)/bin/fiber-bench: tools/bench/fiber_bench.c $(LIBFIBER_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LIBFIBER_A)
+
+# Boost.Context is needed only by make bench, so this is built there.
+$(B)/bin/boost-bench: tools/bench/boost_bench.cc libfiber/context.h $(B)/libfiber/context.c.o $(B)/libfiber/context_x86_64.S.o
+	@mkdir -p $(@D)
+	$(CXX) $(CFLAGS) $(WARN) -Ilibfiber -o $@ $< $(B)/libfiber/context.c.o \
+		$(B)/libfiber/context_x86_64.S.o -lboost_context
 
 $(B)/bin/fiber-demo: tools/demo/fiber-demo
 	@mkdir -p $(@D)
@@ -193,6 +205,11 @@ vm-shell: all
 
 bench-kernel: all
 	@tools/bench/kbench-vm.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory bench-after-deps
+bench-after-deps: all $(B)/bin/boost-bench
+	@tools/bench/run-bench.sh
 
 clean:
 	rm -rf $(B)

@@ -130,13 +130,13 @@ static struct fiber_m *m_alloc(void)
 
 	if (!m)
 		return NULL;
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	m->id = sched.next_mid++;
 	m->rand = 0x9e3779b97f4a7c15ULL * (uint64_t)(m->id + 1);
 	m->allnext = sched.allm;
 	sched.allm = m;
 	sched.mcount++;
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 	return m;
 }
 
@@ -170,10 +170,10 @@ static int newm(struct fiber_p *p, bool spinning)
 	pthread_attr_destroy(&attr);
 	if (ret) {
 		/* Keep the struct on allm, but uncount it. */
-		pthread_mutex_lock(&sched.lock);
+		fiber_lock(&sched.lock);
 		sched.mcount--;
 		m->dead = true;
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
 		atomic_fetch_add(&sched.nthread_fail, 1);
 	}
 	return ret;
@@ -187,11 +187,11 @@ void startm(struct fiber_p *p, bool spinning)
 {
 	struct fiber_m *nm;
 
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	if (!p) {
 		p = pidleget();
 		if (!p) {
-			pthread_mutex_unlock(&sched.lock);
+			fiber_unlock(&sched.lock);
 			if (spinning)
 				atomic_fetch_sub(&sched.nmspinning, 1);
 			return;
@@ -202,7 +202,7 @@ void startm(struct fiber_p *p, bool spinning)
 		sched.midle = nm->schedlink;
 		sched.nmidle--;
 	}
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 	if (nm) {
 		nm->spinning = spinning;
 		nm->nextp = p;
@@ -210,9 +210,9 @@ void startm(struct fiber_p *p, bool spinning)
 		return;
 	}
 	if (newm(p, spinning)) {
-		pthread_mutex_lock(&sched.lock);
+		fiber_lock(&sched.lock);
 		pidleput(p);
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
 		if (spinning)
 			atomic_fetch_sub(&sched.nmspinning, 1);
 	}
@@ -223,12 +223,12 @@ void stopm(void)
 {
 	struct fiber_m *m = this_m();
 
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	m->schedlink = sched.midle;
 	sched.midle = m;
 	sched.nmidle++;
 	checkdead();
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 	note_sleep(&m->park);
 	note_clear(&m->park);
 	acquirep(m, m->nextp);
@@ -250,21 +250,21 @@ void handoffp(struct fiber_p *p)
 		startm(p, true);
 		return;
 	}
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	if (atomic_load(&sched.gcwaiting)) {
 		atomic_store(&p->status, P_STOP);
 		if (--sched.stopwait == 0)
 			note_wakeup(&sched.stopnote);
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
 		return;
 	}
 	if (atomic_load(&sched.runqsize) > 0) {
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
 		startm(p, false);
 		return;
 	}
 	pidleput(p);
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 }
 
 /* Stop for a stop-the-world in progress. */
@@ -278,11 +278,11 @@ void gcstopm(void)
 		atomic_fetch_sub(&sched.nmspinning, 1);
 	}
 	p = releasep(m);
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	atomic_store(&p->status, P_STOP);
 	if (--sched.stopwait == 0)
 		note_wakeup(&sched.stopnote);
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 	stopm();
 }
 
@@ -297,10 +297,10 @@ void stoplockedm(void)
 
 	if (m->p)
 		handoffp(releasep(m));
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	sched.nmidlelocked++;
 	checkdead();
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 	/* startlockedm() uncounted us from nmidlelocked before waking us. */
 	note_sleep(&m->park);
 	note_clear(&m->park);
@@ -317,9 +317,9 @@ void startlockedm(struct fiber *g)
 	 * Uncount it as idle now, not when it wakes: else our stopm() below
 	 * could find every M idle and report a deadlock.
 	 */
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	sched.nmidlelocked--;
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 	lm->nextp = releasep(m);
 	note_wakeup(&lm->park);
 	stopm();
@@ -333,11 +333,11 @@ void startlockedm(struct fiber *g)
 _Noreturn void mexit(struct fiber_m *m)
 {
 	handoffp(releasep(m));
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	sched.mcount--;
 	m->dead = true;
 	checkdead();
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 	if (m->id == 0) {
 		for (;;)
 			pause();
@@ -378,7 +378,7 @@ static void stop_the_world(struct fiber_m *m)
 	struct fiber_p *p;
 	bool wait;
 
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	sched.stopwait = n;
 	atomic_store(&sched.gcwaiting, true);
 	atomic_store(&m->p->status, P_STOP);
@@ -396,7 +396,7 @@ static void stop_the_world(struct fiber_m *m)
 		sched.stopwait--;
 	}
 	wait = sched.stopwait > 0;
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 	if (wait)
 		note_sleep(&sched.stopnote);
 	note_clear(&sched.stopnote);
@@ -484,10 +484,10 @@ int fiber_maxprocs(int n)
 		return -ESRCH;
 	n = clamp_procs(n);
 	stop_the_world(m);
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	runnable = procresize(m, n);
 	atomic_store(&sched.gcwaiting, false);
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 	while ((p = runnable)) {
 		runnable = p->link;
 		startm(p, false);
@@ -550,10 +550,10 @@ int fiber_main(int (*fn)(int argc, char **argv), int argc, char **argv)
 	for (i = 0; i < n; i++)
 		sched.allp[i] = p_alloc(i);
 	atomic_store(&sched.nprocs, n);
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	for (i = n - 1; i >= 1; i--)
 		pidleput(sched.allp[i]);
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 	acquirep(m, sched.allp[0]);
 	started = true;
 	ret = stack_overflow_handler_init();

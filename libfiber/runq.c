@@ -54,10 +54,10 @@ static bool runq_put_slow(struct fiber_p *p, struct fiber *g, uint32_t head,
 	if (!atomic_compare_exchange_strong(&p->runqhead, &head, head + n))
 		return false;
 	batch[n] = g;
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	for (i = 0; i <= n; i++)
 		globrunq_put(batch[i]);
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 	return true;
 }
 
@@ -220,6 +220,18 @@ int runq_drain(struct fiber_p *p, struct fiber **out)
 	return n;
 }
 
+/*
+ * The length changes only under sched.lock, so no locked instruction is
+ * needed; readers outside the lock only use it as a hint.
+ */
+static void runqsize_add(int d)
+{
+	atomic_store_explicit(&sched.runqsize,
+			      atomic_load_explicit(&sched.runqsize,
+						   memory_order_relaxed) + d,
+			      memory_order_relaxed);
+}
+
 void globrunq_put(struct fiber *g)
 {
 	g->schedlink = NULL;
@@ -228,7 +240,7 @@ void globrunq_put(struct fiber *g)
 	else
 		sched.runq_head = g;
 	sched.runq_tail = g;
-	atomic_fetch_add(&sched.runqsize, 1);
+	runqsize_add(1);
 }
 
 void globrunq_put_head(struct fiber *g)
@@ -237,7 +249,7 @@ void globrunq_put_head(struct fiber *g)
 	sched.runq_head = g;
 	if (!sched.runq_tail)
 		sched.runq_tail = g;
-	atomic_fetch_add(&sched.runqsize, 1);
+	runqsize_add(1);
 }
 
 static struct fiber *globrunq_pop(void)
@@ -249,7 +261,7 @@ static struct fiber *globrunq_pop(void)
 	sched.runq_head = g->schedlink;
 	if (!sched.runq_head)
 		sched.runq_tail = NULL;
-	atomic_fetch_sub(&sched.runqsize, 1);
+	runqsize_add(-1);
 	return g;
 }
 

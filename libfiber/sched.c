@@ -39,9 +39,24 @@
 #include "runtime.h"
 #include "sanitizer.h"
 
-struct fiber_sched sched = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-};
+struct fiber_sched sched;
+
+void fiber_lock_slow(struct fiber_lock *l)
+{
+	uint32_t c;
+	int spin;
+
+	for (spin = 0; spin < 100; spin++) {
+		c = 0;
+		if (atomic_compare_exchange_weak(&l->state, &c, 1))
+			return;
+		__builtin_ia32_pause();
+	}
+	/* Mark it contended, then sleep until we take it as contended. */
+	while (atomic_exchange(&l->state, 2) != 0)
+		syscall(SYS_futex, &l->state, FUTEX_WAIT_PRIVATE, 2, NULL,
+			NULL, 0);
+}
 
 static __thread struct fiber_m *tls_m;
 
@@ -118,7 +133,7 @@ void gfree_put(struct fiber_p *p, struct fiber *g)
 	if (++p->ngfree < FIBER_PFREE_MAX)
 		return;
 	now = fiber_nanotime();
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	while (p->ngfree > FIBER_PFREE_MAX / 2) {
 		g = p->gfree;
 		p->gfree = g->schedlink;
@@ -128,7 +143,7 @@ void gfree_put(struct fiber_p *p, struct fiber *g)
 		sched.gfree = g;
 		sched.ngfree++;
 	}
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 }
 
 /* A dead fiber from @p's free list, refilled from the global one. */
@@ -137,7 +152,7 @@ struct fiber *gfree_get(struct fiber_p *p)
 	struct fiber *g;
 
 	if (!p->gfree && sched.gfree) {
-		pthread_mutex_lock(&sched.lock);
+		fiber_lock(&sched.lock);
 		while (p->ngfree < FIBER_PFREE_MAX / 2 && sched.gfree) {
 			g = sched.gfree;
 			sched.gfree = g->schedlink;
@@ -146,7 +161,7 @@ struct fiber *gfree_get(struct fiber_p *p)
 			p->gfree = g;
 			p->ngfree++;
 		}
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
 	}
 	g = p->gfree;
 	if (g) {
@@ -184,9 +199,9 @@ void fiber_ready(struct fiber *g)
 	if (m && m->p) {
 		runq_put(m->p, g, true);
 	} else {
-		pthread_mutex_lock(&sched.lock);
+		fiber_lock(&sched.lock);
 		globrunq_put(g);
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
 	}
 	wakep();
 }
@@ -210,9 +225,9 @@ static struct fiber *find_ready(struct fiber_p *p, bool *inherit)
 	*inherit = false;
 	if (atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61 == 0 &&
 	    atomic_load(&sched.runqsize) > 0) {
-		pthread_mutex_lock(&sched.lock);
+		fiber_lock(&sched.lock);
 		g = globrunq_get(p, 1);
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
 		if (g)
 			return g;
 	}
@@ -221,9 +236,9 @@ static struct fiber *find_ready(struct fiber_p *p, bool *inherit)
 		return g;
 	if (atomic_load(&sched.runqsize) > 0) {
 		/* The local ring is empty, so this cannot overflow it. */
-		pthread_mutex_lock(&sched.lock);
+		fiber_lock(&sched.lock);
 		g = globrunq_get(p, 0);
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
 	}
 	return g;
 }
@@ -306,20 +321,20 @@ top:
 	}
 
 	/* Nothing anywhere: give up the P. */
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	if (atomic_load(&sched.gcwaiting)) {
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
 		goto top;
 	}
 	if (atomic_load(&sched.runqsize) > 0) {
 		g = globrunq_get(p, 0);
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
 		*inherit = false;
 		return g;
 	}
 	releasep(m);
 	pidleput(p);
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 
 	was_spinning = m->spinning;
 	if (m->spinning) {
@@ -328,9 +343,9 @@ top:
 			fiber_fatal("negative nmspinning");
 		/* See "Spinning" above: look once more, now not counted. */
 		if (any_runq_ready()) {
-			pthread_mutex_lock(&sched.lock);
+			fiber_lock(&sched.lock);
 			p = pidleget();
-			pthread_mutex_unlock(&sched.lock);
+			fiber_unlock(&sched.lock);
 			if (p) {
 				acquirep(m, p);
 				m->spinning = true;
@@ -366,10 +381,14 @@ static struct fiber *finish_switch_g0(struct fiber_m *m)
 		return NULL;
 	case AFTER_YIELD:
 		stack_check(g);
-		atomic_store(&g->status, FIBER_RUNNABLE);
-		pthread_mutex_lock(&sched.lock);
+		fiber_lock(&sched.lock);
 		globrunq_put(g);
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
+		return NULL;
+	case AFTER_YIELD_LOCKED:
+		stack_check(g);
+		globrunq_put(g);
+		fiber_unlock(&sched.lock);
 		return NULL;
 	case AFTER_EXIT:
 		if (g->lockedm) {
@@ -392,11 +411,11 @@ static struct fiber *finish_switch_g0(struct fiber_m *m)
 		return NULL;
 	case AFTER_SYSCALL_EXIT:
 		atomic_store(&g->status, FIBER_RUNNABLE);
-		pthread_mutex_lock(&sched.lock);
+		fiber_lock(&sched.lock);
 		p = pidleget();
 		if (!p)
 			globrunq_put(g);
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
 		if (p) {
 			acquirep(m, p);
 			return g;
@@ -485,11 +504,55 @@ static struct fiber *next_direct(struct fiber_m *m, struct fiber *cur,
 	return g;
 }
 
+/*
+ * The successor for a direct switch from yielding fiber @cur, taken with
+ * Go's order (fairness tick, local queue, global queue), or NULL for the
+ * slow path through g0.  If it comes from the global queue, sched.lock is
+ * left held (*@locked) for finish_switch() to queue @cur and unlock.
+ */
+static struct fiber *next_for_yield(struct fiber_m *m, struct fiber *cur,
+				    bool *locked)
+{
+	struct fiber_p *p = m->p;
+	struct fiber *g = NULL;
+	bool inherit, fair;
+
+	*locked = false;
+	if (cur->lockedm || atomic_load(&sched.gcwaiting))
+		return NULL;
+	fair = atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61 == 0;
+	if (!fair)
+		g = runq_get(p, &inherit);
+	if (!g && atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+		fiber_lock(&sched.lock);
+		/* max 1 unless the ring is empty: it must not overflow now. */
+		g = globrunq_get(p, fair ? 1 : 0);
+		if (!g) {
+			fiber_unlock(&sched.lock);
+		} else if (g->lockedm) {
+			globrunq_put_head(g);
+			fiber_unlock(&sched.lock);
+			return NULL;
+		} else {
+			*locked = true;
+			return g;
+		}
+	}
+	if (!g && fair)
+		g = runq_get(p, &inherit);
+	if (g && g->lockedm) {
+		/* Let g0 hand it to its M; it keeps its place in line. */
+		runq_put(p, g, true);
+		return NULL;
+	}
+	return g;
+}
+
 void fiber_yield(void)
 {
 	struct fiber_m *m = this_m();
 	struct fiber *g, *next;
-	bool inherit;
+	bool locked;
 
 	if (!m || !m->curg)
 		return;
@@ -497,13 +560,13 @@ void fiber_yield(void)
 	m = this_m();
 	g = m->curg;
 	/* Go's Gosched: to the back of the global queue. */
-	next = next_direct(m, g, &inherit);
-	if (next) {
-		atomic_store(&g->status, FIBER_RUNNABLE);
-		switch_fibers(m, g, next, AFTER_YIELD, false);
-	} else {
+	atomic_store_explicit(&g->status, FIBER_RUNNABLE, memory_order_relaxed);
+	next = next_for_yield(m, g, &locked);
+	if (next)
+		switch_fibers(m, g, next,
+			      locked ? AFTER_YIELD_LOCKED : AFTER_YIELD, false);
+	else
 		switch_to_g0(m, g, AFTER_YIELD);
-	}
 	finish_switch(this_m());
 }
 

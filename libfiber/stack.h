@@ -30,7 +30,7 @@ struct fiber_stack {
 #define FIBER_STACK_DEFAULT	(256 * 1024)
 #define FIBER_STACK_MIN		(16 * 1024)
 #define FIBER_STACK_MAX		((size_t)1 << 30)
-#define FIBER_GUARD_SIZE	(64 * 1024)
+#define FIBER_GUARD_SIZE	(16 * 1024)
 
 void fiber_stack_init(void);
 size_t fiber_stack_default_size(void);

@@ -78,7 +78,7 @@ int fiber_stats(struct fiber_stats *out)
 	pthread_mutex_unlock(&allfibers_lock);
 	s.live = (uint64_t)atomic_load(&sched.nlive);
 
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	s.threads = (uint32_t)sched.mcount;
 	s.threads_idle = (uint32_t)(sched.nmidle + sched.nmidlelocked);
 	for (m = sched.allm; m; m = m->allnext)
@@ -89,7 +89,7 @@ int fiber_stats(struct fiber_stats *out)
 	for (i = 0; i < n; i++)
 		s.steals += sched.allp[i]->nsteals;
 	s.global_runq = (uint32_t)atomic_load(&sched.runqsize);
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 
 	s.procs = (uint32_t)n;
 	s.procs_idle = (uint32_t)atomic_load(&sched.npidle);

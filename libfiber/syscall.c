@@ -38,12 +38,12 @@ void fiber_syscall_enter(void)
 	atomic_store(&p->status, P_SYSCALL);
 	if (atomic_load(&sched.gcwaiting)) {
 		/* Someone waits for every P to stop: this one has. */
-		pthread_mutex_lock(&sched.lock);
+		fiber_lock(&sched.lock);
 		s = P_SYSCALL;
 		if (atomic_compare_exchange_strong(&p->status, &s, P_STOP) &&
 		    --sched.stopwait == 0)
 			note_wakeup(&sched.stopnote);
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
 	}
 }
 
@@ -67,9 +67,9 @@ void fiber_syscall_exit(void)
 		return;
 	}
 	if (atomic_load(&sched.npidle) > 0) {
-		pthread_mutex_lock(&sched.lock);
+		fiber_lock(&sched.lock);
 		p = pidleget();
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
 		if (p) {
 			acquirep(m, p);
 			atomic_store(&g->status, FIBER_RUNNING);

@@ -95,9 +95,9 @@ static bool retake(int64_t now)
 		 * find no P, go idle and see every M idle - a deadlock
 		 * report while we are about to start one.
 		 */
-		pthread_mutex_lock(&sched.lock);
+		fiber_lock(&sched.lock);
 		sched.nmidlelocked--;
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
 		s = P_SYSCALL;
 		if (atomic_compare_exchange_strong(&p->status, &s, P_IDLE)) {
 			atomic_fetch_add(&p->syscalltick, 1);
@@ -105,9 +105,9 @@ static bool retake(int64_t now)
 			handoffp(p);
 			took = true;
 		}
-		pthread_mutex_lock(&sched.lock);
+		fiber_lock(&sched.lock);
 		sched.nmidlelocked++;
-		pthread_mutex_unlock(&sched.lock);
+		fiber_unlock(&sched.lock);
 	}
 	return took;
 }
@@ -119,12 +119,12 @@ static void scavenge(int64_t now)
 	int n = 0;
 
 	/* Take the list, so the madvise calls run without sched.lock. */
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	list = sched.gfree;
 	sched.gfree = NULL;
 	n = sched.ngfree;
 	sched.ngfree = 0;
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 	if (!list)
 		return;
 	int done = 0;
@@ -138,11 +138,11 @@ static void scavenge(int64_t now)
 			done++;
 		}
 	}
-	pthread_mutex_lock(&sched.lock);
+	fiber_lock(&sched.lock);
 	tail->schedlink = sched.gfree;
 	sched.gfree = list;
 	sched.ngfree += n;
-	pthread_mutex_unlock(&sched.lock);
+	fiber_unlock(&sched.lock);
 }
 
 static void *sysmon(void *arg)
