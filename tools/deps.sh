@@ -24,6 +24,7 @@ PACKAGES=(
 	sparse			# make C=2 on the module
 	libmnl-dev		# the netlink tools
 	valgrind		# make check-valgrind
+	groff-base		# checking the man pages
 	golang-go		# make bench: the Go side of each benchmark
 	libboost-context-dev	# make bench: Boost.Context's raw switch
 )
