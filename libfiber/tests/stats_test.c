@@ -166,4 +166,77 @@ TEST(dump_lists_every_live_fiber)
 		TH_LOG("%s", out);
 }
 
+static void touches_stack(void *arg)
+{
+	volatile char buf[32 * 1024];
+
+	(void)arg;
+	buf[0] = 1;
+	buf[sizeof(buf) - 1] = 1;
+}
+
+/* Dead fibers' stacks go back to the kernel once idle for a second. */
+static int main_scavenges(int argc, char **argv)
+{
+	struct fiber_stats s;
+	int i;
+
+	(void)argc, (void)argv;
+	for (i = 0; i < 2000; i++)
+		CHECK(fiber_go(touches_stack, NULL) == 0);
+	wait_others();
+	s = stats_now();
+	CHECK(s.dead >= 2000 && s.live == 1);
+	for (i = 0; i < 100 && stats_now().scavenged_bytes == 0; i++) {
+		fiber_syscall_enter();
+		usleep(50 * 1000);
+		fiber_syscall_exit();
+	}
+	CHECK(stats_now().scavenged_bytes > 0);
+	/* The scavenged stacks still work. */
+	for (i = 0; i < 2000; i++)
+		CHECK(fiber_go(touches_stack, NULL) == 0);
+	wait_others();
+	return 0;
+}
+
+TEST(scavenger_returns_idle_stacks)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_scavenges, 1, NULL,
+						     0), 0));
+}
+
+/* With nothing to do, the other threads park: none spins, all idle. */
+static int main_goes_idle(int argc, char **argv)
+{
+	struct fiber_stats s;
+	int i;
+
+	(void)argc, (void)argv;
+	for (i = 0; i < 1000; i++)
+		CHECK(fiber_go(touches_stack, NULL) == 0);
+	wait_others();
+	for (i = 0; i < 100; i++) {
+		s = stats_now();
+		if (s.threads_spinning == 0 && s.procs_idle == 3 &&
+		    s.threads_idle == s.threads - 1)
+			return 0;
+		fiber_syscall_enter();
+		usleep(10 * 1000);
+		fiber_syscall_exit();
+	}
+	fprintf(stderr, "threads %u idle %u spinning %u, procs idle %u\n",
+		s.threads, s.threads_idle, s.threads_spinning, s.procs_idle);
+	return 1;
+}
+
+TEST(idle_threads_park_instead_of_spinning)
+{
+	char err[512];
+
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_goes_idle, 4, err,
+						     sizeof(err)), 0))
+		TH_LOG("stderr: %s", err);
+}
+
 TEST_HARNESS_MAIN
