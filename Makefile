@@ -7,6 +7,7 @@
 # make vm-shell   a shell in the VM with fiber.ko loaded (KERNEL=6.1)
 # make check-asan      libfiber's tests under ASan+UBSan (part of check)
 # make check-valgrind  libfiber's tests under valgrind (part of check)
+# make check-aarch64   libfiber's tests for aarch64 under qemu-user (part of check)
 # make lint       checkpatch --strict and sparse on the module
 # make bench     libfiber against Go and Boost.Context (docs/performance.md)
 # make bench-kernel  the module's micro-benchmark in VMs (docs/benchmarks.md)
@@ -67,17 +68,24 @@ ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 ASAN_LIB_OBJS := $(patsubst libfiber/%,$(B)/asan/libfiber/%.o,$(LIBFIBER_SRCS))
 ASAN_TESTS := $(patsubst libfiber/tests/%.c,$(B)/asan/tests/%,$(wildcard libfiber/tests/*_test.c))
 
+# libfiber and its tests cross-built for aarch64, run under qemu-user
+# (make check-aarch64).
+A64_CC := aarch64-linux-gnu-gcc
+A64 := $(B)/aarch64
+A64_LIB_OBJS := $(patsubst libfiber/%,$(A64)/libfiber/%.o,$(LIBFIBER_SRCS))
+A64_TESTS := $(patsubst libfiber/tests/%.c,$(A64)/tests/%,$(wildcard libfiber/tests/*_test.c))
+
 KERNELS ?= 6.1 6.12 debug
 KERNEL ?= 6.1
 
 .PHONY: all module libfiber tools selftests examples deps check check-host \
 	check-vm check-after-deps lint demo demo-after-deps vm-shell clean \
-	distclean help bench-kernel check-asan check-valgrind asan bench bench-after-deps
+	distclean help bench-kernel check-asan check-valgrind check-aarch64 aarch64 asan bench bench-after-deps
 
 all: module libfiber tools selftests examples
 
 help:
-	@sed -n '3,16s/^# \{0,1\}//p' Makefile
+	@sed -n '3,17s/^# \{0,1\}//p' Makefile
 
 module:
 	@test -n "$(KDIR)" -a -f "$(KDIR)/Makefile" || { echo "error: no kernel headers in '$(KDIR)': run 'make deps' as root, or set KDIR" >&2; exit 1; }
@@ -165,6 +173,21 @@ $(B)/asan/tests/%: libfiber/tests/%.c $(wildcard libfiber/tests/*.h) $(ASAN_LIB_
 		$(ASAN_LIB_OBJS) -lm
 asan: $(ASAN_TESTS)
 
+$(A64)/libfiber/%.c.o: libfiber/%.c $(wildcard libfiber/*.h libfiber/include/*.h)
+	@mkdir -p $(@D)
+	$(A64_CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -c -o $@ $<
+$(A64)/libfiber/%.S.o: libfiber/%.S
+	@mkdir -p $(@D)
+	$(A64_CC) $(CFLAGS) -c -o $@ $<
+$(A64)/tests/%: libfiber/tests/%.c $(wildcard libfiber/tests/*.h) $(A64_LIB_OBJS) $(KSELFTEST_H)
+	@mkdir -p $(@D)
+	$(A64_CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -static -o $@ $< \
+		$(A64_LIB_OBJS) -lm
+aarch64: $(A64_TESTS)
+
+# Keep the objects: make would delete them as intermediates.
+.SECONDARY: $(ASAN_LIB_OBJS) $(A64_LIB_OBJS)
+
 # The kselftest harness comes out of Debian's linux-source-6.1 tarball.
 $(KSELFTEST_H):
 	@tools/deps.sh --kselftest
@@ -177,10 +200,10 @@ deps:
 # rest runs in a sub-make that computes it afresh.
 check: deps
 	@$(MAKE) --no-print-directory check-after-deps
-check-after-deps: all asan
+check-after-deps: all asan aarch64
 	@KDIR=$(KDIR) tools/check.sh $(KERNELS)
 
-check-host: all asan
+check-host: all asan aarch64
 	@KDIR=$(KDIR) tools/check.sh --host-only
 
 check-asan: asan
@@ -188,6 +211,9 @@ check-asan: asan
 
 check-valgrind: all
 	@tools/check-libfiber.sh valgrind
+
+check-aarch64: aarch64
+	@tools/check-libfiber.sh aarch64
 
 check-vm: all
 	@tools/check.sh --vm-only $(KERNELS)

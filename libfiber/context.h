@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Switching between fiber stacks (x86-64 System V).
+ * Switching between fiber stacks (x86-64 System V, aarch64 AAPCS64).
  *
  * A suspended context is just its stack pointer: fiber_context_switch()
- * pushes the callee-saved registers and the SSE/x87 control words on the
- * old stack, saves %rsp, loads the new one and pops the same frame there.
+ * pushes the callee-saved registers and the floating-point control state
+ * (MXCSR and the x87 control word; FPCR) on the old stack, saves the
+ * stack pointer, loads the new one and pops the same frame there.
  * Caller-saved registers need no saving: the switch is a function call.
+ * One .S file per architecture; each assembles to nothing elsewhere.
  */
 #ifndef FIBER_CONTEXT_H
 #define FIBER_CONTEXT_H

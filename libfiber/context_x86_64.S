@@ -12,6 +12,7 @@
  * fiber_context_start as the return address, the entry function in r12
  * and its argument in r13.
  */
+#ifdef __x86_64__
 	.text
 	.globl	fiber_context_switch
 	.hidden	fiber_context_switch
@@ -63,4 +64,5 @@ fiber_context_start:
 	.cfi_endproc
 	.size	fiber_context_start, .-fiber_context_start
 
+#endif /* __x86_64__ */
 	.section .note.GNU-stack, "", @progbits

@@ -21,6 +21,16 @@ struct fiber_lock {
 
 void fiber_lock_slow(struct fiber_lock *l);
 
+/* Tell the CPU we are spinning. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#endif
+}
+
 static inline void fiber_lock(struct fiber_lock *l)
 {
 	uint32_t unlocked = 0;

@@ -50,7 +50,7 @@ void fiber_lock_slow(struct fiber_lock *l)
 		c = 0;
 		if (atomic_compare_exchange_weak(&l->state, &c, 1))
 			return;
-		__builtin_ia32_pause();
+		cpu_relax();
 	}
 	/* Mark it contended, then sleep until we take it as contended. */
 	while (atomic_exchange(&l->state, 2) != 0)

@@ -32,6 +32,7 @@
  *  - Stacks of other sizes (fiber_go_attr) get a mapping of their own.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,13 +155,35 @@ size_t fiber_stack_default_size(void)
 	return pool.default_size;
 }
 
+/*
+ * Does the guard at @lo really fault?  Emulators (qemu-user) accept any
+ * madvise() and do nothing, so the first guard is tested: the kernel
+ * reading it for write(2) must fail with EFAULT.
+ */
+static bool guard_works(const char *lo)
+{
+	static _Atomic int verdict;	/* 0 unknown, 1 works, 2 does not */
+	int fds[2], v = atomic_load(&verdict);
+
+	if (v)
+		return v == 1;
+	if (pipe2(fds, O_CLOEXEC))
+		return true;	/* cannot tell; trust the kernel */
+	v = write(fds[1], lo, 1) < 0 && errno == EFAULT ? 1 : 2;
+	close(fds[0]);
+	close(fds[1]);
+	atomic_store(&verdict, v);
+	return v == 1;
+}
+
 /* Make [@lo, @lo + FIBER_GUARD_SIZE) fault.  Return: the guard kind. */
 static uint8_t guard_install(char *lo)
 {
 	if (atomic_load(&pool.mode) == GUARD_CANARY)
 		return GUARD_CANARY;
 	if (atomic_load(&pool.mode) == GUARD_MADVISE) {
-		if (!madvise(lo, FIBER_GUARD_SIZE, MADV_GUARD_INSTALL))
+		if (!madvise(lo, FIBER_GUARD_SIZE, MADV_GUARD_INSTALL) &&
+		    guard_works(lo))
 			return GUARD_MADVISE;
 		/* EINVAL: a kernel before 6.13.  Never try again. */
 		atomic_store(&pool.mode, GUARD_MPROTECT);

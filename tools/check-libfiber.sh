@@ -3,7 +3,8 @@
 #
 # libfiber's tests under a checker: `asan` runs the ASan+UBSan build
 # (build/asan/tests, made by `make asan`), `valgrind` runs the normal build
-# under valgrind's memcheck.  Each test program's TAP goes to DIR (default
+# under valgrind's memcheck, `aarch64` runs the aarch64 build (made by
+# `make aarch64`) under qemu-user.  Each test program's TAP goes to DIR (default
 # build/results-MODE); without DIR the summary line is printed too.
 #
 # The million-fiber test runs with FIBER_TEST_FIBERS fibers (it says so in
@@ -11,7 +12,7 @@
 # valgrind searches its list of registered stacks at every stack switch.
 # Under valgrind the loops also shrink (FIBER_TEST_SLOW, runtime_helpers.h).
 #
-# usage: check-libfiber.sh asan|valgrind [DIR]
+# usage: check-libfiber.sh asan|valgrind|aarch64 [DIR]
 set -uo pipefail
 FIBER_LOG_TAG=check-libfiber
 . "$(dirname "$0")/vm/lib.sh"
@@ -45,13 +46,22 @@ valgrind)
 	runner=(valgrind --quiet --error-exitcode=99 --leak-check=no --fair-sched=yes
 		--max-stackframe=4194304)
 	;;
+aarch64)
+	# The same tests, cross-built (static) and run under qemu-user.
+	# qemu runs them on the host's stronger memory order, so this
+	# checks the switch and the ABI, not aarch64's weak ordering.
+	tests=("$FIBER_BUILD"/aarch64/tests/*_test)
+	command -v qemu-aarch64 >/dev/null || die "qemu-aarch64 is missing: run 'make deps' as root"
+	export FIBER_TEST_FIBERS=100000
+	runner=(qemu-aarch64)
+	;;
 *)
-	die "usage: check-libfiber.sh asan|valgrind [DIR]"
+	die "usage: check-libfiber.sh asan|valgrind|aarch64 [DIR]"
 	;;
 esac
 
 for t in "${tests[@]}"; do
-	[ -x "$t" ] || die "$t is missing: run 'make all asan'"
+	[ -x "$t" ] || die "$t is missing: run 'make all asan aarch64'"
 	run_tap_into "$dir" "host-$mode-${t##*/}" "${runner[@]}" "$t"
 done
 

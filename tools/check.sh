@@ -43,6 +43,7 @@ if [ "$host" = 1 ]; then
 	run_tap host-runner-judge "$FIBER_ROOT/tools/vm/selftest.sh" --judge
 	"$FIBER_ROOT/tools/check-libfiber.sh" asan "$results"
 	"$FIBER_ROOT/tools/check-libfiber.sh" valgrind "$results"
+	"$FIBER_ROOT/tools/check-libfiber.sh" aarch64 "$results"
 fi
 
 if [ "$vm" = 1 ]; then

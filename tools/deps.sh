@@ -25,6 +25,7 @@ PACKAGES=(
 	libmnl-dev		# the netlink tools
 	valgrind		# make check-valgrind
 	groff-base		# checking the man pages
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user # libfiber on aarch64
 	golang-go		# make bench: the Go side of each benchmark
 	libboost-context-dev	# make bench: Boost.Context's raw switch
 )
