@@ -147,6 +147,9 @@ _Noreturn void fiber_exit(void)
 		d->fn(d->arg);
 		free(d);
 	}
+	/* A deferred call may have left a system-call section open. */
+	m = this_m();
+	leave_syscall(m);
 	m = this_m();
 	stack_check(g);
 	if (g->id == 1)

@@ -180,6 +180,21 @@ static int newm(struct fiber_p *p, bool spinning)
 }
 
 /*
+ * Park @p, which nobody owns: stopped if a stop-the-world waits for it
+ * (it was not counted as stopped yet), else idle.  sched.lock held.
+ */
+static void idle_or_stop(struct fiber_p *p)
+{
+	if (atomic_load(&sched.gcwaiting)) {
+		atomic_store(&p->status, P_STOP);
+		if (--sched.stopwait == 0)
+			note_wakeup(&sched.stopnote);
+		return;
+	}
+	pidleput(p);
+}
+
+/*
  * Run @p (or an idle P if NULL) on an idle M, or on a new one.
  * @spinning: the caller already counted the M in sched.nmspinning.
  */
@@ -211,7 +226,7 @@ void startm(struct fiber_p *p, bool spinning)
 	}
 	if (newm(p, spinning)) {
 		fiber_lock(&sched.lock);
-		pidleput(p);
+		idle_or_stop(p);
 		fiber_unlock(&sched.lock);
 		if (spinning)
 			atomic_fetch_sub(&sched.nmspinning, 1);
@@ -251,19 +266,13 @@ void handoffp(struct fiber_p *p)
 		return;
 	}
 	fiber_lock(&sched.lock);
-	if (atomic_load(&sched.gcwaiting)) {
-		atomic_store(&p->status, P_STOP);
-		if (--sched.stopwait == 0)
-			note_wakeup(&sched.stopnote);
-		fiber_unlock(&sched.lock);
-		return;
-	}
-	if (atomic_load(&sched.runqsize) > 0) {
+	if (!atomic_load(&sched.gcwaiting) &&
+	    atomic_load(&sched.runqsize) > 0) {
 		fiber_unlock(&sched.lock);
 		startm(p, false);
 		return;
 	}
-	pidleput(p);
+	idle_or_stop(p);
 	fiber_unlock(&sched.lock);
 }
 
@@ -370,15 +379,32 @@ void checkdead(void)
  * Bring every P to P_STOP but the caller's.  Fibers are cooperative, so
  * a running P stops at its fiber's next scheduling point (yield, park,
  * exit, system call); a fiber that never reaches one delays this.
+ *
+ * One stop at a time (Go's worldsema): a second caller would count the
+ * Ps afresh while the first sleeps holding its own, and both would wait
+ * for each other forever.  A caller that finds a stop in progress yields,
+ * which stops its P for the other, and tries again when resumed.
+ *
+ * Return: the calling M (the fiber may have moved), with sched.lock
+ * released and the world stopped.
  */
-static void stop_the_world(struct fiber_m *m)
+static struct fiber_m *stop_the_world(void)
 {
-	int n = atomic_load(&sched.nprocs), i;
-	uint32_t s;
+	struct fiber_m *m;
 	struct fiber_p *p;
+	uint32_t s;
 	bool wait;
+	int n, i;
 
-	fiber_lock(&sched.lock);
+	for (;;) {
+		m = this_m();
+		fiber_lock(&sched.lock);
+		if (!atomic_load(&sched.gcwaiting))
+			break;
+		fiber_unlock(&sched.lock);
+		fiber_yield();
+	}
+	n = atomic_load(&sched.nprocs);
 	sched.stopwait = n;
 	atomic_store(&sched.gcwaiting, true);
 	atomic_store(&m->p->status, P_STOP);
@@ -400,6 +426,7 @@ static void stop_the_world(struct fiber_m *m)
 	if (wait)
 		note_sleep(&sched.stopnote);
 	note_clear(&sched.stopnote);
+	return m;
 }
 
 /*
@@ -483,8 +510,10 @@ int fiber_maxprocs(int n)
 	if (!m || !m->curg)
 		return -ESRCH;
 	n = clamp_procs(n);
-	stop_the_world(m);
+	leave_syscall(m);
+	m = stop_the_world();
 	fiber_lock(&sched.lock);
+	prev = atomic_load(&sched.nprocs);
 	runnable = procresize(m, n);
 	atomic_store(&sched.gcwaiting, false);
 	fiber_unlock(&sched.lock);

@@ -294,7 +294,6 @@ static struct fiber *find_runnable(struct fiber_m *m, bool *inherit)
 {
 	struct fiber_p *p;
 	struct fiber *g;
-	bool was_spinning;
 	int busy;
 
 top:
@@ -336,7 +335,6 @@ top:
 	pidleput(p);
 	fiber_unlock(&sched.lock);
 
-	was_spinning = m->spinning;
 	if (m->spinning) {
 		m->spinning = false;
 		if (atomic_fetch_sub(&sched.nmspinning, 1) < 1)
@@ -354,7 +352,6 @@ top:
 			}
 		}
 	}
-	(void)was_spinning;
 	stopm();
 	goto top;
 }

@@ -46,7 +46,7 @@ int fiber_stats(struct fiber_stats *out)
 	struct fiber_stack_counts sc;
 	struct fiber *g;
 	struct fiber_m *m;
-	int i, n;
+	int i, n, idle;
 
 	if (!out || out->size <= offsetof(struct fiber_stats, runnable))
 		return -EINVAL;
@@ -80,7 +80,9 @@ int fiber_stats(struct fiber_stats *out)
 
 	fiber_lock(&sched.lock);
 	s.threads = (uint32_t)sched.mcount;
-	s.threads_idle = (uint32_t)(sched.nmidle + sched.nmidlelocked);
+	/* nmidlelocked dips below zero while a locked M is being woken. */
+	idle = sched.nmidle + sched.nmidlelocked;
+	s.threads_idle = idle > 0 ? (uint32_t)idle : 0;
 	for (m = sched.allm; m; m = m->allnext)
 		if (!m->dead && m->lockedg)
 			s.threads_locked++;

@@ -39,8 +39,13 @@ void fiber_syscall_enter(void)
 	if (atomic_load(&sched.gcwaiting)) {
 		/* Someone waits for every P to stop: this one has. */
 		fiber_lock(&sched.lock);
+		/*
+		 * Look again under the lock: the stop may be over and our P
+		 * gone to another M by now.  Then it is not ours to stop.
+		 */
 		s = P_SYSCALL;
-		if (atomic_compare_exchange_strong(&p->status, &s, P_STOP) &&
+		if (atomic_load(&sched.gcwaiting) && sched.stopwait > 0 &&
+		    atomic_compare_exchange_strong(&p->status, &s, P_STOP) &&
 		    --sched.stopwait == 0)
 			note_wakeup(&sched.stopnote);
 		fiber_unlock(&sched.lock);

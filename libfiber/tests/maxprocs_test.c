@@ -110,6 +110,61 @@ TEST(up_and_down_under_load_loses_nothing)
 				0));
 }
 
+/* Several fibers resizing at once: each stop of the world waits its turn. */
+static void racing_resizer(void *arg)
+{
+	long seed = (long)arg;
+	int i;
+
+	for (i = 0; i < scaled(30); i++) {
+		CHECK(fiber_maxprocs(1 + (int)((seed + i) % 4)) >= 1);
+		fiber_yield();
+	}
+}
+
+static int main_concurrent_resizes(int argc, char **argv)
+{
+	long i;
+
+	(void)argc, (void)argv;
+	finished = 0;
+	total = 0;
+	for (i = 0; i < 16; i++)
+		CHECK(fiber_go(worker, NULL) == 0);
+	for (i = 0; i < 4; i++)
+		CHECK(fiber_go(racing_resizer, (void *)i) == 0);
+	wait_others();
+	CHECK(finished == 16);
+	CHECK(total == 16 * scaled(ROUNDS));
+	return 0;
+}
+
+TEST(concurrent_resizes_take_turns)
+{
+	int i;
+
+	for (i = 0; i < 5; i++)
+		ASSERT_TRUE(EXITED_WITH(run_fiber_main_procs(
+			main_concurrent_resizes, 4, NULL, 0), 0));
+}
+
+static int main_resize_in_syscall(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	fiber_syscall_enter();
+	/* Ends the section first, then resizes. */
+	CHECK(fiber_maxprocs(3) == 2);
+	CHECK(stats_now().syscall == 0);
+	CHECK(fiber_maxprocs(0) == 3);
+	return 0;
+}
+
+TEST(resize_inside_a_syscall_section)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_resize_in_syscall,
+						     2, NULL, 0), 0));
+}
+
 static int main_clamps(int argc, char **argv)
 {
 	(void)argc, (void)argv;

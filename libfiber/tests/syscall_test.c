@@ -116,10 +116,24 @@ static void forgets_exit(void *arg)
 	fiber_syscall_enter();
 }	/* exits inside a section: ended for it */
 
+static void enters_syscall(void *arg)
+{
+	(void)arg;
+	fiber_syscall_enter();
+}
+
+/* A deferred call that opens a section as the fiber ends. */
+static void defers_a_syscall(void *arg)
+{
+	(void)arg;
+	CHECK(fiber_defer(enters_syscall, NULL) == 0);
+}
+
 static int main_misuse(int argc, char **argv)
 {
 	(void)argc, (void)argv;
 	fiber_syscall_exit();
+	CHECK(fiber_go(defers_a_syscall, NULL) == 0);
 	CHECK(fiber_go(forgets_exit, NULL) == 0);
 	wait_others();
 	CHECK(fiber_num() == 1);
