@@ -14,9 +14,9 @@
  * waking it; the M acquires it when it wakes.  An M never sleeps with a P.
  *
  * Deadlock.  When an M goes idle, checkdead() counts the Ms still doing
- * something.  If there are none, no fiber can ever become runnable again
- * (this runtime has no timers or I/O yet: a fiber waits only for another
- * fiber), and the program is reported as deadlocked, as Go does.
+ * something.  If there are none and no timer is armed, no fiber can ever
+ * become runnable again (an M blocked in the netpoller counts as doing
+ * something), and the program is reported as deadlocked, as Go does.
  */
 #include <errno.h>
 #include <sched.h>
@@ -360,6 +360,9 @@ void checkdead(void)
 
 	if (run > 0)
 		return;
+	/* A timer will ready someone: not dead, just sleeping. */
+	if (timers_earliest())
+		return;
 	if (run < 0)
 		fiber_fatal("checkdead: inconsistent M count (%d Ms, %d idle, %d locked)",
 			    sched.mcount, sched.nmidle, sched.nmidlelocked);
@@ -459,6 +462,7 @@ static struct fiber_p *procresize(struct fiber_m *m, int n)
 			sched.ngfree++;
 		}
 		p->ngfree = 0;
+		timers_move(p, sched.allp[0]);
 		sched.dead_steals += p->nsteals;
 		p->nsteals = 0;
 		p->m = NULL;
@@ -586,6 +590,9 @@ int fiber_main(int (*fn)(int argc, char **argv), int argc, char **argv)
 	acquirep(m, sched.allp[0]);
 	started = true;
 	ret = stack_overflow_handler_init();
+	if (ret)
+		return ret;
+	ret = netpoll_init();
 	if (ret)
 		return ret;
 	main_fn = fn;

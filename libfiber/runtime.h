@@ -92,6 +92,21 @@ struct fiber {
 	struct fiber *allnext;		/* allfibers list, never unlinked */
 };
 
+/* ---- timers ------------------------------------------------------------- */
+
+/*
+ * A timer (timer.c).  @when, @fn and @arg are the owner's to set while
+ * it is not armed; the rest belongs to the heap it is in.
+ */
+struct fiber_timer {
+	int64_t when;			/* CLOCK_MONOTONIC ns */
+	void (*fn)(void *arg);		/* runs on a scheduler stack */
+	void *arg;
+	_Atomic(struct fiber_p *) p;	/* heap it is in, NULL if none */
+	int idx;			/* index in that heap */
+	_Atomic bool firing;		/* off the heap, callback running */
+};
+
 /* ---- P ------------------------------------------------------------------ */
 
 enum fiber_p_status {
@@ -134,6 +149,12 @@ struct fiber_p {
 	_Atomic uint32_t runqtail;
 	_Atomic(struct fiber *) runq[FIBER_RUNQ_SIZE];
 	_Atomic(struct fiber *) runnext;
+
+	/* Timers added on this P: a min-heap on when (timer.c). */
+	struct fiber_lock timerlock;
+	struct fiber_timer **timers;
+	int ntimers, timerscap;
+	_Atomic int64_t timer0;		/* earliest when, 0 if none */
 
 	/* Dead fibers, ready for reuse; owner only. */
 	struct fiber *gfree;
@@ -260,6 +281,7 @@ void fiber_ready(struct fiber *g);
 void fiber_park(bool (*commit)(struct fiber *g, void *arg), void *arg,
 		const char *reason);
 void wakep(void);
+uint64_t fiber_rand(struct fiber_m *m);
 void finish_switch(struct fiber_m *m);
 void execute(struct fiber_m *m, struct fiber *g, bool inherit);
 void gfree_put(struct fiber_p *p, struct fiber *g);
@@ -283,6 +305,25 @@ void checkdead(void);				/* sched.lock held */
 _Noreturn void mexit(struct fiber_m *m);
 _Noreturn void fiber_fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
+
+/* timer.c */
+int timer_add(struct fiber_timer *t);
+bool timer_del(struct fiber_timer *t);
+int64_t timers_run(struct fiber_p *p, int64_t now);
+int64_t timers_earliest(void);
+void timers_move(struct fiber_p *from, struct fiber_p *to);
+
+/* netpoll.c */
+int netpoll_init(void);
+bool netpoll_active(void);
+bool netpoll_has_waiters(void);
+bool netpoll_block(struct fiber **list);
+bool netpoll_stale(int64_t now, int64_t ns);
+void netpoll_close(int fd);
+struct fiber *netpoll(int64_t delay_ns);
+void netpoll_wake_for(int64_t when);
+void netpoll_break(void);
+void inject_list(struct fiber *list);
 
 /* sysmon.c */
 int sysmon_start(void);

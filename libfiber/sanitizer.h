@@ -24,6 +24,7 @@
 #endif
 
 #ifdef FIBER_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 
 /* @fake_save: where to keep the leaving stack's fake stack; NULL if it dies. */
@@ -37,7 +38,21 @@ static inline void san_finish_switch(void *fake)
 {
 	__sanitizer_finish_switch_fiber(fake, NULL, NULL);
 }
+
+/*
+ * A dead fiber never returned from its frames, so their red zones are
+ * still poisoned: clear them before the stack serves a new fiber.
+ */
+static inline void san_unpoison_stack(void *lo, size_t size)
+{
+	__asan_unpoison_memory_region(lo, size);
+}
 #else
+static inline void san_unpoison_stack(void *lo, size_t size)
+{
+	(void)lo, (void)size;
+}
+
 static inline void san_start_switch(void **fake_save, const void *lo,
 				    size_t size)
 {

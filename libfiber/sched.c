@@ -217,12 +217,30 @@ static void resetspinning(struct fiber_m *m)
 
 /* ---- finding work ------------------------------------------------------- */
 
+/* Run @p's due timers, if it has any; they may ready fibers onto it. */
+static inline void check_timers(struct fiber_p *p)
+{
+	int64_t when = atomic_load_explicit(&p->timer0, memory_order_relaxed);
+
+	if (when && when <= fiber_nanotime())
+		timers_run(p, fiber_nanotime());
+}
+
+static void run_all_timers(void)
+{
+	int n = atomic_load(&sched.nprocs), i;
+
+	for (i = 0; i < n; i++)
+		check_timers(sched.allp[i]);
+}
+
 /* A fiber to run without blocking, or NULL.  Runs on fibers and on g0. */
 static struct fiber *find_ready(struct fiber_p *p, bool *inherit)
 {
 	struct fiber *g;
 
 	*inherit = false;
+	check_timers(p);
 	if (atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61 == 0 &&
 	    atomic_load(&sched.runqsize) > 0) {
 		fiber_lock(&sched.lock);
@@ -243,7 +261,7 @@ static struct fiber *find_ready(struct fiber_p *p, bool *inherit)
 	return g;
 }
 
-static uint64_t fastrand(struct fiber_m *m)
+uint64_t fiber_rand(struct fiber_m *m)
 {
 	/* xorshift64 */
 	m->rand ^= m->rand << 13;
@@ -258,15 +276,26 @@ static struct fiber *steal_work(struct fiber_m *m, struct fiber_p *p)
 	int n = atomic_load(&sched.nprocs), attempt, i, start;
 	struct fiber_p *victim;
 	struct fiber *g;
+	bool inherit;
 
 	for (attempt = 0; attempt < 4; attempt++) {
-		start = (int)(fastrand(m) % (uint64_t)n);
+		start = (int)(fiber_rand(m) % (uint64_t)n);
 		for (i = 0; i < n; i++) {
 			if (atomic_load(&sched.gcwaiting))
 				return NULL;
 			victim = sched.allp[(start + i) % n];
 			if (!victim || victim == p)
 				continue;
+			/*
+			 * Its timers are due and its M is busy: run them
+			 * (they ready their fibers onto our P).
+			 */
+			if (attempt == 3 && atomic_load(&victim->timer0)) {
+				check_timers(victim);
+				g = runq_get(p, &inherit);
+				if (g)
+					return g;
+			}
 			g = runq_steal(p, victim, attempt == 3);
 			if (g)
 				return g;
@@ -305,6 +334,19 @@ top:
 	g = find_ready(p, inherit);
 	if (g)
 		return g;
+
+	/* Fibers waiting on fds: poll without blocking, if nobody blocks. */
+	if (netpoll_has_waiters()) {
+		struct fiber *list = netpoll(0);
+
+		if (list) {
+			g = list;
+			atomic_store(&g->status, FIBER_RUNNABLE);
+			inject_list(g->schedlink);
+			*inherit = false;
+			return g;
+		}
+	}
 
 	busy = atomic_load(&sched.nprocs) - atomic_load(&sched.npidle);
 	if (m->spinning || 2 * atomic_load(&sched.nmspinning) < busy) {
@@ -352,11 +394,50 @@ top:
 			}
 		}
 	}
+	/*
+	 * Nothing to run anywhere.  If fibers wait on fds or timers, one M
+	 * sleeps in the poller until the earliest of them.
+	 */
+	if (netpoll_active()) {
+		struct fiber *list;
+
+		if (netpoll_block(&list)) {
+			fiber_lock(&sched.lock);
+			p = pidleget();
+			fiber_unlock(&sched.lock);
+			if (!p) {
+				inject_list(list);
+			} else {
+				acquirep(m, p);
+				/* Every P's due timers, idle ones' included. */
+				run_all_timers();
+				if (list) {
+					g = list;
+					inject_list(g->schedlink);
+					*inherit = false;
+					return g;
+				}
+				goto top;	/* timers, or a break */
+			}
+		}
+	}
 	stopm();
 	goto top;
 }
 
 /* ---- the g0 loop -------------------------------------------------------- */
+
+/*
+ * A yielded fiber went to the global queue.  If a P is idle, make sure an
+ * M looks there: a spinning M may have checked the queue just before and
+ * be on its way to sleep, and the P we run on may not come back to the
+ * queue for a long time if its next fiber computes.
+ */
+static void yield_wakep(void)
+{
+	if (atomic_load_explicit(&sched.npidle, memory_order_relaxed) > 0)
+		wakep();
+}
 
 /*
  * Carry out the action the context we came from left for us (see the
@@ -381,11 +462,13 @@ static struct fiber *finish_switch_g0(struct fiber_m *m)
 		fiber_lock(&sched.lock);
 		globrunq_put(g);
 		fiber_unlock(&sched.lock);
+		yield_wakep();
 		return NULL;
 	case AFTER_YIELD_LOCKED:
 		stack_check(g);
 		globrunq_put(g);
 		fiber_unlock(&sched.lock);
+		yield_wakep();
 		return NULL;
 	case AFTER_EXIT:
 		if (g->lockedm) {

@@ -267,6 +267,7 @@ int fiber_stack_alloc(struct fiber_stack *st, size_t size)
 /* Ready @st for a new fiber: re-arm the canary the scavenger may have cleared. */
 void fiber_stack_prepare(struct fiber_stack *st)
 {
+	san_unpoison_stack(st->base, st->size);
 	if (st->guard == GUARD_CANARY)
 		*(uint64_t *)st->base = FIBER_CANARY ^ (uintptr_t)st->base;
 	st->dirty = true;

@@ -167,6 +167,20 @@ static void *sysmon(void *arg)
 			idle = 0;
 		else
 			idle++;
+		/* A safety net: queued work, an idle P, and nobody looking. */
+		if (atomic_load(&sched.runqsize) > 0 &&
+		    atomic_load(&sched.npidle) > 0 &&
+		    atomic_load(&sched.nmspinning) == 0)
+			wakep();
+		/* Fibers wait on fds and nobody has polled for 10 ms. */
+		if (netpoll_stale(now, SYSCALL_FORCE_NS)) {
+			struct fiber *list = netpoll(0);
+
+			if (list) {
+				inject_list(list);
+				idle = 0;
+			}
+		}
 		if (now - last_scavenge >= SCAVENGE_PERIOD_NS) {
 			last_scavenge = now;
 			scavenge(now);

@@ -27,6 +27,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -215,6 +217,190 @@ int fiber_stats(struct fiber_stats *out);
  * is in a shared object or the program was linked with -rdynamic).
  */
 void fiber_dump(int fd);
+
+
+/* ---- channels and select (chan.c) ---------------------------------------- */
+
+/**
+ * fiber_chan_t - a Go channel of fixed-size elements
+ *
+ * fiber_chan_new(elem_size, capacity) makes one (capacity 0: unbuffered,
+ * a send completes only when a receiver has taken the value); NULL if out
+ * of memory or elem_size * capacity overflows.  A NULL channel, like Go's
+ * nil channel, blocks forever and is never ready in a select.
+ *
+ * fiber_chan_send: 0 once the value is taken or buffered; -EPIPE if the
+ * channel is or gets closed (where Go panics).  fiber_chan_recv: 1 with a
+ * value, 0 when closed and drained (*elem zeroed).  fiber_chan_close: 0;
+ * -EPIPE if already closed; every waiter wakes.  fiber_chan_free: only
+ * when no fiber uses the channel any more.  Outside a fiber, send and
+ * receive return -ESRCH.
+ */
+typedef struct fiber_chan fiber_chan_t;
+
+fiber_chan_t *fiber_chan_new(size_t elem_size, size_t capacity);
+int fiber_chan_send(fiber_chan_t *c, const void *elem);
+int fiber_chan_recv(fiber_chan_t *c, void *elem);
+int fiber_chan_close(fiber_chan_t *c);
+void fiber_chan_free(fiber_chan_t *c);
+/** fiber_chan_len() - values buffered now (Go's len(ch)). */
+int fiber_chan_len(fiber_chan_t *c);
+
+enum fiber_case_op {
+	FIBER_CASE_SEND = 1,	/* send *elem on chan */
+	FIBER_CASE_RECV,	/* receive into elem (may be NULL) */
+	FIBER_CASE_TIMEOUT,	/* ready after timeout_ns (<= 0: at once) */
+};
+
+/**
+ * struct fiber_case - one case of fiber_select()
+ * @op: enum fiber_case_op.
+ * @chan: the channel (NULL: never ready).
+ * @elem: the value to send, or where to receive.
+ * @timeout_ns: for FIBER_CASE_TIMEOUT, like Go's case <-time.After(d).
+ * @result: out, for the case taken: send 0 or -EPIPE (closed); receive 1
+ *	(value) or 0 (closed); timeout 0.
+ */
+struct fiber_case {
+	int op;
+	int result;
+	fiber_chan_t *chan;
+	void *elem;
+	int64_t timeout_ns;
+};
+
+#define FIBER_SELECT_NONBLOCK	1	/* Go's default: -EAGAIN if none is ready */
+
+/**
+ * fiber_select() - wait for the first of @n cases (Go's select)
+ *
+ * Picks uniformly at random among the cases ready at once; otherwise
+ * waits until one is.  Return: the index of the case taken, -EAGAIN with
+ * FIBER_SELECT_NONBLOCK when none is ready, -EINVAL (bad op, flags or
+ * n outside 0..4096), -ENOMEM, -ESRCH outside a fiber.  With no case
+ * that can become ready and no flag it blocks forever.
+ */
+int fiber_select(struct fiber_case *cases, int n, int flags);
+
+/* ---- synchronization (sync.c) -------------------------------------------- */
+
+/* The private part of every primitive below: a lock and a wait queue. */
+struct fiber_waitq_private {
+	uint32_t lock;
+	uint32_t flags;
+	void *head, *tail;
+};
+
+/**
+ * fiber_mutex_t - a mutex that parks the fiber, never the thread
+ *
+ * Starvation-free like Go's sync.Mutex: a fiber that has waited over
+ * 1 ms gets the lock handed to it at the next unlock.  Zero-initialized
+ * (FIBER_MUTEX_INITIALIZER) it is unlocked.  fiber_mutex_lock/unlock
+ * return 0; trylock 0 or -EBUSY; unlock of an unlocked mutex -EPERM;
+ * -ESRCH outside a fiber for the calls that may wait.
+ */
+typedef struct fiber_mutex {
+	uint32_t state;
+	uint32_t pad;
+	struct fiber_waitq_private q;
+} fiber_mutex_t;
+#define FIBER_MUTEX_INITIALIZER	{ 0 }
+
+int fiber_mutex_lock(fiber_mutex_t *mu);
+int fiber_mutex_trylock(fiber_mutex_t *mu);
+int fiber_mutex_unlock(fiber_mutex_t *mu);
+
+/** fiber_cond_t - a condition variable used with a fiber_mutex_t. */
+typedef struct fiber_cond {
+	struct fiber_waitq_private q;
+} fiber_cond_t;
+#define FIBER_COND_INITIALIZER	{ { 0 } }
+
+int fiber_cond_wait(fiber_cond_t *c, fiber_mutex_t *mu);
+int fiber_cond_signal(fiber_cond_t *c);
+int fiber_cond_broadcast(fiber_cond_t *c);
+
+/**
+ * fiber_wg_t - Go's sync.WaitGroup
+ *
+ * fiber_wg_add(wg, delta) returns 0, or -EINVAL (and changes nothing) if
+ * the counter would go negative; fiber_wg_done is add(-1); fiber_wg_wait
+ * parks until the counter is zero.
+ */
+typedef struct fiber_wg {
+	int64_t count;
+	struct fiber_waitq_private q;
+} fiber_wg_t;
+#define FIBER_WG_INITIALIZER	{ 0, { 0 } }
+
+int fiber_wg_add(fiber_wg_t *wg, int64_t delta);
+int fiber_wg_done(fiber_wg_t *wg);
+int fiber_wg_wait(fiber_wg_t *wg);
+
+/** fiber_once_t - Go's sync.Once: fiber_once() calls @fn exactly once. */
+typedef struct fiber_once {
+	uint32_t done;
+	uint32_t pad;
+	fiber_mutex_t mu;
+} fiber_once_t;
+#define FIBER_ONCE_INITIALIZER	{ 0 }
+
+int fiber_once(fiber_once_t *once, void (*fn)(void));
+
+/** fiber_sem_t - a counting semaphore; waiters are served in order. */
+typedef struct fiber_sem {
+	int64_t count;
+	struct fiber_waitq_private q;
+} fiber_sem_t;
+
+int fiber_sem_init(fiber_sem_t *sem, int64_t count);	/* -EINVAL if < 0 */
+int fiber_sem_acquire(fiber_sem_t *sem);
+int fiber_sem_tryacquire(fiber_sem_t *sem);		/* 0 or -EAGAIN */
+int fiber_sem_release(fiber_sem_t *sem);
+
+/* ---- time (timer.c) ------------------------------------------------------- */
+
+/** fiber_now() - CLOCK_MONOTONIC in nanoseconds. */
+int64_t fiber_now(void);
+
+/**
+ * fiber_sleep() - park the calling fiber for at least @ns nanoseconds
+ *
+ * Costs no thread while it sleeps.  @ns <= 0 returns at once.  Outside a
+ * fiber it sleeps the thread.
+ */
+void fiber_sleep(int64_t ns);
+
+/* ---- I/O (netpoll.c, io.c) ------------------------------------------------ */
+
+/**
+ * fiber_wait_fd() - park until @fd is ready for @events (POLLIN, POLLOUT)
+ *
+ * Through the runtime's epoll instance (edge-triggered); @timeout_ns < 0
+ * waits forever, 0 only checks.  Return: the events that are ready,
+ * -ETIMEDOUT, -EBUSY if another fiber already waits on @fd for the same
+ * direction, -EINVAL, -EBADF, -ESRCH outside a fiber.  Regular files are
+ * always ready.
+ */
+int fiber_wait_fd(int fd, int events, int64_t timeout_ns);
+
+/**
+ * fiber_read(), fiber_write(), fiber_accept(), fiber_connect() - I/O that
+ * parks the fiber instead of blocking the thread
+ *
+ * They put @fd in non-blocking mode (it stays so; the calls work on fds
+ * opened blocking), try the call, and wait for readiness while it would
+ * block.  fiber_write writes all @len bytes unless an error occurs.
+ * fiber_accept returns the new fd, non-blocking and close-on-exec.
+ * Return: as the system call, with -errno for errors.  Close fds used
+ * with them through fiber_close(), which forgets their readiness state.
+ */
+ssize_t fiber_read(int fd, void *buf, size_t len);
+ssize_t fiber_write(int fd, const void *buf, size_t len);
+int fiber_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+int fiber_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+int fiber_close(int fd);
 
 #ifdef __cplusplus
 }

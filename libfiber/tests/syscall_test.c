@@ -134,6 +134,7 @@ static int main_misuse(int argc, char **argv)
 	(void)argc, (void)argv;
 	fiber_syscall_exit();
 	CHECK(fiber_go(defers_a_syscall, NULL) == 0);
+	wait_others();
 	CHECK(fiber_go(forgets_exit, NULL) == 0);
 	wait_others();
 	CHECK(fiber_num() == 1);

@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Channels and select, with Go's semantics (runtime/chan.go, select.go).
+ *
+ * A channel is a lock, a ring buffer of @cap elements, and two queues of
+ * parked fibers: receivers waiting for a value and senders waiting for
+ * room (or, unbuffered, for a receiver).  Values pass directly between a
+ * sender and a parked receiver (or the reverse) without the buffer: the
+ * one that finds the other parked copies into or out of the parked one's
+ * element, under the channel lock, and readies it.
+ *
+ * A parked fiber's waiter lives on its own stack.  It is enqueued under
+ * the channel lock and the lock is released by the park's commit, after
+ * the fiber is off its stack, so a waker never readies a fiber that is
+ * still running.
+ *
+ * select enqueues one waiter per case, all sharing a struct sel; the
+ * first waker to flip sel.done from 0 to 1 wins, the others skip that
+ * waiter.  Channels are locked in address order, so two selects over the
+ * same channels cannot deadlock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+struct sel {
+	_Atomic int done;
+	int winner;		/* case index, or -1 */
+};
+
+struct chan_waiter {
+	struct fiber *g;
+	void *elem;		/* where to copy from (send) or to (recv) */
+	struct chan_waiter *next, *prev;
+	struct sel *sel;	/* NULL outside select */
+	int index;		/* its case, in select */
+	bool queued;
+	bool success;		/* a value moved (false: channel closed) */
+};
+
+struct waiter_queue {
+	struct chan_waiter *head, *tail;
+};
+
+struct fiber_chan {
+	struct fiber_lock lock;
+	bool closed;
+	size_t elem_size, cap, count, sendx, recvx;
+	struct waiter_queue recvq, sendq;
+	char buf[];
+};
+
+static void wq_push(struct waiter_queue *q, struct chan_waiter *w)
+{
+	w->next = NULL;
+	w->prev = q->tail;
+	if (q->tail)
+		q->tail->next = w;
+	else
+		q->head = w;
+	q->tail = w;
+	w->queued = true;
+}
+
+static void wq_remove(struct waiter_queue *q, struct chan_waiter *w)
+{
+	if (!w->queued)
+		return;
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		q->head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		q->tail = w->prev;
+	w->queued = false;
+}
+
+/* The first waiter that can still be woken; claims a select's case. */
+static struct chan_waiter *wq_pop(struct waiter_queue *q)
+{
+	struct chan_waiter *w;
+	int zero;
+
+	while ((w = q->head)) {
+		wq_remove(q, w);
+		if (!w->sel)
+			return w;
+		zero = 0;
+		if (atomic_compare_exchange_strong(&w->sel->done, &zero, 1)) {
+			w->sel->winner = w->index;
+			return w;
+		}
+		/* Another case of that select won already. */
+	}
+	return NULL;
+}
+
+fiber_chan_t *fiber_chan_new(size_t elem_size, size_t capacity)
+{
+	struct fiber_chan *c;
+
+	if (capacity && elem_size > (SIZE_MAX - sizeof(*c)) / capacity) {
+		errno = EINVAL;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c) + elem_size * capacity);
+	if (!c)
+		return NULL;
+	c->elem_size = elem_size;
+	c->cap = capacity;
+	return c;
+}
+
+void fiber_chan_free(fiber_chan_t *c)
+{
+	free(c);
+}
+
+static void *slot(struct fiber_chan *c, size_t i)
+{
+	return c->buf + i * c->elem_size;
+}
+
+static void copy_elem(struct fiber_chan *c, void *to, const void *from)
+{
+	if (to && c->elem_size)
+		memcpy(to, from, c->elem_size);
+}
+
+static void zero_elem(struct fiber_chan *c, void *to)
+{
+	if (to && c->elem_size)
+		memset(to, 0, c->elem_size);
+}
+
+static bool unlock_commit(struct fiber *g, void *arg)
+{
+	(void)g;
+	fiber_unlock(arg);
+	return true;
+}
+
+/* Nil channel: block forever, like Go (the deadlock check sees it). */
+static bool forever_commit(struct fiber *g, void *arg)
+{
+	(void)g, (void)arg;
+	return true;
+}
+
+/*
+ * Try to send without blocking.  Return: 1 sent, 0 would block, -EPIPE
+ * closed.  c->lock held; *@wake is set to a fiber to ready after unlock.
+ */
+static int try_send(struct fiber_chan *c, const void *elem,
+		    struct fiber **wake)
+{
+	struct chan_waiter *w;
+
+	if (c->closed)
+		return -EPIPE;
+	w = wq_pop(&c->recvq);
+	if (w) {
+		copy_elem(c, w->elem, elem);
+		w->success = true;
+		*wake = w->g;
+		return 1;
+	}
+	if (c->count < c->cap) {
+		copy_elem(c, slot(c, c->sendx), elem);
+		c->sendx = (c->sendx + 1) % c->cap;
+		c->count++;
+		return 1;
+	}
+	return 0;
+}
+
+/* Try to receive: 1 got a value, 0 closed and drained, -EAGAIN would block. */
+static int try_recv(struct fiber_chan *c, void *elem, struct fiber **wake)
+{
+	struct chan_waiter *w = wq_pop(&c->sendq);
+
+	if (w) {
+		if (c->cap == 0) {
+			copy_elem(c, elem, w->elem);
+		} else {
+			/* Full buffer: take its head, put the sender's at the tail. */
+			copy_elem(c, elem, slot(c, c->recvx));
+			copy_elem(c, slot(c, c->recvx), w->elem);
+			c->recvx = (c->recvx + 1) % c->cap;
+			c->sendx = c->recvx;
+		}
+		w->success = true;
+		*wake = w->g;
+		return 1;
+	}
+	if (c->count > 0) {
+		copy_elem(c, elem, slot(c, c->recvx));
+		zero_elem(c, slot(c, c->recvx));
+		c->recvx = (c->recvx + 1) % c->cap;
+		c->count--;
+		return 1;
+	}
+	if (c->closed) {
+		zero_elem(c, elem);
+		return 0;
+	}
+	return -EAGAIN;
+}
+
+static struct fiber *current_fiber(void)
+{
+	struct fiber_m *m = this_m();
+
+	return m ? m->curg : NULL;
+}
+
+int fiber_chan_send(fiber_chan_t *c, const void *elem)
+{
+	struct chan_waiter w = { 0 };
+	struct fiber *wake = NULL;
+	int ret;
+
+	if (!current_fiber())
+		return -ESRCH;
+	if (!c) {
+		fiber_park(forever_commit, NULL, "chan send (nil chan)");
+		return -EPIPE;	/* not reached */
+	}
+	fiber_lock(&c->lock);
+	ret = try_send(c, elem, &wake);
+	if (ret) {
+		fiber_unlock(&c->lock);
+		if (wake)
+			fiber_ready(wake);
+		return ret < 0 ? ret : 0;
+	}
+	w.g = current_fiber();
+	w.elem = (void *)elem;
+	wq_push(&c->sendq, &w);
+	fiber_park(unlock_commit, &c->lock, "chan send");
+	return w.success ? 0 : -EPIPE;
+}
+
+int fiber_chan_recv(fiber_chan_t *c, void *elem)
+{
+	struct chan_waiter w = { 0 };
+	struct fiber *wake = NULL;
+	int ret;
+
+	if (!current_fiber())
+		return -ESRCH;
+	if (!c) {
+		fiber_park(forever_commit, NULL, "chan receive (nil chan)");
+		return 0;	/* not reached */
+	}
+	fiber_lock(&c->lock);
+	ret = try_recv(c, elem, &wake);
+	if (ret != -EAGAIN) {
+		fiber_unlock(&c->lock);
+		if (wake)
+			fiber_ready(wake);
+		return ret;
+	}
+	w.g = current_fiber();
+	w.elem = elem;
+	wq_push(&c->recvq, &w);
+	fiber_park(unlock_commit, &c->lock, "chan receive");
+	return w.success ? 1 : 0;
+}
+
+/* Close: every waiter wakes; receivers get zero values and 0. */
+int fiber_chan_close(fiber_chan_t *c)
+{
+	struct chan_waiter *w, *list = NULL;
+
+	if (!c)
+		return -EINVAL;
+	fiber_lock(&c->lock);
+	if (c->closed) {
+		fiber_unlock(&c->lock);
+		return -EPIPE;
+	}
+	c->closed = true;
+	while ((w = wq_pop(&c->recvq))) {
+		zero_elem(c, w->elem);
+		w->success = false;
+		w->next = list;
+		list = w;
+	}
+	while ((w = wq_pop(&c->sendq))) {
+		w->success = false;
+		w->next = list;
+		list = w;
+	}
+	fiber_unlock(&c->lock);
+	/* Each w is on its fiber's stack: read next before readying it. */
+	while ((w = list)) {
+		list = w->next;
+		fiber_ready(w->g);
+	}
+	return 0;
+}
+
+int fiber_chan_len(fiber_chan_t *c)
+{
+	return c ? (int)__atomic_load_n(&c->count, __ATOMIC_RELAXED) : 0;
+}
+
+/* ---- select ------------------------------------------------------------- */
+
+#define SELECT_MAX	4096
+
+struct select_locks {
+	struct fiber_chan **order;	/* distinct channels, by address */
+	int n;
+};
+
+static int cmp_chan(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(struct fiber_chan *const *)a;
+	uintptr_t y = (uintptr_t)*(struct fiber_chan *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void lock_all(struct select_locks *l)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++)
+		fiber_lock(&l->order[i]->lock);
+}
+
+static void unlock_all(struct select_locks *l)
+{
+	int i;
+
+	for (i = l->n - 1; i >= 0; i--)
+		fiber_unlock(&l->order[i]->lock);
+}
+
+struct select_park {
+	struct select_locks *locks;
+	struct fiber_timer *timer;	/* armed here, before unlocking */
+};
+
+static bool select_commit(struct fiber *g, void *arg)
+{
+	struct select_park *sp = arg;
+
+	(void)g;
+	/* Armed before the channels unlock: no waker can beat it. */
+	if (sp->timer && timer_add(sp->timer))
+		sp->timer->when = -1;	/* out of memory: no timeout */
+	unlock_all(sp->locks);
+	return true;
+}
+
+struct select_timeout {
+	struct sel *sel;
+	struct fiber *g;
+	int index;
+};
+
+static void select_timed_out(void *arg)
+{
+	struct select_timeout *st = arg;
+	int zero = 0;
+
+	if (atomic_compare_exchange_strong(&st->sel->done, &zero, 1)) {
+		st->sel->winner = st->index;
+		fiber_ready(st->g);
+	}
+}
+
+int fiber_select(struct fiber_case *cases, int n, int flags)
+{
+	struct fiber_chan *lockbuf[16], **lockv = lockbuf;
+	struct chan_waiter wbuf[16], *ws = wbuf;
+	int orderbuf[16], *order = orderbuf;
+	struct select_locks locks = { 0 };
+	struct select_timeout st;
+	struct select_park sp = { &locks, NULL };
+	struct fiber_timer timer = { 0 };
+	struct fiber *wake = NULL, *g = current_fiber();
+	struct fiber_m *m = this_m();
+	struct sel sel = { 0, -1 };
+	int i, j, k, ret = -EINVAL, timeout_idx = -1, r;
+	int64_t timeout = 0;
+	struct fiber_case *c;
+
+	if (!g)
+		return -ESRCH;
+	if (n < 0 || n > SELECT_MAX || (n && !cases) ||
+	    (flags & ~FIBER_SELECT_NONBLOCK))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		c = &cases[i];
+		if (c->op != FIBER_CASE_SEND && c->op != FIBER_CASE_RECV &&
+		    c->op != FIBER_CASE_TIMEOUT)
+			return -EINVAL;
+		if (c->op == FIBER_CASE_TIMEOUT &&
+		    (timeout_idx < 0 || c->timeout_ns < timeout)) {
+			timeout_idx = i;
+			timeout = c->timeout_ns;
+		}
+	}
+	if (n > 16) {
+		lockv = malloc((size_t)n * sizeof(*lockv));
+		ws = calloc((size_t)n, sizeof(*ws));
+		order = malloc((size_t)n * sizeof(*order));
+		ret = -ENOMEM;
+		if (!lockv || !ws || !order)
+			goto out;
+	} else {
+		memset(ws, 0, sizeof(wbuf));
+	}
+
+	/* Random poll order (no bias to the first case); lock order by address. */
+	for (i = 0; i < n; i++) {
+		j = (int)(fiber_rand(m) % (uint64_t)(i + 1));
+		order[i] = order[j];
+		order[j] = i;
+	}
+	for (i = 0; i < n; i++)
+		if (cases[i].op != FIBER_CASE_TIMEOUT && cases[i].chan)
+			lockv[locks.n++] = cases[i].chan;
+	qsort(lockv, (size_t)locks.n, sizeof(*lockv), cmp_chan);
+	for (i = k = 0; i < locks.n; i++)
+		if (!k || lockv[k - 1] != lockv[i])
+			lockv[k++] = lockv[i];
+	locks.n = k;
+	locks.order = lockv;
+
+	lock_all(&locks);
+	/* Pass 1: a case that is ready now. */
+	for (k = 0; k < n; k++) {
+		i = order[k];
+		c = &cases[i];
+		if (c->op == FIBER_CASE_TIMEOUT) {
+			if (c->timeout_ns <= 0) {
+				c->result = 0;
+				ret = i;
+				break;
+			}
+			continue;
+		}
+		if (!c->chan)
+			continue;	/* nil channel: never ready */
+		if (c->op == FIBER_CASE_SEND) {
+			r = try_send(c->chan, c->elem, &wake);
+			if (r) {
+				c->result = r < 0 ? r : 0;
+				ret = i;
+				break;
+			}
+		} else {
+			r = try_recv(c->chan, c->elem, &wake);
+			if (r != -EAGAIN) {
+				c->result = r;
+				ret = i;
+				break;
+			}
+		}
+	}
+	if (k < n) {
+		unlock_all(&locks);
+		if (wake)
+			fiber_ready(wake);
+		goto out;
+	}
+	if ((flags & FIBER_SELECT_NONBLOCK) || (!locks.n && timeout_idx < 0)) {
+		unlock_all(&locks);
+		if (flags & FIBER_SELECT_NONBLOCK) {
+			ret = -EAGAIN;
+			goto out;
+		}
+		/* No case can ever be ready: block forever, like Go. */
+		fiber_park(forever_commit, NULL, "select (no cases)");
+	}
+
+	/* Pass 2: wait on every case. */
+	for (i = 0; i < n; i++) {
+		c = &cases[i];
+		if (c->op == FIBER_CASE_TIMEOUT || !c->chan)
+			continue;
+		ws[i].g = g;
+		ws[i].elem = c->elem;
+		ws[i].sel = &sel;
+		ws[i].index = i;
+		wq_push(c->op == FIBER_CASE_SEND ? &c->chan->sendq :
+						   &c->chan->recvq, &ws[i]);
+	}
+	if (timeout_idx >= 0) {
+		st.sel = &sel;
+		st.g = g;
+		st.index = timeout_idx;
+		timer.when = fiber_nanotime() + timeout;
+		timer.fn = select_timed_out;
+		timer.arg = &st;
+		sp.timer = &timer;
+	}
+	fiber_park(select_commit, &sp, "select");
+
+	/* Pass 3: leave the queues of the cases that did not win. */
+	if (sp.timer && timer.when >= 0)
+		timer_del(&timer);
+	lock_all(&locks);
+	for (i = 0; i < n; i++) {
+		c = &cases[i];
+		if (c->op == FIBER_CASE_TIMEOUT || !c->chan)
+			continue;
+		wq_remove(c->op == FIBER_CASE_SEND ? &c->chan->sendq :
+						     &c->chan->recvq, &ws[i]);
+	}
+	unlock_all(&locks);
+	ret = sel.winner;
+	c = &cases[ret];
+	if (c->op == FIBER_CASE_TIMEOUT)
+		c->result = 0;
+	else if (c->op == FIBER_CASE_SEND)
+		c->result = ws[ret].success ? 0 : -EPIPE;
+	else
+		c->result = ws[ret].success ? 1 : 0;
+out:
+	if (lockv != lockbuf)
+		free(lockv);
+	if (ws != wbuf)
+		free(ws);
+	if (order != orderbuf)
+		free(order);
+	return ret;
+}

@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Mutex, condition variable, WaitGroup, once and semaphore for fibers.
+ * Each parks the fiber (never the thread) on a wait queue: a lock and a
+ * FIFO of waiters that live on their fibers' stacks.  As everywhere in
+ * the runtime, the queue's lock is released by the park's commit, after
+ * the fiber is off its stack, so a waker cannot ready it too early.
+ *
+ * The mutex follows Go's sync.Mutex: an unlock normally just releases
+ * and wakes the first waiter, which competes with running fibers for the
+ * lock (throughput: no convoy).  A waiter that has waited over 1 ms marks
+ * itself starving, and then the next unlock hands the lock straight to
+ * it, so nobody waits for ever.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+
+#include "runtime.h"
+
+struct sync_waiter {
+	struct fiber *g;
+	struct sync_waiter *next;
+	int64_t since;		/* first started waiting */
+	bool granted;		/* handed the mutex / a semaphore unit */
+	bool starving;
+};
+
+/* Layout of struct fiber_waitq_private in fiber.h. */
+struct waitq {
+	struct fiber_lock lock;
+	uint32_t flags;
+	struct sync_waiter *head, *tail;
+};
+
+_Static_assert(sizeof(struct waitq) == sizeof(struct fiber_waitq_private),
+	       "struct waitq must match fiber_waitq_private");
+
+#define Q(priv)	((struct waitq *)(void *)(priv))
+
+static void wq_push_tail(struct waitq *q, struct sync_waiter *w)
+{
+	w->next = NULL;
+	if (q->tail)
+		q->tail->next = w;
+	else
+		q->head = w;
+	q->tail = w;
+}
+
+static void wq_push_head(struct waitq *q, struct sync_waiter *w)
+{
+	w->next = q->head;
+	q->head = w;
+	if (!q->tail)
+		q->tail = w;
+}
+
+static struct sync_waiter *wq_pop(struct waitq *q)
+{
+	struct sync_waiter *w = q->head;
+
+	if (w) {
+		q->head = w->next;
+		if (!q->head)
+			q->tail = NULL;
+	}
+	return w;
+}
+
+static bool unlock_commit(struct fiber *g, void *arg)
+{
+	(void)g;
+	fiber_unlock(arg);
+	return true;
+}
+
+/* Park on @q, whose lock the caller holds; it is released once parked. */
+static void wq_park(struct waitq *q, const char *reason)
+{
+	fiber_park(unlock_commit, &q->lock, reason);
+}
+
+static struct fiber *self(void)
+{
+	struct fiber_m *m = this_m();
+
+	return m ? m->curg : NULL;
+}
+
+/* ---- mutex -------------------------------------------------------------- */
+
+#define MUTEX_LOCKED	1u
+#define MUTEX_WAITERS	2u	/* someone is (about to be) queued */
+#define STARVE_NS	1000000
+
+int fiber_mutex_trylock(fiber_mutex_t *mu)
+{
+	uint32_t s = atomic_load((_Atomic uint32_t *)&mu->state);
+
+	while (!(s & MUTEX_LOCKED))
+		if (atomic_compare_exchange_weak((_Atomic uint32_t *)&mu->state,
+						 &s, s | MUTEX_LOCKED))
+			return 0;
+	return -EBUSY;
+}
+
+int fiber_mutex_lock(fiber_mutex_t *mu)
+{
+	_Atomic uint32_t *state = (_Atomic uint32_t *)&mu->state;
+	struct waitq *q = Q(&mu->q);
+	struct sync_waiter w = { 0 };
+	uint32_t s, zero = 0;
+	bool woken = false;
+	int spin;
+
+	if (atomic_compare_exchange_strong(state, &zero, MUTEX_LOCKED))
+		return 0;
+	if (!self())
+		return -ESRCH;
+	/* Spin a little while other Ps run: the holder may be about to let go. */
+	if (atomic_load(&sched.nprocs) - atomic_load(&sched.npidle) > 1)
+		for (spin = 0; spin < 4; spin++) {
+			int i;
+
+			for (i = 0; i < 30; i++)
+				cpu_relax();
+			if (!fiber_mutex_trylock(mu))
+				return 0;
+		}
+	w.g = self();
+	w.since = fiber_nanotime();
+	for (;;) {
+		fiber_lock(&q->lock);
+		s = atomic_load(state);
+		for (;;) {
+			if (!(s & MUTEX_LOCKED)) {
+				if (atomic_compare_exchange_weak(state, &s,
+								 s | MUTEX_LOCKED)) {
+					fiber_unlock(&q->lock);
+					return 0;
+				}
+				continue;
+			}
+			/* Locked: announce ourselves, so unlock looks at q. */
+			if (atomic_compare_exchange_weak(state, &s,
+							 s | MUTEX_WAITERS))
+				break;
+		}
+		w.granted = false;
+		if (fiber_nanotime() - w.since > STARVE_NS)
+			w.starving = true;
+		/* A waiter woken and beaten to it goes back to the front. */
+		if (woken)
+			wq_push_head(q, &w);
+		else
+			wq_push_tail(q, &w);
+		w.g = self();
+		wq_park(q, "mutex");
+		if (w.granted)
+			return 0;	/* handed to us, still locked */
+		woken = true;
+	}
+}
+
+int fiber_mutex_unlock(fiber_mutex_t *mu)
+{
+	_Atomic uint32_t *state = (_Atomic uint32_t *)&mu->state;
+	struct waitq *q = Q(&mu->q);
+	struct sync_waiter *w;
+	uint32_t s = MUTEX_LOCKED;
+
+	if (atomic_compare_exchange_strong(state, &s, 0))
+		return 0;
+	if (!(s & MUTEX_LOCKED))
+		return -EPERM;
+	fiber_lock(&q->lock);
+	w = wq_pop(q);
+	if (!w) {
+		atomic_store(state, 0);
+		fiber_unlock(&q->lock);
+		return 0;
+	}
+	if (w->starving) {
+		/* Hand it over: it stays locked, now by w. */
+		w->granted = true;
+		atomic_store(state, MUTEX_LOCKED | (q->head ? MUTEX_WAITERS : 0));
+	} else {
+		atomic_store(state, q->head ? MUTEX_WAITERS : 0);
+	}
+	fiber_unlock(&q->lock);
+	fiber_ready(w->g);
+	return 0;
+}
+
+/* ---- condition variable ------------------------------------------------- */
+
+int fiber_cond_wait(fiber_cond_t *c, fiber_mutex_t *mu)
+{
+	struct waitq *q = Q(&c->q);
+	struct sync_waiter w = { 0 };
+	int ret;
+
+	if (!self())
+		return -ESRCH;
+	w.g = self();
+	fiber_lock(&q->lock);
+	wq_push_tail(q, &w);
+	/* Queued before the mutex goes: a signal after it finds us. */
+	ret = fiber_mutex_unlock(mu);
+	if (ret) {
+		/* Not locked: take ourselves off again. */
+		struct sync_waiter **pp = &q->head, *prev = NULL;
+
+		while (*pp && *pp != &w) {
+			prev = *pp;
+			pp = &(*pp)->next;
+		}
+		*pp = w.next;
+		if (q->tail == &w)
+			q->tail = prev;
+		fiber_unlock(&q->lock);
+		return ret;
+	}
+	wq_park(q, "cond wait");
+	return fiber_mutex_lock(mu);
+}
+
+static int cond_wake(fiber_cond_t *c, bool all)
+{
+	struct waitq *q = Q(&c->q);
+	struct sync_waiter *w, *list = NULL;
+
+	fiber_lock(&q->lock);
+	while ((w = wq_pop(q))) {
+		w->next = list;
+		list = w;
+		if (!all)
+			break;
+	}
+	fiber_unlock(&q->lock);
+	while ((w = list)) {
+		list = w->next;
+		fiber_ready(w->g);
+	}
+	return 0;
+}
+
+int fiber_cond_signal(fiber_cond_t *c)
+{
+	return cond_wake(c, false);
+}
+
+int fiber_cond_broadcast(fiber_cond_t *c)
+{
+	return cond_wake(c, true);
+}
+
+/* ---- WaitGroup ---------------------------------------------------------- */
+
+int fiber_wg_add(fiber_wg_t *wg, int64_t delta)
+{
+	struct waitq *q = Q(&wg->q);
+	struct sync_waiter *w, *list = NULL;
+	int64_t v;
+
+	fiber_lock(&q->lock);
+	v = wg->count + delta;
+	if (v < 0) {
+		fiber_unlock(&q->lock);
+		return -EINVAL;	/* Go: "sync: negative WaitGroup counter" */
+	}
+	wg->count = v;
+	if (v == 0) {
+		list = q->head;
+		q->head = q->tail = NULL;
+	}
+	fiber_unlock(&q->lock);
+	while ((w = list)) {
+		list = w->next;
+		fiber_ready(w->g);
+	}
+	return 0;
+}
+
+int fiber_wg_done(fiber_wg_t *wg)
+{
+	return fiber_wg_add(wg, -1);
+}
+
+int fiber_wg_wait(fiber_wg_t *wg)
+{
+	struct waitq *q = Q(&wg->q);
+	struct sync_waiter w = { 0 };
+
+	if (!self())
+		return -ESRCH;
+	fiber_lock(&q->lock);
+	if (wg->count == 0) {
+		fiber_unlock(&q->lock);
+		return 0;
+	}
+	w.g = self();
+	wq_push_tail(q, &w);
+	wq_park(q, "WaitGroup wait");
+	return 0;
+}
+
+/* ---- once --------------------------------------------------------------- */
+
+int fiber_once(fiber_once_t *once, void (*fn)(void))
+{
+	_Atomic uint32_t *done = (_Atomic uint32_t *)&once->done;
+	int ret;
+
+	if (!fn)
+		return -EINVAL;
+	if (atomic_load(done))
+		return 0;
+	ret = fiber_mutex_lock(&once->mu);
+	if (ret)
+		return ret;
+	if (!atomic_load(done)) {
+		fn();
+		atomic_store(done, 1);
+	}
+	return fiber_mutex_unlock(&once->mu);
+}
+
+/* ---- semaphore ---------------------------------------------------------- */
+
+int fiber_sem_init(fiber_sem_t *sem, int64_t count)
+{
+	if (count < 0)
+		return -EINVAL;
+	*sem = (fiber_sem_t){ .count = count };
+	return 0;
+}
+
+int fiber_sem_tryacquire(fiber_sem_t *sem)
+{
+	struct waitq *q = Q(&sem->q);
+	int ret = -EAGAIN;
+
+	fiber_lock(&q->lock);
+	if (sem->count > 0) {
+		sem->count--;
+		ret = 0;
+	}
+	fiber_unlock(&q->lock);
+	return ret;
+}
+
+int fiber_sem_acquire(fiber_sem_t *sem)
+{
+	struct waitq *q = Q(&sem->q);
+	struct sync_waiter w = { 0 };
+
+	if (!self())
+		return -ESRCH;
+	fiber_lock(&q->lock);
+	if (sem->count > 0) {
+		sem->count--;
+		fiber_unlock(&q->lock);
+		return 0;
+	}
+	w.g = self();
+	wq_push_tail(q, &w);
+	wq_park(q, "semaphore");
+	return 0;	/* release handed us a unit */
+}
+
+int fiber_sem_release(fiber_sem_t *sem)
+{
+	struct waitq *q = Q(&sem->q);
+	struct sync_waiter *w;
+
+	fiber_lock(&q->lock);
+	w = wq_pop(q);
+	if (!w)
+		sem->count++;
+	fiber_unlock(&q->lock);
+	if (w)
+		fiber_ready(w->g);
+	return 0;
+}

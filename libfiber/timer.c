@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Timers: a min-heap per P, as in Go.
+ *
+ * A timer lives in the heap of the P that added it, under that P's
+ * timerlock.  Whoever holds a P runs its expired timers from the
+ * scheduler (timers_run), thieves run a victim's, and when every P is
+ * idle one M sleeps in the netpoller until the earliest timer of all
+ * (netpoll.c), so a timer fires on time with no thread polling.  Adding a
+ * timer that is earlier than what that sleeper waits for wakes it.
+ *
+ * A timer's callback runs on the scheduler's stack with no lock held; it
+ * must not block (it readies fibers).  A timer can be deleted until its
+ * callback starts: timer_del() tells which happened, and returns only
+ * once a running callback is done.  A timer usually lives on the stack
+ * of the fiber it wakes, so that fiber must not return before t->firing
+ * is false (timer_del, or the wait in fiber_sleep).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "runtime.h"
+
+#define HEAP_PARENT(i)	(((i) - 1) / 2)
+
+static void heap_swap(struct fiber_p *p, int a, int b)
+{
+	struct fiber_timer *t = p->timers[a];
+
+	p->timers[a] = p->timers[b];
+	p->timers[b] = t;
+	p->timers[a]->idx = a;
+	p->timers[b]->idx = b;
+}
+
+static void heap_up(struct fiber_p *p, int i)
+{
+	while (i > 0 && p->timers[i]->when < p->timers[HEAP_PARENT(i)]->when) {
+		heap_swap(p, i, HEAP_PARENT(i));
+		i = HEAP_PARENT(i);
+	}
+}
+
+static void heap_down(struct fiber_p *p, int i)
+{
+	int l, r, m;
+
+	for (;;) {
+		l = 2 * i + 1;
+		r = l + 1;
+		m = i;
+		if (l < p->ntimers && p->timers[l]->when < p->timers[m]->when)
+			m = l;
+		if (r < p->ntimers && p->timers[r]->when < p->timers[m]->when)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(p, i, m);
+		i = m;
+	}
+}
+
+/* Remove the timer at @i from @p's heap.  timerlock held. */
+static void heap_remove(struct fiber_p *p, int i)
+{
+	int last = --p->ntimers;
+
+	atomic_store(&p->timers[i]->p, NULL);
+	p->timers[i]->idx = -1;
+	if (i != last) {
+		p->timers[i] = p->timers[last];
+		p->timers[i]->idx = i;
+		heap_down(p, i);
+		heap_up(p, i);
+	}
+	atomic_store(&p->timer0, p->ntimers ? p->timers[0]->when : 0);
+}
+
+/* Add @t to @p's heap.  Return: 0 or -ENOMEM.  timerlock held. */
+static int heap_add(struct fiber_p *p, struct fiber_timer *t)
+{
+	struct fiber_timer **grown;
+	int cap;
+
+	if (p->ntimers == p->timerscap) {
+		cap = p->timerscap ? p->timerscap * 2 : 64;
+		grown = realloc(p->timers, (size_t)cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		p->timers = grown;
+		p->timerscap = cap;
+	}
+	atomic_store(&t->p, p);
+	t->idx = p->ntimers;
+	p->timers[p->ntimers++] = t;
+	heap_up(p, t->idx);
+	atomic_store(&p->timer0, p->timers[0]->when);
+	return 0;
+}
+
+/*
+ * Arm @t to call t->fn(t->arg) at CLOCK_MONOTONIC time t->when, on the
+ * calling M's P (or P 0 from a thread without one).
+ * Return: 0 or -ENOMEM.
+ */
+int timer_add(struct fiber_timer *t)
+{
+	struct fiber_m *m = this_m();
+	struct fiber_p *p = m && m->p ? m->p : sched.allp[0];
+	int ret;
+
+	fiber_lock(&p->timerlock);
+	ret = heap_add(p, t);
+	fiber_unlock(&p->timerlock);
+	if (!ret)
+		netpoll_wake_for(t->when);
+	return ret;
+}
+
+/*
+ * Disarm @t.  Return: true if it was armed (its callback will not run),
+ * false if it already fired or is firing.
+ */
+bool timer_del(struct fiber_timer *t)
+{
+	struct fiber_p *p;
+
+	for (;;) {
+		p = atomic_load(&t->p);
+		if (!p)
+			break;
+		fiber_lock(&p->timerlock);
+		/* It may have moved (procresize) or fired meanwhile. */
+		if (atomic_load(&t->p) == p) {
+			heap_remove(p, t->idx);
+			fiber_unlock(&p->timerlock);
+			return true;
+		}
+		fiber_unlock(&p->timerlock);
+	}
+	/*
+	 * Taken off to fire: wait until the callback is done with its
+	 * argument, which usually lives on the caller's stack.
+	 */
+	while (atomic_load(&t->firing))
+		cpu_relax();
+	return false;
+}
+
+/*
+ * Run @p's timers that are due at @now.  Any M may do this for any P.
+ * Return: when the next one is due, 0 if none.
+ */
+int64_t timers_run(struct fiber_p *p, int64_t now)
+{
+	struct fiber_timer *t;
+	int64_t next = atomic_load(&p->timer0);
+
+	while (next && next <= now) {
+		fiber_lock(&p->timerlock);
+		if (!p->ntimers || p->timers[0]->when > now) {
+			fiber_unlock(&p->timerlock);
+			break;
+		}
+		t = p->timers[0];
+		atomic_store(&t->firing, true);
+		heap_remove(p, 0);
+		fiber_unlock(&p->timerlock);
+		t->fn(t->arg);
+		atomic_store(&t->firing, false);
+		next = atomic_load(&p->timer0);
+	}
+	return atomic_load(&p->timer0);
+}
+
+/* The earliest timer of all Ps, 0 if none. */
+int64_t timers_earliest(void)
+{
+	int n = atomic_load(&sched.nprocs), i;
+	int64_t when, min = 0;
+
+	for (i = 0; i < n; i++) {
+		when = atomic_load(&sched.allp[i]->timer0);
+		if (when && (!min || when < min))
+			min = when;
+	}
+	return min;
+}
+
+/* Move the timers of @from (being removed) to @to.  World stopped. */
+void timers_move(struct fiber_p *from, struct fiber_p *to)
+{
+	struct fiber_timer *t;
+
+	fiber_lock(&to->timerlock);
+	while (from->ntimers) {
+		t = from->timers[from->ntimers - 1];
+		from->ntimers--;
+		if (heap_add(to, t))
+			fiber_fatal("out of memory moving timers");
+	}
+	atomic_store(&from->timer0, 0);
+	fiber_unlock(&to->timerlock);
+}
+
+/* ---- fiber_sleep -------------------------------------------------------- */
+
+int64_t fiber_now(void)
+{
+	return fiber_nanotime();
+}
+
+static void sleep_done(void *arg)
+{
+	fiber_ready(arg);
+}
+
+/* Arm the timer only once the fiber is off its stack: it readies it. */
+static bool sleep_commit(struct fiber *g, void *arg)
+{
+	(void)g;
+	return timer_add(arg) == 0;
+}
+
+void fiber_sleep(int64_t ns)
+{
+	struct fiber_m *m = this_m();
+	struct fiber_timer t = { 0 };
+	struct timespec ts;
+
+	if (ns <= 0)
+		return;
+	if (!m || !m->curg) {
+		ts.tv_sec = ns / 1000000000;
+		ts.tv_nsec = ns % 1000000000;
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+		return;
+	}
+	t.when = fiber_nanotime() + ns;
+	t.fn = sleep_done;
+	t.arg = m->curg;
+	fiber_park(sleep_commit, &t, "sleep");
+	/*
+	 * The timer readied us and may not have returned yet; it still
+	 * writes to t, which is on this stack.
+	 */
+	while (atomic_load(&t.firing))
+		cpu_relax();
+}
