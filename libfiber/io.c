@@ -6,21 +6,19 @@
  * non-blocking mode on first use and stays so.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include "runtime.h"
 
+/*
+ * The fd's mode is remembered until fiber_close(): an fd closed with
+ * plain close() whose number is reused by a blocking file would block
+ * the thread.  Hence fiber_close().
+ */
 static int set_nonblock(int fd)
 {
-	int flags = fcntl(fd, F_GETFL);
-
-	if (flags < 0)
-		return -errno;
-	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK))
-		return -errno;
-	return 0;
+	return netpoll_set_nonblock(fd);
 }
 
 static bool in_fiber(void)

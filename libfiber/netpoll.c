@@ -17,6 +17,7 @@
  * has for 10 ms.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -39,6 +40,8 @@ struct fiber_pd {
 	struct fiber_lock lock;
 	struct pd_waiter *rw, *ww;	/* waiting to read, to write */
 	bool rready, wready;		/* an edge nobody waited for */
+	_Atomic bool nonblock;		/* io.c made it O_NONBLOCK */
+	_Atomic bool registered;	/* in the epoll set */
 };
 
 static struct {
@@ -138,6 +141,9 @@ static int pd_register(int fd, struct fiber_pd *pd)
 		.data.fd = fd,
 	};
 
+	/* Until fiber_close(): see netpoll_set_nonblock. */
+	if (atomic_load_explicit(&pd->registered, memory_order_relaxed))
+		return 0;
 	if (!epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev)) {
 		/*
 		 * A new registration (the fd may be a reused number): old
@@ -146,10 +152,13 @@ static int pd_register(int fd, struct fiber_pd *pd)
 		fiber_lock(&pd->lock);
 		pd->rready = pd->wready = false;
 		fiber_unlock(&pd->lock);
+		atomic_store(&pd->registered, true);
 		return 0;
 	}
-	if (errno == EEXIST)
+	if (errno == EEXIST) {
+		atomic_store(&pd->registered, true);
 		return 0;
+	}
 	if (errno == EPERM)
 		return 1;	/* regular files and the like: always ready */
 	return -errno;
@@ -256,6 +265,29 @@ void netpoll_close(int fd)
 	fiber_lock(&pd->lock);
 	pd->rready = pd->wready = false;
 	fiber_unlock(&pd->lock);
+	atomic_store(&pd->nonblock, false);
+	atomic_store(&pd->registered, false);
+}
+
+/*
+ * Put @fd in non-blocking mode, once per fiber_close(): io.c calls this
+ * before every operation.  Return: 0 or -errno.
+ */
+int netpoll_set_nonblock(int fd)
+{
+	struct fiber_pd *pd = pd_get(fd);
+	int flags;
+
+	if (pd && atomic_load_explicit(&pd->nonblock, memory_order_relaxed))
+		return 0;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0)
+		return -errno;
+	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK))
+		return -errno;
+	if (pd)
+		atomic_store(&pd->nonblock, true);
+	return 0;
 }
 
 /* Ready the waiter of @pd for @ready; append it to *@list. */

@@ -320,6 +320,7 @@ bool netpoll_has_waiters(void);
 bool netpoll_block(struct fiber **list);
 bool netpoll_stale(int64_t now, int64_t ns);
 void netpoll_close(int fd);
+int netpoll_set_nonblock(int fd);
 struct fiber *netpoll(int64_t delay_ns);
 void netpoll_wake_for(int64_t when);
 void netpoll_break(void);

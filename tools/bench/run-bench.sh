@@ -24,7 +24,7 @@ go build -o "$bin/go-bench" "$FIBER_ROOT/tools/bench/go/bench.go"
 
 # One process per case and side, so that no case inherits another's
 # warmed-up stacks or heap.
-cases="yield_pingpong spawn_exit skynet parked_memory"
+cases="yield_pingpong spawn_exit skynet parked_memory chan_pingpong chan_buffered select4 mutex_2procs tcp_echo"
 log "libfiber and Go on $(nproc) CPUs: $cases"
 for c in $cases; do
 	"$bin/fiber-bench" "$c" | tee -a "$tmp/libfiber"
@@ -49,11 +49,15 @@ FILENAME ~ /raw$/ {
 END {
 	order[++n] = "raw_switch"
 	printf "[\n" > out
-	printf "%-16s %-12s %12s %12s %12s %10s\n", "case", "unit", "libfiber", "go", "boost", "go/libfiber"
+	printf "%-16s %-12s %12s %12s %12s %10s\n", "case", "unit", "libfiber", "go", "boost", "advantage"
 	for (i = 1; i <= n; i++) {
 		c = order[i]
 		l = val("libfiber", c); g = val("go", c); b = val("boost", c)
-		ratio = (l != "null" && g != "null" && l + 0 > 0) ? sprintf("%.2f", g / l) : "-"
+		# libfiber's advantage over Go: > 1 is better, for times
+		# (lower is better) and rates ("/s", higher is better) alike.
+		ratio = "-"
+		if (l != "null" && g != "null" && l + 0 > 0 && g + 0 > 0)
+			ratio = sprintf("%.2f", unit[c] ~ /\/s$/ ? l / g : g / l)
 		printf "%-16s %-12s %12s %12s %12s %10s\n", c, unit[c], l, g, b, ratio
 		printf "  {\"case\": \"%s\", \"unit\": \"%s\", \"libfiber\": %s, \"go\": %s, \"boost\": %s}%s\n",
 			c, unit[c], l, g, b, (i < n ? "," : "") > out

@@ -6,8 +6,11 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -53,37 +56,163 @@ func benchSpawn() {
 	fmt.Printf("spawn_exit ns/fiber %.1f\n", float64(t.Nanoseconds())/n)
 }
 
-func skynet(num, size int64, sum *int64, pending *int32) {
+func skynet(num, size int64, out chan int64) {
 	if size == 1 {
-		atomic.AddInt64(sum, num)
-	} else {
-		var mySum int64
-		var myPending int32 = 10
-		for i := int64(0); i < 10; i++ {
-			go skynet(num+i*(size/10), size/10, &mySum, &myPending)
-		}
-		for atomic.LoadInt32(&myPending) != 0 {
-			runtime.Gosched()
-		}
-		atomic.AddInt64(sum, atomic.LoadInt64(&mySum))
+		out <- num
+		return
 	}
-	atomic.AddInt32(pending, -1)
+	ch := make(chan int64, 10)
+	for i := int64(0); i < 10; i++ {
+		go skynet(num+i*(size/10), size/10, ch)
+	}
+	var sum int64
+	for i := 0; i < 10; i++ {
+		sum += <-ch
+	}
+	out <- sum
 }
 
 func benchSkynet() {
-	var sum int64
-	var pending int32 = 1
+	out := make(chan int64, 1)
 	t0 := time.Now()
-	go skynet(0, 1000000, &sum, &pending)
-	for atomic.LoadInt32(&pending) != 0 {
-		runtime.Gosched()
-	}
+	go skynet(0, 1000000, out)
+	sum := <-out
 	t := time.Since(t0)
 	if sum != 499999500000 {
 		fmt.Fprintf(os.Stderr, "skynet: wrong sum %d\n", sum)
 		os.Exit(1)
 	}
 	fmt.Printf("skynet ms %.1f\n", float64(t.Nanoseconds())/1e6)
+}
+
+const chanN = 1000000
+
+func benchChanPingpong() {
+	prev := runtime.GOMAXPROCS(1)
+	ping, pong := make(chan int64), make(chan int64)
+	go func() {
+		for v := range ping {
+			pong <- v
+		}
+	}()
+	t0 := time.Now()
+	for i := int64(0); i < chanN; i++ {
+		ping <- i
+		<-pong
+	}
+	fmt.Printf("chan_pingpong ns/roundtrip %.1f\n", float64(time.Since(t0).Nanoseconds())/chanN)
+	close(ping)
+	runtime.GOMAXPROCS(prev)
+}
+
+func benchChanBuffered() {
+	ch := make(chan int64, 1024)
+	go func() {
+		for i := int64(0); i < 10*chanN; i++ {
+			ch <- i
+		}
+		close(ch)
+	}()
+	t0 := time.Now()
+	n := 0
+	for range ch {
+		n++
+	}
+	fmt.Printf("chan_buffered ns/value %.1f\n", float64(time.Since(t0).Nanoseconds())/float64(n))
+}
+
+func benchSelect4() {
+	var ch [4]chan int64
+	for i := range ch {
+		ch[i] = make(chan int64)
+		go func(c chan int64) {
+			for j := int64(0); j < chanN/4; j++ {
+				c <- j
+			}
+		}(ch[i])
+	}
+	t0 := time.Now()
+	for i := 0; i < chanN/4*4; i++ {
+		select {
+		case <-ch[0]:
+		case <-ch[1]:
+		case <-ch[2]:
+		case <-ch[3]:
+		}
+	}
+	fmt.Printf("select4 ns/select %.1f\n", float64(time.Since(t0).Nanoseconds())/float64(chanN/4*4))
+}
+
+func benchMutex() {
+	prev := runtime.GOMAXPROCS(2)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	counter := 0
+	t0 := time.Now()
+	wg.Add(4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			for j := 0; j < chanN; j++ {
+				mu.Lock()
+				counter++
+				mu.Unlock()
+			}
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("mutex_2procs ns/lock %.1f\n", float64(time.Since(t0).Nanoseconds())/(4*chanN))
+	runtime.GOMAXPROCS(prev)
+}
+
+func benchTCPEcho() {
+	const conns, msgs = 100, 2000
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go func() {
+		for i := 0; i < conns; i++ {
+			c, err := ln.Accept()
+			if err != nil {
+				panic(err)
+			}
+			go func(c net.Conn) {
+				buf := make([]byte, 64)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						c.Close()
+						return
+					}
+					c.Write(buf[:n])
+				}
+			}(c)
+		}
+	}()
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	wg.Add(conns)
+	for i := 0; i < conns; i++ {
+		go func() {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				panic(err)
+			}
+			msg, buf := make([]byte, 64), make([]byte, 64)
+			for j := 0; j < msgs; j++ {
+				c.Write(msg)
+				if _, err := io.ReadFull(c, buf); err != nil {
+					panic(err)
+				}
+			}
+			c.Close()
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("tcp_echo msgs/s %.0f\n", conns*msgs/time.Since(t0).Seconds())
+	ln.Close()
 }
 
 func rssBytes() int64 {
@@ -127,6 +256,11 @@ func main() {
 		{"spawn_exit", benchSpawn},
 		{"skynet", benchSkynet},
 		{"parked_memory", benchMemory},
+		{"chan_pingpong", benchChanPingpong},
+		{"chan_buffered", benchChanBuffered},
+		{"select4", benchSelect4},
+		{"mutex_2procs", benchMutex},
+		{"tcp_echo", benchTCPEcho},
 	}
 	ran := 0
 	for _, c := range cases {
