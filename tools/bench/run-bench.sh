@@ -53,7 +53,7 @@ END {
 	for (i = 1; i <= n; i++) {
 		c = order[i]
 		l = val("libfiber", c); g = val("go", c); b = val("boost", c)
-		# libfiber's advantage over Go: > 1 is better, for times
+		# the advantage of libfiber over Go: > 1 is better, for times
 		# (lower is better) and rates ("/s", higher is better) alike.
 		ratio = "-"
 		if (l != "null" && g != "null" && l + 0 > 0 && g + 0 > 0)
