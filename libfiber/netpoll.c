@@ -144,14 +144,16 @@ static int pd_register(int fd, struct fiber_pd *pd)
 	/* Until fiber_close(): see netpoll_set_nonblock. */
 	if (atomic_load_explicit(&pd->registered, memory_order_relaxed))
 		return 0;
+	/*
+	 * A new registration (the number may have served another file):
+	 * forget old edges before adding it, because the kernel reports
+	 * the current state as an edge at once, maybe to another M already
+	 * polling - clearing the flags after the add could lose that edge.
+	 */
+	fiber_lock(&pd->lock);
+	pd->rready = pd->wready = false;
+	fiber_unlock(&pd->lock);
 	if (!epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev)) {
-		/*
-		 * A new registration (the fd may be a reused number): old
-		 * flags are stale; the kernel reports the current state.
-		 */
-		fiber_lock(&pd->lock);
-		pd->rready = pd->wready = false;
-		fiber_unlock(&pd->lock);
 		atomic_store(&pd->registered, true);
 		return 0;
 	}

@@ -109,6 +109,80 @@ TEST(tcp_echo_1000_clients_10MB)
 				0)) TH_LOG("%s", err);
 }
 
+/*
+ * Short connections, opened and closed in a loop by many fibers: each
+ * new fd is added to the epoll set while other Ms poll it, the race
+ * where an edge reported at once on the add must not be lost.
+ */
+#define CHURNERS	50
+#define CHURN_ROUNDS	40
+static _Atomic long churned;
+
+static void churn_server(void *arg)
+{
+	int fd, i;
+	char c;
+
+	(void)arg;
+	for (i = 0; i < CHURNERS * scaled(CHURN_ROUNDS); i++) {
+		fd = fiber_accept(listen_fd, NULL, NULL);
+		CHECK(fd >= 0);
+		CHECK(fiber_read(fd, &c, 1) == 1);
+		CHECK(fiber_write(fd, &c, 1) == 1);
+		fiber_close(fd);
+	}
+}
+
+static void churn_client(void *arg)
+{
+	int i, fd;
+	char c = 'c';
+
+	(void)arg;
+	for (i = 0; i < scaled(CHURN_ROUNDS); i++) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		CHECK(fd >= 0);
+		CHECK(fiber_connect(fd, (struct sockaddr *)&server_addr,
+				    sizeof(server_addr)) == 0);
+		CHECK(fiber_write(fd, &c, 1) == 1);
+		CHECK(fiber_read(fd, &c, 1) == 1);
+		CHECK(fiber_read(fd, &c, 1) == 0);	/* server closed */
+		fiber_close(fd);
+		churned++;
+	}
+}
+
+static int main_churn(int argc, char **argv)
+{
+	socklen_t len = sizeof(server_addr);
+	int i;
+
+	(void)argc, (void)argv;
+	listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(listen_fd >= 0);
+	server_addr.sin_family = AF_INET;
+	server_addr.sin_port = 0;
+	server_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(bind(listen_fd, (struct sockaddr *)&server_addr, len) == 0);
+	CHECK(listen(listen_fd, 4096) == 0);
+	CHECK(getsockname(listen_fd, (struct sockaddr *)&server_addr, &len) == 0);
+	CHECK(fiber_go(churn_server, NULL) == 0);
+	for (i = 0; i < CHURNERS; i++)
+		CHECK(fiber_go(churn_client, NULL) == 0);
+	wait_others();
+	CHECK(churned == CHURNERS * scaled(CHURN_ROUNDS));
+	fiber_close(listen_fd);
+	return 0;
+}
+
+TEST(connection_churn_loses_no_edge)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		ASSERT_TRUE(EXITED_WITH(run_fiber_main(main_churn), 0));
+}
+
 #define PIPES	10000
 static int (*pipes)[2];
 static _Atomic long pipe_sum;
