@@ -351,12 +351,21 @@ struct select_park {
 static bool select_commit(struct fiber *g, void *arg)
 {
 	struct select_park *sp = arg;
+	struct select_locks *locks = sp->locks;
+	int nlocks = locks->n;
 
 	(void)g;
-	/* Armed before the channels unlock: no waker can beat it. */
+	/*
+	 * Armed before the channels unlock: no channel waker can beat it.
+	 * But once armed it may fire and the fiber return at once, so
+	 * nothing on its stack (sp) is read after timer_add unless a
+	 * channel lock still holds the fiber back: with no channel, no
+	 * unlock at all.
+	 */
 	if (sp->timer && timer_add(sp->timer))
 		sp->timer->when = -1;	/* out of memory: no timeout */
-	unlock_all(sp->locks);
+	if (nlocks)
+		unlock_all(locks);
 	return true;
 }
 

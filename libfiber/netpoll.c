@@ -34,6 +34,7 @@
 struct pd_waiter {
 	struct fiber *g;
 	int ready;		/* POLLIN/POLLOUT that woke it, 0 on timeout */
+	bool closed;		/* fiber_close() woke it */
 };
 
 struct fiber_pd {
@@ -141,29 +142,30 @@ static int pd_register(int fd, struct fiber_pd *pd)
 		.data.fd = fd,
 	};
 
+	int ret = 0;
+
 	/* Until fiber_close(): see netpoll_set_nonblock. */
-	if (atomic_load_explicit(&pd->registered, memory_order_relaxed))
+	if (atomic_load_explicit(&pd->registered, memory_order_acquire))
 		return 0;
 	/*
 	 * A new registration (the number may have served another file):
 	 * forget old edges before adding it, because the kernel reports
 	 * the current state as an edge at once, maybe to another M already
 	 * polling - clearing the flags after the add could lose that edge.
+	 * All under the lock, so that two fibers registering at once do
+	 * not clear each other's edge; the edge itself waits for the lock.
 	 */
 	fiber_lock(&pd->lock);
-	pd->rready = pd->wready = false;
+	if (!atomic_load(&pd->registered)) {
+		pd->rready = pd->wready = false;
+		if (!epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev) ||
+		    errno == EEXIST)
+			atomic_store(&pd->registered, true);
+		else
+			ret = errno == EPERM ? 1 : -errno; /* EPERM: a regular file, always ready */
+	}
 	fiber_unlock(&pd->lock);
-	if (!epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev)) {
-		atomic_store(&pd->registered, true);
-		return 0;
-	}
-	if (errno == EEXIST) {
-		atomic_store(&pd->registered, true);
-		return 0;
-	}
-	if (errno == EPERM)
-		return 1;	/* regular files and the like: always ready */
-	return -errno;
+	return ret;
 }
 
 static bool pd_commit(struct fiber *g, void *arg)
@@ -203,7 +205,7 @@ static void pd_timed_out(void *arg)
 int fiber_wait_fd(int fd, int events, int64_t timeout_ns)
 {
 	struct fiber_m *m = this_m();
-	struct pd_waiter w = { NULL, 0 };
+	struct pd_waiter w = { NULL, 0, false };
 	struct pd_timeout to;
 	struct fiber_timer timer = { 0 };
 	struct fiber_pd *pd;
@@ -254,21 +256,54 @@ int fiber_wait_fd(int fd, int events, int64_t timeout_ns)
 	fiber_park(pd_commit, pd, "IO wait");
 	if (timeout_ns > 0)
 		timer_del(&timer);
+	if (w.closed)
+		return -EBADF;
 	return w.ready ? w.ready : -ETIMEDOUT;
 }
 
-/* Forget @fd's state before it is closed (its number will be reused). */
+/* Take waiter @w off @pd with @ready; append its fiber to *@list. */
+static void pd_take(struct fiber_pd *pd, struct pd_waiter *w, int ready,
+		    struct fiber **list)
+{
+	w->ready |= ready;
+	if (pd->rw == w)
+		pd->rw = NULL;
+	if (pd->ww == w)
+		pd->ww = NULL;
+	atomic_fetch_sub(&np.nwaiters, 1);
+	atomic_store(&w->g->status, FIBER_RUNNABLE);
+	w->g->schedlink = *list;
+	*list = w->g;
+}
+
+/*
+ * Forget @fd's state before it is closed (its number will be reused),
+ * and wake the fibers parked on it: they get -EBADF.
+ */
 void netpoll_close(int fd)
 {
 	struct fiber_pd *pd = pd_get(fd);
+	struct fiber *list = NULL, *g;
 
 	if (!pd)
 		return;
 	fiber_lock(&pd->lock);
 	pd->rready = pd->wready = false;
-	fiber_unlock(&pd->lock);
+	if (pd->rw) {
+		pd->rw->closed = true;
+		pd_take(pd, pd->rw, 0, &list);
+	}
+	if (pd->ww) {
+		pd->ww->closed = true;
+		pd_take(pd, pd->ww, 0, &list);
+	}
 	atomic_store(&pd->nonblock, false);
 	atomic_store(&pd->registered, false);
+	fiber_unlock(&pd->lock);
+	while ((g = list)) {
+		list = g->schedlink;
+		fiber_ready(g);
+	}
 }
 
 /*
@@ -292,40 +327,26 @@ int netpoll_set_nonblock(int fd)
 	return 0;
 }
 
-/* Ready the waiter of @pd for @ready; append it to *@list. */
+/*
+ * An edge for @ready on @pd: wake the reader and the writer (two fibers
+ * on a full-duplex socket, or one waiting for both), or remember it.
+ */
 static void pd_fire(struct fiber_pd *pd, int ready, struct fiber **list)
 {
-	struct pd_waiter *w = NULL;
+	struct pd_waiter *r, *w;
 
 	fiber_lock(&pd->lock);
-	if (ready & POLLIN) {
-		if (pd->rw) {
-			w = pd->rw;
-			w->ready |= POLLIN;
-		} else {
-			pd->rready = true;
-		}
-	}
-	if (ready & POLLOUT) {
-		if (pd->ww) {
-			if (w && pd->ww != w)
-				fiber_fatal("netpoll: two waiters fired at once");
-			w = pd->ww;
-			w->ready |= POLLOUT;
-		} else {
-			pd->wready = true;
-		}
-	}
-	if (w) {
-		if (pd->rw == w)
-			pd->rw = NULL;
-		if (pd->ww == w)
-			pd->ww = NULL;
-		atomic_fetch_sub(&np.nwaiters, 1);
-		atomic_store(&w->g->status, FIBER_RUNNABLE);
-		w->g->schedlink = *list;
-		*list = w->g;
-	}
+	r = (ready & POLLIN) ? pd->rw : NULL;
+	w = (ready & POLLOUT) ? pd->ww : NULL;
+	if ((ready & POLLIN) && !r)
+		pd->rready = true;
+	if ((ready & POLLOUT) && !w)
+		pd->wready = true;
+	if (r)
+		pd_take(pd, r, r == w ? ready & (POLLIN | POLLOUT) : POLLIN,
+			list);
+	if (w && w != r)
+		pd_take(pd, w, POLLOUT, list);
 	fiber_unlock(&pd->lock);
 }
 
@@ -358,6 +379,13 @@ struct fiber *netpoll(int64_t delay_ns)
 	atomic_store(&np.lastpoll, fiber_nanotime());
 	for (i = 0; i < n; i++) {
 		if (evs[i].data.fd == -1) {
+			/*
+			 * The break is for the M sleeping in epoll_wait; a
+			 * quick poll must leave it there (it is level-
+			 * triggered) or the sleeper sleeps on.
+			 */
+			if (delay_ns == 0)
+				continue;
 			if (read(np.breakfd, &drain, sizeof(drain)) < 0)
 				drain = 0;
 			atomic_store(&np.break_pending, false);

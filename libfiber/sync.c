@@ -116,7 +116,7 @@ int fiber_mutex_lock(fiber_mutex_t *mu)
 	if (atomic_compare_exchange_strong(state, &zero, MUTEX_LOCKED))
 		return 0;
 	if (!self())
-		return -ESRCH;
+		return fiber_mutex_trylock(mu) ? -ESRCH : 0;
 	/* Spin a little while other Ps run: the holder may be about to let go. */
 	if (atomic_load(&sched.nprocs) - atomic_load(&sched.npidle) > 1)
 		for (spin = 0; spin < 4; spin++) {

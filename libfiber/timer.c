@@ -108,13 +108,14 @@ int timer_add(struct fiber_timer *t)
 {
 	struct fiber_m *m = this_m();
 	struct fiber_p *p = m && m->p ? m->p : sched.allp[0];
+	int64_t when = t->when;	/* once armed, t may fire and be gone */
 	int ret;
 
 	fiber_lock(&p->timerlock);
 	ret = heap_add(p, t);
 	fiber_unlock(&p->timerlock);
 	if (!ret)
-		netpoll_wake_for(t->when);
+		netpoll_wake_for(when);
 	return ret;
 }
 

@@ -201,4 +201,53 @@ TEST(selects_racing_over_shared_channels)
 	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_race, 1, NULL, 0), 0));
 }
 
+/*
+ * Selects whose only live case is a timeout, in a loop, with the stack
+ * scribbled in between: the park commit must not touch the selecting
+ * fiber's stack once the timer can fire.
+ */
+__attribute__((noinline)) static void scribble(void)
+{
+	volatile char b[2048];
+
+	memset((char *)b, 0xa5, sizeof(b));
+}
+
+static _Atomic int timeouts_done;
+
+static void times_out(void *arg)
+{
+	struct fiber_case cs[2];
+	int i;
+
+	(void)arg;
+	for (i = 0; i < scaled(5000); i++) {
+		cs[0] = (struct fiber_case){ .op = FIBER_CASE_TIMEOUT,
+					     .timeout_ns = 1 + (i % 3) * 1000 };
+		cs[1] = (struct fiber_case){ .op = FIBER_CASE_RECV };
+		CHECK(fiber_select(cs, 2, 0) == 0);
+		scribble();
+		if (i % 7 == 0)
+			fiber_yield();
+	}
+	timeouts_done++;
+}
+
+static int main_timeouts(int argc, char **argv)
+{
+	int i;
+
+	(void)argc, (void)argv;
+	for (i = 0; i < 8; i++)
+		CHECK(fiber_go(times_out, NULL) == 0);
+	while (timeouts_done < 8)
+		fiber_sleep(1000000);
+	return 0;
+}
+
+TEST(timeout_only_selects_in_a_loop)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_timeouts), 0));
+}
+
 TEST_HARNESS_MAIN

@@ -95,6 +95,57 @@ TEST(sleeping_costs_no_thread)
 	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_idle, 4, NULL, 0), 0));
 }
 
+/*
+ * An M sleeps in the poller until a far timer while a fiber waits on a
+ * pipe; short sleeps must still wake on time (the poller's break must
+ * not be eaten by another M's quick poll).
+ */
+static int waitpipe[2];
+
+static void pipe_waiter(void *arg)
+{
+	char b;
+
+	(void)arg;
+	CHECK(fiber_read(waitpipe[0], &b, 1) == 1);
+}
+
+static void far_sleeper(void *arg)
+{
+	(void)arg;
+	fiber_sleep(3000 * MS);
+}
+
+static int main_poller_break(int argc, char **argv)
+{
+	int64_t t0, late, worst = 0;
+	int i;
+
+	(void)argc, (void)argv;
+	CHECK(pipe(waitpipe) == 0);
+	CHECK(fiber_go(pipe_waiter, NULL) == 0);
+	CHECK(fiber_go(far_sleeper, NULL) == 0);
+	fiber_sleep(10 * MS);
+	for (i = 0; i < scaled(200); i++) {
+		t0 = fiber_now();
+		fiber_sleep(MS);
+		late = fiber_now() - t0 - MS;
+		if (late > worst)
+			worst = late;
+	}
+	printf("# worst lateness of a 1 ms sleep: %.2f ms\n", worst / 1e6);
+	/* A lost break made it wait for the 3 s timer. */
+	CHECK(worst < (test_slow() ? 1000 : 500) * MS);
+	CHECK(write(waitpipe[1], "x", 1) == 1);
+	return 0;
+}
+
+TEST(short_sleeps_wake_while_the_poller_waits_for_a_far_timer)
+{
+	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_poller_break, 2, NULL,
+						     0), 0));
+}
+
 TEST(sleep_outside_a_fiber_sleeps_the_thread)
 {
 	int64_t t0 = fiber_now();
