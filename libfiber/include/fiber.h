@@ -11,12 +11,14 @@
  * processor of a thread stuck in a system call.  See docs/libfiber.md and
  * the man pages in libfiber/man/.
  *
- * Scheduling is cooperative: a fiber runs until it yields, exits, parks or
- * enters a system call through fiber_syscall_enter().
+ * Scheduling is cooperative: a fiber runs until it yields, exits, waits
+ * (a channel, a lock, a timer, an fd) or enters a system call through
+ * fiber_syscall_enter().
  *
  * Fibers migrate between threads.  A fiber may resume on another thread
  * after any call that can switch (fiber_yield, fiber_syscall_exit, and
- * later the blocking calls), so code must not keep the address of a
+ * every call that may wait: channels, select, sync, sleep, I/O), so code
+ * must not keep the address of a
  * thread-local variable across one: take errno, or &tls_var, again after
  * the call.  Use fiber_lock_thread() to stay on one thread.
  *
