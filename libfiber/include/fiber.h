@@ -18,9 +18,9 @@
  * Fibers migrate between threads.  A fiber may resume on another thread
  * after any call that can switch (fiber_yield, fiber_syscall_exit, and
  * every call that may wait: channels, select, sync, sleep, I/O), so code
- * must not keep the address of a
- * thread-local variable across one: take errno, or &tls_var, again after
- * the call.  Use fiber_lock_thread() to stay on one thread.
+ * must not keep the address of a thread-local variable across one: take
+ * errno, or &tls_var, again after the call.  Use fiber_lock_thread() to
+ * stay on one thread.
  *
  * Errors are returned as negative errno values, never through errno.
  */
