@@ -64,7 +64,11 @@ int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
 			return ret;
 		}
 	}
-	g->id = atomic_fetch_add(&sched.next_id, 1) + 1;
+	if (p->idcache == p->idcacheend) {
+		p->idcache = atomic_fetch_add(&sched.next_id, 16) + 1;
+		p->idcacheend = p->idcache + 16;
+	}
+	g->id = p->idcache++;
 	g->fn = fn;
 	g->arg = arg;
 	g->deferred = NULL;
@@ -75,7 +79,7 @@ int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
 	g->parent_id = m->curg ? m->curg->id : 0;
 	fiber_context_make(&g->ctx, g->stack.base, g->stack.size, fiber_entry, g);
 	atomic_fetch_add(&sched.nlive, 1);
-	atomic_store(&g->status, FIBER_RUNNABLE);
+	atomic_store_explicit(&g->status, FIBER_RUNNABLE, memory_order_release);
 	/* Go's newproc: the new fiber runs next on this P. */
 	runq_put(p, g, true);
 	wakep();
@@ -154,7 +158,7 @@ _Noreturn void fiber_exit(void)
 	stack_check(g);
 	if (g->id == 1)
 		sched.main_exited = true;
-	atomic_store(&g->status, FIBER_DEAD);
+	atomic_store_explicit(&g->status, FIBER_DEAD, memory_order_relaxed);
 	atomic_fetch_sub(&sched.nlive, 1);
 	fiber_switch_dead(m, g);
 }

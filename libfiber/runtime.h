@@ -160,6 +160,9 @@ struct fiber_p {
 	struct fiber *gfree;
 	int ngfree;
 
+	/* Fiber ids handed out by this P, taken 16 at a time (Go's goidcache). */
+	uint64_t idcache, idcacheend;
+
 	/* Counters for fiber_stats(); owner only, read racily. */
 	uint64_t nsteals;
 };
