@@ -137,13 +137,6 @@ static void zero_elem(struct fiber_chan *c, void *to)
 		memset(to, 0, c->elem_size);
 }
 
-static bool unlock_commit(struct fiber *g, void *arg)
-{
-	(void)g;
-	fiber_unlock(arg);
-	return true;
-}
-
 /* Nil channel: block forever, like Go (the deadlock check sees it). */
 static bool forever_commit(struct fiber *g, void *arg)
 {
@@ -211,20 +204,13 @@ static int try_recv(struct fiber_chan *c, void *elem, struct fiber **wake)
 	return -EAGAIN;
 }
 
-static struct fiber *current_fiber(void)
-{
-	struct fiber_m *m = this_m();
-
-	return m ? m->curg : NULL;
-}
-
 int fiber_chan_send(fiber_chan_t *c, const void *elem)
 {
 	struct chan_waiter w = { 0 };
 	struct fiber *wake = NULL;
 	int ret;
 
-	if (!current_fiber())
+	if (!this_fiber())
 		return -ESRCH;
 	if (!c) {
 		fiber_park(forever_commit, NULL, "chan send (nil chan)");
@@ -238,10 +224,10 @@ int fiber_chan_send(fiber_chan_t *c, const void *elem)
 			fiber_ready(wake);
 		return ret < 0 ? ret : 0;
 	}
-	w.g = current_fiber();
+	w.g = this_fiber();
 	w.elem = (void *)elem;
 	wq_push(&c->sendq, &w);
-	fiber_park(unlock_commit, &c->lock, "chan send");
+	fiber_park_unlock(&c->lock, "chan send");
 	return w.success ? 0 : -EPIPE;
 }
 
@@ -251,7 +237,7 @@ int fiber_chan_recv(fiber_chan_t *c, void *elem)
 	struct fiber *wake = NULL;
 	int ret;
 
-	if (!current_fiber())
+	if (!this_fiber())
 		return -ESRCH;
 	if (!c) {
 		fiber_park(forever_commit, NULL, "chan receive (nil chan)");
@@ -265,10 +251,10 @@ int fiber_chan_recv(fiber_chan_t *c, void *elem)
 			fiber_ready(wake);
 		return ret;
 	}
-	w.g = current_fiber();
+	w.g = this_fiber();
 	w.elem = elem;
 	wq_push(&c->recvq, &w);
-	fiber_park(unlock_commit, &c->lock, "chan receive");
+	fiber_park_unlock(&c->lock, "chan receive");
 	return w.success ? 1 : 0;
 }
 
@@ -395,7 +381,7 @@ int fiber_select(struct fiber_case *cases, int n, int flags)
 	struct select_timeout st;
 	struct select_park sp = { &locks, NULL };
 	struct fiber_timer timer = { 0 };
-	struct fiber *wake = NULL, *g = current_fiber();
+	struct fiber *wake = NULL, *g = this_fiber();
 	struct fiber_m *m = this_m();
 	struct sel sel = { 0, -1 };
 	int i, j, k, ret = -EINVAL, timeout_idx = -1, r;

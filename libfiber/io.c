@@ -21,11 +21,20 @@ static int set_nonblock(int fd)
 	return netpoll_set_nonblock(fd);
 }
 
-static bool in_fiber(void)
+/*
+ * A call on @fd failed with errno.  Return: 1 to try it again (EINTR, or
+ * EAGAIN and @fd became ready for @events), else the -errno to report.
+ */
+static int wait_to_retry(int fd, int events)
 {
-	struct fiber_m *m = this_m();
+	int ret;
 
-	return m && m->curg;
+	if (errno == EINTR)
+		return 1;
+	if (errno != EAGAIN)
+		return -errno;
+	ret = fiber_wait_fd(fd, events, -1);
+	return ret < 0 ? ret : 1;
 }
 
 ssize_t fiber_read(int fd, void *buf, size_t len)
@@ -33,7 +42,7 @@ ssize_t fiber_read(int fd, void *buf, size_t len)
 	ssize_t n;
 	int ret;
 
-	if (!in_fiber()) {
+	if (!this_fiber()) {
 		n = read(fd, buf, len);
 		return n < 0 ? -errno : n;
 	}
@@ -44,11 +53,7 @@ ssize_t fiber_read(int fd, void *buf, size_t len)
 		n = read(fd, buf, len);
 		if (n >= 0)
 			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		ret = fiber_wait_fd(fd, POLLIN, -1);
+		ret = wait_to_retry(fd, POLLIN);
 		if (ret < 0)
 			return ret;
 	}
@@ -61,7 +66,7 @@ ssize_t fiber_write(int fd, const void *buf, size_t len)
 	ssize_t n;
 	int ret;
 
-	if (!in_fiber()) {
+	if (!this_fiber()) {
 		n = write(fd, buf, len);
 		return n < 0 ? -errno : n;
 	}
@@ -74,11 +79,7 @@ ssize_t fiber_write(int fd, const void *buf, size_t len)
 			done += (size_t)n;
 			continue;
 		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return done ? (ssize_t)done : -errno;
-		ret = fiber_wait_fd(fd, POLLOUT, -1);
+		ret = wait_to_retry(fd, POLLOUT);
 		if (ret < 0)
 			return done ? (ssize_t)done : ret;
 	}
@@ -89,7 +90,7 @@ int fiber_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
 	int nfd, ret;
 
-	if (!in_fiber())
+	if (!this_fiber())
 		return -ESRCH;
 	ret = set_nonblock(fd);
 	if (ret)
@@ -98,11 +99,9 @@ int fiber_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 		nfd = accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (nfd >= 0)
 			return nfd;
-		if (errno == EINTR || errno == ECONNABORTED)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		ret = fiber_wait_fd(fd, POLLIN, -1);
+		if (errno == ECONNABORTED)
+			continue;	/* that one is gone; wait for the next */
+		ret = wait_to_retry(fd, POLLIN);
 		if (ret < 0)
 			return ret;
 	}
@@ -113,7 +112,7 @@ int fiber_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 	socklen_t len = sizeof(int);
 	int ret, err = 0;
 
-	if (!in_fiber())
+	if (!this_fiber())
 		return -ESRCH;
 	ret = set_nonblock(fd);
 	if (ret)

@@ -168,13 +168,6 @@ static int pd_register(int fd, struct fiber_pd *pd)
 	return ret;
 }
 
-static bool pd_commit(struct fiber *g, void *arg)
-{
-	(void)g;
-	fiber_unlock(&((struct fiber_pd *)arg)->lock);
-	return true;
-}
-
 struct pd_timeout {
 	struct fiber_pd *pd;
 	struct pd_waiter *w;
@@ -253,7 +246,7 @@ int fiber_wait_fd(int fd, int events, int64_t timeout_ns)
 		if (timer_add(&timer))
 			timeout_ns = -1;	/* no memory: wait without */
 	}
-	fiber_park(pd_commit, pd, "IO wait");
+	fiber_park_unlock(&pd->lock, "IO wait");
 	if (timeout_ns > 0)
 		timer_del(&timer);
 	if (w.closed)
@@ -283,7 +276,7 @@ static void pd_take(struct fiber_pd *pd, struct pd_waiter *w, int ready,
 void netpoll_close(int fd)
 {
 	struct fiber_pd *pd = pd_get(fd);
-	struct fiber *list = NULL, *g;
+	struct fiber *list = NULL;
 
 	if (!pd)
 		return;
@@ -300,10 +293,7 @@ void netpoll_close(int fd)
 	atomic_store(&pd->nonblock, false);
 	atomic_store(&pd->registered, false);
 	fiber_unlock(&pd->lock);
-	while ((g = list)) {
-		list = g->schedlink;
-		fiber_ready(g);
-	}
+	fiber_ready_list(list);
 }
 
 /*

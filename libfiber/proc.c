@@ -233,6 +233,15 @@ void startm(struct fiber_p *p, bool spinning)
 	}
 }
 
+/* Sleep on @m's note until a waker hands it a P in nextp; take it. */
+static void sleep_for_p(struct fiber_m *m)
+{
+	note_sleep(&m->park);
+	note_clear(&m->park);
+	acquirep(m, m->nextp);
+	m->nextp = NULL;
+}
+
 /* Park the calling M (which holds no P) until startm() gives it one. */
 void stopm(void)
 {
@@ -244,10 +253,7 @@ void stopm(void)
 	sched.nmidle++;
 	checkdead();
 	fiber_unlock(&sched.lock);
-	note_sleep(&m->park);
-	note_clear(&m->park);
-	acquirep(m, m->nextp);
-	m->nextp = NULL;
+	sleep_for_p(m);
 }
 
 /* Find an M for @p, which nobody owns, or put it on the idle list. */
@@ -311,10 +317,7 @@ void stoplockedm(void)
 	checkdead();
 	fiber_unlock(&sched.lock);
 	/* startlockedm() uncounted us from nmidlelocked before waking us. */
-	note_sleep(&m->park);
-	note_clear(&m->park);
-	acquirep(m, m->nextp);
-	m->nextp = NULL;
+	sleep_for_p(m);
 }
 
 /* We picked @g, locked to another M: hand that M our P and sleep. */

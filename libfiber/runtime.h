@@ -283,6 +283,8 @@ _Noreturn void schedule(void);
 void fiber_ready(struct fiber *g);
 void fiber_park(bool (*commit)(struct fiber *g, void *arg), void *arg,
 		const char *reason);
+void fiber_park_unlock(struct fiber_lock *l, const char *reason);
+void fiber_ready_list(struct fiber *list);
 void wakep(void);
 uint64_t fiber_rand(struct fiber_m *m);
 void finish_switch(struct fiber_m *m);
@@ -352,6 +354,14 @@ static inline void stack_check(struct fiber *g)
 {
 	if (__builtin_expect(fiber_stack_overrun(&g->stack, g->ctx.sp), 0))
 		fiber_stack_overrun_fatal(g);
+}
+
+/* The calling fiber, NULL on a thread that is not running one. */
+static inline struct fiber *this_fiber(void)
+{
+	struct fiber_m *m = this_m();
+
+	return m ? m->curg : NULL;
 }
 
 /*

@@ -222,8 +222,10 @@ static inline void check_timers(struct fiber_p *p)
 {
 	int64_t when = atomic_load_explicit(&p->timer0, memory_order_relaxed);
 
-	if (when && when <= fiber_nanotime())
-		timers_run(p, fiber_nanotime());
+	int64_t now;
+
+	if (when && when <= (now = fiber_nanotime()))
+		timers_run(p, now);
 }
 
 static void run_all_timers(void)
@@ -671,6 +673,33 @@ void fiber_park(bool (*commit)(struct fiber *g, void *arg), void *arg,
 	switch_to_g0(m, g, AFTER_PARK);
 	finish_switch(this_m());
 	this_m()->curg->wait_reason = NULL;
+}
+
+static bool unlock_commit(struct fiber *g, void *arg)
+{
+	(void)g;
+	fiber_unlock(arg);
+	return true;
+}
+
+/*
+ * The common park: the caller holds @l, which guards the wait queue it
+ * has joined; @l is released once the fiber is off its stack.
+ */
+void fiber_park_unlock(struct fiber_lock *l, const char *reason)
+{
+	fiber_park(unlock_commit, l, reason);
+}
+
+/* Ready every fiber of @list (linked through schedlink). */
+void fiber_ready_list(struct fiber *list)
+{
+	struct fiber *g;
+
+	while ((g = list)) {
+		list = g->schedlink;
+		fiber_ready(g);
+	}
 }
 
 /* Leave the dead fiber @g for good.  Called on its own stack. */

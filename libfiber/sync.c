@@ -67,24 +67,22 @@ static struct sync_waiter *wq_pop(struct waitq *q)
 	return w;
 }
 
-static bool unlock_commit(struct fiber *g, void *arg)
-{
-	(void)g;
-	fiber_unlock(arg);
-	return true;
-}
-
 /* Park on @q, whose lock the caller holds; it is released once parked. */
 static void wq_park(struct waitq *q, const char *reason)
 {
-	fiber_park(unlock_commit, &q->lock, reason);
+	fiber_park_unlock(&q->lock, reason);
 }
 
-static struct fiber *self(void)
+/* Ready the fibers of the waiters of @list, detached from their queue. */
+static void ready_waiters(struct sync_waiter *list)
 {
-	struct fiber_m *m = this_m();
+	struct sync_waiter *w;
 
-	return m ? m->curg : NULL;
+	/* Each w is on its fiber's stack: read next before readying it. */
+	while ((w = list)) {
+		list = w->next;
+		fiber_ready(w->g);
+	}
 }
 
 /* ---- mutex -------------------------------------------------------------- */
@@ -115,7 +113,7 @@ int fiber_mutex_lock(fiber_mutex_t *mu)
 
 	if (atomic_compare_exchange_strong(state, &zero, MUTEX_LOCKED))
 		return 0;
-	if (!self())
+	if (!this_fiber())
 		return fiber_mutex_trylock(mu) ? -ESRCH : 0;
 	/* Spin a little while other Ps run: the holder may be about to let go. */
 	if (atomic_load(&sched.nprocs) - atomic_load(&sched.npidle) > 1)
@@ -127,7 +125,7 @@ int fiber_mutex_lock(fiber_mutex_t *mu)
 			if (!fiber_mutex_trylock(mu))
 				return 0;
 		}
-	w.g = self();
+	w.g = this_fiber();
 	w.since = fiber_nanotime();
 	for (;;) {
 		fiber_lock(&q->lock);
@@ -154,7 +152,7 @@ int fiber_mutex_lock(fiber_mutex_t *mu)
 			wq_push_head(q, &w);
 		else
 			wq_push_tail(q, &w);
-		w.g = self();
+		w.g = this_fiber();
 		wq_park(q, "mutex");
 		if (w.granted)
 			return 0;	/* handed to us, still locked */
@@ -200,9 +198,9 @@ int fiber_cond_wait(fiber_cond_t *c, fiber_mutex_t *mu)
 	struct sync_waiter w = { 0 };
 	int ret;
 
-	if (!self())
+	if (!this_fiber())
 		return -ESRCH;
-	w.g = self();
+	w.g = this_fiber();
 	fiber_lock(&q->lock);
 	wq_push_tail(q, &w);
 	/* Queued before the mutex goes: a signal after it finds us. */
@@ -238,10 +236,7 @@ static int cond_wake(fiber_cond_t *c, bool all)
 			break;
 	}
 	fiber_unlock(&q->lock);
-	while ((w = list)) {
-		list = w->next;
-		fiber_ready(w->g);
-	}
+	ready_waiters(list);
 	return 0;
 }
 
@@ -260,7 +255,7 @@ int fiber_cond_broadcast(fiber_cond_t *c)
 int fiber_wg_add(fiber_wg_t *wg, int64_t delta)
 {
 	struct waitq *q = Q(&wg->q);
-	struct sync_waiter *w, *list = NULL;
+	struct sync_waiter *list = NULL;
 	int64_t v;
 
 	fiber_lock(&q->lock);
@@ -275,10 +270,7 @@ int fiber_wg_add(fiber_wg_t *wg, int64_t delta)
 		q->head = q->tail = NULL;
 	}
 	fiber_unlock(&q->lock);
-	while ((w = list)) {
-		list = w->next;
-		fiber_ready(w->g);
-	}
+	ready_waiters(list);
 	return 0;
 }
 
@@ -292,14 +284,14 @@ int fiber_wg_wait(fiber_wg_t *wg)
 	struct waitq *q = Q(&wg->q);
 	struct sync_waiter w = { 0 };
 
-	if (!self())
+	if (!this_fiber())
 		return -ESRCH;
 	fiber_lock(&q->lock);
 	if (wg->count == 0) {
 		fiber_unlock(&q->lock);
 		return 0;
 	}
-	w.g = self();
+	w.g = this_fiber();
 	wq_push_tail(q, &w);
 	wq_park(q, "WaitGroup wait");
 	return 0;
@@ -355,7 +347,7 @@ int fiber_sem_acquire(fiber_sem_t *sem)
 	struct waitq *q = Q(&sem->q);
 	struct sync_waiter w = { 0 };
 
-	if (!self())
+	if (!this_fiber())
 		return -ESRCH;
 	fiber_lock(&q->lock);
 	if (sem->count > 0) {
@@ -363,7 +355,7 @@ int fiber_sem_acquire(fiber_sem_t *sem)
 		fiber_unlock(&q->lock);
 		return 0;
 	}
-	w.g = self();
+	w.g = this_fiber();
 	wq_push_tail(q, &w);
 	wq_park(q, "semaphore");
 	return 0;	/* release handed us a unit */
