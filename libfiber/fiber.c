@@ -37,14 +37,10 @@ int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
 {
 	struct fiber_m *m = this_m();
 	struct fiber_p *p = m->p;
-	size_t size = attr ? attr->stack_size : 0;
+	size_t size = fiber_stack_actual_size(attr ? attr->stack_size : 0);
 	struct fiber *g;
 	int ret;
 
-	if (size)
-		size = (size + 4095) & ~(size_t)4095;
-	else
-		size = fiber_stack_default_size();
 	g = gfree_get(p);
 	if (g && g->stack.size != size) {
 		fiber_stack_free(&g->stack);

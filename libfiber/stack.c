@@ -155,6 +155,12 @@ size_t fiber_stack_default_size(void)
 	return pool.default_size;
 }
 
+/* The size a stack asked for as @size (0: the default) really gets. */
+size_t fiber_stack_actual_size(size_t size)
+{
+	return size ? page_align(size) : pool.default_size;
+}
+
 /*
  * Does the guard at @lo really fault?  Emulators (qemu-user) accept any
  * madvise() and do nothing, so the first guard is tested: the kernel
@@ -227,11 +233,9 @@ int fiber_stack_alloc(struct fiber_stack *st, size_t size)
 	struct free_slot slot = { NULL, GUARD_NONE };
 	char *lo;
 
-	if (!size)
-		size = pool.default_size;
-	if (size < FIBER_STACK_MIN || size > FIBER_STACK_MAX)
+	if (size && (size < FIBER_STACK_MIN || size > FIBER_STACK_MAX))
 		return -EINVAL;
-	size = page_align(size);
+	size = fiber_stack_actual_size(size);
 	if (size == pool.default_size) {
 		pthread_mutex_lock(&pool.lock);
 		if (pool.nfree)

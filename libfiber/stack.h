@@ -34,6 +34,7 @@ struct fiber_stack {
 
 void fiber_stack_init(void);
 size_t fiber_stack_default_size(void);
+size_t fiber_stack_actual_size(size_t size);
 int fiber_stack_alloc(struct fiber_stack *st, size_t size);
 void fiber_stack_free(struct fiber_stack *st);
 void fiber_stack_scavenge(struct fiber_stack *st);

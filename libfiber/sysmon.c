@@ -116,7 +116,7 @@ static bool retake(int64_t now)
 static void scavenge(int64_t now)
 {
 	struct fiber *list, *g, *tail = NULL;
-	int n = 0;
+	int n, done = 0;
 
 	/* Take the list, so the madvise calls run without sched.lock. */
 	fiber_lock(&sched.lock);
@@ -127,8 +127,6 @@ static void scavenge(int64_t now)
 	fiber_unlock(&sched.lock);
 	if (!list)
 		return;
-	int done = 0;
-
 	for (g = list; g; g = g->schedlink) {
 		tail = g;
 		if (done < SCAVENGE_BATCH && g->stack.dirty &&
