@@ -152,6 +152,15 @@ $(B)/bin/%_test: selftests/%_test.c $(wildcard selftests/*.h) uapi/linux/fiber.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -o $@ $< -lpthread
 
+# Selftests of libfiber on the module (selftests/runtime_*_test.c) link it
+# statically, like the programs they stand for.
+RUNTIME_SELFTESTS := $(patsubst selftests/%.c,$(B)/bin/%,$(wildcard selftests/runtime_*_test.c))
+$(RUNTIME_SELFTESTS): $(B)/bin/%: selftests/%.c $(wildcard selftests/*.h libfiber/tests/*.h) \
+		uapi/linux/fiber.h $(LIBFIBER_A) $(KSELFTEST_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -Ilibfiber/tests -o $@ $< \
+		$(LIBFIBER_A) -lpthread -lm
+
 $(B)/bin/%_test: selftests/%_test.sh
 	@mkdir -p $(@D)
 	install -m 0755 $< $@

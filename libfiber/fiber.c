@@ -32,10 +32,9 @@ static _Noreturn void fiber_entry(void *arg)
  * Make a fiber running fn(arg) and queue it on the current P.  The
  * caller is a fiber (or fiber_main, holding P 0).
  */
-int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
-		void *pc)
+static int spawn_on(struct fiber_m *m, const struct fiber_attr *attr,
+		    void (*fn)(void *), void *arg, void *pc)
 {
-	struct fiber_m *m = this_m();
 	struct fiber_p *p = m->p;
 	size_t size = fiber_stack_actual_size(attr ? attr->stack_size : 0);
 	struct fiber *g;
@@ -80,6 +79,20 @@ int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
 	runq_put(p, g, true);
 	wakep();
 	return 0;
+}
+
+/*
+ * Allocating may sleep (mmap_lock, malloc's locks) while we use our P:
+ * keep it ours meanwhile (kernel.c).
+ */
+int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
+		void *pc)
+{
+	struct fiber_m *m = m_acquire();
+	int ret = spawn_on(m, attr, fn, arg, pc);
+
+	m_release(m);
+	return ret;
 }
 
 /* libbpf's rule: a caller's struct larger than ours must be zero beyond it. */

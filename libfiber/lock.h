@@ -5,6 +5,11 @@
  * lock and one exchange to unlock, inline.  Contended, it spins briefly
  * and then sleeps on a futex.  The state: 0 unlocked, 1 locked, 2 locked
  * and someone may sleep (Drepper, "Futexes Are Tricky", mutex 3).
+ *
+ * An M holding one counts it in m->locks (fiber_lock_count), so that its
+ * P is not taken from it if it sleeps meanwhile: a P taken from an M in
+ * the middle of the scheduler's code would have two owners, and an M
+ * held in the kernel with a lock others need could deadlock them.
  */
 #ifndef FIBER_LOCK_H
 #define FIBER_LOCK_H
@@ -20,6 +25,7 @@ struct fiber_lock {
 };
 
 void fiber_lock_slow(struct fiber_lock *l);
+void fiber_lock_count(int delta);	/* sched.c: the calling M's m->locks */
 
 /* Tell the CPU we are spinning. */
 static inline void cpu_relax(void)
@@ -35,6 +41,7 @@ static inline void fiber_lock(struct fiber_lock *l)
 {
 	uint32_t unlocked = 0;
 
+	fiber_lock_count(1);
 	if (!atomic_compare_exchange_strong_explicit(&l->state, &unlocked, 1,
 						     memory_order_acquire,
 						     memory_order_relaxed))
@@ -46,6 +53,7 @@ static inline void fiber_unlock(struct fiber_lock *l)
 	if (atomic_exchange_explicit(&l->state, 0, memory_order_release) == 2)
 		syscall(SYS_futex, &l->state, FUTEX_WAKE_PRIVATE, 1, NULL,
 			NULL, 0);
+	fiber_lock_count(-1);
 }
 
 #endif /* FIBER_LOCK_H */

@@ -77,12 +77,14 @@ void acquirep(struct fiber_m *m, struct fiber_p *p)
 	m->p = p;
 	p->m = m;
 	atomic_store(&p->status, P_RUNNING);
+	kernel_set_user_word(m, p);
 }
 
 struct fiber_p *releasep(struct fiber_m *m)
 {
 	struct fiber_p *p = m->p;
 
+	kernel_set_user_word(m, NULL);
 	p->m = NULL;
 	m->p = NULL;
 	atomic_store(&p->status, P_IDLE);
@@ -119,6 +121,7 @@ static void m_init_thread(struct fiber_m *m)
 	m->tid = (pid_t)syscall(SYS_gettid);
 	m->thread = pthread_self();
 	m_stack_bounds(m);
+	kernel_register_m(m);
 	/* Without an alternate stack an overflow report dies silently. */
 	if (stack_sigaltstack_init(m) && fiber_debug)
 		fprintf(stderr, "libfiber: M%d has no signal stack\n", m->id);
@@ -145,16 +148,23 @@ static void *mstart(void *arg)
 	struct fiber_m *m = arg;
 
 	m_init_thread(m);
-	acquirep(m, m->nextp);
-	m->nextp = NULL;
+	if (m->nextp) {
+		acquirep(m, m->nextp);
+		m->nextp = NULL;
+	} else {
+		/* A spare (kernel.c): park until there is work. */
+		atomic_fetch_sub(&sched.nspawning, 1);
+		stopm();
+	}
 	schedule();
 }
 
 /*
- * A new M to run @p.  Return: 0 or -errno; on failure the M is not
- * counted and the caller still owns @p.
+ * A new M to run @p, or a spare that parks at once if @p is NULL.
+ * Return: 0 or -errno; on failure the M is not counted and the caller
+ * still owns @p.
  */
-static int newm(struct fiber_p *p, bool spinning)
+int newm(struct fiber_p *p, bool spinning)
 {
 	struct fiber_m *m = m_alloc();
 	pthread_attr_t attr;
@@ -162,6 +172,8 @@ static int newm(struct fiber_p *p, bool spinning)
 
 	if (!m)
 		return -ENOMEM;
+	if (!p)
+		atomic_fetch_add(&sched.nspawning, 1);
 	m->nextp = p;
 	m->spinning = spinning;
 	pthread_attr_init(&attr);
@@ -175,8 +187,21 @@ static int newm(struct fiber_p *p, bool spinning)
 		m->dead = true;
 		fiber_unlock(&sched.lock);
 		atomic_fetch_add(&sched.nthread_fail, 1);
+		if (!p)
+			atomic_fetch_sub(&sched.nspawning, 1);
 	}
 	return ret;
+}
+
+/* Wake M @m, asleep in sleep_for_p(), to take the P in its nextp. */
+static void m_wake(struct fiber_m *m)
+{
+	if (m->kslot) {
+		atomic_store(&m->park.key, 1);
+		kernel_wake_m(m);
+	} else {
+		note_wakeup(&m->park);
+	}
 }
 
 /*
@@ -221,7 +246,7 @@ void startm(struct fiber_p *p, bool spinning)
 	if (nm) {
 		nm->spinning = spinning;
 		nm->nextp = p;
-		note_wakeup(&nm->park);
+		m_wake(nm);
 		return;
 	}
 	if (newm(p, spinning)) {
@@ -233,9 +258,16 @@ void startm(struct fiber_p *p, bool spinning)
 	}
 }
 
-/* Sleep on @m's note until a waker hands it a P in nextp; take it. */
+/*
+ * Sleep on @m's note until a waker hands it a P in nextp; take it.  A
+ * carrier sleeps in the module instead, where a block can wake it too.
+ */
 static void sleep_for_p(struct fiber_m *m)
 {
+	if (m->kslot) {
+		kernel_sleep_for_p(m);
+		return;
+	}
 	note_sleep(&m->park);
 	note_clear(&m->park);
 	acquirep(m, m->nextp);
@@ -333,7 +365,7 @@ void startlockedm(struct fiber *g)
 	sched.nmidlelocked--;
 	fiber_unlock(&sched.lock);
 	lm->nextp = releasep(m);
-	note_wakeup(&lm->park);
+	m_wake(lm);
 	stopm();
 }
 
@@ -354,6 +386,7 @@ _Noreturn void mexit(struct fiber_m *m)
 		for (;;)
 			pause();
 	}
+	kernel_unregister_m(m);
 	pthread_exit(NULL);
 }
 
@@ -392,7 +425,7 @@ void checkdead(void)
  * which stops its P for the other, and tries again when resumed.
  *
  * Return: the calling M (the fiber may have moved), with sched.lock
- * released and the world stopped.
+ * released, the world stopped and an m_acquire() section open.
  */
 static struct fiber_m *stop_the_world(void)
 {
@@ -410,6 +443,8 @@ static struct fiber_m *stop_the_world(void)
 		fiber_unlock(&sched.lock);
 		fiber_yield();
 	}
+	/* Our P is stopped while we wait: nobody may claim it. */
+	m_acquire();
 	n = atomic_load(&sched.nprocs);
 	sched.stopwait = n;
 	atomic_store(&sched.gcwaiting, true);
@@ -524,6 +559,7 @@ int fiber_maxprocs(int n)
 	runnable = procresize(m, n);
 	atomic_store(&sched.gcwaiting, false);
 	fiber_unlock(&sched.lock);
+	m_release(m);
 	while ((p = runnable)) {
 		runnable = p->link;
 		startm(p, false);
@@ -579,6 +615,14 @@ int fiber_main(int (*fn)(int argc, char **argv), int argc, char **argv)
 	fiber_debug = dbg && *dbg && strcmp(dbg, "0");
 	fiber_stack_init();
 	n = initial_procs ? initial_procs : default_procs();
+	ret = kernel_init();
+	if (ret)
+		return ret;
+	if (!kernel_on) {
+		ret = retake_signal_init();
+		if (ret)
+			return ret;
+	}
 	m = m_alloc();
 	if (!m)
 		return -ENOMEM;

@@ -34,6 +34,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <linux/fiber.h>
+
 #include "fiber.h"
 #include "context.h"
 #include "lock.h"
@@ -126,6 +128,7 @@ struct fiber_sysmon_view {
 	int64_t schedwhen;
 	uint32_t syscalltick;
 	int64_t syscallwhen;
+	int64_t signalwhen;	/* fallback: last retake signal, 0 if none */
 	bool reported;		/* this run was counted as long */
 };
 
@@ -210,7 +213,22 @@ struct fiber_m {
 	/* The thread's own stack, for the sanitizers' bookkeeping. */
 	void *g0_lo;
 	size_t g0_size;
-	bool dead;			/* exited with its locked fiber */
+	bool dead;			/* exited (locked fiber, or a retired spare) */
+
+	/*
+	 * Runtime locks held, plus m_acquire() sections: while non-zero,
+	 * neither a spare (kernel.c) nor sysmon's signal (syscall.c) takes
+	 * this M's P, however long it sleeps.  Written by the M only.
+	 */
+	_Atomic int locks;
+
+	/* Kernel mode (kernel.c): our slot, and the grant we are owed. */
+	struct fiber_slot *kslot;	/* NULL: not a carrier */
+	uint32_t kslot_id;
+	_Atomic uint32_t granting;	/* a granter picked us */
+
+	/* Fallback mode: sysmon asked the signal handler to retake. */
+	_Atomic bool retake_req;
 };
 
 /* ---- the scheduler ------------------------------------------------------ */
@@ -257,6 +275,13 @@ struct fiber_sched {
 	_Atomic uint64_t nthread_fail;	/* pthread_create failures */
 	_Atomic uint64_t scavenged_bytes;
 	uint64_t dead_steals;		/* nsteals of Ps that were removed */
+
+	/* Kernel mode and its fallback (kernel.c, syscall.c, sysmon.c). */
+	_Atomic uint64_t nclaims;	/* Ps taken from blocked Ms */
+	_Atomic uint64_t ngrants;	/* Ps given to held Ms */
+	_Atomic uint64_t nsignal_retakes; /* fallback: blocked Ms caught */
+	_Atomic uint64_t nretired;	/* spare Ms that exited idle */
+	_Atomic int nspawning;		/* spares started, not parked yet */
 };
 
 extern struct fiber_sched sched;
@@ -297,6 +322,7 @@ void set_this_m(struct fiber_m *m);
 
 /* proc.c */
 void startm(struct fiber_p *p, bool spinning);
+int newm(struct fiber_p *p, bool spinning);
 void stopm(void);
 void handoffp(struct fiber_p *p);
 struct fiber_p *pidleget(void);			/* sched.lock held */
@@ -333,7 +359,67 @@ void inject_list(struct fiber *list);
 
 /* sysmon.c */
 int sysmon_start(void);
+void sysmon_kick(void);
 int64_t fiber_nanotime(void);
+
+/* syscall.c: the fallback's retake of Ms blocked outside a section */
+int retake_signal_init(void);
+void retake_signal(struct fiber_m *m);
+
+/* kernel.c */
+extern bool kernel_on;
+extern const char *kernel_off_reason;
+int kernel_init(void);
+void kernel_register_m(struct fiber_m *m);
+void kernel_unregister_m(struct fiber_m *m);
+void kernel_wake_m(struct fiber_m *m);
+void kernel_sleep_for_p(struct fiber_m *m);
+bool kernel_handoff(struct fiber_m *m);
+void kernel_unclaim(struct fiber_m *m);
+bool kernel_waiting(void);
+bool kernel_grant_idle(void);
+bool kernel_sysmon(void);
+void kernel_dump(int fd);
+void kernel_stats(struct fiber_stats *s);
+
+/* Tell the module (and whoever reads the slots) which P @m holds. */
+static inline void kernel_set_user_word(struct fiber_m *m, struct fiber_p *p)
+{
+	if (m->kslot)
+		atomic_store_explicit((_Atomic uint64_t *)&m->kslot->user_word,
+				      p ? (uint64_t)p->id + 1 : 0,
+				      memory_order_relaxed);
+}
+
+static inline void m_locks_add(struct fiber_m *m, int delta)
+{
+	if (!m)
+		return;
+	/* Only the M itself writes it; its signal handler reads it too. */
+	atomic_signal_fence(memory_order_seq_cst);
+	atomic_store_explicit(&m->locks,
+			      atomic_load_explicit(&m->locks, memory_order_relaxed) + delta,
+			      memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
+/*
+ * m_acquire() .. m_release(): the calling M's P must stay its own even
+ * if it sleeps in between (Go's acquirem).  Runtime locks do the same
+ * (lock.h).  Return: the M, for m_release().
+ */
+static inline struct fiber_m *m_acquire(void)
+{
+	struct fiber_m *m = this_m();
+
+	m_locks_add(m, 1);
+	return m;
+}
+
+static inline void m_release(struct fiber_m *m)
+{
+	m_locks_add(m, -1);
+}
 
 /* stats.c */
 void allfibers_add(struct fiber *g);

@@ -81,6 +81,11 @@ void set_this_m(struct fiber_m *m)
 	tls_m = m;
 }
 
+void fiber_lock_count(int delta)
+{
+	m_locks_add(tls_m, delta);
+}
+
 /*
  * Switch from the running context to @to.  @dying: the context left is a
  * dead fiber's, never to be resumed.  Returns when someone switches back.
@@ -363,6 +368,10 @@ top:
 		}
 	}
 
+	/* An M held in the module waits for a P: give it ours. */
+	if (kernel_waiting() && kernel_handoff(m))
+		goto top;
+
 	/* Nothing anywhere: give up the P. */
 	fiber_lock(&sched.lock);
 	if (atomic_load(&sched.gcwaiting)) {
@@ -500,6 +509,7 @@ static struct fiber *finish_switch_g0(struct fiber_m *m)
 		fiber_unlock(&sched.lock);
 		if (p) {
 			acquirep(m, p);
+			kernel_unclaim(m);
 			return g;
 		}
 		/* A locked fiber is handed back to us by startlockedm. */
@@ -552,6 +562,13 @@ _Noreturn void schedule(void)
 			execute(m, m->lockedg, false);
 			continue;
 		}
+		/*
+		 * Kernel mode: an M blocked in the kernel lost its P to a
+		 * spare and is held there until one is free.  This is a
+		 * scheduling point, so ours is: hand it over and park.
+		 */
+		if (kernel_waiting() && kernel_handoff(m))
+			continue;
 		g = find_runnable(m, &inherit);
 		if (m->spinning)
 			resetspinning(m);
@@ -575,7 +592,7 @@ static struct fiber *next_direct(struct fiber_m *m, struct fiber *cur,
 {
 	struct fiber *g;
 
-	if (cur->lockedm || atomic_load(&sched.gcwaiting))
+	if (cur->lockedm || atomic_load(&sched.gcwaiting) || kernel_waiting())
 		return NULL;
 	g = find_ready(m->p, inherit);
 	if (g && g->lockedm) {
@@ -600,7 +617,7 @@ static struct fiber *next_for_yield(struct fiber_m *m, struct fiber *cur,
 	bool inherit, fair;
 
 	*locked = false;
-	if (cur->lockedm || atomic_load(&sched.gcwaiting))
+	if (cur->lockedm || atomic_load(&sched.gcwaiting) || kernel_waiting())
 		return NULL;
 	fair = atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61 == 0;
 	if (!fair)

@@ -107,6 +107,7 @@ int fiber_stats(struct fiber_stats *out)
 	s.stacks_guard_mprotect = sc.mprotect;
 	s.stacks_canary = sc.canary;
 	s.stack_mapped_bytes = sc.mapped_bytes;
+	kernel_stats(&s);
 
 	memcpy((char *)out + sizeof(out->size), (char *)&s + sizeof(s.size),
 	       (out->size < sizeof(s) ? out->size : sizeof(s)) - sizeof(s.size));
@@ -152,4 +153,5 @@ void fiber_dump(int fd)
 			(unsigned long long)g->parent_id, where);
 	}
 	pthread_mutex_unlock(&allfibers_lock);
+	kernel_dump(fd);
 }

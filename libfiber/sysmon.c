@@ -11,6 +11,11 @@
  *    reported on stderr by fiber id.
  *  - Scavenging: once a second, stacks of fibers that have sat on the
  *    global free list for a second give their pages back to the kernel.
+ *  - Blocking calls nobody announced.  Kernel mode: keep the pool of
+ *    spare Ms filled and catch lost wake-ups (kernel_sysmon).  Fallback:
+ *    a P whose fiber has not moved for RETAKE_STALL_NS while work waits
+ *    gets its M a signal, which turns a blocking system call into a
+ *    system-call section that the retake above then handles (syscall.c).
  *
  * It wakes every 20 us while it finds something to do, and backs off to
  * every 10 ms after 50 idle rounds.
@@ -26,6 +31,10 @@
 #define SYSCALL_FORCE_NS	10000000LL
 #define SCAVENGE_PERIOD_NS	1000000000LL
 #define SCAVENGE_BATCH		4096
+#define RETAKE_STALL_NS		20000LL
+#define RETAKE_RESIGNAL_NS	1000000LL
+
+static struct fiber_note sysmon_note;
 
 int64_t fiber_nanotime(void)
 {
@@ -67,9 +76,23 @@ static bool retake(int64_t now)
 				v->schedtick = tick;
 				v->schedwhen = now;
 				v->reported = false;
-			} else if (!v->reported && now - v->schedwhen >= LONG_RUN_NS) {
+				v->signalwhen = 0;
+				continue;
+			}
+			if (!v->reported && now - v->schedwhen >= LONG_RUN_NS) {
 				v->reported = true;
 				report_long_run(p, now - v->schedwhen);
+			}
+			if (!kernel_on && now - v->schedwhen >= RETAKE_STALL_NS &&
+			    (!runq_empty(p) || atomic_load(&sched.runqsize) > 0) &&
+			    (!v->signalwhen || now - v->signalwhen >= RETAKE_RESIGNAL_NS)) {
+				struct fiber_m *m = p->m;
+
+				if (m) {
+					v->signalwhen = now;
+					retake_signal(m);
+					took = true;
+				}
 			}
 			continue;
 		}
@@ -146,7 +169,6 @@ static void scavenge(int64_t now)
 static void *sysmon(void *arg)
 {
 	int64_t delay = SYSMON_MIN_NS, now, last_scavenge = 0;
-	struct timespec ts;
 	int idle = 0;
 
 	(void)arg;
@@ -157,14 +179,15 @@ static void *sysmon(void *arg)
 			delay *= 2;
 		if (delay > SYSMON_MAX_NS)
 			delay = SYSMON_MAX_NS;
-		ts.tv_sec = 0;
-		ts.tv_nsec = delay;
-		nanosleep(&ts, NULL);
+		note_tsleep(&sysmon_note, delay);
+		note_clear(&sysmon_note);
 		now = fiber_nanotime();
 		if (retake(now))
 			idle = 0;
 		else
 			idle++;
+		if (kernel_sysmon())
+			idle = 0;
 		/* A safety net: queued work, an idle P, and nobody looking. */
 		if (atomic_load(&sched.runqsize) > 0 &&
 		    atomic_load(&sched.npidle) > 0 &&
@@ -185,6 +208,12 @@ static void *sysmon(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/* Wake sysmon now (a spare claimed a P and none is left parked). */
+void sysmon_kick(void)
+{
+	note_wakeup(&sysmon_note);
 }
 
 int sysmon_start(void)

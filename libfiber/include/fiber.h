@@ -189,6 +189,16 @@ void fiber_syscall_exit(void);
  * with mprotect, or only with a canary (see docs/libfiber.md),
  * @stack_mapped_bytes of address space, and @scavenged_bytes returned to
  * the kernel.
+ *
+ * Blocking (since LIBFIBER_0.4; see docs/libfiber.md, "Kernel mode"):
+ * @kernel is 1 when the fiber module assists the runtime, 0 when sysmon
+ * does its best alone (FIBER_KERNEL).  With the module: @carriers, the
+ * threads registered with it; @kernel_spares, those parked in it;
+ * @kernel_claims, processors taken over from a thread blocked in the
+ * kernel; @kernel_grants, processors given back to such a thread when it
+ * woke.  Without it: @signal_retakes, threads that sysmon found blocked
+ * in a system call nobody announced.  @threads_retired: spare threads
+ * that exited after idling.
  */
 struct fiber_stats {
 	uint64_t size;
@@ -198,6 +208,8 @@ struct fiber_stats {
 	uint64_t steals, handoffs, long_runs, thread_create_failures;
 	uint64_t stack_size, stacks_guard_madvise, stacks_guard_mprotect;
 	uint64_t stacks_canary, stack_mapped_bytes, scavenged_bytes;
+	uint32_t kernel, carriers, kernel_spares, threads_retired;
+	uint64_t kernel_claims, kernel_grants, signal_retakes;
 };
 
 /**
@@ -219,6 +231,25 @@ int fiber_stats(struct fiber_stats *out);
  * is in a shared object or the program was linked with -rdynamic).
  */
 void fiber_dump(int fd);
+
+/**
+ * fiber_kernel_shared() - the fiber module's view of this process
+ *
+ * With kernel assistance on (fiber_stats().kernel), the memory the
+ * module shares with the runtime: a struct fiber_shared, then one struct
+ * fiber_slot per carrier thread (uapi/linux/fiber.h says who writes each
+ * field; a slot's user_word is the id + 1 of the processor its thread
+ * holds, 0 if none).  For tools and tests: read it, never write it.
+ *
+ * The module gives a page of slots memory only when a carrier first
+ * registers in it, and reading a page it never gave faults (SIGBUS).  So
+ * read only the slots below *@nr_slots: those the process ever used.
+ *
+ * Return: a pointer to the struct fiber_shared, or NULL without the
+ * module or before fiber_main().  *@nr_slots (if not NULL) is set either
+ * way, to 0 in the second case.
+ */
+const void *fiber_kernel_shared(unsigned int *nr_slots);
 
 
 /* ---- channels and select (chan.c) ---------------------------------------- */

@@ -1,0 +1,722 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Kernel-assisted mode: libfiber on /dev/fiber (uapi/linux/fiber.h).
+ *
+ * Every M is a carrier of one group, with a slot in memory shared with the
+ * module.  Idle Ms, the spares, sleep in FIBER_IOC_PARK instead of on
+ * their futex.  The whole protocol is three moves:
+ *
+ *  Block.  An M running a fiber sleeps in the kernel (a system call, a
+ *    page fault, a futex).  The module marks its slot BLOCKED and wakes
+ *    the spare parked last, whose PARK returns a BLOCKED event.
+ *
+ *  Claim.  The spare compares-and-swaps the slot from BLOCKED to CLAIMED,
+ *    with the sequence number of the event.  If that succeeds the blocked
+ *    M has not run a single instruction since the event, and cannot:
+ *    hold-on-wake keeps it in the kernel until it is granted a P.  So the
+ *    spare may take its P, exactly as sysmon takes the P of an M in a
+ *    system call (syscall.c): the fiber is marked FIBER_SYSCALL, the P
+ *    changes hands and the spare runs the P's queue.
+ *
+ *  Grant.  The blocked M wakes; the module holds it (WAITING) and counts
+ *    it in fiber_shared.nr_waiting.  The next M to reach a scheduling
+ *    point with a P sees that count, gives its P to the waiting M and
+ *    parks in the same FIBER_IOC_SWITCH call.  The woken fiber goes on
+ *    where it was, on the P it was given.  A spare woken by the READY
+ *    event grants an idle P, if there is one, the same way.
+ *
+ * So at most fiber_maxprocs() Ms run fiber code at any time, and a fiber
+ * blocks without taking its P along.  A system call that does not sleep
+ * costs nothing: the module looks only at sleeps.
+ *
+ * What may not be claimed.  The claim takes m->p from under the blocked
+ * M, so that M must not be in the middle of using it.  A fiber's own code
+ * never touches m->p, but the runtime's does, so an M counts the runtime
+ * locks it holds in m->locks (lock.h), and runtime paths that may sleep
+ * while they rely on their P (allocating a stack, starting a thread,
+ * stopping the world) hold m_acquire().  A spare claims only an M with a
+ * fiber (not on its g0), a P and m->locks == 0; any other block is the
+ * runtime's own, short, and ends without help.
+ *
+ * Races, and who settles them:
+ *  - claim vs. the blocked M waking: the slot's CAS on its sequence
+ *    number (the module's side of the table in uapi/linux/fiber.h);
+ *  - two spares claiming one block: the same CAS;
+ *  - two Ms granting one waiting M: m->granting, taken with a CAS by the
+ *    granter and cleared by the next claim of that M (the grant itself is
+ *    over by then: the M ran again);
+ *  - a spare handed a P by startm() while it claims another: it keeps the
+ *    claimed P and passes the other on with startm();
+ *  - a wake-up lost anyway: sysmon watches nr_pending and nr_waiting
+ *    (kernel_sysmon) and wakes a spare or grants an idle P itself.
+ *
+ * The spare pool.  sysmon keeps fiber_maxprocs() spares parked, making
+ * new threads off the hot path (on 6.1 clone() takes mmap_lock for
+ * writing, which would stall the fibers of a claiming M), and a spare
+ * that finds the pool empty after a claim kicks sysmon at once.  A spare
+ * that sleeps FIBER_SPARE_IDLE_NS with more than that many parked exits.
+ * The module's limit on carriers bounds the pool; past it an M runs
+ * without assistance and libfiber says so once.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/fiber.h>
+
+#include "runtime.h"
+
+#define KERNEL_EVENTS		16
+#define SPARE_IDLE_NS		5000000000LL
+
+bool kernel_on;				/* the module assists us */
+const char *kernel_off_reason = "not started";
+static int kfd = -1;
+static void *kmap;
+static size_t kmap_len;
+static struct fiber_shared *kshared;
+static uint32_t kmax;			/* slots in the mapping */
+static struct fiber_m *_Atomic *kslot_m;	/* slot -> M */
+static _Atomic uint32_t kslot_hi;	/* 1 + highest slot ever used */
+static _Atomic uint32_t kgrant_start;	/* where the next scan begins */
+static _Atomic bool klimit_said;
+static uint64_t khandoff_delay;
+static uint32_t khold = 1;
+
+static struct fiber_slot *kslot(uint32_t i)
+{
+	return (struct fiber_slot *)((char *)kmap +
+				     FIBER_SLOT_OFFSET(kshared->slot_offset, i));
+}
+
+static _Atomic uint64_t *slot_state(uint32_t i)
+{
+	return (_Atomic uint64_t *)&kslot(i)->state;
+}
+
+/* ---- start-up ------------------------------------------------------------ */
+
+/* Parse a duration: a number with ns (default), us, ms or s after it. */
+static int parse_duration(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s || errno)
+		return -EINVAL;
+	if (!*end || !strcmp(end, "ns"))
+		*out = v;
+	else if (!strcmp(end, "us"))
+		*out = v * 1000ULL;
+	else if (!strcmp(end, "ms"))
+		*out = v * 1000000ULL;
+	else if (!strcmp(end, "s"))
+		*out = v * 1000000000ULL;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* FIBER_HANDOFF_DELAY and FIBER_HOLD_ON_WAKE; bad values are errors. */
+static int kernel_read_env(void)
+{
+	const char *delay = getenv("FIBER_HANDOFF_DELAY");
+	const char *hold = getenv("FIBER_HOLD_ON_WAKE");
+
+	if (delay && (parse_duration(delay, &khandoff_delay) ||
+		      khandoff_delay > 1000000000ULL)) {
+		fprintf(stderr, "libfiber: FIBER_HANDOFF_DELAY=%s is not a duration of at most 1s (e.g. 20us)\n",
+			delay);
+		return -EINVAL;
+	}
+	if (hold) {
+		if (strcmp(hold, "0") && strcmp(hold, "1")) {
+			fprintf(stderr, "libfiber: FIBER_HOLD_ON_WAKE=%s is neither 0 nor 1\n",
+				hold);
+			return -EINVAL;
+		}
+		khold = hold[0] == '1';
+	}
+	return 0;
+}
+
+/* Open, check and map /dev/fiber.  Return: 0 or -errno, with *why set. */
+static int kernel_open(const char **why)
+{
+	struct fiber_info info = { .size = sizeof(info) };
+	struct fiber_config cfg = { .size = sizeof(cfg) };
+	int ret;
+
+	*why = "cannot open " FIBER_DEVICE_PATH;
+	kfd = open(FIBER_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	if (kfd < 0)
+		return -errno;
+	*why = "FIBER_IOC_GET_INFO failed";
+	if (ioctl(kfd, FIBER_IOC_GET_INFO, &info))
+		goto fail_errno;
+	*why = "the module speaks another ABI version";
+	ret = -EPROTO;
+	if (info.abi_version != FIBER_ABI_VERSION ||
+	    info.slot_size != sizeof(struct fiber_slot))
+		goto fail;
+	*why = "the module lacks carriers or hold-on-wake";
+	ret = -EOPNOTSUPP;
+	if ((info.features & (FIBER_FEATURE_CARRIERS | FIBER_FEATURE_HOLD)) !=
+	    (FIBER_FEATURE_CARRIERS | FIBER_FEATURE_HOLD))
+		goto fail;
+	cfg.flags = FIBER_CONFIG_SET_HOLD;
+	cfg.hold_on_wake = khold;
+	if (info.features & FIBER_FEATURE_DELAY) {
+		cfg.flags |= FIBER_CONFIG_SET_DELAY;
+		cfg.handoff_delay_ns = khandoff_delay;
+	}
+	*why = "FIBER_IOC_CONFIGURE failed";
+	if (ioctl(kfd, FIBER_IOC_CONFIGURE, &cfg))
+		goto fail_errno;
+	kmax = cfg.max_carriers;
+	kslot_m = calloc(kmax, sizeof(*kslot_m));
+	*why = "out of memory";
+	ret = -ENOMEM;
+	if (!kslot_m)
+		goto fail;
+	*why = "cannot map the shared slots";
+	kmap_len = cfg.map_size;
+	kmap = mmap(NULL, kmap_len, PROT_READ | PROT_WRITE, MAP_SHARED, kfd, 0);
+	if (kmap == MAP_FAILED)
+		goto fail_errno;
+	kshared = kmap;
+	*why = "the shared header is not the module's";
+	ret = -EPROTO;
+	if (kshared->magic != FIBER_SHARED_MAGIC)
+		goto fail;
+	return 0;
+
+fail_errno:
+	ret = -errno;
+fail:
+	if (kmap && kmap != MAP_FAILED)
+		munmap(kmap, kmap_len);
+	kmap = NULL;
+	kshared = NULL;
+	free(kslot_m);
+	kslot_m = NULL;
+	close(kfd);
+	kfd = -1;
+	return ret;
+}
+
+int kernel_init(void)
+{
+	const char *mode = getenv("FIBER_KERNEL"), *why;
+	bool must;
+	int ret;
+
+	if (!mode || !*mode)
+		mode = "auto";
+	if (!strcmp(mode, "off")) {
+		kernel_off_reason = "FIBER_KERNEL=off";
+		return 0;
+	}
+	must = !strcmp(mode, "on");
+	if (!must && strcmp(mode, "auto")) {
+		fprintf(stderr, "libfiber: FIBER_KERNEL=%s is not one of auto, on, off\n",
+			mode);
+		return -EINVAL;
+	}
+	ret = kernel_read_env();
+	if (ret)
+		return ret;
+	ret = kernel_open(&why);
+	if (ret) {
+		if (must) {
+			fprintf(stderr, "libfiber: FIBER_KERNEL=on, but %s: %s\n",
+				why, strerror(-ret));
+			return ret;
+		}
+		kernel_off_reason = ret == -ENOENT ?
+			"no " FIBER_DEVICE_PATH " (module not loaded)" : why;
+		if (fiber_debug)
+			fprintf(stderr, "libfiber: without the module (%s: %s); sysmon retakes Ps\n",
+				why, strerror(-ret));
+		return 0;
+	}
+	kernel_on = true;
+	kernel_off_reason = NULL;
+	return 0;
+}
+
+const void *fiber_kernel_shared(unsigned int *nr_slots)
+{
+	if (nr_slots)
+		*nr_slots = kshared ? atomic_load(&kslot_hi) : 0;
+	return kshared;
+}
+
+/* ---- carriers ------------------------------------------------------------ */
+
+void kernel_register_m(struct fiber_m *m)
+{
+	struct fiber_register reg = { .size = sizeof(reg) };
+	uint32_t hi;
+
+	m->kslot = NULL;
+	if (!kernel_on)
+		return;
+	if (ioctl(kfd, FIBER_IOC_REGISTER, &reg)) {
+		if (!atomic_exchange(&klimit_said, true))
+			fprintf(stderr, "libfiber: M%d runs without the module: %s%s\n",
+				m->id, strerror(errno),
+				errno == ENOSPC ? " (the module's carrier limit is reached)" : "");
+		return;
+	}
+	m->kslot_id = reg.slot;
+	m->kslot = kslot(reg.slot);
+	atomic_store(&kslot_m[reg.slot], m);
+	hi = atomic_load(&kslot_hi);
+	while (hi < reg.slot + 1 &&
+	       !atomic_compare_exchange_weak(&kslot_hi, &hi, reg.slot + 1))
+		;
+}
+
+void kernel_unregister_m(struct fiber_m *m)
+{
+	struct fiber_unregister unreg = { .size = sizeof(unreg) };
+
+	if (!m->kslot)
+		return;
+	atomic_store(&kslot_m[m->kslot_id], NULL);
+	m->kslot = NULL;
+	ioctl(kfd, FIBER_IOC_UNREGISTER, &unreg);
+}
+
+/* Wake @m, which sleeps in kernel_sleep_for_p() (m->park is set). */
+void kernel_wake_m(struct fiber_m *m)
+{
+	struct fiber_wake w = { .size = sizeof(w), .slot = m->kslot_id };
+
+	/*
+	 * A carrier not parked yet keeps the wake-up owed, so its next
+	 * PARK returns at once: nothing is lost in between.
+	 */
+	if (ioctl(kfd, FIBER_IOC_WAKE, &w))
+		fiber_fatal("FIBER_IOC_WAKE of M%d: %s", m->id, strerror(errno));
+}
+
+/* ---- claim --------------------------------------------------------------- */
+
+/*
+ * A BLOCKED event for slot @ev->slot: take the blocked M's P.  Return:
+ * the P, now ours to acquire, or NULL.
+ */
+static struct fiber_p *kernel_claim(struct fiber_m *m,
+				    const struct fiber_event *ev)
+{
+	uint64_t old = FIBER_SLOT_WORD(FIBER_SLOT_BLOCKED, ev->seq);
+	struct fiber_m *bm;
+	struct fiber_p *p;
+	struct fiber *g;
+	uint32_t s;
+
+	if (ev->slot >= kmax)
+		return NULL;
+	bm = atomic_load(&kslot_m[ev->slot]);
+	if (!bm || bm == m || atomic_load(slot_state(ev->slot)) != old)
+		return NULL;
+	/*
+	 * Read after seeing the slot BLOCKED with this sequence number,
+	 * and stable until bm runs again: the CAS below fails if it did.
+	 */
+	g = bm->curg;
+	if (!g || atomic_load_explicit(&bm->locks, memory_order_relaxed))
+		return NULL;
+	p = bm->p;
+	if (!p) {
+		/*
+		 * In a fiber_syscall_enter() section: its P waits in
+		 * P_SYSCALL, and sysmon's retake needs no claim.  Do it now.
+		 */
+		p = bm->oldp;
+		s = P_SYSCALL;
+		if (!p || !atomic_compare_exchange_strong(&p->status, &s, P_IDLE))
+			return NULL;
+		atomic_fetch_add(&p->syscalltick, 1);
+		atomic_fetch_add(&sched.nhandoffs, 1);
+		return p;
+	}
+	if (!atomic_compare_exchange_strong(slot_state(ev->slot), &old,
+					    FIBER_SLOT_WORD(FIBER_SLOT_CLAIMED, ev->seq)))
+		return NULL;
+	/* As if bm's fiber had called fiber_syscall_enter(), and lost its P. */
+	atomic_store(&g->status, FIBER_SYSCALL);
+	bm->oldp = p;
+	bm->p = NULL;
+	kernel_set_user_word(bm, NULL);
+	p->m = NULL;
+	atomic_store(&p->status, P_IDLE);
+	atomic_fetch_add(&p->syscalltick, 1);
+	atomic_store(&bm->granting, 0);
+	atomic_fetch_add(&sched.nclaims, 1);
+	return p;
+}
+
+/* ---- grant --------------------------------------------------------------- */
+
+/* A held M to grant a P to, with its m->granting taken; or NULL. */
+static struct fiber_m *kernel_pick_waiting(void)
+{
+	uint32_t hi = atomic_load(&kslot_hi), start, k, i, zero;
+	struct fiber_m *wm;
+
+	if (!hi)
+		return NULL;
+	start = atomic_fetch_add_explicit(&kgrant_start, 1,
+					  memory_order_relaxed) % hi;
+	for (k = 0; k < hi; k++) {
+		i = (start + k) % hi;
+		if (FIBER_SLOT_STATE(atomic_load(slot_state(i))) != FIBER_SLOT_WAITING)
+			continue;
+		wm = atomic_load(&kslot_m[i]);
+		zero = 0;
+		if (!wm || !atomic_compare_exchange_strong(&wm->granting, &zero, 1))
+			continue;
+		/* Only a grant ends WAITING, and grants need the flag. */
+		if (FIBER_SLOT_STATE(atomic_load(slot_state(i))) == FIBER_SLOT_WAITING)
+			return wm;
+		atomic_store(&wm->granting, 0);
+	}
+	return NULL;
+}
+
+/* Give @p to held M @wm, which continues its fiber when woken. */
+static void kernel_give(struct fiber_m *wm, struct fiber_p *p)
+{
+	acquirep(wm, p);
+	wm->oldp = NULL;
+	atomic_store(&wm->curg->status, FIBER_RUNNING);
+	atomic_fetch_add(&sched.ngrants, 1);
+}
+
+/*
+ * An idle P for a held M, if both exist (a READY event, or sysmon).
+ * Return: whether one was granted.
+ */
+bool kernel_grant_idle(void)
+{
+	struct fiber_m *wm;
+	struct fiber_p *p;
+
+	if (!kernel_on || !atomic_load(&kshared->nr_waiting) ||
+	    !atomic_load(&sched.npidle) || atomic_load(&sched.gcwaiting))
+		return false;
+	wm = kernel_pick_waiting();
+	if (!wm)
+		return false;
+	fiber_lock(&sched.lock);
+	p = atomic_load(&sched.gcwaiting) ? NULL : pidleget();
+	fiber_unlock(&sched.lock);
+	if (!p) {
+		atomic_store(&wm->granting, 0);
+		return false;
+	}
+	kernel_give(wm, p);
+	kernel_wake_m(wm);
+	return true;
+}
+
+/* ---- parking ------------------------------------------------------------- */
+
+/* Take @m off sched.midle if it is there.  sched.lock held. */
+static bool midle_remove(struct fiber_m *m)
+{
+	struct fiber_m **pp;
+
+	for (pp = &sched.midle; *pp; pp = &(*pp)->schedlink) {
+		if (*pp == m) {
+			*pp = m->schedlink;
+			sched.nmidle--;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * We claimed @p while asleep.  If we are still on the idle list, we run
+ * it; else startm() is handing us a P already (or we wait for a locked
+ * fiber), and another M runs this one.  Return: whether we kept it.
+ */
+static bool kernel_keep_claimed(struct fiber_m *m, struct fiber_p *p)
+{
+	bool idle;
+
+	fiber_lock(&sched.lock);
+	idle = midle_remove(m);
+	fiber_unlock(&sched.lock);
+	if (idle) {
+		acquirep(m, p);
+		if (atomic_load(&kshared->nr_parked) == 0)
+			sysmon_kick();
+		return true;
+	}
+	startm(p, false);
+	return false;
+}
+
+/* A spare that slept long exits if the pool is bigger than it must be. */
+static bool kernel_spare_retire(struct fiber_m *m)
+{
+	bool idle = false;
+
+	if (m->id == 0 || m->lockedg ||
+	    atomic_load(&kshared->nr_parked) <= (uint32_t)atomic_load(&sched.nprocs))
+		return false;
+	fiber_lock(&sched.lock);
+	if (!atomic_load(&m->park.key) && midle_remove(m)) {
+		idle = true;
+		sched.mcount--;
+		m->dead = true;
+	}
+	fiber_unlock(&sched.lock);
+	if (!idle)
+		return false;
+	kernel_unregister_m(m);
+	atomic_fetch_add(&sched.nretired, 1);
+	pthread_exit(NULL);
+}
+
+/*
+ * Sleep in the module until a P is ours: one handed over by startm() (in
+ * m->nextp, with m->park set) or one we claimed from a blocked M.  If
+ * @grant_to is not NULL, first give it our P in the same call
+ * (FIBER_IOC_SWITCH).  On g0, without a P; on return m->p is set.
+ */
+static void kernel_sleep(struct fiber_m *m, struct fiber_m *grant_to)
+{
+	struct fiber_event ev[KERNEL_EVENTS];
+	struct fiber_park pk;
+	struct fiber_switch sw;
+	struct fiber_p *p;
+	uint32_t i, n;
+	int ret;
+
+	for (;;) {
+		if (atomic_load(&m->park.key)) {
+			note_clear(&m->park);
+			if (m->p) {
+				/* Handed a P while we ran a claimed one. */
+				bool spinning = m->spinning;
+
+				m->spinning = false;
+				startm(m->nextp, spinning);
+			} else {
+				acquirep(m, m->nextp);
+			}
+			m->nextp = NULL;
+			return;
+		}
+		if (m->p)
+			return;
+		if (grant_to) {
+			memset(&sw, 0, sizeof(sw));
+			sw.size = sizeof(sw);
+			sw.slot = grant_to->kslot_id;
+			sw.events = (uintptr_t)ev;
+			sw.nr_events = KERNEL_EVENTS;
+			ret = ioctl(kfd, FIBER_IOC_SWITCH, &sw);
+			n = sw.nr_events;
+			if (ret && errno != EINTR && errno != ETIMEDOUT)
+				fiber_fatal("FIBER_IOC_SWITCH to M%d: %s",
+					    grant_to->id, strerror(errno));
+			grant_to = NULL;
+		} else {
+			memset(&pk, 0, sizeof(pk));
+			pk.size = sizeof(pk);
+			pk.events = (uintptr_t)ev;
+			pk.nr_events = KERNEL_EVENTS;
+			if (m->id != 0)
+				pk.timeout_ns = (uint64_t)(fiber_nanotime() + SPARE_IDLE_NS);
+			ret = ioctl(kfd, FIBER_IOC_PARK, &pk);
+			n = pk.nr_events;
+			if (ret && errno == ETIMEDOUT) {
+				kernel_spare_retire(m);
+				continue;
+			}
+			if (ret && errno != EINTR)
+				fiber_fatal("FIBER_IOC_PARK: %s", strerror(errno));
+		}
+		if (ret)
+			n = 0;
+		for (i = 0; i < n; i++) {
+			if (ev[i].kind == FIBER_EVENT_READY) {
+				kernel_grant_idle();
+				continue;
+			}
+			if (ev[i].kind != FIBER_EVENT_BLOCKED)
+				continue;
+			/*
+			 * The event was delivered to us alone: if we
+			 * already run a claimed P, another M runs this one.
+			 */
+			p = kernel_claim(m, &ev[i]);
+			if (p && m->p)
+				startm(p, false);
+			else if (p)
+				kernel_keep_claimed(m, p);
+		}
+		if (m->p && !atomic_load(&m->park.key))
+			return;
+	}
+}
+
+void kernel_sleep_for_p(struct fiber_m *m)
+{
+	kernel_sleep(m, NULL);
+}
+
+/*
+ * At a scheduling point (on g0, holding a P, no fiber): if an M is held
+ * waiting for a P, give it ours and park in its place.  Return: whether
+ * we did; we hold a P again either way.
+ */
+bool kernel_handoff(struct fiber_m *m)
+{
+	struct fiber_m *wm;
+	struct fiber_p *p;
+
+	if (!m->kslot || atomic_load(&sched.gcwaiting))
+		return false;
+	wm = kernel_pick_waiting();
+	if (!wm)
+		return false;
+	p = releasep(m);
+	kernel_give(wm, p);
+	fiber_lock(&sched.lock);
+	m->schedlink = sched.midle;
+	sched.midle = m;
+	sched.nmidle++;
+	fiber_unlock(&sched.lock);
+	kernel_sleep(m, wm);
+	return true;
+}
+
+/*
+ * Hold-on-wake off: a claimed M came back to user space without its P
+ * and has found one since.  Its slot says CLAIMED until it says it runs
+ * again, and only RUNNING slots report blocks.
+ */
+void kernel_unclaim(struct fiber_m *m)
+{
+	uint64_t w;
+
+	if (!m->kslot)
+		return;
+	w = atomic_load(slot_state(m->kslot_id));
+	if (FIBER_SLOT_STATE(w) == FIBER_SLOT_CLAIMED)
+		atomic_compare_exchange_strong(slot_state(m->kslot_id), &w,
+			FIBER_SLOT_WORD(FIBER_SLOT_RUNNING, FIBER_SLOT_SEQ(w)));
+}
+
+bool kernel_waiting(void)
+{
+	return kernel_on &&
+	       atomic_load_explicit(&kshared->nr_waiting, memory_order_relaxed);
+}
+
+/* ---- sysmon's part ------------------------------------------------------- */
+
+/*
+ * Keep the spare pool filled and make sure no event or held M waits for
+ * a wake-up that was lost.  Return: whether it did something.
+ */
+bool kernel_sysmon(void)
+{
+	static uint64_t last_pending;
+	struct fiber_wake w = { .size = sizeof(w), .flags = FIBER_WAKE_ANY };
+	int want = atomic_load(&sched.nprocs), have;
+	bool did = false;
+
+	if (!kernel_on)
+		return false;
+	have = (int)atomic_load(&kshared->nr_parked) +
+	       atomic_load(&sched.nspawning);
+	while (have < want && sched.mcount < (int)kmax - 1) {
+		if (newm(NULL, false))
+			break;
+		have++;
+		did = true;
+	}
+	/* Events queued twice in a row with spares parked: wake one. */
+	if (atomic_load(&kshared->nr_pending) && atomic_load(&kshared->nr_parked)) {
+		if (last_pending == kshared->notifications) {
+			ioctl(kfd, FIBER_IOC_WAKE, &w);
+			did = true;
+		}
+		last_pending = kshared->notifications;
+	} else {
+		last_pending = 0;
+	}
+	if (kernel_grant_idle())
+		did = true;
+	return did;
+}
+
+/* ---- diagnostics --------------------------------------------------------- */
+
+static const char *slot_state_name(unsigned int s)
+{
+	static const char *const names[] = {
+		[FIBER_SLOT_FREE] = "free",
+		[FIBER_SLOT_RUNNING] = "running",
+		[FIBER_SLOT_BLOCKED] = "blocked",
+		[FIBER_SLOT_CLAIMED] = "claimed",
+		[FIBER_SLOT_WAITING] = "waiting",
+		[FIBER_SLOT_PARKED] = "parked",
+	};
+
+	return s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+void kernel_dump(int fd)
+{
+	uint32_t i, hi = atomic_load(&kslot_hi);
+	struct fiber_slot *s;
+
+	if (!kernel_on) {
+		dprintf(fd, "libfiber: kernel assistance off (%s)\n",
+			kernel_off_reason);
+		return;
+	}
+	dprintf(fd, "libfiber: kernel assistance on: %u carriers, %u parked, %u waiting, %llu block notifications, %llu grants\n",
+		kshared->nr_carriers, kshared->nr_parked, kshared->nr_waiting,
+		(unsigned long long)kshared->notifications,
+		(unsigned long long)kshared->grants);
+	for (i = 0; i < hi; i++) {
+		s = kslot(i);
+		if (FIBER_SLOT_STATE(s->state) == FIBER_SLOT_FREE)
+			continue;
+		dprintf(fd, "carrier %u tid %u [%s] P%lld blocks %llu claims %llu holds %llu\n",
+			i, s->tid, slot_state_name(FIBER_SLOT_STATE(s->state)),
+			(long long)s->user_word - 1,
+			(unsigned long long)s->blocks,
+			(unsigned long long)s->claims,
+			(unsigned long long)s->holds);
+	}
+}
+
+void kernel_stats(struct fiber_stats *s)
+{
+	s->kernel = kernel_on;
+	s->carriers = kernel_on ? kshared->nr_carriers : 0;
+	s->kernel_spares = kernel_on ? kshared->nr_parked : 0;
+	s->kernel_claims = atomic_load(&sched.nclaims);
+	s->kernel_grants = atomic_load(&sched.ngrants);
+	s->signal_retakes = atomic_load(&sched.nsignal_retakes);
+	s->threads_retired = atomic_load(&sched.nretired);
+}

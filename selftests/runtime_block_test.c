@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The mission on one P: a fiber makes a plain blocking call (no wrapper,
+ * no fiber_syscall_enter) right after queueing 100 fibers that compute,
+ * and they must all finish while it is blocked.  Blocks: read() on a
+ * pipe, nanosleep(), a page fault held by userfaultfd, flock() held by
+ * another process, a contended libc mutex.
+ *
+ * Each case runs twice: with the module (FIBER_KERNEL=on: a spare claims
+ * the P at once, and the invariant sampler checks the slots all along)
+ * and without it (FIBER_KERNEL=off: sysmon's signal retakes the P).
+ * Without the module a page fault cannot be seen at all, as in Go, so
+ * that case says SKIP there.
+ *
+ * A releaser thread (a plain pthread, not an M) ends the block once the
+ * computing fibers are done, or after RELEASE_TIMEOUT_S, which fails the
+ * test.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "runtime_check.h"
+
+#define COMPUTERS		100
+#define RELEASE_TIMEOUT_S	30
+#define NANOSLEEP_S		3
+
+enum block_kind { BLOCK_PIPE, BLOCK_NANOSLEEP, BLOCK_UFFD, BLOCK_FLOCK, BLOCK_MUTEX };
+
+/* One run: lives in the child process that calls fiber_main(). */
+static struct {
+	enum block_kind kind;
+	bool module;
+	_Atomic int done;		/* computing fibers finished */
+	_Atomic bool blocking;		/* the blocker is about to block */
+	_Atomic bool releaser_ready;
+	_Atomic bool timed_out;
+	int done_at_wake;
+	int eintr;			/* nanosleep() interrupted */
+	int pipefd[2];
+	int uffd;
+	char *area;
+	const char *lockpath;
+	int holder_ctl;			/* a byte here makes the holder unlock */
+	pthread_mutex_t mutex;
+	fiber_wg_t wg;
+	struct invariant inv;
+} run;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void compute(void *arg)
+{
+	volatile uint64_t x = (uintptr_t)arg;
+	long i;
+
+	for (i = 0; i < 300000; i++)
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+	atomic_fetch_add(&run.done, 1);
+}
+
+static void *releaser(void *arg)
+{
+	double deadline = now_s() + RELEASE_TIMEOUT_S;
+
+	(void)arg;
+	if (run.kind == BLOCK_MUTEX)
+		pthread_mutex_lock(&run.mutex);
+	atomic_store(&run.releaser_ready, true);
+	while ((!atomic_load(&run.blocking) ||
+		atomic_load(&run.done) < COMPUTERS) && now_s() < deadline)
+		usleep(1000);
+	if (atomic_load(&run.done) < COMPUTERS)
+		atomic_store(&run.timed_out, true);
+	/* Let the blocker really sleep before it is released. */
+	usleep(20000);
+	switch (run.kind) {
+	case BLOCK_PIPE:
+		CHECK(write(run.pipefd[1], "x", 1) == 1);
+		break;
+	case BLOCK_UFFD: {
+		struct uffdio_zeropage zp = {
+			.range = { .start = (uintptr_t)run.area,
+				   .len = (uint64_t)sysconf(_SC_PAGESIZE) },
+		};
+
+		CHECK(ioctl(run.uffd, UFFDIO_ZEROPAGE, &zp) == 0);
+		break;
+	}
+	case BLOCK_FLOCK:
+		CHECK(write(run.holder_ctl, "x", 1) == 1);
+		break;
+	case BLOCK_MUTEX:
+		pthread_mutex_unlock(&run.mutex);
+		break;
+	case BLOCK_NANOSLEEP:
+		break;
+	}
+	return NULL;
+}
+
+static void blocker(void *arg)
+{
+	struct timespec ts = { .tv_sec = NANOSLEEP_S };
+	long i;
+	int fd;
+	char c;
+
+	(void)arg;
+	/* Queued behind us on our only P: they run only if we let it go. */
+	for (i = 0; i < COMPUTERS; i++)
+		CHECK(fiber_go(compute, (void *)i) == 0);
+	fd = run.kind == BLOCK_FLOCK ? open(run.lockpath, O_RDWR) : -1;
+	atomic_store(&run.blocking, true);
+	switch (run.kind) {
+	case BLOCK_PIPE:
+		CHECK(read(run.pipefd[0], &c, 1) == 1);
+		break;
+	case BLOCK_NANOSLEEP:
+		/*
+		 * With the module nothing interrupts it.  Without, sysmon's
+		 * signal does, and nanosleep() never restarts after a
+		 * handled signal: retry with the time left, as POSIX asks
+		 * of any program that handles signals.
+		 */
+		while (nanosleep(&ts, &ts)) {
+			CHECK(errno == EINTR && !run.module);
+			run.eintr++;
+		}
+		break;
+	case BLOCK_UFFD:
+		c = *(volatile char *)run.area;
+		CHECK(c == 0);
+		break;
+	case BLOCK_FLOCK:
+		CHECK(fd >= 0);
+		CHECK(flock(fd, LOCK_EX) == 0);
+		close(fd);
+		break;
+	case BLOCK_MUTEX:
+		CHECK(pthread_mutex_lock(&run.mutex) == 0);
+		pthread_mutex_unlock(&run.mutex);
+		break;
+	}
+	run.done_at_wake = atomic_load(&run.done);
+	fiber_wg_done(&run.wg);
+}
+
+/* A page whose first touch sleeps until the releaser fills it. */
+static void uffd_setup(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	long page = sysconf(_SC_PAGESIZE);
+
+	run.uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
+	CHECK(run.uffd >= 0);
+	CHECK(ioctl(run.uffd, UFFDIO_API, &api) == 0);
+	run.area = mmap(NULL, page, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(run.area != MAP_FAILED);
+	reg.range.start = (uintptr_t)run.area;
+	reg.range.len = page;
+	CHECK(ioctl(run.uffd, UFFDIO_REGISTER, &reg) == 0);
+}
+
+static int block_main(int argc, char **argv)
+{
+	struct fiber_stats s;
+	pthread_t rt;
+
+	(void)argc;
+	(void)argv;
+	if (run.kind == BLOCK_UFFD)
+		uffd_setup();
+	s = stats_now();
+	CHECK(s.kernel == run.module);
+	if (run.module)
+		CHECK(invariant_start(&run.inv, 1));
+	CHECK(pthread_create(&rt, NULL, releaser, NULL) == 0);
+	while (!atomic_load(&run.releaser_ready))
+		fiber_yield();
+	fiber_wg_add(&run.wg, 1);
+	CHECK(fiber_go(blocker, NULL) == 0);
+	fiber_wg_wait(&run.wg);
+	pthread_join(rt, NULL);
+	wait_others();
+	s = stats_now();
+	fprintf(stderr, "# [%d] %d of %d computed during the block (%d EINTR); claims %llu grants %llu handoffs %llu signal retakes %llu, %u threads\n",
+		getpid(), run.done_at_wake, COMPUTERS, run.eintr,
+		(unsigned long long)s.kernel_claims,
+		(unsigned long long)s.kernel_grants,
+		(unsigned long long)s.handoffs,
+		(unsigned long long)s.signal_retakes, s.threads);
+	CHECK(!atomic_load(&run.timed_out));
+	CHECK(run.done_at_wake == COMPUTERS);
+	if (run.module) {
+		CHECK(invariant_stop(&run.inv) == 0);
+		CHECK(s.kernel_claims >= 1);
+		CHECK(s.kernel_claims == s.kernel_grants);
+	} else {
+		CHECK(s.signal_retakes + s.handoffs >= 1);
+	}
+	return 0;
+}
+
+FIXTURE(runtime) {
+	pid_t holder;
+	int holder_ctl;
+	char lockpath[64];
+};
+
+FIXTURE_VARIANT(runtime) {
+	const char *mode;
+};
+
+FIXTURE_VARIANT_ADD(runtime, module) {
+	.mode = "on",
+};
+
+FIXTURE_VARIANT_ADD(runtime, fallback) {
+	.mode = "off",
+};
+
+FIXTURE_SETUP(runtime)
+{
+	self->holder = -1;
+	if (!strcmp(variant->mode, "on") && access(FIBER_DEVICE_PATH, R_OK | W_OK))
+		SKIP(return, "%s: %s (module not loaded)", FIBER_DEVICE_PATH,
+		     strerror(errno));
+	setenv("FIBER_KERNEL", variant->mode, 1);
+	memset(&run, 0, sizeof(run));
+	run.module = !strcmp(variant->mode, "on");
+	run.uffd = -1;
+	pthread_mutex_init(&run.mutex, NULL);
+}
+
+FIXTURE_TEARDOWN(runtime)
+{
+	if (self->holder > 0) {
+		kill(self->holder, SIGKILL);
+		waitpid(self->holder, NULL, 0);
+	}
+}
+
+/*
+ * Run the scenario on one P in a child.  Return: its wait status (0 if it
+ * exited with 0).
+ */
+static int run_scenario(enum block_kind kind)
+{
+	run.kind = kind;
+	return run_fiber_main_procs(block_main, 1, NULL, 0);
+}
+
+/* The harness runs the test body even when its setup said SKIP. */
+#define SKIPPED_IN_SETUP() do {						\
+	if (_metadata->skip)						\
+		return;							\
+} while (0)
+
+TEST_F_TIMEOUT(runtime, pipe_read, 120)
+{
+	SKIPPED_IN_SETUP();
+	ASSERT_EQ(0, pipe(run.pipefd));
+	EXPECT_EQ(0, run_scenario(BLOCK_PIPE));
+}
+
+TEST_F_TIMEOUT(runtime, nanosleep, 120)
+{
+	SKIPPED_IN_SETUP();
+	EXPECT_EQ(0, run_scenario(BLOCK_NANOSLEEP));
+}
+
+TEST_F_TIMEOUT(runtime, page_fault, 120)
+{
+	int fd;
+
+	SKIPPED_IN_SETUP();
+	if (!run.module)
+		SKIP(return, "without the module a page fault is invisible to the runtime (as in Go)");
+	/* The scenario sets it up in its own process: fork drops it. */
+	fd = syscall(__NR_userfaultfd, O_CLOEXEC);
+	if (fd < 0)
+		SKIP(return, "userfaultfd: %s", strerror(errno));
+	close(fd);
+	EXPECT_EQ(0, run_scenario(BLOCK_UFFD));
+}
+
+TEST_F_TIMEOUT(runtime, flock, 120)
+{
+	int ready[2], ctl[2], fd;
+	char c;
+
+	SKIPPED_IN_SETUP();
+
+	snprintf(self->lockpath, sizeof(self->lockpath), "/tmp/runtime-flock-%d",
+		 getpid());
+	fd = open(self->lockpath, O_RDWR | O_CREAT, 0600);
+	ASSERT_LE(0, fd);
+	close(fd);
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(ctl));
+	self->holder = fork();
+	ASSERT_LE(0, self->holder);
+	if (self->holder == 0) {
+		/* Another process holds the lock until told to let go. */
+		fd = open(self->lockpath, O_RDWR);
+		if (fd < 0 || flock(fd, LOCK_EX))
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1 || read(ctl[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(ctl[0]);
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	run.lockpath = self->lockpath;
+	run.holder_ctl = ctl[1];
+	EXPECT_EQ(0, run_scenario(BLOCK_FLOCK));
+	unlink(self->lockpath);
+}
+
+TEST_F_TIMEOUT(runtime, libc_mutex, 120)
+{
+	SKIPPED_IN_SETUP();
+	EXPECT_EQ(0, run_scenario(BLOCK_MUTEX));
+}
+
+TEST_HARNESS_MAIN
