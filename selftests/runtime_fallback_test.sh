@@ -1,0 +1,41 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# libfiber with the module really gone (inside the VM: rmmod, then insmod
+# again).  FIBER_KERNEL=auto runs on sysmon's retake and says why;
+# FIBER_KERNEL=on refuses to start with a one-line error.  The program run
+# is runtime_process_test's exec'd image: one fiber blocks in read() on one
+# P while 20 others must finish.  TAP.
+here=$(dirname "$0")
+prog=$here/runtime_process_test
+ko=$here/../fiber.ko
+n=0
+
+result() {
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
+}
+
+echo "TAP version 13"
+echo "1..3"
+
+if [ ! -e "$ko" ] || ! err=$(rmmod fiber 2>&1); then
+	for t in "auto falls back" "on is refused" "module loaded again"; do
+		n=$((n + 1))
+		echo "ok $n # SKIP cannot remove fiber.ko here: ${err:-no $ko}"
+	done
+	exit 0
+fi
+
+out=$(RUNTIME_EXEC_CHILD=1 FIBER_KERNEL=auto FIBER_DEBUG=1 "$prog" 2>&1); rc=$?
+[ $rc = 0 ] && echo "$out" | grep -q '^libfiber: without the module (cannot open /dev/fiber: No such file or directory); sysmon retakes Ps$'
+result $? "FIBER_KERNEL=auto without the module: runs on sysmon, and says why"
+[ $rc = 0 ] || echo "$out" | sed 's/^/# /'
+
+out=$(RUNTIME_EXEC_CHILD=1 FIBER_KERNEL=on "$prog" 2>&1); rc=$?
+[ $rc = 99 ] && [ "$out" = "libfiber: FIBER_KERNEL=on, but cannot open /dev/fiber: No such file or directory" ]
+result $? "FIBER_KERNEL=on without the module: a clear error at start"
+[ $rc = 99 ] || echo "$out" | sed 's/^/# /'
+
+insmod "$ko"
+result $? "fiber.ko loaded again"
