@@ -57,7 +57,7 @@ LIBFIBER_SO := $(B)/libfiber/libfiber.so.$(LIBFIBER_SOVER)
 SELFTESTS := $(patsubst selftests/%.c,$(B)/bin/%,$(wildcard selftests/*_test.c))
 SELFTEST_SCRIPTS := $(patsubst selftests/%.sh,$(B)/bin/%,$(wildcard selftests/*_test.sh))
 TOOLS := $(B)/bin/fiberinfo $(B)/bin/fiber-demo $(B)/bin/fiber-kbench $(B)/bin/block-demo \
-	$(B)/bin/fiber-bench
+	$(B)/bin/fiber-bench $(B)/bin/libfiber-demo $(B)/bin/vm-bench
 EXAMPLES := $(patsubst libfiber/examples/%.c,$(B)/bin/%,$(wildcard libfiber/examples/*.c))
 LIBFIBER_TESTS := $(patsubst libfiber/tests/%.c,$(B)/tests/libfiber/%,$(wildcard libfiber/tests/*_test.c))
 
@@ -129,6 +129,14 @@ $(B)/bin/fiber-kbench: tools/bench/kbench.c selftests/fiber_test.h uapi/linux/fi
 $(B)/bin/block-demo: tools/demo/block-demo.c selftests/fiber_test.h uapi/linux/fiber.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -Iselftests -o $@ $< -lpthread
+
+$(B)/bin/libfiber-demo: tools/demo/libfiber-demo.c $(LIBFIBER_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LIBFIBER_A) -lpthread
+
+$(B)/bin/vm-bench: tools/bench/vm_bench.c $(LIBFIBER_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LIBFIBER_A) -lpthread
 
 $(B)/bin/fiber-bench: tools/bench/fiber_bench.c $(LIBFIBER_A)
 	@mkdir -p $(@D)

@@ -635,10 +635,12 @@ bool kernel_waiting(void)
  * Keep the spare pool filled and make sure no event or held M waits for
  * a wake-up that was lost.  Return: whether it did something.
  */
-bool kernel_sysmon(void)
+/*
+ * Start spares until fiber_maxprocs() of them are parked or on their way.
+ * Return: whether it started any.
+ */
+bool kernel_fill_spares(void)
 {
-	static uint64_t last_pending;
-	struct fiber_wake w = { .size = sizeof(w), .flags = FIBER_WAKE_ANY };
 	int want = atomic_load(&sched.nprocs), have;
 	bool did = false;
 
@@ -652,6 +654,18 @@ bool kernel_sysmon(void)
 		have++;
 		did = true;
 	}
+	return did;
+}
+
+bool kernel_sysmon(void)
+{
+	static uint64_t last_pending;
+	struct fiber_wake w = { .size = sizeof(w), .flags = FIBER_WAKE_ANY };
+	bool did;
+
+	if (!kernel_on)
+		return false;
+	did = kernel_fill_spares();
 	/* Events queued twice in a row with spares parked: wake one. */
 	if (atomic_load(&kshared->nr_pending) && atomic_load(&kshared->nr_parked)) {
 		if (last_pending == kshared->notifications) {

@@ -134,6 +134,7 @@ static struct fiber_m *m_alloc(void)
 	if (!m)
 		return NULL;
 	fiber_lock(&sched.lock);
+	m->statfd = -1;
 	m->id = sched.next_mid++;
 	m->rand = 0x9e3779b97f4a7c15ULL * (uint64_t)(m->id + 1);
 	m->allnext = sched.allm;
@@ -651,6 +652,8 @@ int fiber_main(int (*fn)(int argc, char **argv), int argc, char **argv)
 	ret = sysmon_start();
 	if (ret)
 		return ret;
+	/* Spares ready before the first block, not made by it. */
+	kernel_fill_spares();
 	schedule();
 }
 

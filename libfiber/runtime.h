@@ -128,7 +128,7 @@ struct fiber_sysmon_view {
 	int64_t schedwhen;
 	uint32_t syscalltick;
 	int64_t syscallwhen;
-	int64_t signalwhen;	/* fallback: last retake signal, 0 if none */
+	int64_t probewhen;	/* fallback: last look at its M's state */
 	bool reported;		/* this run was counted as long */
 };
 
@@ -229,6 +229,7 @@ struct fiber_m {
 
 	/* Fallback mode: sysmon asked the signal handler to retake. */
 	_Atomic bool retake_req;
+	int statfd;			/* sysmon's: /proc/self/task/TID/stat */
 };
 
 /* ---- the scheduler ------------------------------------------------------ */
@@ -357,6 +358,9 @@ void netpoll_wake_for(int64_t when);
 void netpoll_break(void);
 void inject_list(struct fiber *list);
 
+/* syscall.c */
+bool syscall_exit_fast(struct fiber_m *m, struct fiber *g);
+
 /* sysmon.c */
 int sysmon_start(void);
 void sysmon_kick(void);
@@ -379,6 +383,7 @@ void kernel_unclaim(struct fiber_m *m);
 bool kernel_waiting(void);
 bool kernel_grant_idle(void);
 bool kernel_sysmon(void);
+bool kernel_fill_spares(void);
 void kernel_dump(int fd);
 void kernel_stats(struct fiber_stats *s);
 

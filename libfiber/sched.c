@@ -451,6 +451,32 @@ static void yield_wakep(void)
 }
 
 /*
+ * Fiber @g must run, but its M has no P (it lost it during a system
+ * call): take an idle P, or queue @g for another M and go idle.  Return:
+ * @g if we got a P, else NULL.
+ */
+static struct fiber *run_without_p(struct fiber_m *m, struct fiber *g)
+{
+	struct fiber_p *p;
+
+	atomic_store(&g->status, FIBER_RUNNABLE);
+	fiber_lock(&sched.lock);
+	p = pidleget();
+	if (!p)
+		globrunq_put(g);
+	fiber_unlock(&sched.lock);
+	if (p) {
+		acquirep(m, p);
+		kernel_unclaim(m);
+		return g;
+	}
+	/* A locked fiber is handed back to us by startlockedm. */
+	if (m->lockedg != g)
+		stopm();
+	return NULL;
+}
+
+/*
  * Carry out the action the context we came from left for us (see the
  * comment at the top).  On a fiber's stack only AFTER_YIELD and
  * AFTER_EXIT occur.  Return: a fiber that must run at once (a park whose
@@ -461,7 +487,6 @@ static struct fiber *finish_switch_g0(struct fiber_m *m)
 {
 	enum fiber_after what = m->after;
 	struct fiber *g = m->after_g;
-	struct fiber_p *p;
 
 	m->after = AFTER_NONE;
 	m->after_g = NULL;
@@ -497,25 +522,14 @@ static struct fiber *finish_switch_g0(struct fiber_m *m)
 		atomic_store(&g->status, FIBER_WAITING);
 		if (m->park_commit && !m->park_commit(g, m->park_arg)) {
 			atomic_store(&g->status, FIBER_RUNNING);
-			return g;
+			return m->p ? g : run_without_p(m, g);
 		}
-		return NULL;
-	case AFTER_SYSCALL_EXIT:
-		atomic_store(&g->status, FIBER_RUNNABLE);
-		fiber_lock(&sched.lock);
-		p = pidleget();
-		if (!p)
-			globrunq_put(g);
-		fiber_unlock(&sched.lock);
-		if (p) {
-			acquirep(m, p);
-			kernel_unclaim(m);
-			return g;
-		}
-		/* A locked fiber is handed back to us by startlockedm. */
-		if (m->lockedg != g)
+		/* Parked on the way back from a system call: idle now. */
+		if (!m->p && !m->lockedg)
 			stopm();
 		return NULL;
+	case AFTER_SYSCALL_EXIT:
+		return run_without_p(m, g);
 	}
 	return NULL;
 }
@@ -619,6 +633,8 @@ static struct fiber *next_for_yield(struct fiber_m *m, struct fiber *cur,
 	*locked = false;
 	if (cur->lockedm || atomic_load(&sched.gcwaiting) || kernel_waiting())
 		return NULL;
+	/* Due timers first, as schedule() would: else yields starve them. */
+	check_timers(p);
 	fair = atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61 == 0;
 	if (!fair)
 		g = runq_get(p, &inherit);
@@ -682,8 +698,15 @@ void fiber_park(bool (*commit)(struct fiber *g, void *arg), void *arg,
 	struct fiber_m *m = this_m();
 	struct fiber *g = m->curg;
 
-	leave_syscall(m);
-	m = this_m();
+	/*
+	 * Back from a system call whose P was taken (by sysmon, or by a
+	 * spare with hold-on-wake off), and none is free: park anyway, and
+	 * let the M go idle after the commit.  Waiting for a P here could
+	 * wait forever: the caller may hold the lock the commit releases,
+	 * and the fiber running on our old P may be waiting for it.
+	 */
+	if (atomic_load(&g->status) == FIBER_SYSCALL && !syscall_exit_fast(m, g))
+		atomic_store(&g->status, FIBER_RUNNING);
 	g->wait_reason = reason;
 	m->park_commit = commit;
 	m->park_arg = arg;

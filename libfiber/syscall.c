@@ -77,24 +77,24 @@ void fiber_syscall_enter(void)
 	}
 }
 
-void fiber_syscall_exit(void)
+/*
+ * Take a P back without switching: the one we left if nobody took it
+ * (two atomics), else an idle one.  Return: whether we hold one now.
+ */
+bool syscall_exit_fast(struct fiber_m *m, struct fiber *g)
 {
-	struct fiber_m *m = this_m();
-	struct fiber *g = m ? m->curg : NULL;
-	struct fiber_p *p;
+	struct fiber_p *p = m->oldp;
 	uint32_t s = P_SYSCALL;
 
-	if (!g || atomic_load(&g->status) != FIBER_SYSCALL)
-		return;
-	p = m->oldp;
 	m->oldp = NULL;
-	if (atomic_compare_exchange_strong(&p->status, &s, P_RUNNING)) {
+	if (p && atomic_compare_exchange_strong(&p->status, &s, P_RUNNING)) {
 		/* The fast path: nobody took it. */
 		p->m = m;
 		m->p = p;
+		kernel_set_user_word(m, p);
 		atomic_fetch_add(&p->syscalltick, 1);
 		atomic_store(&g->status, FIBER_RUNNING);
-		return;
+		return true;
 	}
 	if (atomic_load(&sched.npidle) > 0) {
 		fiber_lock(&sched.lock);
@@ -104,9 +104,21 @@ void fiber_syscall_exit(void)
 			acquirep(m, p);
 			kernel_unclaim(m);
 			atomic_store(&g->status, FIBER_RUNNING);
-			return;
+			return true;
 		}
 	}
+	return false;
+}
+
+void fiber_syscall_exit(void)
+{
+	struct fiber_m *m = this_m();
+	struct fiber *g = m ? m->curg : NULL;
+
+	if (!g || atomic_load(&g->status) != FIBER_SYSCALL)
+		return;
+	if (syscall_exit_fast(m, g))
+		return;
 	/* No P: let g0 queue us and park the M. */
 	switch_to_g0(m, g, AFTER_SYSCALL_EXIT);
 	finish_switch(this_m());

@@ -13,15 +13,21 @@
  *    global free list for a second give their pages back to the kernel.
  *  - Blocking calls nobody announced.  Kernel mode: keep the pool of
  *    spare Ms filled and catch lost wake-ups (kernel_sysmon).  Fallback:
- *    a P whose fiber has not moved for RETAKE_STALL_NS while work waits
- *    gets its M a signal, which turns a blocking system call into a
+ *    when work waits behind a P, sysmon asks the kernel whether the P's
+ *    M is asleep (/proc/self/task/TID/stat) - at once if the P has not
+ *    moved for RETAKE_STALL_NS, else at most every RETAKE_PROBE_NS - and
+ *    if so sends it a signal, which turns a blocking system call into a
  *    system-call section that the retake above then handles (syscall.c).
+ *    That costs a read of a /proc file, so it is done only then.
  *
  * It wakes every 20 us while it finds something to do, and backs off to
  * every 10 ms after 50 idle rounds.
  */
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "runtime.h"
 
@@ -32,7 +38,7 @@
 #define SCAVENGE_PERIOD_NS	1000000000LL
 #define SCAVENGE_BATCH		4096
 #define RETAKE_STALL_NS		20000LL
-#define RETAKE_RESIGNAL_NS	1000000LL
+#define RETAKE_PROBE_NS		1000000LL
 
 static struct fiber_note sysmon_note;
 
@@ -57,6 +63,50 @@ static void report_long_run(struct fiber_p *p, int64_t ran)
 			p->id, g->created_pc);
 }
 
+/*
+ * Is @m asleep in the kernel?  Its /proc stat file says S or D after the
+ * command name; the file stays open (sysmon's, in m->statfd).
+ */
+static bool m_sleeping(struct fiber_m *m)
+{
+	char buf[256], *st;
+	ssize_t n;
+
+	if (m->statfd < 0) {
+		snprintf(buf, sizeof(buf), "/proc/self/task/%d/stat", m->tid);
+		m->statfd = open(buf, O_RDONLY | O_CLOEXEC);
+		if (m->statfd < 0)
+			return false;
+	}
+	n = pread(m->statfd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	st = strrchr(buf, ')');
+	return st && st[1] == ' ' && (st[2] == 'S' || st[2] == 'D');
+}
+
+/*
+ * Fallback: work waits behind running P @p.  If its M sleeps in the
+ * kernel, ask it to let the P go.  Return: whether we asked.
+ */
+static bool retake_blocked(struct fiber_p *p, int64_t now)
+{
+	struct fiber_sysmon_view *v = &p->sysmon;
+	struct fiber_m *m = p->m;
+
+	if (kernel_on || !m || m->dead ||
+	    (runq_empty(p) && atomic_load(&sched.runqsize) == 0))
+		return false;
+	if (now - v->schedwhen < RETAKE_STALL_NS && now - v->probewhen < RETAKE_PROBE_NS)
+		return false;
+	v->probewhen = now;
+	if (!m_sleeping(m))
+		return false;
+	retake_signal(m);
+	return true;
+}
+
 /* Return: whether a P was retaken. */
 static bool retake(int64_t now)
 {
@@ -76,24 +126,12 @@ static bool retake(int64_t now)
 				v->schedtick = tick;
 				v->schedwhen = now;
 				v->reported = false;
-				v->signalwhen = 0;
-				continue;
-			}
-			if (!v->reported && now - v->schedwhen >= LONG_RUN_NS) {
+			} else if (!v->reported && now - v->schedwhen >= LONG_RUN_NS) {
 				v->reported = true;
 				report_long_run(p, now - v->schedwhen);
 			}
-			if (!kernel_on && now - v->schedwhen >= RETAKE_STALL_NS &&
-			    (!runq_empty(p) || atomic_load(&sched.runqsize) > 0) &&
-			    (!v->signalwhen || now - v->signalwhen >= RETAKE_RESIGNAL_NS)) {
-				struct fiber_m *m = p->m;
-
-				if (m) {
-					v->signalwhen = now;
-					retake_signal(m);
-					took = true;
-				}
-			}
+			if (retake_blocked(p, now))
+				took = true;
 			continue;
 		}
 		if (s != P_SYSCALL)
