@@ -11,6 +11,8 @@
 # make lint       checkpatch --strict and sparse on the module
 # make bench     libfiber against Go and Boost.Context (docs/performance.md)
 # make bench-kernel  the module's micro-benchmark in VMs (docs/benchmarks.md)
+# make bench-vm  libfiber with the module, without it, and Go, in a VM
+#               (bench/results-vm.json, docs/performance.md)
 #
 # Variables: KDIR (kernel build tree), KERNELS (for check), KERNEL (for
 # demo and vm-shell), V=1 (verbose kbuild).
@@ -57,7 +59,7 @@ LIBFIBER_SO := $(B)/libfiber/libfiber.so.$(LIBFIBER_SOVER)
 SELFTESTS := $(patsubst selftests/%.c,$(B)/bin/%,$(wildcard selftests/*_test.c))
 SELFTEST_SCRIPTS := $(patsubst selftests/%.sh,$(B)/bin/%,$(wildcard selftests/*_test.sh))
 TOOLS := $(B)/bin/fiberinfo $(B)/bin/fiber-demo $(B)/bin/fiber-kbench $(B)/bin/block-demo \
-	$(B)/bin/fiber-bench $(B)/bin/libfiber-demo $(B)/bin/vm-bench
+	$(B)/bin/fiber-bench $(B)/bin/libfiber-demo $(B)/bin/vm-bench $(B)/bin/vm-bench-run
 EXAMPLES := $(patsubst libfiber/examples/%.c,$(B)/bin/%,$(wildcard libfiber/examples/*.c))
 LIBFIBER_TESTS := $(patsubst libfiber/tests/%.c,$(B)/tests/libfiber/%,$(wildcard libfiber/tests/*_test.c))
 
@@ -80,12 +82,12 @@ KERNEL ?= 6.1
 
 .PHONY: all module libfiber tools selftests examples deps check check-host \
 	check-vm check-after-deps lint demo demo-after-deps vm-shell clean \
-	distclean help bench-kernel check-asan check-valgrind check-aarch64 aarch64 asan bench bench-after-deps
+	distclean help bench-kernel bench-vm bench-vm-after-deps check-asan check-valgrind check-aarch64 aarch64 asan bench bench-after-deps
 
 all: module libfiber tools selftests examples
 
 help:
-	@sed -n '3,17s/^# \{0,1\}//p' Makefile
+	@sed -n '3,19s/^# \{0,1\}//p' Makefile
 
 module:
 	@test -n "$(KDIR)" -a -f "$(KDIR)/Makefile" || { echo "error: no kernel headers in '$(KDIR)': run 'make deps' as root, or set KDIR" >&2; exit 1; }
@@ -149,6 +151,10 @@ $(B)/bin/boost-bench: tools/bench/boost_bench.cc libfiber/context.h $(B)/libfibe
 		$(B)/libfiber/context_x86_64.S.o -lboost_context
 
 $(B)/bin/fiber-demo: tools/demo/fiber-demo
+	@mkdir -p $(@D)
+	install -m 0755 $< $@
+
+$(B)/bin/vm-bench-run: tools/bench/vm-bench-run
 	@mkdir -p $(@D)
 	install -m 0755 $< $@
 
@@ -248,6 +254,11 @@ vm-shell: all
 
 bench-kernel: all
 	@tools/bench/kbench-vm.sh
+
+bench-vm: deps
+	@$(MAKE) --no-print-directory bench-vm-after-deps
+bench-vm-after-deps: all
+	@tools/bench/bench-vm.sh $(KERNEL)
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-after-deps
