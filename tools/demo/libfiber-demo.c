@@ -211,9 +211,9 @@ static int demo_main(int argc, char **argv)
 		       (unsigned long long)st.kernel_claims,
 		       (unsigned long long)st.kernel_grants, st.threads);
 	else
-		printf("     Ps retaken by sysmon: %llu (of them %llu found by its signal); %u threads\n",
-		       (unsigned long long)st.handoffs,
-		       (unsigned long long)st.signal_retakes, st.threads);
+		printf("     sysmon caught threads blocked %llu times, and retook their P %llu times; %u threads\n",
+		       (unsigned long long)st.signal_retakes,
+		       (unsigned long long)st.handoffs, st.threads);
 	printf("RESULT %s utilisation=%.3f blocking_calls=%ld\n",
 	       st.kernel ? "module" : "fallback", mixed / solo,
 	       atomic_load(&blocking_calls));
