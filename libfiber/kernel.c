@@ -595,6 +595,11 @@ bool kernel_handoff(struct fiber_m *m)
 	wm = kernel_pick_waiting();
 	if (!wm)
 		return false;
+	if (m->spinning) {
+		/* find_runnable() counted us as looking for work. */
+		m->spinning = false;
+		atomic_fetch_sub(&sched.nmspinning, 1);
+	}
 	p = releasep(m);
 	kernel_give(wm, p);
 	fiber_lock(&sched.lock);
@@ -615,7 +620,7 @@ void kernel_unclaim(struct fiber_m *m)
 {
 	uint64_t w;
 
-	if (!m->kslot)
+	if (!m->kslot || khold)
 		return;
 	w = atomic_load(slot_state(m->kslot_id));
 	if (FIBER_SLOT_STATE(w) == FIBER_SLOT_CLAIMED)

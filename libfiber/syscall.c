@@ -92,6 +92,7 @@ bool syscall_exit_fast(struct fiber_m *m, struct fiber *g)
 		p->m = m;
 		m->p = p;
 		kernel_set_user_word(m, p);
+		kernel_unclaim(m);
 		atomic_fetch_add(&p->syscalltick, 1);
 		atomic_store(&g->status, FIBER_RUNNING);
 		return true;
