@@ -29,36 +29,64 @@ static _Noreturn void fiber_entry(void *arg)
 }
 
 /*
- * Make a fiber running fn(arg) and queue it on the current P.  The
- * caller is a fiber (or fiber_main, holding P 0).
+ * A fiber with a stack of @size: one from our P's free list if it has
+ * one, else a new one.  Allocating may sleep (mmap_lock, malloc's locks),
+ * so it runs with nothing cached: with the module, a spare may take our
+ * P meanwhile and we come back with another (or, with
+ * FIBER_HOLD_ON_WAKE=0, none).  Return: the fiber, or NULL with *@err.
  */
-static int spawn_on(struct fiber_m *m, const struct fiber_attr *attr,
-		    void (*fn)(void *), void *arg, void *pc)
+static struct fiber *fiber_get(size_t size, int *err)
 {
-	struct fiber_p *p = m->p;
-	size_t size = fiber_stack_actual_size(attr ? attr->stack_size : 0);
-	struct fiber *g;
-	int ret;
+	struct fiber_m *m = m_acquire();
+	struct fiber *g = gfree_get(m->p);
 
-	g = gfree_get(p);
+	m_release(m);
 	if (g && g->stack.size != size) {
 		fiber_stack_free(&g->stack);
 	} else if (g) {
 		fiber_stack_prepare(&g->stack);
 	} else {
 		g = calloc(1, sizeof(*g));
-		if (!g)
-			return -ENOMEM;
+		if (!g) {
+			*err = -ENOMEM;
+			return NULL;
+		}
 		allfibers_add(g);
 	}
 	if (!g->stack.base) {
-		ret = fiber_stack_alloc(&g->stack, size);
-		if (ret) {
+		*err = fiber_stack_alloc(&g->stack, size);
+		if (*err) {
 			atomic_store(&g->status, FIBER_DEAD);
-			gfree_put(p, g);
-			return ret;
+			m = m_acquire();
+			leave_syscall(m);
+			gfree_put(this_m()->p, g);
+			m_release(m);
+			return NULL;
 		}
 	}
+	return g;
+}
+
+/*
+ * Make a fiber running fn(arg) and queue it on the current P.  The
+ * caller is a fiber (or fiber_main, holding P 0).
+ */
+int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
+		void *pc)
+{
+	size_t size = fiber_stack_actual_size(attr ? attr->stack_size : 0);
+	struct fiber_m *m;
+	struct fiber_p *p;
+	struct fiber *g;
+	int ret;
+
+	g = fiber_get(size, &ret);
+	if (!g)
+		return ret;
+	m = this_m();
+	leave_syscall(m);	/* we may have lost our P while allocating */
+	m = m_acquire();
+	p = m->p;
 	if (p->idcache == p->idcacheend) {
 		p->idcache = atomic_fetch_add(&sched.next_id, 16) + 1;
 		p->idcacheend = p->idcache + 16;
@@ -77,22 +105,9 @@ static int spawn_on(struct fiber_m *m, const struct fiber_attr *attr,
 	atomic_store_explicit(&g->status, FIBER_RUNNABLE, memory_order_release);
 	/* Go's newproc: the new fiber runs next on this P. */
 	runq_put(p, g, true);
+	m_release(m);
 	wakep();
 	return 0;
-}
-
-/*
- * Allocating may sleep (mmap_lock, malloc's locks) while we use our P:
- * keep it ours meanwhile (kernel.c).
- */
-int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
-		void *pc)
-{
-	struct fiber_m *m = m_acquire();
-	int ret = spawn_on(m, attr, fn, arg, pc);
-
-	m_release(m);
-	return ret;
 }
 
 /* libbpf's rule: a caller's struct larger than ours must be zero beyond it. */

@@ -45,8 +45,10 @@
  *  - two Ms granting one waiting M: m->granting, taken with a CAS by the
  *    granter and cleared by the next claim of that M (the grant itself is
  *    over by then: the M ran again);
- *  - a spare handed a P by startm() while it claims another: it keeps the
- *    claimed P and passes the other on with startm();
+ *  - a spare handed a P by startm() while it claims another: it passes
+ *    the claimed P on with startm() and takes the one handed to it;
+ *  - an M's first claim vs. a grant: an M is made with m->granting set,
+ *    so it is grantable only once a claim has finished with it;
  *  - a wake-up lost anyway: sysmon watches nr_pending and nr_waiting
  *    (kernel_sysmon) and wakes a spare or grants an idle P itself.
  *
@@ -87,6 +89,7 @@ static _Atomic uint32_t kgrant_start;	/* where the next scan begins */
 static _Atomic bool klimit_said;
 static uint64_t khandoff_delay;
 static uint32_t khold = 1;
+static uint32_t kmax_carriers;		/* FIBER_MAX_CARRIERS, 0: the module's */
 
 static struct fiber_slot *kslot(uint32_t i)
 {
@@ -124,11 +127,17 @@ static int parse_duration(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* FIBER_HANDOFF_DELAY and FIBER_HOLD_ON_WAKE; bad values are errors. */
+/*
+ * FIBER_HANDOFF_DELAY, FIBER_HOLD_ON_WAKE and FIBER_MAX_CARRIERS; bad
+ * values are errors.
+ */
 static int kernel_read_env(void)
 {
 	const char *delay = getenv("FIBER_HANDOFF_DELAY");
 	const char *hold = getenv("FIBER_HOLD_ON_WAKE");
+	const char *max = getenv("FIBER_MAX_CARRIERS");
+	unsigned long v;
+	char *end;
 
 	if (delay && (parse_duration(delay, &khandoff_delay) ||
 		      khandoff_delay > 1000000000ULL)) {
@@ -143,6 +152,16 @@ static int kernel_read_env(void)
 			return -EINVAL;
 		}
 		khold = hold[0] == '1';
+	}
+	if (max) {
+		errno = 0;
+		v = strtoul(max, &end, 10);
+		if (!*max || *end || errno || v < 2 || v > UINT32_MAX) {
+			fprintf(stderr, "libfiber: FIBER_MAX_CARRIERS=%s is not a number of threads from 2 up\n",
+				max);
+			return -EINVAL;
+		}
+		kmax_carriers = (uint32_t)v;
 	}
 	return 0;
 }
@@ -171,8 +190,19 @@ static int kernel_open(const char **why)
 	if ((info.features & (FIBER_FEATURE_CARRIERS | FIBER_FEATURE_HOLD)) !=
 	    (FIBER_FEATURE_CARRIERS | FIBER_FEATURE_HOLD))
 		goto fail;
+	/*
+	 * The module always holds a claimed M: that is what makes the claim
+	 * safe (kernel_claim).  FIBER_HOLD_ON_WAKE=0 is libfiber's policy:
+	 * release such an M at once, without a P (kernel_release).
+	 */
 	cfg.flags = FIBER_CONFIG_SET_HOLD;
-	cfg.hold_on_wake = khold;
+	cfg.hold_on_wake = 1;
+	if (kmax_carriers) {
+		/* At most the module's own limit. */
+		cfg.flags |= FIBER_CONFIG_SET_MAX_CARRIERS;
+		cfg.max_carriers = kmax_carriers < info.max_carriers ?
+				   kmax_carriers : info.max_carriers;
+	}
 	if (info.features & FIBER_FEATURE_DELAY) {
 		cfg.flags |= FIBER_CONFIG_SET_DELAY;
 		cfg.handoff_delay_ns = khandoff_delay;
@@ -261,6 +291,14 @@ const void *fiber_kernel_shared(unsigned int *nr_slots)
 
 /* ---- carriers ------------------------------------------------------------ */
 
+/* Said once: past the limit, every new thread would say it again. */
+static void kernel_limit_reached(void)
+{
+	if (!atomic_exchange(&klimit_said, true))
+		fprintf(stderr, "libfiber: %u threads are registered with the fiber module, its limit for this process (FIBER_MAX_CARRIERS or the max_carriers parameter): no more spares, and blocking calls past it hold their processor\n",
+			kmax);
+}
+
 void kernel_register_m(struct fiber_m *m)
 {
 	struct fiber_register reg = { .size = sizeof(reg) };
@@ -270,10 +308,12 @@ void kernel_register_m(struct fiber_m *m)
 	if (!kernel_on)
 		return;
 	if (ioctl(kfd, FIBER_IOC_REGISTER, &reg)) {
-		if (!atomic_exchange(&klimit_said, true))
-			fprintf(stderr, "libfiber: M%d runs without the module: %s%s\n",
-				m->id, strerror(errno),
-				errno == ENOSPC ? " (the module's carrier limit is reached)" : "");
+		if (errno == ENOSPC)
+			kernel_limit_reached();
+		else
+			fprintf(stderr, "libfiber: M%d could not register with the fiber module: %s\n",
+				m->id, strerror(errno));
+		atomic_fetch_add(&sched.nunassisted, 1);
 		return;
 	}
 	m->kslot_id = reg.slot;
@@ -404,6 +444,24 @@ static void kernel_give(struct fiber_m *wm, struct fiber_p *p)
 }
 
 /*
+ * FIBER_HOLD_ON_WAKE=0: let every held M go on at once, without a P.  Its
+ * fiber is in a system-call section since the claim, so it takes a P at
+ * its next scheduling point (leave_syscall), or parks without one.
+ * Return: whether any was let go.
+ */
+static bool kernel_release(void)
+{
+	struct fiber_m *wm;
+	bool did = false;
+
+	while ((wm = kernel_pick_waiting())) {
+		kernel_wake_m(wm);
+		did = true;
+	}
+	return did;
+}
+
+/*
  * An idle P for a held M, if both exist (a READY event, or sysmon).
  * Return: whether one was granted.
  */
@@ -412,8 +470,11 @@ bool kernel_grant_idle(void)
 	struct fiber_m *wm;
 	struct fiber_p *p;
 
-	if (!kernel_on || !atomic_load(&kshared->nr_waiting) ||
-	    !atomic_load(&sched.npidle) || atomic_load(&sched.gcwaiting))
+	if (!kernel_on || !atomic_load(&kshared->nr_waiting))
+		return false;
+	if (!khold)
+		return kernel_release();
+	if (!atomic_load(&sched.npidle) || atomic_load(&sched.gcwaiting))
 		return false;
 	wm = kernel_pick_waiting();
 	if (!wm)
@@ -447,28 +508,6 @@ static bool midle_remove(struct fiber_m *m)
 	return false;
 }
 
-/*
- * We claimed @p while asleep.  If we are still on the idle list, we run
- * it; else startm() is handing us a P already (or we wait for a locked
- * fiber), and another M runs this one.  Return: whether we kept it.
- */
-static bool kernel_keep_claimed(struct fiber_m *m, struct fiber_p *p)
-{
-	bool idle;
-
-	fiber_lock(&sched.lock);
-	idle = midle_remove(m);
-	fiber_unlock(&sched.lock);
-	if (idle) {
-		acquirep(m, p);
-		if (atomic_load(&kshared->nr_parked) == 0)
-			sysmon_kick();
-		return true;
-	}
-	startm(p, false);
-	return false;
-}
-
 /* A spare that slept long exits if the pool is bigger than it must be. */
 static bool kernel_spare_retire(struct fiber_m *m)
 {
@@ -492,85 +531,109 @@ static bool kernel_spare_retire(struct fiber_m *m)
 }
 
 /*
+ * Events returned to @m, asleep without a P.  A claimed P makes it a
+ * running M, so it leaves the idle list first: else an M coming back
+ * from a system call could find no P, go idle, and see every M idle
+ * (checkdead) while we hold one.  If startm() took it off the list
+ * already, a P is on its way to it, and claimed ones go to other Ms.
+ * Return: whether @m holds a P now.
+ */
+static bool kernel_events(struct fiber_m *m, const struct fiber_event *ev,
+			  uint32_t n)
+{
+	struct fiber_p *p;
+	bool idle;
+	uint32_t i;
+
+	fiber_lock(&sched.lock);
+	idle = midle_remove(m);
+	fiber_unlock(&sched.lock);
+	for (i = 0; i < n; i++) {
+		if (ev[i].kind == FIBER_EVENT_READY) {
+			kernel_grant_idle();
+			continue;
+		}
+		if (ev[i].kind != FIBER_EVENT_BLOCKED)
+			continue;
+		/* Delivered to us alone: a P we cannot run goes to another M. */
+		p = kernel_claim(m, &ev[i]);
+		if (p && idle && !m->p)
+			acquirep(m, p);
+		else if (p)
+			startm(p, false);
+	}
+	if (m->p) {
+		if (atomic_load(&kshared->nr_parked) == 0)
+			sysmon_kick();
+		return true;
+	}
+	if (idle) {
+		fiber_lock(&sched.lock);
+		m->schedlink = sched.midle;
+		sched.midle = m;
+		sched.nmidle++;
+		checkdead();
+		fiber_unlock(&sched.lock);
+	}
+	return false;
+}
+
+/* PARK, or SWITCH to @grant_to.  Return: the events written to @ev. */
+static uint32_t kernel_park(struct fiber_m *m, struct fiber_m *grant_to,
+			    struct fiber_event *ev)
+{
+	struct fiber_switch sw = { .size = sizeof(sw) };
+	struct fiber_park pk = { .size = sizeof(pk) };
+
+	if (grant_to) {
+		sw.slot = grant_to->kslot_id;
+		sw.events = (uintptr_t)ev;
+		sw.nr_events = KERNEL_EVENTS;
+		if (!ioctl(kfd, FIBER_IOC_SWITCH, &sw))
+			return sw.nr_events;
+		/* EINTR, ETIMEDOUT: the wake-up went out; our park ended. */
+		if (errno != EINTR && errno != ETIMEDOUT)
+			fiber_fatal("FIBER_IOC_SWITCH to M%d: %s", grant_to->id,
+				    strerror(errno));
+		return 0;
+	}
+	pk.events = (uintptr_t)ev;
+	pk.nr_events = KERNEL_EVENTS;
+	if (m->id != 0)
+		pk.timeout_ns = (uint64_t)(fiber_nanotime() + SPARE_IDLE_NS);
+	if (!ioctl(kfd, FIBER_IOC_PARK, &pk))
+		return pk.nr_events;
+	if (errno == ETIMEDOUT)
+		kernel_spare_retire(m);
+	else if (errno != EINTR)
+		fiber_fatal("FIBER_IOC_PARK: %s%s", strerror(errno),
+			    errno == EBADF ? " (the program closed libfiber's /dev/fiber descriptor)" : "");
+	return 0;
+}
+
+/*
  * Sleep in the module until a P is ours: one handed over by startm() (in
  * m->nextp, with m->park set) or one we claimed from a blocked M.  If
  * @grant_to is not NULL, first give it our P in the same call
- * (FIBER_IOC_SWITCH).  On g0, without a P; on return m->p is set.
+ * (FIBER_IOC_SWITCH): whatever else happened, the held M waits for that
+ * wake-up, and a wake-up owed to us just makes our park return at once.
+ * On g0, without a P; on return m->p is set.
  */
 static void kernel_sleep(struct fiber_m *m, struct fiber_m *grant_to)
 {
 	struct fiber_event ev[KERNEL_EVENTS];
-	struct fiber_park pk;
-	struct fiber_switch sw;
-	struct fiber_p *p;
-	uint32_t i, n;
-	int ret;
+	uint32_t n;
 
 	for (;;) {
-		if (atomic_load(&m->park.key)) {
+		if (!grant_to && atomic_load(&m->park.key)) {
 			note_clear(&m->park);
-			if (m->p) {
-				/* Handed a P while we ran a claimed one. */
-				bool spinning = m->spinning;
-
-				m->spinning = false;
-				startm(m->nextp, spinning);
-			} else {
-				acquirep(m, m->nextp);
-			}
+			acquirep(m, m->nextp);
 			m->nextp = NULL;
 			return;
 		}
-		if (m->p)
-			return;
-		if (grant_to) {
-			memset(&sw, 0, sizeof(sw));
-			sw.size = sizeof(sw);
-			sw.slot = grant_to->kslot_id;
-			sw.events = (uintptr_t)ev;
-			sw.nr_events = KERNEL_EVENTS;
-			ret = ioctl(kfd, FIBER_IOC_SWITCH, &sw);
-			n = sw.nr_events;
-			if (ret && errno != EINTR && errno != ETIMEDOUT)
-				fiber_fatal("FIBER_IOC_SWITCH to M%d: %s",
-					    grant_to->id, strerror(errno));
-			grant_to = NULL;
-		} else {
-			memset(&pk, 0, sizeof(pk));
-			pk.size = sizeof(pk);
-			pk.events = (uintptr_t)ev;
-			pk.nr_events = KERNEL_EVENTS;
-			if (m->id != 0)
-				pk.timeout_ns = (uint64_t)(fiber_nanotime() + SPARE_IDLE_NS);
-			ret = ioctl(kfd, FIBER_IOC_PARK, &pk);
-			n = pk.nr_events;
-			if (ret && errno == ETIMEDOUT) {
-				kernel_spare_retire(m);
-				continue;
-			}
-			if (ret && errno != EINTR)
-				fiber_fatal("FIBER_IOC_PARK: %s", strerror(errno));
-		}
-		if (ret)
-			n = 0;
-		for (i = 0; i < n; i++) {
-			if (ev[i].kind == FIBER_EVENT_READY) {
-				kernel_grant_idle();
-				continue;
-			}
-			if (ev[i].kind != FIBER_EVENT_BLOCKED)
-				continue;
-			/*
-			 * The event was delivered to us alone: if we
-			 * already run a claimed P, another M runs this one.
-			 */
-			p = kernel_claim(m, &ev[i]);
-			if (p && m->p)
-				startm(p, false);
-			else if (p)
-				kernel_keep_claimed(m, p);
-		}
-		if (m->p && !atomic_load(&m->park.key))
+		n = kernel_park(m, grant_to, ev);
+		grant_to = NULL;
+		if (n && kernel_events(m, ev, n))
 			return;
 	}
 }
@@ -592,13 +655,21 @@ bool kernel_handoff(struct fiber_m *m)
 
 	if (!m->kslot || atomic_load(&sched.gcwaiting))
 		return false;
+	if (!khold) {
+		kernel_release();
+		return false;
+	}
 	wm = kernel_pick_waiting();
 	if (!wm)
 		return false;
 	if (m->spinning) {
-		/* find_runnable() counted us as looking for work. */
+		/*
+		 * find_runnable() counted us as looking for work, and a
+		 * wakep() may have left it to us: let another look.
+		 */
 		m->spinning = false;
 		atomic_fetch_sub(&sched.nmspinning, 1);
+		wakep();
 	}
 	p = releasep(m);
 	kernel_give(wm, p);
@@ -609,23 +680,6 @@ bool kernel_handoff(struct fiber_m *m)
 	fiber_unlock(&sched.lock);
 	kernel_sleep(m, wm);
 	return true;
-}
-
-/*
- * Hold-on-wake off: a claimed M came back to user space without its P
- * and has found one since.  Its slot says CLAIMED until it says it runs
- * again, and only RUNNING slots report blocks.
- */
-void kernel_unclaim(struct fiber_m *m)
-{
-	uint64_t w;
-
-	if (!m->kslot || khold)
-		return;
-	w = atomic_load(slot_state(m->kslot_id));
-	if (FIBER_SLOT_STATE(w) == FIBER_SLOT_CLAIMED)
-		atomic_compare_exchange_strong(slot_state(m->kslot_id), &w,
-			FIBER_SLOT_WORD(FIBER_SLOT_RUNNING, FIBER_SLOT_SEQ(w)));
 }
 
 bool kernel_waiting(void)
@@ -653,7 +707,11 @@ bool kernel_fill_spares(void)
 		return false;
 	have = (int)atomic_load(&kshared->nr_parked) +
 	       atomic_load(&sched.nspawning);
-	while (have < want && sched.mcount < (int)kmax - 1) {
+	while (have < want) {
+		if (sched.mcount >= (int)kmax) {
+			kernel_limit_reached();
+			break;
+		}
 		if (newm(NULL, false))
 			break;
 		have++;
@@ -738,4 +796,5 @@ void kernel_stats(struct fiber_stats *s)
 	s->kernel_grants = atomic_load(&sched.ngrants);
 	s->signal_retakes = atomic_load(&sched.nsignal_retakes);
 	s->threads_retired = atomic_load(&sched.nretired);
+	s->threads_unassisted = (uint32_t)atomic_load(&sched.nunassisted);
 }

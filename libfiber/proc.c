@@ -135,6 +135,8 @@ static struct fiber_m *m_alloc(void)
 		return NULL;
 	fiber_lock(&sched.lock);
 	m->statfd = -1;
+	/* Grantable only once a claim has finished with it (kernel.c). */
+	atomic_store(&m->granting, 1);
 	m->id = sched.next_mid++;
 	m->rand = 0x9e3779b97f4a7c15ULL * (uint64_t)(m->id + 1);
 	m->allnext = sched.allm;

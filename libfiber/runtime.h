@@ -17,8 +17,9 @@
  *    fiber_syscall_enter and _exit) have given theirs up.
  *
  * Locks, outermost first: sched.lock (idle Ms and Ps, the global run
- * queue, the global free list, stopping the world); allfibers_lock (the
- * list of every fiber ever made, for fiber_dump); the stack pool's lock.
+ * queue, the global free list, stopping the world); the stack pool's
+ * lock.  (The list of every fiber, for fiber_dump, is lock-free.)  An M
+ * holding one is never claimed by a spare (kernel.c; lock.h).
  * Nothing is switched away from with a lock held, with one exception: a
  * yield that takes its successor from the global queue keeps sched.lock
  * across the switch and the successor, in finish_switch(), queues the
@@ -282,6 +283,7 @@ struct fiber_sched {
 	_Atomic uint64_t ngrants;	/* Ps given to held Ms */
 	_Atomic uint64_t nsignal_retakes; /* fallback: blocked Ms caught */
 	_Atomic uint64_t nretired;	/* spare Ms that exited idle */
+	_Atomic int nunassisted;	/* Ms the module refused (its limit) */
 	_Atomic int nspawning;		/* spares started, not parked yet */
 };
 
@@ -379,7 +381,6 @@ void kernel_unregister_m(struct fiber_m *m);
 void kernel_wake_m(struct fiber_m *m);
 void kernel_sleep_for_p(struct fiber_m *m);
 bool kernel_handoff(struct fiber_m *m);
-void kernel_unclaim(struct fiber_m *m);
 bool kernel_waiting(void);
 bool kernel_grant_idle(void);
 bool kernel_sysmon(void);

@@ -200,6 +200,7 @@ void fiber_ready(struct fiber *g)
 {
 	struct fiber_m *m = this_m();
 
+	m_locks_add(m, 1);	/* our P is ours until it has @g */
 	atomic_store(&g->status, FIBER_RUNNABLE);
 	if (m && m->p) {
 		runq_put(m->p, g, true);
@@ -208,6 +209,7 @@ void fiber_ready(struct fiber *g)
 		globrunq_put(g);
 		fiber_unlock(&sched.lock);
 	}
+	m_locks_add(m, -1);
 	wakep();
 }
 
@@ -467,7 +469,6 @@ static struct fiber *run_without_p(struct fiber_m *m, struct fiber *g)
 	fiber_unlock(&sched.lock);
 	if (p) {
 		acquirep(m, p);
-		kernel_unclaim(m);
 		return g;
 	}
 	/* A locked fiber is handed back to us by startlockedm. */
@@ -534,10 +535,17 @@ static struct fiber *finish_switch_g0(struct fiber_m *m)
 	return NULL;
 }
 
+/*
+ * On a fiber's stack, after a direct switch.  The after-action uses our
+ * P, so it must not be claimed meanwhile (on g0 nothing is claimed).
+ */
 void finish_switch(struct fiber_m *m)
 {
-	if (m->after != AFTER_NONE)
+	if (m->after != AFTER_NONE) {
+		m_locks_add(m, 1);
 		(void)finish_switch_g0(m);
+		m_locks_add(m, -1);
+	}
 }
 
 /*
@@ -676,7 +684,9 @@ void fiber_yield(void)
 	g = m->curg;
 	/* Go's Gosched: to the back of the global queue. */
 	atomic_store_explicit(&g->status, FIBER_RUNNABLE, memory_order_relaxed);
+	m_locks_add(m, 1);	/* next_for_yield() works on our P */
 	next = next_for_yield(m, g, &locked);
+	m_locks_add(m, -1);
 	if (next)
 		switch_fibers(m, g, next,
 			      locked ? AFTER_YIELD_LOCKED : AFTER_YIELD, false);
@@ -748,7 +758,9 @@ _Noreturn void fiber_switch_dead(struct fiber_m *m, struct fiber *g)
 	struct fiber *next;
 	bool inherit;
 
+	m_locks_add(m, 1);	/* next_direct() works on our P */
 	next = next_direct(m, g, &inherit);
+	m_locks_add(m, -1);
 	if (next)
 		switch_fibers(m, g, next, AFTER_EXIT, false);
 	else

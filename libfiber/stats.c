@@ -13,17 +13,29 @@
 
 #include "runtime.h"
 
-static pthread_mutex_t allfibers_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fiber *allfibers;
-static uint64_t nallfibers;
+/*
+ * Every fiber ever made, newest first.  Entries are only ever pushed at
+ * the head, so a walk needs no lock: it starts from the head it loaded
+ * and every link it follows is final.  (A lock here would be one a
+ * thread may sleep on while holding it, e.g. writing a dump to a pipe,
+ * and with the module such a thread can lose its P while others wait.)
+ */
+static struct fiber *_Atomic allfibers;
 
 void allfibers_add(struct fiber *g)
 {
-	pthread_mutex_lock(&allfibers_lock);
-	g->allnext = allfibers;
-	allfibers = g;
-	nallfibers++;
-	pthread_mutex_unlock(&allfibers_lock);
+	struct fiber *head = atomic_load_explicit(&allfibers, memory_order_relaxed);
+
+	do {
+		g->allnext = head;
+	} while (!atomic_compare_exchange_weak_explicit(&allfibers, &head, g,
+							memory_order_release,
+							memory_order_relaxed));
+}
+
+static struct fiber *allfibers_head(void)
+{
+	return atomic_load_explicit(&allfibers, memory_order_acquire);
 }
 
 const char *fiber_status_name(uint32_t status)
@@ -55,8 +67,7 @@ int fiber_stats(struct fiber_stats *out)
 	memset(&s, 0, sizeof(s));
 	s.size = sizeof(s);
 
-	pthread_mutex_lock(&allfibers_lock);
-	for (g = allfibers; g; g = g->allnext) {
+	for (g = allfibers_head(); g; g = g->allnext) {
 		switch (atomic_load(&g->status)) {
 		case FIBER_RUNNABLE:
 			s.runnable++;
@@ -75,7 +86,6 @@ int fiber_stats(struct fiber_stats *out)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&allfibers_lock);
 	s.live = (uint64_t)atomic_load(&sched.nlive);
 
 	fiber_lock(&sched.lock);
@@ -139,8 +149,7 @@ void fiber_dump(int fd)
 
 	dprintf(fd, "libfiber: %d fibers, %d procs\n", fiber_num(),
 		atomic_load(&sched.nprocs));
-	pthread_mutex_lock(&allfibers_lock);
-	for (g = allfibers; g; g = g->allnext) {
+	for (g = allfibers_head(); g; g = g->allnext) {
 		st = atomic_load(&g->status);
 		if (st == FIBER_DEAD || st == FIBER_IDLE)
 			continue;
@@ -152,6 +161,5 @@ void fiber_dump(int fd)
 			g->lockedm ? " locked to thread" : "",
 			(unsigned long long)g->parent_id, where);
 	}
-	pthread_mutex_unlock(&allfibers_lock);
 	kernel_dump(fd);
 }

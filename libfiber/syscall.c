@@ -54,6 +54,8 @@ void fiber_syscall_enter(void)
 
 	if (!g || atomic_load(&g->status) == FIBER_SYSCALL)
 		return;
+	/* Between reading m->p and letting it go, it must stay ours. */
+	m_locks_add(m, 1);
 	p = m->p;
 	atomic_fetch_add(&p->syscalltick, 1);
 	atomic_store(&g->status, FIBER_SYSCALL);
@@ -75,6 +77,7 @@ void fiber_syscall_enter(void)
 			note_wakeup(&sched.stopnote);
 		fiber_unlock(&sched.lock);
 	}
+	m_locks_add(m, -1);
 }
 
 /*
@@ -92,7 +95,6 @@ bool syscall_exit_fast(struct fiber_m *m, struct fiber *g)
 		p->m = m;
 		m->p = p;
 		kernel_set_user_word(m, p);
-		kernel_unclaim(m);
 		atomic_fetch_add(&p->syscalltick, 1);
 		atomic_store(&g->status, FIBER_RUNNING);
 		return true;
@@ -103,7 +105,6 @@ bool syscall_exit_fast(struct fiber_m *m, struct fiber *g)
 		fiber_unlock(&sched.lock);
 		if (p) {
 			acquirep(m, p);
-			kernel_unclaim(m);
 			atomic_store(&g->status, FIBER_RUNNING);
 			return true;
 		}

@@ -152,6 +152,11 @@ static enum hrtimer_restart fiber_carrier_delay_expired(struct hrtimer *timer)
  * @c woke and found its slot CLAIMED (@word): a spare took its P.  Count
  * the claim once, and with hold-on-wake hold the thread before it returns
  * to user space, where it would run fiber code without a P.
+ *
+ * The slot becomes WAITING only there, in fiber_carrier_hold(), not now:
+ * the system call may sleep again before it returns, and a P granted to
+ * a thread asleep in the kernel would sit idle until it woke, since a
+ * CLAIMED or WAITING slot reports no block.
  */
 static void fiber_carrier_claimed(struct fiber_carrier *c, u64 word)
 {
@@ -169,13 +174,6 @@ static void fiber_carrier_claimed(struct fiber_carrier *c, u64 word)
 	WRITE_ONCE(slot->claims, slot->claims + 1);
 	if (!READ_ONCE(group->hold_on_wake))
 		return;
-	if (!try_cmpxchg64(&slot->state, &word,
-			   FIBER_SLOT_WORD(FIBER_SLOT_WAITING, seq)))
-		return;
-	WRITE_ONCE(slot->holds, slot->holds + 1);
-	c->waiting = true;
-	fiber_shared_add(&group->shared->nr_waiting, 1);
-	fiber_carrier_queue_event(c, group->pending_ready);
 	/* One pending hold at a time: it re-checks the state when it runs. */
 	if (!c->hold_queued) {
 		c->hold_queued = true;
@@ -216,10 +214,11 @@ static void fiber_sched_in(struct preempt_notifier *n, int cpu)
 }
 
 /*
- * task_work, before the thread returns to user space: wait, killably, until
- * a P is granted (FIBER_IOC_WAKE or FIBER_IOC_SWITCH) or the group dies.
- * The slot stays WAITING all along, so the sleep here is no block.  Other
- * signals wait until the thread is granted.
+ * task_work, before the thread returns to user space: mark the claimed slot
+ * WAITING, queue its READY event, and wait, killably, until a P is granted
+ * (FIBER_IOC_WAKE or FIBER_IOC_SWITCH) or the group dies.  The slot stays
+ * WAITING all along, so the sleep here is no block.  Other signals wait
+ * until the thread is granted.
  */
 static void fiber_carrier_hold(struct callback_head *head)
 {
@@ -228,8 +227,19 @@ static void fiber_carrier_hold(struct callback_head *head)
 	struct fiber_group *group = c->group;
 	unsigned long flags;
 	bool granted;
+	u64 word;
 
 	c->hold_queued = false;
+	/* On the way to user space at last: now it waits for a P. */
+	word = READ_ONCE(c->slot->state);
+	if (FIBER_SLOT_STATE(word) == FIBER_SLOT_CLAIMED && !READ_ONCE(group->dead) &&
+	    try_cmpxchg64(&c->slot->state, &word,
+			  FIBER_SLOT_WORD(FIBER_SLOT_WAITING, FIBER_SLOT_SEQ(word)))) {
+		WRITE_ONCE(c->slot->holds, c->slot->holds + 1);
+		c->waiting = true;
+		fiber_shared_add(&group->shared->nr_waiting, 1);
+		fiber_carrier_queue_event(c, group->pending_ready);
+	}
 	for (;;) {
 		set_current_state(TASK_KILLABLE);
 		if (READ_ONCE(c->granted) || READ_ONCE(group->dead) ||

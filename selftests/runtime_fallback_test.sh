@@ -1,14 +1,20 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# libfiber with the module really gone (inside the VM: rmmod, then insmod
-# again).  FIBER_KERNEL=auto runs on sysmon's retake and says why;
-# FIBER_KERNEL=on refuses to start with a one-line error.  The program run
-# is runtime_process_test's exec'd image: one fiber blocks in read() on one
-# P while 20 others must finish.  TAP.
+# libfiber when /dev/fiber is not there, as when the module is not loaded.
+# FIBER_KERNEL=auto runs on sysmon's retake and says why; FIBER_KERNEL=on
+# refuses to start with a one-line error.  The program run is
+# runtime_process_test's exec'd image: one fiber blocks in read() on one P
+# while 20 others must finish.  TAP.
+#
+# The device node is moved away and back rather than the module removed
+# and loaded again: each unload turns the preempt-notifier static key off,
+# a jump-label patch in __schedule() that has hung QEMU-TCG guests (see
+# docs/testing.md), and the run already unloads once at its end.
 here=$(dirname "$0")
 prog=$here/runtime_process_test
-ko=$here/../fiber.ko
+dev=/dev/fiber
+hidden=/dev/.fiber-hidden-by-test
 n=0
 
 result() {
@@ -19,10 +25,9 @@ result() {
 echo "TAP version 13"
 echo "1..3"
 
-if [ ! -e "$ko" ] || ! err=$(rmmod fiber 2>&1); then
-	for t in "auto falls back" "on is refused" "module loaded again"; do
-		n=$((n + 1))
-		echo "ok $n # SKIP cannot remove fiber.ko here: ${err:-no $ko}"
+if [ ! -e "$dev" ] || ! err=$(mv "$dev" "$hidden" 2>&1); then
+	for t in 1 2 3; do
+		echo "ok $t # SKIP cannot hide $dev here: ${err:-it does not exist}"
 	done
 	exit 0
 fi
@@ -37,5 +42,5 @@ out=$(RUNTIME_EXEC_CHILD=1 FIBER_KERNEL=on "$prog" 2>&1); rc=$?
 result $? "FIBER_KERNEL=on without the module: a clear error at start"
 [ $rc = 99 ] || echo "$out" | sed 's/^/# /'
 
-insmod "$ko"
-result $? "fiber.ko loaded again"
+mv "$hidden" "$dev"
+result $? "$dev back in place"

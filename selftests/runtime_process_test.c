@@ -325,6 +325,8 @@ TEST(bad_settings_are_refused)
 		       "FIBER_HANDOFF_DELAY=2s is not a duration of at most 1s");
 	expect_refused(_metadata, "FIBER_HOLD_ON_WAKE", "yes",
 		       "FIBER_HOLD_ON_WAKE=yes is neither 0 nor 1");
+	expect_refused(_metadata, "FIBER_MAX_CARRIERS", "1",
+		       "FIBER_MAX_CARRIERS=1 is not a number of threads from 2 up");
 }
 
 /* Spares start at fiber_main(), but a slow kernel may take a while. */
@@ -407,6 +409,104 @@ TEST(hold_on_wake_off)
 	setenv("FIBER_HOLD_ON_WAKE", "0", 1);
 	EXPECT_EQ(0, run_fiber_main_procs(hold_off_main, 1, NULL, 0));
 	unsetenv("FIBER_HOLD_ON_WAKE");
+}
+
+/* ---- the spare pool ---------------------------------------------------------- */
+
+#define SLEEPERS	12
+
+static void sleeper(void *arg)
+{
+	struct timespec ts = { .tv_nsec = 300000000 };
+
+	(void)arg;
+	CHECK(nanosleep(&ts, NULL) == 0);
+}
+
+/*
+ * SLEEPERS fibers on one P sleep at once: each holds a thread, so the
+ * pool grows past them.  Then, idle, spares beyond fiber_maxprocs() exit.
+ */
+static int pool_main(int argc, char **argv)
+{
+	struct fiber_stats s;
+	int i, peak = 0;
+
+	(void)argc;
+	(void)argv;
+	for (i = 0; i < SLEEPERS; i++)
+		CHECK(fiber_go(sleeper, NULL) == 0);
+	while (fiber_num() > 1) {
+		s = stats_now();
+		if ((int)s.threads > peak)
+			peak = (int)s.threads;
+		fiber_sleep(5000000);
+	}
+	fprintf(stderr, "# %d threads at the peak\n", peak);
+	CHECK(peak > SLEEPERS);
+	for (i = 0; i < 1500 && stats_now().threads_retired == 0; i++)
+		fiber_sleep(10000000);
+	s = stats_now();
+	fprintf(stderr, "# %u threads retired, %u left, %u spares parked\n",
+		s.threads_retired, s.threads, s.kernel_spares);
+	CHECK(s.threads_retired > 0);
+	return 0;
+}
+
+TEST(spare_pool_grows_and_shrinks)
+{
+	if (access(FIBER_DEVICE_PATH, R_OK | W_OK))
+		SKIP(return, "%s: %s (module not loaded)", FIBER_DEVICE_PATH,
+		     strerror(errno));
+	setenv("FIBER_KERNEL", "on", 1);
+	EXPECT_EQ(0, run_fiber_main_procs(pool_main, 1, NULL, 0));
+}
+
+static int limit_main(int argc, char **argv)
+{
+	struct fiber_stats s;
+	int i;
+
+	(void)argc;
+	(void)argv;
+	for (i = 0; i < SLEEPERS; i++)
+		CHECK(fiber_go(sleeper, NULL) == 0);
+	wait_others();
+	s = stats_now();
+	CHECK(s.kernel == 1);
+	CHECK(s.carriers <= 3);
+	return 0;
+}
+
+static int count_lines(const char *text, const char *needle)
+{
+	int n = 0;
+
+	while ((text = strstr(text, needle))) {
+		n++;
+		text += strlen(needle);
+	}
+	return n;
+}
+
+/* Past the limit: one clear line, and everything still finishes. */
+TEST(carrier_limit)
+{
+	char err[1024];
+	int status;
+
+	if (access(FIBER_DEVICE_PATH, R_OK | W_OK))
+		SKIP(return, "%s: %s (module not loaded)", FIBER_DEVICE_PATH,
+		     strerror(errno));
+	setenv("FIBER_KERNEL", "on", 1);
+	setenv("FIBER_MAX_CARRIERS", "3", 1);
+	status = run_fiber_main_procs(limit_main, 1, err, sizeof(err));
+	unsetenv("FIBER_MAX_CARRIERS");
+	EXPECT_EQ(0, status) TH_LOG("stderr: %s", err);
+	EXPECT_NE(NULL, strstr(err, "libfiber: 3 threads are registered with the fiber module, its limit for this process"))
+		TH_LOG("stderr: %s", err);
+	/* Said once, not once per thread. */
+	EXPECT_EQ(1, count_lines(err, "threads are registered with the fiber module"));
 }
 
 TEST_HARNESS_MAIN

@@ -198,7 +198,8 @@ void fiber_syscall_exit(void);
  * kernel; @kernel_grants, processors given back to such a thread when it
  * woke.  Without it: @signal_retakes, threads that sysmon found blocked
  * in a system call nobody announced.  @threads_retired: spare threads
- * that exited after idling.
+ * that exited after idling.  @threads_unassisted: threads the module
+ * refused, past its limit of carriers (FIBER_MAX_CARRIERS).
  */
 struct fiber_stats {
 	uint64_t size;
@@ -210,6 +211,7 @@ struct fiber_stats {
 	uint64_t stacks_canary, stack_mapped_bytes, scavenged_bytes;
 	uint32_t kernel, carriers, kernel_spares, threads_retired;
 	uint64_t kernel_claims, kernel_grants, signal_retakes;
+	uint32_t threads_unassisted, pad2;
 };
 
 /**

@@ -141,9 +141,10 @@ struct fiber_info {
  *   BLOCKED   CLAIMED   user     a spare takes the blocked carrier's P; the
  *                                CAS compares seq, so it fails cleanly if
  *                                the carrier woke (or blocked again) since
- *   CLAIMED   WAITING   module   the claimed carrier wakes with hold-on-wake
- *                                on: it is held before returning to user
- *                                space until a P is granted to it
+ *   CLAIMED   WAITING   module   the claimed carrier, with hold-on-wake on,
+ *                                is about to return to user space (its
+ *                                system call or fault is over): it is
+ *                                held there until a P is granted to it
  *   WAITING   RUNNING   module   FIBER_IOC_WAKE or FIBER_IOC_SWITCH grants
  *                                it a P; it returns to user space
  *   CLAIMED   RUNNING   user     hold-on-wake off: the carrier came back
