@@ -423,27 +423,42 @@ static void sleeper(void *arg)
 	CHECK(nanosleep(&ts, NULL) == 0);
 }
 
+static int pool_pipe[2];
+static _Atomic int pool_blocked;
+
+static void pool_reader(void *arg)
+{
+	char c;
+
+	(void)arg;
+	atomic_fetch_add(&pool_blocked, 1);
+	CHECK(read(pool_pipe[0], &c, 1) == 1);
+}
+
 /*
- * SLEEPERS fibers on one P sleep at once: each holds a thread, so the
- * pool grows past them.  Then, idle, spares beyond fiber_maxprocs() exit.
+ * SLEEPERS fibers on one P block in read() until main writes.  Main runs
+ * again only once all of them are blocked, each holding a thread, so the
+ * pool has grown past them.  Then, idle, spares beyond fiber_maxprocs()
+ * exit.
  */
 static int pool_main(int argc, char **argv)
 {
 	struct fiber_stats s;
-	int i, peak = 0;
+	int i;
 
 	(void)argc;
 	(void)argv;
+	CHECK(pipe(pool_pipe) == 0);
 	for (i = 0; i < SLEEPERS; i++)
-		CHECK(fiber_go(sleeper, NULL) == 0);
-	while (fiber_num() > 1) {
-		s = stats_now();
-		if ((int)s.threads > peak)
-			peak = (int)s.threads;
-		fiber_sleep(5000000);
-	}
-	fprintf(stderr, "# %d threads at the peak\n", peak);
-	CHECK(peak > SLEEPERS);
+		CHECK(fiber_go(pool_reader, NULL) == 0);
+	while (atomic_load(&pool_blocked) < SLEEPERS)
+		fiber_yield();
+	s = stats_now();
+	fprintf(stderr, "# %u threads with %d fibers blocked\n", s.threads, SLEEPERS);
+	CHECK((int)s.threads > SLEEPERS);
+	for (i = 0; i < SLEEPERS; i++)
+		CHECK(write(pool_pipe[1], "x", 1) == 1);
+	wait_others();
 	for (i = 0; i < 1500 && stats_now().threads_retired == 0; i++)
 		fiber_sleep(10000000);
 	s = stats_now();
