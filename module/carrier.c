@@ -16,8 +16,8 @@
  * A switch-out is a block only if the task sleeps (compat.h) and its slot
  * is RUNNING: parked, held and claimed carriers hold no P.  The wake side
  * is in fiber_sched_in(): BLOCKED -> RUNNING, or, if a spare won the race
- * and claimed the slot, CLAIMED -> WAITING and a task_work that holds the
- * thread before it returns to user space (fiber_carrier_hold()).
+ * and claimed the slot, a task_work that, as the thread returns to user
+ * space, makes it CLAIMED -> WAITING and holds it (fiber_carrier_hold()).
  *
  * Freeing
  * -------
