@@ -57,9 +57,10 @@ static struct fiber *fiber_get(size_t size, int *err)
 		*err = fiber_stack_alloc(&g->stack, size);
 		if (*err) {
 			atomic_store(&g->status, FIBER_DEAD);
+			/* May switch threads: take the M afterwards. */
+			leave_syscall(this_m());
 			m = m_acquire();
-			leave_syscall(m);
-			gfree_put(this_m()->p, g);
+			gfree_put(m->p, g);
 			m_release(m);
 			return NULL;
 		}

@@ -374,7 +374,9 @@ static struct fiber_p *kernel_claim(struct fiber_m *m,
 	 * and stable until bm runs again: the CAS below fails if it did.
 	 */
 	g = bm->curg;
-	if (!g || atomic_load_explicit(&bm->locks, memory_order_relaxed))
+	/* Nor while a wake-up aimed at it is in flight (m_wake). */
+	if (!g || atomic_load_explicit(&bm->locks, memory_order_relaxed) ||
+	    atomic_load(&bm->wakes_inflight))
 		return NULL;
 	p = bm->p;
 	if (!p) {

@@ -196,12 +196,20 @@ int newm(struct fiber_p *p, bool spinning)
 	return ret;
 }
 
-/* Wake M @m, asleep in sleep_for_p(), to take the P in its nextp. */
+/*
+ * Wake M @m, asleep in sleep_for_p(), to take the P in its nextp.  @m may
+ * see the key, take the P, run a fiber and block before our WAKE reaches
+ * the module; were it claimed and held by then, the late WAKE would
+ * release it as a grant, without a P.  So while a wake is in flight, @m
+ * is not claimed (kernel_claim).
+ */
 static void m_wake(struct fiber_m *m)
 {
 	if (m->kslot) {
+		atomic_fetch_add(&m->wakes_inflight, 1);
 		atomic_store(&m->park.key, 1);
 		kernel_wake_m(m);
+		atomic_fetch_sub(&m->wakes_inflight, 1);
 	} else {
 		note_wakeup(&m->park);
 	}

@@ -227,6 +227,7 @@ struct fiber_m {
 	struct fiber_slot *kslot;	/* NULL: not a carrier */
 	uint32_t kslot_id;
 	_Atomic uint32_t granting;	/* a granter picked us */
+	_Atomic uint32_t wakes_inflight;	/* m_wake()s whose WAKE has not returned */
 
 	/* Fallback mode: sysmon asked the signal handler to retake. */
 	_Atomic bool retake_req;
