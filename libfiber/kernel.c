@@ -61,6 +61,7 @@
  * without assistance and libfiber says so once.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,10 +375,18 @@ static struct fiber_p *kernel_claim(struct fiber_m *m,
 	 * and stable until bm runs again: the CAS below fails if it did.
 	 */
 	g = bm->curg;
-	/* Nor while a wake-up aimed at it is in flight (m_wake). */
-	if (!g || atomic_load_explicit(&bm->locks, memory_order_relaxed) ||
-	    atomic_load(&bm->wakes_inflight))
+	if (!g || atomic_load_explicit(&bm->locks, memory_order_relaxed))
 		return NULL;
+	/*
+	 * Nor while a wake-up aimed at it is in flight (m_wake): wait for
+	 * the waker's ioctl to return (the event is ours alone, so it must
+	 * not be dropped), as long as the block lasts.
+	 */
+	while (atomic_load(&bm->wakes_inflight)) {
+		if (atomic_load(slot_state(ev->slot)) != old)
+			return NULL;
+		sched_yield();
+	}
 	p = bm->p;
 	if (!p) {
 		/*
