@@ -580,9 +580,7 @@ static bool kernel_events(struct fiber_m *m, const struct fiber_event *ev,
 	}
 	if (idle) {
 		fiber_lock(&sched.lock);
-		m->schedlink = sched.midle;
-		sched.midle = m;
-		sched.nmidle++;
+		midle_put(m);
 		checkdead();
 		fiber_unlock(&sched.lock);
 	}
@@ -685,9 +683,7 @@ bool kernel_handoff(struct fiber_m *m)
 	p = releasep(m);
 	kernel_give(wm, p);
 	fiber_lock(&sched.lock);
-	m->schedlink = sched.midle;
-	sched.midle = m;
-	sched.nmidle++;
+	midle_put(m);
 	fiber_unlock(&sched.lock);
 	kernel_sleep(m, wm);
 	return true;

@@ -285,15 +285,21 @@ static void sleep_for_p(struct fiber_m *m)
 	m->nextp = NULL;
 }
 
+/* Put @m on the idle list, where startm() finds it.  sched.lock held. */
+void midle_put(struct fiber_m *m)
+{
+	m->schedlink = sched.midle;
+	sched.midle = m;
+	sched.nmidle++;
+}
+
 /* Park the calling M (which holds no P) until startm() gives it one. */
 void stopm(void)
 {
 	struct fiber_m *m = this_m();
 
 	fiber_lock(&sched.lock);
-	m->schedlink = sched.midle;
-	sched.midle = m;
-	sched.nmidle++;
+	midle_put(m);
 	checkdead();
 	fiber_unlock(&sched.lock);
 	sleep_for_p(m);
