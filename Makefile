@@ -166,6 +166,11 @@ $(B)/bin/%_test: selftests/%_test.c $(wildcard selftests/*.h) uapi/linux/fiber.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -o $@ $< -lpthread
 
+# The netlink family's selftest talks to it with libmnl.
+$(B)/bin/netlink_test: selftests/netlink_test.c $(wildcard selftests/*.h) uapi/linux/fiber.h $(KSELFTEST_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -o $@ $< -lmnl -lpthread
+
 # Selftests of libfiber on the module (selftests/runtime_*_test.c) link it
 # statically, like the programs they stand for.
 RUNTIME_SELFTESTS := $(patsubst selftests/%.c,$(B)/bin/%,$(wildcard selftests/runtime_*_test.c))

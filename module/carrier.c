@@ -41,6 +41,7 @@
 #include "args.h"
 #include "carrier.h"
 #include "compat.h"
+#include "event.h"
 #include "group.h"
 #include "shared.h"
 
@@ -124,6 +125,7 @@ static void fiber_sched_out(struct preempt_notifier *n, struct task_struct *next
 		return;
 	WRITE_ONCE(slot->blocks, slot->blocks + 1);
 	WRITE_ONCE(slot->last_block_ns, ktime_get_ns());
+	fiber_event_block(c, FIBER_SLOT_SEQ(new));
 
 	delay = READ_ONCE(c->group->handoff_delay_ns);
 	if (delay) {
@@ -172,6 +174,7 @@ static void fiber_carrier_claimed(struct fiber_carrier *c, u64 word)
 	WRITE_ONCE(slot->last_wake_ns, ktime_get_ns());
 	fiber_carrier_withdraw_event(c, group->pending_blocked);
 	WRITE_ONCE(slot->claims, slot->claims + 1);
+	fiber_event_claim(c, seq);
 	if (!READ_ONCE(group->hold_on_wake))
 		return;
 	/* One pending hold at a time: it re-checks the state when it runs. */
@@ -236,6 +239,7 @@ static void fiber_carrier_hold(struct callback_head *head)
 	    try_cmpxchg64(&c->slot->state, &word,
 			  FIBER_SLOT_WORD(FIBER_SLOT_WAITING, FIBER_SLOT_SEQ(word)))) {
 		WRITE_ONCE(c->slot->holds, c->slot->holds + 1);
+		fiber_event_hold(c, FIBER_SLOT_SEQ(word));
 		c->waiting = true;
 		fiber_shared_add(&group->shared->nr_waiting, 1);
 		fiber_carrier_queue_event(c, group->pending_ready);
@@ -298,6 +302,11 @@ static void fiber_carrier_free(struct fiber_carrier *c)
 	 */
 	seq = FIBER_SLOT_SEQ(READ_ONCE(slot->state)) + 1;
 	WRITE_ONCE(slot->state, FIBER_SLOT_WORD(FIBER_SLOT_FREE, seq));
+	/* The group's totals keep what this carrier counted. */
+	group->retired.blocks += slot->blocks;
+	group->retired.wakeups += slot->wakeups;
+	group->retired.claims += slot->claims;
+	group->retired.holds += slot->holds;
 	slot->user_word = 0;
 	slot->tid = 0;
 	slot->blocks = 0;
@@ -308,6 +317,8 @@ static void fiber_carrier_free(struct fiber_carrier *c)
 	slot->last_wake_ns = 0;
 	clear_bit(c->index, group->slot_used);
 	fiber_shared_add(&group->shared->nr_carriers, -1);
+	atomic_dec(&fiber_nr_carriers);
+	atomic_inc(&fiber_carriers_gen);
 	mutex_unlock(&group->config_lock);
 
 	put_task_struct(c->task);
@@ -383,6 +394,8 @@ static int fiber_carrier_attach(struct fiber_group *group,
 
 	set_bit(index, group->slot_used);
 	fiber_shared_add(&group->shared->nr_carriers, 1);
+	atomic_inc(&fiber_nr_carriers);
+	atomic_inc(&fiber_carriers_gen);
 	spin_lock_irqsave(&group->lock, flags);
 	group->carriers[index] = c;
 	spin_unlock_irqrestore(&group->lock, flags);

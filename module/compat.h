@@ -9,6 +9,7 @@
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/version.h>
+#include <net/genetlink.h>
 
 /*
  * Did @p, being switched out, go to sleep (rather than being preempted)?
@@ -36,6 +37,16 @@ static inline void fiber_vm_flags_mod(struct vm_area_struct *vma,
 	vm_flags_mod(vma, set, clear);
 #else
 	vma->vm_flags = (vma->vm_flags | set) & ~clear;
+#endif
+}
+
+/* The attributes of a generic netlink dump request, parsed by policy. */
+static inline struct nlattr **fiber_genl_dump_attrs(struct netlink_callback *cb)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+	return genl_dumpit_info(cb)->info.attrs;
+#else
+	return genl_dumpit_info(cb)->attrs;
 #endif
 }
 

@@ -35,9 +35,6 @@ unsigned int fiber_max_carriers = 10000;
 module_param_named(max_carriers, fiber_max_carriers, uint, 0444);
 MODULE_PARM_DESC(max_carriers, "Most carriers (threads) in one group, 1 to 1048576 (default 10000, like Go's thread limit)");
 
-/* The largest max_carriers accepted at load time. */
-#define FIBER_MAX_CARRIERS_LIMIT	BIT(20)
-
 /*
  * Preempt notifiers sit behind a static key, so they cost nothing until
  * the first group needs them.  The key is turned on once and stays on until
@@ -74,12 +71,87 @@ int fiber_group_init(void)
 	return 0;
 }
 
-static unsigned int fiber_max_groups_per_user = 1024;
+unsigned int fiber_max_groups_per_user = 1024;
 module_param_named(max_groups_per_user, fiber_max_groups_per_user, uint, 0644);
 MODULE_PARM_DESC(max_groups_per_user, "Most groups (open /dev/fiber files) one user may have (default 1024)");
 
 /* The most a handoff delay may be: beyond it sysmon-style polling wins. */
 #define FIBER_MAX_HANDOFF_DELAY_NS	NSEC_PER_SEC
+
+LIST_HEAD(fiber_groups);
+/* Covers fiber_groups and the three below. */
+DEFINE_MUTEX(fiber_groups_lock);
+unsigned int fiber_groups_gen;		/* under fiber_groups_lock */
+atomic_t fiber_carriers_gen = ATOMIC_INIT(0);
+atomic_t fiber_nr_carriers = ATOMIC_INIT(0);
+static u64 fiber_groups_next_id = 1;	/* under fiber_groups_lock */
+/* What freed groups counted (fiber_groups_lock). */
+static struct fiber_counters fiber_groups_retired;
+
+static void fiber_counters_add(struct fiber_counters *sum,
+			       const struct fiber_counters *c)
+{
+	sum->blocks += c->blocks;
+	sum->notifications += c->notifications;
+	sum->claims += c->claims;
+	sum->holds += c->holds;
+	sum->grants += c->grants;
+	sum->wakeups += c->wakeups;
+	sum->park_timeouts += c->park_timeouts;
+}
+
+/*
+ * Count what @group holds and what it has counted.  The slots and the
+ * shared header are read without stopping the carriers, so each number is
+ * exact but they are not one instant's.  Caller holds config_lock, so no
+ * carrier comes or goes meanwhile.
+ */
+void fiber_group_read(struct fiber_group *group,
+		      struct fiber_group_snapshot *snap)
+{
+	struct fiber_counters *sum = &snap->counters;
+	const struct fiber_slot *slot;
+	unsigned int state;
+	u32 i;
+
+	lockdep_assert_held(&group->config_lock);
+	memset(snap, 0, sizeof(*snap));
+	*sum = group->retired;
+	if (!group->frozen)
+		return;
+	sum->notifications += READ_ONCE(group->shared->notifications);
+	sum->grants += READ_ONCE(group->shared->grants);
+	sum->park_timeouts += READ_ONCE(group->shared->park_timeouts);
+	snap->nr_pending = max(atomic_read(&group->nr_pending), 0);
+	for_each_set_bit(i, group->slot_used, group->max_carriers) {
+		slot = fiber_shared_slot(group, i);
+		sum->blocks += READ_ONCE(slot->blocks);
+		sum->wakeups += READ_ONCE(slot->wakeups);
+		sum->claims += READ_ONCE(slot->claims);
+		sum->holds += READ_ONCE(slot->holds);
+		state = FIBER_SLOT_STATE(READ_ONCE(slot->state));
+		if (state < ARRAY_SIZE(snap->nr_state))
+			snap->nr_state[state]++;
+		snap->nr_carriers++;
+	}
+}
+
+/* What every group, live or freed, has counted since the module loaded. */
+void fiber_groups_read_totals(struct fiber_counters *totals)
+{
+	struct fiber_group_snapshot snap;
+	struct fiber_group *group;
+
+	mutex_lock(&fiber_groups_lock);
+	*totals = fiber_groups_retired;
+	list_for_each_entry(group, &fiber_groups, node) {
+		mutex_lock(&group->config_lock);
+		fiber_group_read(group, &snap);
+		mutex_unlock(&group->config_lock);
+		fiber_counters_add(totals, &snap.counters);
+	}
+	mutex_unlock(&fiber_groups_lock);
+}
 
 /*
  * Groups per user, for the max_groups_per_user limit, like inotify's
@@ -175,6 +247,12 @@ struct fiber_group *fiber_group_create(void)
 	group->hold_on_wake = true;
 	group->max_carriers = READ_ONCE(fiber_max_carriers);
 	atomic_inc(&fiber_nr_groups);
+
+	mutex_lock(&fiber_groups_lock);
+	group->id = fiber_groups_next_id++;
+	list_add_tail(&group->node, &fiber_groups);
+	fiber_groups_gen++;
+	mutex_unlock(&fiber_groups_lock);
 	return group;
 }
 
@@ -187,8 +265,20 @@ void fiber_group_get(struct fiber_group *group)
 static void fiber_group_release(struct kref *ref)
 {
 	struct fiber_group *group = container_of(ref, struct fiber_group, ref);
+	struct fiber_group_snapshot snap;
 
 	irq_work_sync(&group->notify_work);
+
+	/* Off the list, its counts kept: no dump can find it from now on. */
+	mutex_lock(&fiber_groups_lock);
+	mutex_lock(&group->config_lock);
+	fiber_group_read(group, &snap);
+	mutex_unlock(&group->config_lock);
+	fiber_counters_add(&fiber_groups_retired, &snap.counters);
+	list_del(&group->node);
+	fiber_groups_gen++;
+	mutex_unlock(&fiber_groups_lock);
+
 	fiber_shared_free(group);
 	kvfree(group->carriers);
 	bitmap_free(group->pending_blocked);

@@ -13,9 +13,32 @@
 
 struct fiber_carrier;
 struct file;
+struct pid_namespace;
 struct mm_struct;
 struct page;
 struct pid;
+
+/*
+ * What a group has counted, and in fiber_group_read() also what a group
+ * holds now.  The counters of exited carriers and of freed groups are kept
+ * in @retired totals, so that nothing is lost when they go.
+ */
+struct fiber_counters {
+	u64 blocks;
+	u64 notifications;
+	u64 claims;
+	u64 holds;
+	u64 grants;
+	u64 wakeups;
+	u64 park_timeouts;
+};
+
+struct fiber_group_snapshot {
+	struct fiber_counters counters;
+	u32 nr_carriers;
+	u32 nr_state[FIBER_SLOT_PARKED + 1];	/* carriers by slot state */
+	u32 nr_pending;
+};
 
 /*
  * struct fiber_group - one open of /dev/fiber: the carriers of one process
@@ -39,6 +62,8 @@ struct pid;
  */
 struct fiber_group {
 	struct kref ref;
+	struct list_head node;		/* in fiber_groups (fiber_groups_lock) */
+	u64 id;				/* unique while the module is loaded */
 	struct mm_struct *mm;		/* mmgrab()ed: identity only */
 	struct pid *tgid;		/* the opener's thread group */
 	kuid_t uid;			/* charged for the per-user limit */
@@ -60,6 +85,7 @@ struct fiber_group {
 	struct list_head parked;	/* most recently parked first */
 
 	unsigned long *slot_used;	/* under config_lock */
+	struct fiber_counters retired;	/* exited carriers' (config_lock) */
 
 	/* One bit per slot: an event is queued.  Set locklessly. */
 	unsigned long *pending_blocked;
@@ -72,6 +98,26 @@ struct fiber_group {
 };
 
 extern unsigned int fiber_max_carriers;
+extern unsigned int fiber_max_groups_per_user;
+
+/* The largest max_carriers and max_groups_per_user accepted. */
+#define FIBER_MAX_CARRIERS_LIMIT	BIT(20)
+
+/*
+ * Every group, in creation order, for the netlink dumps.  The generation
+ * numbers change whenever a group (fiber_groups_gen) or a carrier
+ * (fiber_carriers_gen) comes or goes, so a dump that spans several
+ * messages can tell that it saw a changing list.
+ */
+extern struct list_head fiber_groups;
+extern struct mutex fiber_groups_lock;
+extern unsigned int fiber_groups_gen;
+extern atomic_t fiber_carriers_gen;
+extern atomic_t fiber_nr_carriers;
+
+void fiber_group_read(struct fiber_group *group,
+		      struct fiber_group_snapshot *snap);
+void fiber_groups_read_totals(struct fiber_counters *totals);
 
 int fiber_group_init(void);
 void fiber_group_exit(void);

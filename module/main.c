@@ -8,7 +8,9 @@
 
 #include "carrier.h"
 #include "device.h"
+#include "event.h"
 #include "group.h"
+#include "netlink.h"
 
 static int __init fiber_mod_init(void)
 {
@@ -20,15 +22,22 @@ static int __init fiber_mod_init(void)
 	fiber_wq = alloc_workqueue("fiber", 0, 0);
 	if (!fiber_wq)
 		return -ENOMEM;
+	ret = fiber_netlink_init();
+	if (ret)
+		goto out_wq;
 	ret = fiber_device_init();
-	if (ret) {
-		destroy_workqueue(fiber_wq);
-		return ret;
-	}
+	if (ret)
+		goto out_netlink;
 
 	pr_info("fiber: /dev/%s ready, ABI %d\n", FIBER_DEVICE_NAME,
 		FIBER_ABI_VERSION);
 	return 0;
+
+out_netlink:
+	fiber_netlink_exit();
+out_wq:
+	destroy_workqueue(fiber_wq);
+	return ret;
 }
 
 static void __exit fiber_mod_exit(void)
@@ -41,6 +50,9 @@ static void __exit fiber_mod_exit(void)
 	 */
 	fiber_device_exit();
 	destroy_workqueue(fiber_wq);
+	/* Nothing records events now: send what is left, then unregister. */
+	fiber_events_exit();
+	fiber_netlink_exit();
 	fiber_group_exit();
 }
 

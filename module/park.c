@@ -21,6 +21,7 @@
 
 #include "args.h"
 #include "carrier.h"
+#include "event.h"
 #include "group.h"
 #include "park.h"
 #include "shared.h"
@@ -48,6 +49,7 @@ void fiber_wakeups_issue(struct fiber_wakeups *w)
 
 	for (i = 0; i < w->n; i++) {
 		c = w->carriers[i];
+		fiber_event_wake(c);
 		wake_up_process(c->task);
 		/* @c may be freed as soon as the pin is gone. */
 		atomic_dec_return_release(&c->wake_pins);
@@ -201,6 +203,7 @@ static long fiber_park_self(struct fiber_group *group, struct fiber_carrier *c,
 		fiber_slot_set_state(c->slot, FIBER_SLOT_PARKED);
 		fiber_shared_add(&group->shared->nr_parked, 1);
 		parked = true;
+		fiber_event_park(c, timeout_ns);
 	}
 	c->woken = false;
 	spin_unlock_irqrestore(&group->lock, flags);
@@ -307,6 +310,7 @@ static int fiber_wake_slot(struct fiber_group *group, u32 index, bool any)
 			if (!t->granted) {
 				t->granted = true;
 				fiber_shared_inc64(&group->shared->grants);
+				fiber_event_grant(t, FIBER_SLOT_SEQ(READ_ONCE(t->slot->state)));
 				fiber_carrier_withdraw_event(t, group->pending_ready);
 			}
 			fiber_wakeups_add(&w, t);

@@ -477,4 +477,246 @@ struct fiber_config {
 #define FIBER_IOC_SWITCH	_IOWR(FIBER_IOC_MAGIC, 0x05, struct fiber_switch)
 #define FIBER_IOC_CONFIGURE	_IOWR(FIBER_IOC_MAGIC, 0x06, struct fiber_config)
 
+/*
+ * Generic netlink: the "fiber" family
+ * ===================================
+ *
+ * Observability and module-wide settings go over generic netlink, not
+ * ioctls: any process may look (no /dev/fiber descriptor needed), and tools
+ * resolve the family by name (FIBER_GENL_NAME) through the generic netlink
+ * controller.  FIBER_GENL_VERSION changes only the way FIBER_ABI_VERSION
+ * does; attributes are only ever added.
+ *
+ * Every request is validated strictly against the policy of its command:
+ * an attribute the command does not take, of the wrong type or length, or
+ * an unknown one fails with EINVAL (a value out of range: ERANGE), and the
+ * kernel's extended ACK names the attribute and the reason.  User space must ignore reply attributes it
+ * does not know: new ones may be added to any nest.
+ *
+ * Process ids (FIBER_GROUP_A_PID, FIBER_CARRIER_A_TID) are numbers in the
+ * pid namespace of the process that reads them; groups whose owner is not
+ * visible there are left out of every dump.  Times are CLOCK_MONOTONIC
+ * nanoseconds.
+ *
+ * Commands
+ * --------
+ *
+ * FIBER_CMD_GET_GROUPS (dump; no attributes)
+ *	One message per group, each a set of FIBER_GROUP_A_* attributes
+ *	without FIBER_GROUP_A_CARRIERS.  Any user may dump.
+ *
+ * FIBER_CMD_GET_GROUP (dump; FIBER_GROUP_A_PID required)
+ *	The groups of process PID (a process may open /dev/fiber more than
+ *	once) with their carriers: FIBER_GROUP_A_* attributes and a
+ *	FIBER_GROUP_A_CARRIERS nest.  A group whose carriers do not fit one
+ *	message continues in the next, which repeats FIBER_GROUP_A_ID (and
+ *	the other group attributes) and carries the next carriers, as
+ *	WireGuard does for peers.  Errors, in the NLMSG_DONE message:
+ *	EINVAL (no pid), ESRCH (no group of that pid).  It must be sent
+ *	with NLM_F_DUMP: a plain request gets EOPNOTSUPP.
+ *
+ * FIBER_CMD_GET_STATS (do; no attributes)
+ *	Module-wide totals and settings, as FIBER_STATS_A_* attributes.
+ *
+ * FIBER_CMD_SET_CONFIG (do; FIBER_STATS_A_* settings)
+ *	Changes the settings given: FIBER_STATS_A_MAX_CARRIERS,
+ *	FIBER_STATS_A_MAX_GROUPS_PER_USER, FIBER_STATS_A_EVENTS_PER_SEC.
+ *	Needs CAP_SYS_ADMIN (EPERM otherwise).  Errors: ERANGE (a value out
+ *	of range), EINVAL (a read-only attribute, no attribute at all);
+ *	nothing is changed then.  The reply is that of FIBER_CMD_GET_STATS.
+ *
+ * FIBER_CMD_EVENT (multicast only, in the "events" group)
+ *	One message per event, FIBER_EVENT_A_* attributes.  Events are
+ *	produced only while the group has a listener, and at most
+ *	events_per_sec a second (excess ones are counted, not sent).
+ *	Joining the group needs CAP_NET_ADMIN; events are sent in the initial
+ *	network namespace, with pids of the initial pid namespace.
+ *
+ * Dumps are consistent: when groups (FIBER_CMD_GET_GROUPS) or groups and
+ * carriers (FIBER_CMD_GET_GROUP) come or go between two parts of a dump,
+ * the later parts carry NLM_F_DUMP_INTR and the reader should start over.
+ * Counters and states are sampled without stopping anything, so they are
+ * each exact but not a snapshot of one instant.
+ *
+ * Attribute tree
+ * --------------
+ *
+ *   FIBER_CMD_GET_GROUPS, FIBER_CMD_GET_GROUP replies:
+ *	FIBER_GROUP_A_ID		u64	unique while the module is loaded
+ *	FIBER_GROUP_A_PID		u32	owner process (request: filter)
+ *	FIBER_GROUP_A_COMM		string	owner's command name
+ *	FIBER_GROUP_A_UID		u32	owner's uid, in the reader's
+ *						user namespace
+ *	FIBER_GROUP_A_DEAD		flag	the owner closed it; carriers
+ *						linger until their threads go
+ *	FIBER_GROUP_A_MAX_CARRIERS	u32	configuration ...
+ *	FIBER_GROUP_A_HANDOFF_DELAY_NS	u64
+ *	FIBER_GROUP_A_HOLD_ON_WAKE	u8	0 or 1
+ *	FIBER_GROUP_A_NR_CARRIERS	u32	carriers now, and by state:
+ *	FIBER_GROUP_A_NR_RUNNING	u32
+ *	FIBER_GROUP_A_NR_BLOCKED	u32
+ *	FIBER_GROUP_A_NR_CLAIMED	u32
+ *	FIBER_GROUP_A_NR_WAITING	u32
+ *	FIBER_GROUP_A_NR_PARKED		u32
+ *	FIBER_GROUP_A_NR_PENDING	u32	events queued, not delivered
+ *	FIBER_GROUP_A_BLOCKS		u64	counters since the group was
+ *	FIBER_GROUP_A_NOTIFICATIONS	u64	created, exited carriers
+ *	FIBER_GROUP_A_CLAIMS		u64	included (see struct
+ *	FIBER_GROUP_A_HOLDS		u64	fiber_slot and struct
+ *	FIBER_GROUP_A_GRANTS		u64	fiber_shared for what each
+ *	FIBER_GROUP_A_WAKEUPS		u64	counts)
+ *	FIBER_GROUP_A_PARK_TIMEOUTS	u64
+ *	FIBER_GROUP_A_CARRIERS		nest	GET_GROUP only; one
+ *						FIBER_CARRIER_A_* nest per
+ *						carrier (type 0):
+ *	    FIBER_CARRIER_A_SLOT	u32
+ *	    FIBER_CARRIER_A_TID		u32
+ *	    FIBER_CARRIER_A_STATE	u8	FIBER_SLOT_*
+ *	    FIBER_CARRIER_A_SEQ		u64	block sequence number
+ *	    FIBER_CARRIER_A_USER_WORD	u64	fiber_slot.user_word
+ *	    FIBER_CARRIER_A_BLOCKS	u64
+ *	    FIBER_CARRIER_A_WAKEUPS	u64
+ *	    FIBER_CARRIER_A_CLAIMS	u64
+ *	    FIBER_CARRIER_A_HOLDS	u64
+ *	    FIBER_CARRIER_A_LAST_BLOCK_NS u64	0 if it never blocked
+ *	    FIBER_CARRIER_A_LAST_WAKE_NS u64
+ *
+ *   FIBER_CMD_GET_STATS reply, FIBER_CMD_SET_CONFIG request and reply:
+ *	FIBER_STATS_A_ABI_VERSION	u32	FIBER_ABI_VERSION
+ *	FIBER_STATS_A_NR_GROUPS		u32	all groups, visible or not
+ *	FIBER_STATS_A_NR_CARRIERS	u32
+ *	FIBER_STATS_A_BLOCKS .. FIBER_STATS_A_PARK_TIMEOUTS
+ *					u64	as for a group, summed over
+ *						every group since load
+ *	FIBER_STATS_A_EVENTS_SENT	u64	multicast events sent
+ *	FIBER_STATS_A_EVENTS_DROPPED	u64	events over the rate limit
+ *	FIBER_STATS_A_MAX_CARRIERS	u32	settings (writable): the
+ *						per-group carrier limit and
+ *						default, 1 to 1048576;
+ *	FIBER_STATS_A_MAX_GROUPS_PER_USER u32	1 to 1048576;
+ *	FIBER_STATS_A_EVENTS_PER_SEC	u32	1 to 1000000
+ *
+ *   FIBER_CMD_EVENT:
+ *	FIBER_EVENT_A_TYPE		u8	FIBER_EVENT_TYPE_*
+ *	FIBER_EVENT_A_PID		u32	the carrier's process
+ *	FIBER_EVENT_A_TID		u32	the carrier
+ *	FIBER_EVENT_A_SLOT		u32
+ *	FIBER_EVENT_A_SEQ		u64	the block's sequence number
+ *	FIBER_EVENT_A_TIME_NS		u64	when it happened
+ *	FIBER_EVENT_A_DROPPED		u32	events dropped by the rate
+ *						limit just before this one
+ */
+
+#define FIBER_GENL_NAME		"fiber"
+#define FIBER_GENL_VERSION	1
+#define FIBER_GENL_MCGRP_EVENTS	"events"
+
+enum fiber_genl_cmd {
+	FIBER_CMD_UNSPEC,
+	FIBER_CMD_GET_GROUPS,
+	FIBER_CMD_GET_GROUP,
+	FIBER_CMD_GET_STATS,
+	FIBER_CMD_SET_CONFIG,
+	FIBER_CMD_EVENT,
+	__FIBER_CMD_MAX
+};
+
+#define FIBER_CMD_MAX (__FIBER_CMD_MAX - 1)
+
+enum fiber_group_attr {
+	FIBER_GROUP_A_UNSPEC,
+	FIBER_GROUP_A_ID,
+	FIBER_GROUP_A_PID,
+	FIBER_GROUP_A_COMM,
+	FIBER_GROUP_A_UID,
+	FIBER_GROUP_A_DEAD,
+	FIBER_GROUP_A_MAX_CARRIERS,
+	FIBER_GROUP_A_HANDOFF_DELAY_NS,
+	FIBER_GROUP_A_HOLD_ON_WAKE,
+	FIBER_GROUP_A_NR_CARRIERS,
+	FIBER_GROUP_A_NR_RUNNING,
+	FIBER_GROUP_A_NR_BLOCKED,
+	FIBER_GROUP_A_NR_CLAIMED,
+	FIBER_GROUP_A_NR_WAITING,
+	FIBER_GROUP_A_NR_PARKED,
+	FIBER_GROUP_A_NR_PENDING,
+	FIBER_GROUP_A_BLOCKS,
+	FIBER_GROUP_A_NOTIFICATIONS,
+	FIBER_GROUP_A_CLAIMS,
+	FIBER_GROUP_A_HOLDS,
+	FIBER_GROUP_A_GRANTS,
+	FIBER_GROUP_A_WAKEUPS,
+	FIBER_GROUP_A_PARK_TIMEOUTS,
+	FIBER_GROUP_A_CARRIERS,
+	FIBER_GROUP_A_PAD,
+	__FIBER_GROUP_A_MAX
+};
+
+#define FIBER_GROUP_A_MAX (__FIBER_GROUP_A_MAX - 1)
+
+enum fiber_carrier_attr {
+	FIBER_CARRIER_A_UNSPEC,
+	FIBER_CARRIER_A_SLOT,
+	FIBER_CARRIER_A_TID,
+	FIBER_CARRIER_A_STATE,
+	FIBER_CARRIER_A_SEQ,
+	FIBER_CARRIER_A_USER_WORD,
+	FIBER_CARRIER_A_BLOCKS,
+	FIBER_CARRIER_A_WAKEUPS,
+	FIBER_CARRIER_A_CLAIMS,
+	FIBER_CARRIER_A_HOLDS,
+	FIBER_CARRIER_A_LAST_BLOCK_NS,
+	FIBER_CARRIER_A_LAST_WAKE_NS,
+	FIBER_CARRIER_A_PAD,
+	__FIBER_CARRIER_A_MAX
+};
+
+#define FIBER_CARRIER_A_MAX (__FIBER_CARRIER_A_MAX - 1)
+
+enum fiber_stats_attr {
+	FIBER_STATS_A_UNSPEC,
+	FIBER_STATS_A_ABI_VERSION,
+	FIBER_STATS_A_NR_GROUPS,
+	FIBER_STATS_A_NR_CARRIERS,
+	FIBER_STATS_A_BLOCKS,
+	FIBER_STATS_A_NOTIFICATIONS,
+	FIBER_STATS_A_CLAIMS,
+	FIBER_STATS_A_HOLDS,
+	FIBER_STATS_A_GRANTS,
+	FIBER_STATS_A_WAKEUPS,
+	FIBER_STATS_A_PARK_TIMEOUTS,
+	FIBER_STATS_A_EVENTS_SENT,
+	FIBER_STATS_A_EVENTS_DROPPED,
+	FIBER_STATS_A_MAX_CARRIERS,
+	FIBER_STATS_A_MAX_GROUPS_PER_USER,
+	FIBER_STATS_A_EVENTS_PER_SEC,
+	FIBER_STATS_A_PAD,
+	__FIBER_STATS_A_MAX
+};
+
+#define FIBER_STATS_A_MAX (__FIBER_STATS_A_MAX - 1)
+
+/* FIBER_EVENT_A_TYPE values */
+enum fiber_event_type {
+	FIBER_EVENT_TYPE_BLOCK = 1,	/* a RUNNING carrier slept: BLOCKED */
+	FIBER_EVENT_TYPE_CLAIM,		/* it woke and found its P claimed */
+	FIBER_EVENT_TYPE_HOLD,		/* it is held, WAITING for a P */
+	FIBER_EVENT_TYPE_GRANT,		/* a held carrier was granted a P */
+};
+
+enum fiber_event_attr {
+	FIBER_EVENT_A_UNSPEC,
+	FIBER_EVENT_A_TYPE,
+	FIBER_EVENT_A_PID,
+	FIBER_EVENT_A_TID,
+	FIBER_EVENT_A_SLOT,
+	FIBER_EVENT_A_SEQ,
+	FIBER_EVENT_A_TIME_NS,
+	FIBER_EVENT_A_DROPPED,
+	FIBER_EVENT_A_PAD,
+	__FIBER_EVENT_A_MAX
+};
+
+#define FIBER_EVENT_A_MAX (__FIBER_EVENT_A_MAX - 1)
+
 #endif /* _UAPI_LINUX_FIBER_H */

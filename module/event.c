@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Events: the tracepoints, and the "events" multicast group of the netlink
+ * family.
+ *
+ * Carriers block and wake in the scheduler path, where nothing may allocate
+ * with GFP_KERNEL, take a socket lock or wake a task (netlink_broadcast()
+ * wakes the listeners).  So an event is only recorded there, into a small
+ * ring under a raw spinlock that nothing else is taken under, and an
+ * irq_work (safe to queue from the scheduler) hands the ring to a work item
+ * that builds the messages and multicasts them in process context.
+ *
+ * Cost and limits:
+ *  - nothing is recorded while the group has no listener: the hooks test
+ *    the listener bitmap first (fiber_events_listened());
+ *  - at most fiber_events_per_sec events are recorded per second, and at
+ *    most FIBER_EVENTS_RING wait for the worker: the others are dropped and
+ *    counted, and the next event sent says how many were dropped before it.
+ */
+#include <linux/irq_work.h>
+#include <linux/sched.h>
+#include <linux/spinlock.h>
+#include <linux/timekeeping.h>
+#include <linux/workqueue.h>
+#include <net/genetlink.h>
+#include <linux/fiber.h>
+
+#include "netlink.h"
+
+#define CREATE_TRACE_POINTS
+#include "event.h"
+
+#define FIBER_EVENTS_RING	256
+
+unsigned int fiber_events_per_sec = 1000;
+
+struct fiber_event_record {
+	u64 seq;
+	u64 time_ns;
+	u32 pid;
+	u32 tid;
+	u32 slot;
+	u32 dropped;
+	u8 type;
+};
+
+/* The ring and the rate limit: all under lock, a leaf lock. */
+static struct {
+	raw_spinlock_t lock;
+	struct fiber_event_record ring[FIBER_EVENTS_RING];
+	unsigned int head;		/* oldest record */
+	unsigned int len;
+	u64 window_start_ns;		/* the rate limit's current second */
+	u32 budget;			/* events left in that second */
+	u32 dropped;			/* since the last event recorded */
+} fiber_events = {
+	.lock = __RAW_SPIN_LOCK_UNLOCKED(fiber_events.lock),
+};
+
+static atomic64_t fiber_events_sent = ATOMIC64_INIT(0);
+static atomic64_t fiber_events_dropped = ATOMIC64_INIT(0);
+
+static void fiber_events_work_fn(struct work_struct *work);
+static DECLARE_WORK(fiber_events_work, fiber_events_work_fn);
+
+/* Hard interrupt context: the worker may sleep, this may not. */
+static void fiber_events_kick(struct irq_work *work)
+{
+	schedule_work(&fiber_events_work);
+}
+
+static DEFINE_IRQ_WORK(fiber_events_irq_work, fiber_events_kick);
+
+/*
+ * Does anyone listen to the events group?  The listener bitmap is shared by
+ * every network namespace, so this may say yes for a listener elsewhere;
+ * the multicast then reaches nobody, which costs only the message.
+ */
+bool fiber_events_listened(void)
+{
+	return genl_has_listeners(&fiber_genl_family, &init_net,
+				  FIBER_MCGRP_EVENTS) > 0;
+}
+
+/* Record one event for the worker.  Any context. */
+void fiber_events_record(u8 type, struct task_struct *task, u32 slot, u64 seq)
+{
+	u32 rate = READ_ONCE(fiber_events_per_sec);
+	struct fiber_event_record *r;
+	u64 now = ktime_get_ns();
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&fiber_events.lock, flags);
+	/* A lowered rate applies at once, not from the next second. */
+	fiber_events.budget = min(fiber_events.budget, rate);
+	if (now - fiber_events.window_start_ns >= NSEC_PER_SEC) {
+		fiber_events.window_start_ns = now;
+		fiber_events.budget = rate;
+	}
+	if (!fiber_events.budget || fiber_events.len == FIBER_EVENTS_RING) {
+		fiber_events.dropped++;
+		raw_spin_unlock_irqrestore(&fiber_events.lock, flags);
+		atomic64_inc(&fiber_events_dropped);
+		return;
+	}
+	fiber_events.budget--;
+	r = &fiber_events.ring[(fiber_events.head + fiber_events.len) %
+			       FIBER_EVENTS_RING];
+	fiber_events.len++;
+	r->type = type;
+	r->pid = task_tgid_nr(task);
+	r->tid = task_pid_nr(task);
+	r->slot = slot;
+	r->seq = seq;
+	r->time_ns = now;
+	r->dropped = fiber_events.dropped;
+	fiber_events.dropped = 0;
+	raw_spin_unlock_irqrestore(&fiber_events.lock, flags);
+	irq_work_queue(&fiber_events_irq_work);
+}
+
+static bool fiber_events_pop(struct fiber_event_record *r)
+{
+	unsigned long flags;
+	bool got = false;
+
+	raw_spin_lock_irqsave(&fiber_events.lock, flags);
+	if (fiber_events.len) {
+		*r = fiber_events.ring[fiber_events.head];
+		fiber_events.head = (fiber_events.head + 1) % FIBER_EVENTS_RING;
+		fiber_events.len--;
+		got = true;
+	}
+	raw_spin_unlock_irqrestore(&fiber_events.lock, flags);
+	return got;
+}
+
+static int fiber_events_send(const struct fiber_event_record *r)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	skb = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!skb)
+		return -ENOMEM;
+	hdr = genlmsg_put(skb, 0, 0, &fiber_genl_family, 0, FIBER_CMD_EVENT);
+	if (!hdr)
+		goto nospace;
+	if (nla_put_u8(skb, FIBER_EVENT_A_TYPE, r->type) ||
+	    nla_put_u32(skb, FIBER_EVENT_A_PID, r->pid) ||
+	    nla_put_u32(skb, FIBER_EVENT_A_TID, r->tid) ||
+	    nla_put_u32(skb, FIBER_EVENT_A_SLOT, r->slot) ||
+	    nla_put_u64_64bit(skb, FIBER_EVENT_A_SEQ, r->seq,
+			      FIBER_EVENT_A_PAD) ||
+	    nla_put_u64_64bit(skb, FIBER_EVENT_A_TIME_NS, r->time_ns,
+			      FIBER_EVENT_A_PAD) ||
+	    (r->dropped && nla_put_u32(skb, FIBER_EVENT_A_DROPPED, r->dropped)))
+		goto nospace;
+	genlmsg_end(skb, hdr);
+	/* ESRCH: the last listener left meanwhile. */
+	return genlmsg_multicast(&fiber_genl_family, skb, 0, FIBER_MCGRP_EVENTS,
+				 GFP_KERNEL);
+
+nospace:
+	nlmsg_free(skb);
+	return -EMSGSIZE;
+}
+
+static void fiber_events_work_fn(struct work_struct *work)
+{
+	struct fiber_event_record r;
+
+	while (fiber_events_pop(&r)) {
+		if (!fiber_events_send(&r))
+			atomic64_inc(&fiber_events_sent);
+		cond_resched();
+	}
+}
+
+void fiber_events_totals(u64 *sent, u64 *dropped)
+{
+	*sent = atomic64_read(&fiber_events_sent);
+	*dropped = atomic64_read(&fiber_events_dropped);
+}
+
+/*
+ * Module exit: no carrier and no file is left, so nothing records any more;
+ * wait for what was recorded to be sent or dropped, before the family goes.
+ */
+void fiber_events_exit(void)
+{
+	irq_work_sync(&fiber_events_irq_work);
+	flush_work(&fiber_events_work);
+}

@@ -1,0 +1,792 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The "fiber" generic netlink family against its spec in the uapi header:
+ * the dumps (consistent while groups come and go, split over messages for
+ * big groups), the stats, the settings and who may change them, strict
+ * request validation with extended ACK messages, and the events group.
+ */
+#include <grp.h>
+#include <signal.h>
+#include <linux/futex.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "fiber_test.h"
+#include "fiber_netlink.h"
+#include "kselftest_harness.h"
+
+/* ---- reading replies ------------------------------------------------------ */
+
+#define MAX_SEEN	4096
+
+struct group_seen {
+	uint64_t id;
+	uint32_t pid;
+	char comm[32];
+	uint32_t nr_carriers, nr_running;
+	uint64_t blocks, wakeups;
+	uint32_t carriers;		/* carrier nests seen, over all parts */
+	uint32_t tids[256];
+};
+
+struct dump {
+	struct group_seen g[MAX_SEEN];
+	int n;
+	int parts;			/* messages */
+	bool unordered;			/* ids not ascending */
+	bool once;			/* each group in one message only */
+	bool dup;			/* ... but one came twice */
+	bool bad;			/* a message without an id */
+};
+
+static struct group_seen *dump_group(struct dump *d, uint64_t id)
+{
+	int i;
+
+	for (i = 0; i < d->n; i++) {
+		if (d->g[i].id == id) {
+			d->dup |= d->once;
+			return &d->g[i];
+		}
+	}
+	if (d->n && d->g[d->n - 1].id > id)
+		d->unordered = true;
+	if (d->n == MAX_SEEN)
+		return NULL;
+	memset(&d->g[d->n], 0, sizeof(d->g[0]));
+	d->g[d->n].id = id;
+	return &d->g[d->n++];
+}
+
+static int take_group(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[FIBER_GROUP_A_MAX + 1];
+	const struct nlattr *ctb[FIBER_CARRIER_A_MAX + 1];
+	struct dump *d = data;
+	const struct nlattr *c;
+	struct group_seen *g;
+
+	d->parts++;
+	fiber_nl_table(NULL, nlh, tb, FIBER_GROUP_A_MAX);
+	if (!tb[FIBER_GROUP_A_ID] || !tb[FIBER_GROUP_A_PID]) {
+		d->bad = true;
+		return 0;
+	}
+	g = dump_group(d, mnl_attr_get_u64(tb[FIBER_GROUP_A_ID]));
+	if (!g)
+		return -ENOSPC;
+	g->pid = mnl_attr_get_u32(tb[FIBER_GROUP_A_PID]);
+	if (tb[FIBER_GROUP_A_COMM])
+		snprintf(g->comm, sizeof(g->comm), "%s",
+			 mnl_attr_get_str(tb[FIBER_GROUP_A_COMM]));
+	g->nr_carriers = fiber_nl_u32(tb[FIBER_GROUP_A_NR_CARRIERS]);
+	g->nr_running = fiber_nl_u32(tb[FIBER_GROUP_A_NR_RUNNING]);
+	g->blocks = fiber_nl_u64(tb[FIBER_GROUP_A_BLOCKS]);
+	g->wakeups = fiber_nl_u64(tb[FIBER_GROUP_A_WAKEUPS]);
+	if (!tb[FIBER_GROUP_A_CARRIERS])
+		return 0;
+	mnl_attr_for_each_nested(c, tb[FIBER_GROUP_A_CARRIERS]) {
+		fiber_nl_table(c, NULL, ctb, FIBER_CARRIER_A_MAX);
+		if (g->carriers < 256)
+			g->tids[g->carriers] = fiber_nl_u32(ctb[FIBER_CARRIER_A_TID]);
+		g->carriers++;
+	}
+	return 0;
+}
+
+struct stats {
+	uint32_t nr_groups, nr_carriers;
+	uint64_t blocks, claims, events_sent, events_dropped;
+	uint32_t max_carriers, max_groups_per_user, events_per_sec;
+};
+
+static int take_stats(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[FIBER_STATS_A_MAX + 1];
+	struct stats *s = data;
+
+	fiber_nl_table(NULL, nlh, tb, FIBER_STATS_A_MAX);
+	if (fiber_nl_u32(tb[FIBER_STATS_A_ABI_VERSION]) != FIBER_ABI_VERSION)
+		return -EPROTO;
+	s->nr_groups = fiber_nl_u32(tb[FIBER_STATS_A_NR_GROUPS]);
+	s->nr_carriers = fiber_nl_u32(tb[FIBER_STATS_A_NR_CARRIERS]);
+	s->blocks = fiber_nl_u64(tb[FIBER_STATS_A_BLOCKS]);
+	s->claims = fiber_nl_u64(tb[FIBER_STATS_A_CLAIMS]);
+	s->events_sent = fiber_nl_u64(tb[FIBER_STATS_A_EVENTS_SENT]);
+	s->events_dropped = fiber_nl_u64(tb[FIBER_STATS_A_EVENTS_DROPPED]);
+	s->max_carriers = fiber_nl_u32(tb[FIBER_STATS_A_MAX_CARRIERS]);
+	s->max_groups_per_user = fiber_nl_u32(tb[FIBER_STATS_A_MAX_GROUPS_PER_USER]);
+	s->events_per_sec = fiber_nl_u32(tb[FIBER_STATS_A_EVENTS_PER_SEC]);
+	return 0;
+}
+
+static int get_stats(struct fiber_nl *nl, struct stats *s)
+{
+	return fiber_nl(nl, FIBER_CMD_GET_STATS, 0, NULL, NULL, take_stats, s);
+}
+
+static int dump_groups(struct fiber_nl *nl, struct dump *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->once = true;
+	return fiber_nl(nl, FIBER_CMD_GET_GROUPS, NLM_F_DUMP, NULL, NULL,
+			take_group, d);
+}
+
+static void put_pid(struct nlmsghdr *nlh, void *data)
+{
+	mnl_attr_put_u32(nlh, FIBER_GROUP_A_PID, *(uint32_t *)data);
+}
+
+static int dump_group_of(struct fiber_nl *nl, uint32_t pid, struct dump *d)
+{
+	memset(d, 0, sizeof(*d));
+	return fiber_nl(nl, FIBER_CMD_GET_GROUP, NLM_F_DUMP, put_pid, &pid,
+			take_group, d);
+}
+
+/* Settings to send: a zero field is left out. */
+struct settings {
+	uint32_t max_carriers, max_groups_per_user, events_per_sec;
+	int extra_type;			/* an attribute that is not a setting */
+};
+
+static void put_settings(struct nlmsghdr *nlh, void *data)
+{
+	const struct settings *s = data;
+
+	if (s->max_carriers)
+		mnl_attr_put_u32(nlh, FIBER_STATS_A_MAX_CARRIERS, s->max_carriers);
+	if (s->max_groups_per_user)
+		mnl_attr_put_u32(nlh, FIBER_STATS_A_MAX_GROUPS_PER_USER,
+				 s->max_groups_per_user);
+	if (s->events_per_sec)
+		mnl_attr_put_u32(nlh, FIBER_STATS_A_EVENTS_PER_SEC, s->events_per_sec);
+	if (s->extra_type)
+		mnl_attr_put_u32(nlh, s->extra_type, 1);
+}
+
+static int set_config(struct fiber_nl *nl, struct settings *s)
+{
+	return fiber_nl(nl, FIBER_CMD_SET_CONFIG, 0, put_settings, s, NULL, NULL);
+}
+
+/* ---- carriers to look at -------------------------------------------------- */
+
+struct carrier_thread {
+	int fd;
+	pthread_t thread;
+	pid_t tid;
+	atomic_int registered;
+	atomic_int stop;
+	atomic_int naps;		/* nanosleeps while registered */
+	int ret;
+};
+
+/*
+ * A registered thread: it naps @naps times (each nap a block), then waits
+ * for carrier_stop() on a futex, which blocks once (and once per second).
+ */
+static void *carrier_main(void *arg)
+{
+	struct timespec nap = { 0, 200000 }, second = { 1, 0 };
+	struct carrier_thread *t = arg;
+
+	t->tid = gettid();
+	t->ret = fiber_register(t->fd, 0, NULL);
+	atomic_store(&t->registered, t->ret ? -1 : 1);
+	if (t->ret)
+		return NULL;
+	for (; t->naps > 0 && !atomic_load(&t->stop); t->naps--)
+		nanosleep(&nap, NULL);
+	while (!atomic_load(&t->stop))
+		syscall(SYS_futex, &t->stop, FUTEX_WAIT, 0, &second, NULL, 0);
+	t->ret = fiber_unregister(t->fd);
+	return NULL;
+}
+
+static int carrier_start(struct carrier_thread *t, int fd, int naps)
+{
+	memset(t, 0, sizeof(*t));
+	t->fd = fd;
+	t->naps = naps;
+	if (pthread_create(&t->thread, NULL, carrier_main, t))
+		return -EAGAIN;
+	while (!atomic_load(&t->registered))
+		usleep(100);
+	return atomic_load(&t->registered) == 1 ? 0 : t->ret;
+}
+
+static int carrier_stop(struct carrier_thread *t)
+{
+	atomic_store(&t->stop, 1);
+	syscall(SYS_futex, &t->stop, FUTEX_WAKE, 1, NULL, NULL, 0);
+	pthread_join(t->thread, NULL);
+	return t->ret;
+}
+
+/* ---- the fixture ---------------------------------------------------------- */
+
+FIXTURE(nl) {
+	struct fiber_nl nl;
+	bool have_nl;
+	struct dump d;
+};
+
+FIXTURE_SETUP(nl)
+{
+	int ret;
+
+	if (access(FIBER_DEVICE_PATH, F_OK))
+		SKIP(return, "%s: %s (module not loaded)", FIBER_DEVICE_PATH,
+		     strerror(errno));
+	ret = fiber_nl_open(&self->nl);
+	ASSERT_EQ(0, ret) TH_LOG("resolving the family: %s", strerror(-ret));
+	self->have_nl = true;
+}
+
+FIXTURE_TEARDOWN(nl)
+{
+	if (self->have_nl)
+		fiber_nl_close(&self->nl);
+}
+
+/* The harness runs the body after a SKIP in setup; the body stops here. */
+#define SKIPPED_IN_SETUP() do { if (_metadata->skip) return; } while (0)
+
+TEST_F(nl, family_and_events_group_resolve)
+{
+	SKIPPED_IN_SETUP();
+	EXPECT_NE(0, self->nl.family);
+	EXPECT_NE(0, self->nl.mcgrp_events);
+}
+
+TEST_F(nl, stats_count_groups_and_carriers)
+{
+	struct stats before, during, after;
+	struct carrier_thread t;
+	int fd;
+
+	SKIPPED_IN_SETUP();
+	ASSERT_EQ(0, get_stats(&self->nl, &before));
+	EXPECT_GE(before.max_carriers, 1);
+	EXPECT_GE(before.max_groups_per_user, 1);
+	EXPECT_GE(before.events_per_sec, 1);
+	fd = fiber_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, carrier_start(&t, fd, 20));
+	while (t.naps)
+		usleep(1000);
+	ASSERT_EQ(0, get_stats(&self->nl, &during));
+	EXPECT_EQ(before.nr_groups + 1, during.nr_groups);
+	EXPECT_EQ(before.nr_carriers + 1, during.nr_carriers);
+	EXPECT_GE(during.blocks, before.blocks + 20);
+	ASSERT_EQ(0, carrier_stop(&t));
+	close(fd);
+	/* The group is freed once its carrier is gone; its counts stay. */
+	ASSERT_EQ(0, get_stats(&self->nl, &after));
+	EXPECT_EQ(before.nr_groups, after.nr_groups);
+	EXPECT_EQ(before.nr_carriers, after.nr_carriers);
+	EXPECT_GE(after.blocks, during.blocks);
+}
+
+TEST_F(nl, groups_dump_shows_own_group)
+{
+	struct carrier_thread t;
+	struct group_seen *g = NULL;
+	char comm[16] = "";
+	int fd, i;
+
+	SKIPPED_IN_SETUP();
+	prctl(PR_GET_NAME, comm);
+	fd = fiber_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, carrier_start(&t, fd, 10));
+	while (t.naps)
+		usleep(1000);
+	ASSERT_EQ(0, dump_groups(&self->nl, &self->d));
+	EXPECT_FALSE(self->d.bad);
+	EXPECT_FALSE(self->d.unordered);
+	EXPECT_FALSE(self->d.dup);
+	for (i = 0; i < self->d.n; i++)
+		if (self->d.g[i].pid == (uint32_t)getpid())
+			g = &self->d.g[i];
+	ASSERT_NE(NULL, g);
+	EXPECT_STREQ(comm, g->comm);
+	EXPECT_EQ(1, g->nr_carriers);
+	EXPECT_EQ(0, g->carriers);	/* no carriers in GET_GROUPS */
+	EXPECT_GE(g->blocks, 10);
+	EXPECT_GE(g->wakeups, 10);
+	ASSERT_EQ(0, carrier_stop(&t));
+	close(fd);
+}
+
+/*
+ * 100 carriers.  Read with a page-sized buffer, as many tools do, they do
+ * not fit one message: the kernel sizes a dump's messages to the reader's
+ * buffer, and the parts must add up.
+ */
+TEST_F_TIMEOUT(nl, group_dump_lists_100_carriers, 120)
+{
+	static struct carrier_thread t[100];
+	struct group_seen *g;
+	struct fiber_nl small;
+	int fd, i, j, found;
+
+	SKIPPED_IN_SETUP();
+	fd = fiber_open();
+	ASSERT_LE(0, fd);
+	for (i = 0; i < 100; i++)
+		ASSERT_EQ(0, carrier_start(&t[i], fd, 0));
+	ASSERT_EQ(0, fiber_nl_open_sized(&small, 4096));
+	ASSERT_EQ(0, dump_group_of(&small, getpid(), &self->d));
+	EXPECT_FALSE(small.intr);
+	fiber_nl_close(&small);
+	ASSERT_EQ(1, self->d.n);
+	g = &self->d.g[0];
+	EXPECT_EQ(100, g->nr_carriers);
+	EXPECT_EQ(100, g->carriers);
+	EXPECT_GT(self->d.parts, 1) TH_LOG("expected the carriers to span messages");
+	for (i = 0, found = 0; i < 100; i++)
+		for (j = 0; j < 100; j++)
+			found += g->tids[j] == (uint32_t)t[i].tid;
+	EXPECT_EQ(100, found);
+	for (i = 0; i < 100; i++)
+		ASSERT_EQ(0, carrier_stop(&t[i]));
+	close(fd);
+}
+
+TEST_F(nl, process_with_two_groups)
+{
+	int fd1, fd2;
+
+	SKIPPED_IN_SETUP();
+	fd1 = fiber_open();
+	fd2 = fiber_open();
+	ASSERT_LE(0, fd1);
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(0, dump_group_of(&self->nl, getpid(), &self->d));
+	EXPECT_EQ(2, self->d.n);
+	EXPECT_NE(self->d.g[0].id, self->d.g[1].id);
+	close(fd1);
+	close(fd2);
+}
+
+/*
+ * 50 groups come and go all the time (10 processes of 5 threads) while we
+ * dump: every dump must parse, list each group once, in id order, and be
+ * marked interrupted whenever the list changed under it.  When the churn
+ * stops, no group of the churners is left.
+ */
+static void churn(void)
+{
+	struct timespec ts = { 0, 100000 };
+
+	for (;;) {
+		int fd = fiber_open();
+
+		if (fd < 0)
+			continue;
+		if (!fiber_register(fd, 0, NULL)) {
+			nanosleep(&ts, NULL);
+			fiber_unregister(fd);
+		}
+		close(fd);
+	}
+}
+
+static void *churn_thread(void *arg)
+{
+	(void)arg;
+	churn();
+	return NULL;
+}
+
+TEST_F_TIMEOUT(nl, dump_consistent_while_50_groups_churn, 120)
+{
+	pid_t kids[10];
+	int i, j, dumps = 0, intr = 0, seen_kids = 0;
+	struct stats before, after;
+	uint64_t end;
+
+	SKIPPED_IN_SETUP();
+	ASSERT_EQ(0, get_stats(&self->nl, &before));
+	for (i = 0; i < 10; i++) {
+		kids[i] = fork();
+		ASSERT_LE(0, kids[i]);
+		if (!kids[i]) {
+			pthread_t th;
+
+			for (j = 0; j < 4; j++)
+				pthread_create(&th, NULL, churn_thread, NULL);
+			churn();
+		}
+	}
+	/* 3 s, and at least 5 dumps (a debug kernel is slow). */
+	end = now_ns() + 3000 * MSEC;
+	while (now_ns() < end || dumps < 5) {
+		ASSERT_EQ(0, dump_groups(&self->nl, &self->d));
+		dumps++;
+		intr += self->nl.intr;
+		EXPECT_FALSE(self->d.bad);
+		EXPECT_FALSE(self->d.unordered);
+		EXPECT_FALSE(self->d.dup);
+		for (i = 0; i < self->d.n; i++)
+			for (j = 0; j < 10; j++)
+				seen_kids += self->d.g[i].pid == (uint32_t)kids[j];
+		if (!_metadata->passed)
+			break;
+	}
+	for (i = 0; i < 10; i++) {
+		kill(kids[i], SIGKILL);
+		waitpid(kids[i], NULL, 0);
+	}
+	TH_LOG("%d dumps, %d interrupted, %d churning groups seen", dumps, intr,
+	       seen_kids);
+	EXPECT_GT(seen_kids, 0);
+	/* Killed children's groups go as their threads' carriers are freed. */
+	for (i = 0; i < 500; i++) {
+		ASSERT_EQ(0, get_stats(&self->nl, &after));
+		if (after.nr_groups == before.nr_groups)
+			break;
+		usleep(10000);
+	}
+	EXPECT_EQ(before.nr_groups, after.nr_groups);
+	ASSERT_EQ(0, dump_groups(&self->nl, &self->d));
+	for (i = 0; i < self->d.n; i++)
+		for (j = 0; j < 10; j++)
+			EXPECT_NE((uint32_t)kids[j], self->d.g[i].pid);
+}
+
+/* ---- errors --------------------------------------------------------------- */
+
+static void put_u32_attr(struct nlmsghdr *nlh, void *data)
+{
+	const uint32_t *tv = data;	/* type, value */
+
+	mnl_attr_put_u32(nlh, tv[0], tv[1]);
+}
+
+static void put_u8_pid(struct nlmsghdr *nlh, void *data)
+{
+	(void)data;
+	mnl_attr_put_u8(nlh, FIBER_GROUP_A_PID, 1);
+}
+
+TEST_F(nl, bad_requests_get_clear_errors)
+{
+	uint32_t tv[2];
+	int fd;
+
+	SKIPPED_IN_SETUP();
+	/* GET_GROUP without a pid. */
+	EXPECT_EQ(-EINVAL, fiber_nl(&self->nl, FIBER_CMD_GET_GROUP, NLM_F_DUMP,
+				    NULL, NULL, NULL, NULL));
+	EXPECT_NE(NULL, strstr(self->nl.extack, "required")) TH_LOG("%s", self->nl.extack);
+
+	/* A pid with no group; pid 1 (init) has none. */
+	tv[0] = FIBER_GROUP_A_PID;
+	tv[1] = 1;
+	EXPECT_EQ(-ESRCH, fiber_nl(&self->nl, FIBER_CMD_GET_GROUP, NLM_F_DUMP,
+				   put_u32_attr, tv, NULL, NULL));
+	EXPECT_STREQ("that process has no fiber group", self->nl.extack);
+
+	/* Pid 0 is out of the policy's range. */
+	tv[1] = 0;
+	EXPECT_EQ(-ERANGE, fiber_nl(&self->nl, FIBER_CMD_GET_GROUP, NLM_F_DUMP,
+				    put_u32_attr, tv, NULL, NULL));
+	EXPECT_NE(0, self->nl.extack[0]);
+
+	/* The wrong length for a u32. */
+	EXPECT_EQ(-EINVAL, fiber_nl(&self->nl, FIBER_CMD_GET_GROUP, NLM_F_DUMP,
+				    put_u8_pid, NULL, NULL, NULL));
+	EXPECT_NE(0, self->nl.extack[0]);
+
+	/* An attribute GET_GROUP does not take, and an unknown one. */
+	tv[0] = FIBER_GROUP_A_COMM;
+	tv[1] = 1;
+	EXPECT_EQ(-EINVAL, fiber_nl(&self->nl, FIBER_CMD_GET_GROUP, NLM_F_DUMP,
+				    put_u32_attr, tv, NULL, NULL));
+	tv[0] = FIBER_GROUP_A_MAX + 1;
+	EXPECT_EQ(-EINVAL, fiber_nl(&self->nl, FIBER_CMD_GET_GROUP, NLM_F_DUMP,
+				    put_u32_attr, tv, NULL, NULL));
+	EXPECT_NE(0, self->nl.extack[0]);
+
+	/* GET_GROUP is a dump only. */
+	fd = fiber_open();
+	ASSERT_LE(0, fd);
+	tv[0] = FIBER_GROUP_A_PID;
+	tv[1] = getpid();
+	EXPECT_EQ(-EOPNOTSUPP, fiber_nl(&self->nl, FIBER_CMD_GET_GROUP, 0,
+					put_u32_attr, tv, NULL, NULL));
+	close(fd);
+
+	/* Commands that take nothing refuse any attribute. */
+	tv[0] = FIBER_STATS_A_NR_GROUPS;
+	EXPECT_EQ(-EINVAL, fiber_nl(&self->nl, FIBER_CMD_GET_STATS, 0,
+				    put_u32_attr, tv, NULL, NULL));
+	tv[0] = FIBER_GROUP_A_PID;
+	EXPECT_EQ(-EINVAL, fiber_nl(&self->nl, FIBER_CMD_GET_GROUPS, NLM_F_DUMP,
+				    put_u32_attr, tv, NULL, NULL));
+
+	/* Commands that do not exist, and the events command sent in. */
+	EXPECT_EQ(-EOPNOTSUPP, fiber_nl(&self->nl, FIBER_CMD_MAX + 1, 0,
+					NULL, NULL, NULL, NULL));
+	EXPECT_EQ(-EOPNOTSUPP, fiber_nl(&self->nl, FIBER_CMD_EVENT, 0,
+					NULL, NULL, NULL, NULL));
+}
+
+/* ---- settings ------------------------------------------------------------- */
+
+TEST_F(nl, settings_change_and_are_checked)
+{
+	struct settings s = { 0 };
+	struct stats st, orig;
+
+	SKIPPED_IN_SETUP();
+	ASSERT_EQ(0, get_stats(&self->nl, &orig));
+
+	s.events_per_sec = 1234;
+	s.max_groups_per_user = orig.max_groups_per_user + 1;
+	ASSERT_EQ(0, set_config(&self->nl, &s));
+	ASSERT_EQ(0, get_stats(&self->nl, &st));
+	EXPECT_EQ(1234, st.events_per_sec);
+	EXPECT_EQ(orig.max_groups_per_user + 1, st.max_groups_per_user);
+
+	/* Out of range: refused, and the valid setting with it is not made. */
+	memset(&s, 0, sizeof(s));
+	s.events_per_sec = 99;
+	s.max_carriers = (1u << 20) + 1;
+	EXPECT_EQ(-ERANGE, set_config(&self->nl, &s));
+	EXPECT_NE(0, self->nl.extack[0]);
+	ASSERT_EQ(0, get_stats(&self->nl, &st));
+	EXPECT_EQ(1234, st.events_per_sec);
+	EXPECT_EQ(orig.max_carriers, st.max_carriers);
+
+	/* A counter is not a setting; nothing at all is no request. */
+	memset(&s, 0, sizeof(s));
+	s.events_per_sec = 99;
+	s.extra_type = FIBER_STATS_A_BLOCKS;
+	EXPECT_EQ(-EINVAL, set_config(&self->nl, &s));
+	EXPECT_NE(NULL, strstr(self->nl.extack, "read-only")) TH_LOG("%s", self->nl.extack);
+	memset(&s, 0, sizeof(s));
+	EXPECT_EQ(-EINVAL, set_config(&self->nl, &s));
+	EXPECT_STREQ("no setting given", self->nl.extack);
+
+	/* The carrier limit reaches new groups. */
+	memset(&s, 0, sizeof(s));
+	s.max_carriers = 3;
+	ASSERT_EQ(0, set_config(&self->nl, &s));
+	{
+		struct fiber_info info = { .size = sizeof(info) };
+		int fd = fiber_open();
+
+		ASSERT_LE(0, fd);
+		EXPECT_EQ(0, fiber_sys(fd, FIBER_IOC_GET_INFO, &info));
+		EXPECT_EQ(3, info.max_carriers);
+		close(fd);
+	}
+
+	s.max_carriers = orig.max_carriers;
+	s.max_groups_per_user = orig.max_groups_per_user;
+	s.events_per_sec = orig.events_per_sec;
+	ASSERT_EQ(0, set_config(&self->nl, &s));
+}
+
+/* Become nobody, without any capability. */
+static int drop_privileges(void)
+{
+	if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+	    setresuid(65534, 65534, 65534))
+		return -errno;
+	return 0;
+}
+
+/* As an unprivileged user: reads work, settings and events do not. */
+TEST_F(nl, unprivileged_user)
+{
+	int status;
+	pid_t pid;
+
+	SKIPPED_IN_SETUP();
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct settings s = { .events_per_sec = 5 };
+		struct fiber_nl nl;
+		struct stats st;
+		uint32_t grp;
+
+		if (drop_privileges())
+			_exit(10);
+		if (fiber_nl_open(&nl))
+			_exit(11);
+		if (get_stats(&nl, &st))
+			_exit(12);
+		if (dump_groups(&nl, &self->d))
+			_exit(13);
+		if (set_config(&nl, &s) != -EPERM)
+			_exit(14);
+		if (strcmp(nl.extack, "changing fiber settings needs CAP_SYS_ADMIN"))
+			_exit(15);
+		grp = nl.mcgrp_events;
+		if (!setsockopt(mnl_socket_get_fd(nl.sock), SOL_NETLINK,
+				NETLINK_ADD_MEMBERSHIP, &grp, sizeof(grp)) ||
+		    errno != EPERM)
+			_exit(16);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+/* ---- events --------------------------------------------------------------- */
+
+struct events_seen {
+	int block, claim, hold, grant;
+	int ours;		/* about the tid we look for */
+	uint32_t tid;
+	uint64_t dropped;
+};
+
+static int take_event(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[FIBER_EVENT_A_MAX + 1];
+	struct events_seen *e = data;
+	const struct genlmsghdr *g = mnl_nlmsg_get_payload(nlh);
+
+	if (g->cmd != FIBER_CMD_EVENT)
+		return 0;
+	fiber_nl_table(NULL, nlh, tb, FIBER_EVENT_A_MAX);
+	if (!tb[FIBER_EVENT_A_TYPE] || !tb[FIBER_EVENT_A_TID] ||
+	    !tb[FIBER_EVENT_A_SEQ] || !tb[FIBER_EVENT_A_TIME_NS])
+		return -EPROTO;
+	switch (mnl_attr_get_u8(tb[FIBER_EVENT_A_TYPE])) {
+	case FIBER_EVENT_TYPE_BLOCK: e->block++; break;
+	case FIBER_EVENT_TYPE_CLAIM: e->claim++; break;
+	case FIBER_EVENT_TYPE_HOLD: e->hold++; break;
+	case FIBER_EVENT_TYPE_GRANT: e->grant++; break;
+	default: return -EPROTO;
+	}
+	if (mnl_attr_get_u32(tb[FIBER_EVENT_A_TID]) == e->tid)
+		e->ours++;
+	if (tb[FIBER_EVENT_A_DROPPED])
+		e->dropped += mnl_attr_get_u32(tb[FIBER_EVENT_A_DROPPED]);
+	return 0;
+}
+
+/* Read events for @ms; returns how many messages came. */
+static int read_events(struct fiber_nl *nl, int ms, struct events_seen *e)
+{
+	int fd = mnl_socket_get_fd(nl->sock), n = 0, len;
+	struct timeval tv = { 0, 20000 };
+	uint64_t end = now_ns() + ms * MSEC;
+	const struct nlmsghdr *nlh;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (now_ns() < end) {
+		len = recv(fd, nl->buf, sizeof(nl->buf), 0);
+		if (len <= 0)
+			continue;
+		for (nlh = (void *)nl->buf; mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len)) {
+			if (take_event(nlh, e) < 0)
+				return -EPROTO;
+			n++;
+		}
+	}
+	return n;
+}
+
+static int join_events(struct fiber_nl *nl)
+{
+	uint32_t grp = nl->mcgrp_events;
+
+	return setsockopt(mnl_socket_get_fd(nl->sock), SOL_NETLINK,
+			  NETLINK_ADD_MEMBERSHIP, &grp, sizeof(grp)) ? -errno : 0;
+}
+
+TEST_F(nl, events_follow_blocks_only_while_listened)
+{
+	struct events_seen e = { 0 };
+	struct stats s0, s1, s2;
+	struct fiber_nl ev;
+	struct carrier_thread t;
+	int fd, n;
+
+	SKIPPED_IN_SETUP();
+	fd = fiber_open();
+	ASSERT_LE(0, fd);
+
+	/* Nobody listens: blocks produce no event, sent or dropped. */
+	ASSERT_EQ(0, get_stats(&self->nl, &s0));
+	ASSERT_EQ(0, carrier_start(&t, fd, 50));
+	while (t.naps)
+		usleep(1000);
+	ASSERT_EQ(0, carrier_stop(&t));
+	ASSERT_EQ(0, get_stats(&self->nl, &s1));
+	EXPECT_EQ(s0.events_sent, s1.events_sent);
+	EXPECT_EQ(s0.events_dropped, s1.events_dropped);
+
+	/* A listener: every block of our carrier is told. */
+	ASSERT_EQ(0, fiber_nl_open(&ev));
+	ASSERT_EQ(0, join_events(&ev));
+	ASSERT_EQ(0, carrier_start(&t, fd, 50));
+	e.tid = t.tid;
+	n = read_events(&ev, 1500, &e);
+	ASSERT_EQ(0, carrier_stop(&t));
+	fiber_nl_close(&ev);
+	ASSERT_LE(50, n);
+	EXPECT_LE(50, e.ours);
+	EXPECT_LE(50, e.block);
+	ASSERT_EQ(0, get_stats(&self->nl, &s2));
+	EXPECT_LE(s1.events_sent + 50, s2.events_sent);
+	close(fd);
+}
+
+TEST_F(nl, events_are_rate_limited)
+{
+	struct settings s = { .events_per_sec = 10 };
+	struct events_seen e = { 0 };
+	struct stats orig, after;
+	struct carrier_thread t;
+	struct fiber_nl ev;
+	int fd, n;
+
+	SKIPPED_IN_SETUP();
+	ASSERT_EQ(0, get_stats(&self->nl, &orig));
+	ASSERT_EQ(0, set_config(&self->nl, &s));
+	fd = fiber_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, fiber_nl_open(&ev));
+	ASSERT_EQ(0, join_events(&ev));
+	/*
+	 * Whatever an earlier test left queued goes first, and only our own
+	 * carrier's events count.
+	 */
+	read_events(&ev, 200, &e);
+	memset(&e, 0, sizeof(e));
+	ASSERT_EQ(0, carrier_start(&t, fd, 100000));
+	e.tid = t.tid;
+	read_events(&ev, 2500, &e);
+	n = e.ours;
+	ASSERT_EQ(0, carrier_stop(&t));
+	fiber_nl_close(&ev);
+	ASSERT_EQ(0, get_stats(&self->nl, &after));
+	s.events_per_sec = orig.events_per_sec;
+	ASSERT_EQ(0, set_config(&self->nl, &s));
+	close(fd);
+
+	/*
+	 * The carrier blocks thousands of times a second.  2.5 s touch at
+	 * most four one-second windows of 10 each; the rest are dropped,
+	 * and the events that follow drops say so.
+	 */
+	EXPECT_LE(1, n);
+	EXPECT_GE(40, n);
+	EXPECT_LT(orig.events_dropped, after.events_dropped);
+	EXPECT_LT(0, e.dropped) TH_LOG("no event said it followed dropped ones");
+}
+
+TEST_HARNESS_MAIN
