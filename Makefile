@@ -11,6 +11,7 @@
 # make lint       checkpatch --strict and sparse on the module
 # make bench     libfiber against Go and Boost.Context (docs/performance.md)
 # make bench-kernel  the module's micro-benchmark in VMs (docs/benchmarks.md)
+# make bench-observe  what events and tracepoints cost it (docs/benchmarks.md)
 # make bench-vm  libfiber with the module, without it, and Go, in a VM
 #               (bench/results-vm.json, docs/performance.md)
 #
@@ -59,9 +60,16 @@ LIBFIBER_SO := $(B)/libfiber/libfiber.so.$(LIBFIBER_SOVER)
 SELFTESTS := $(patsubst selftests/%.c,$(B)/bin/%,$(wildcard selftests/*_test.c))
 SELFTEST_SCRIPTS := $(patsubst selftests/%.sh,$(B)/bin/%,$(wildcard selftests/*_test.sh))
 TOOLS := $(B)/bin/fiberinfo $(B)/bin/fiber-demo $(B)/bin/fiber-kbench $(B)/bin/block-demo \
-	$(B)/bin/fiber-bench $(B)/bin/libfiber-demo $(B)/bin/vm-bench $(B)/bin/vm-bench-run
+	$(B)/bin/fiber-bench $(B)/bin/libfiber-demo $(B)/bin/vm-bench $(B)/bin/vm-bench-run \
+	$(B)/bin/fiberstat $(B)/bin/observe-bench-run
 EXAMPLES := $(patsubst libfiber/examples/%.c,$(B)/bin/%,$(wildcard libfiber/examples/*.c))
 LIBFIBER_TESTS := $(patsubst libfiber/tests/%.c,$(B)/tests/libfiber/%,$(wildcard libfiber/tests/*_test.c))
+
+# fiberstat, the generic netlink tool (libmnl), and the fuzz test of its
+# parser, which runs on the host under ASan+UBSan like the other host tests.
+FIBERSTAT_SRCS := $(addprefix tools/fiberstat/,fiberstat.c netlink.c parse.c output.c)
+FIBERSTAT_HDRS := $(wildcard tools/fiberstat/*.h)
+FIBERSTAT_TESTS := $(B)/tests/fiberstat/parse_fuzz_test
 
 # libfiber and its tests again under ASan+UBSan (make check-asan); the
 # valgrind run uses the normal build.
@@ -82,7 +90,7 @@ KERNEL ?= 6.1
 
 .PHONY: all module libfiber tools selftests examples deps check check-host \
 	check-vm check-after-deps lint demo demo-after-deps vm-shell clean \
-	distclean help bench-kernel bench-vm bench-vm-after-deps check-asan check-valgrind check-aarch64 aarch64 asan bench bench-after-deps
+	distclean help bench-kernel bench-observe bench-vm bench-vm-after-deps check-asan check-valgrind check-aarch64 aarch64 asan bench bench-after-deps
 
 all: module libfiber tools selftests examples
 
@@ -96,7 +104,7 @@ module:
 
 libfiber: $(LIBFIBER_A) $(LIBFIBER_SO)
 tools: $(TOOLS)
-selftests: $(SELFTESTS) $(SELFTEST_SCRIPTS) $(LIBFIBER_TESTS)
+selftests: $(SELFTESTS) $(SELFTEST_SCRIPTS) $(LIBFIBER_TESTS) $(FIBERSTAT_TESTS)
 examples: $(EXAMPLES)
 
 $(B)/libfiber/%.c.o: libfiber/%.c $(wildcard libfiber/*.h libfiber/include/*.h)
@@ -123,6 +131,16 @@ $(LIBFIBER_SO): $(LIBFIBER_PIC_OBJS) libfiber/libfiber.map
 $(B)/bin/fiberinfo: tools/fiberinfo.c uapi/linux/fiber.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $<
+
+$(B)/bin/fiberstat: $(FIBERSTAT_SRCS) $(FIBERSTAT_HDRS) uapi/linux/fiber.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $(FIBERSTAT_SRCS) -lmnl
+
+$(B)/tests/fiberstat/parse_fuzz_test: tools/fiberstat/fuzz_parse.c tools/fiberstat/parse.c \
+		tools/fiberstat/parse.h uapi/linux/fiber.h
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ tools/fiberstat/fuzz_parse.c \
+		tools/fiberstat/parse.c -lmnl
 
 $(B)/bin/fiber-kbench: tools/bench/kbench.c selftests/fiber_test.h uapi/linux/fiber.h
 	@mkdir -p $(@D)
@@ -155,6 +173,10 @@ $(B)/bin/fiber-demo: tools/demo/fiber-demo
 	install -m 0755 $< $@
 
 $(B)/bin/vm-bench-run: tools/bench/vm-bench-run
+	@mkdir -p $(@D)
+	install -m 0755 $< $@
+
+$(B)/bin/observe-bench-run: tools/bench/observe-bench-run
 	@mkdir -p $(@D)
 	install -m 0755 $< $@
 
@@ -259,6 +281,9 @@ vm-shell: all
 
 bench-kernel: all
 	@tools/bench/kbench-vm.sh
+
+bench-observe: all
+	@tools/bench/observe-bench.sh $(KERNEL)
 
 bench-vm: deps
 	@$(MAKE) --no-print-directory bench-vm-after-deps

@@ -34,6 +34,7 @@ if [ "$host" = 1 ]; then
 		run_tap "host-${suite##*/}-${t##*/}" "$t"
 	done
 	run_tap host-fiberinfo "$FIBER_BUILD/bin/fiberinfo_test"
+	run_tap host-fiberstat "$FIBER_BUILD/bin/fiberstat_test"
 	run_tap host-man-pages "$FIBER_ROOT/tools/man-check.sh"
 	if [ -n "${KDIR:-}" ]; then
 		run_tap host-lint-module "$FIBER_ROOT/tools/lint.sh" "$KDIR"

@@ -3,7 +3,8 @@
 #
 # TAP: every symbol libfiber exports (libfiber.map) has a man page in
 # libfiber/man, every page formats without a groff warning, and every
-# .so link points at a page that exists.
+# .so link points at a page that exists; the tools' pages (fiberstat.8)
+# format without a warning too.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 man=$root/libfiber/man
@@ -29,6 +30,17 @@ for f in "$man"/*.3; do
 		fi
 		continue
 	fi
+	warn=$(LC_ALL=C.UTF-8 groff -man -ww -z "$f" 2>&1)
+	if [ -z "$warn" ]; then
+		echo "ok $n - $page formats cleanly"
+	else
+		echo "not ok $n - $page: $warn" | head -1
+	fi
+done
+for f in "$root"/tools/fiberstat/*.8; do
+	[ -f "$f" ] || continue
+	n=$((n + 1))
+	page=tools/fiberstat/${f##*/}
 	warn=$(LC_ALL=C.UTF-8 groff -man -ww -z "$f" 2>&1)
 	if [ -z "$warn" ]; then
 		echo "ok $n - $page formats cleanly"
