@@ -7,7 +7,9 @@
 # events group ("events"), and with every fiber tracepoint on ("tracing"),
 # two rounds of each in turns.  Prints them side by side, the better of
 # the two rounds of each, as ratios to the futex baseline measured in the
-# same round (under QEMU TCG only such ratios mean anything).
+# same round (under QEMU TCG only such ratios mean anything).  One vCPU,
+# like bench-kernel's smp1, the least noisy configuration: the listener
+# then also competes for the CPU, as it would on a busy machine.
 #
 # usage: observe-bench.sh [KERNEL]
 set -euo pipefail
@@ -22,7 +24,7 @@ for p in fiber-kbench fiberstat observe-bench-run; do
 done
 log "booting $kernel (about a minute)"
 rc=0
-"$FIBER_ROOT/tools/vm/fiber-vm" -k "$kernel" -T 600 -o "$work" \
+"$FIBER_ROOT/tools/vm/fiber-vm" -k "$kernel" --smp 1 -T 600 -o "$work" \
 	--show observe-bench-run > "$work/observe.out" 2>&1 || rc=$?
 grep '^{"bench":"kbench"' "$work/observe.out" > "$work/results.jsonl" || true
 if [ "$rc" != 0 ] || [ ! -s "$work/results.jsonl" ]; then
