@@ -52,9 +52,10 @@
  *  - a wake-up lost anyway: sysmon watches nr_pending and nr_waiting
  *    (kernel_sysmon) and wakes a spare or grants an idle P itself.
  *
- * The spare pool.  sysmon keeps fiber_maxprocs() spares parked, making
- * new threads off the hot path (on 6.1 clone() takes mmap_lock for
- * writing, which would stall the fibers of a claiming M), and a spare
+ * The spare pool.  sysmon keeps fiber_maxprocs() spares, parked or on
+ * their way back to the park (kernel_fill_spares), making new threads
+ * off the hot path (on 6.1 clone() takes mmap_lock for writing, which
+ * would stall the fibers of a claiming M), and a spare
  * that finds the pool empty after a claim kicks sysmon at once.  A spare
  * that sleeps FIBER_SPARE_IDLE_NS with more than that many parked exits.
  * The module's limit on carriers bounds the pool; past it an M runs
@@ -536,6 +537,8 @@ static bool kernel_spare_retire(struct fiber_m *m)
 	fiber_unlock(&sched.lock);
 	if (!idle)
 		return false;
+	m->spare = false;
+	atomic_fetch_sub(&sched.nspares, 1);
 	kernel_unregister_m(m);
 	atomic_fetch_add(&sched.nretired, 1);
 	pthread_exit(NULL);
@@ -626,25 +629,33 @@ static uint32_t kernel_park(struct fiber_m *m, struct fiber_m *grant_to,
  * @grant_to is not NULL, first give it our P in the same call
  * (FIBER_IOC_SWITCH): whatever else happened, the held M waits for that
  * wake-up, and a wake-up owed to us just makes our park return at once.
- * On g0, without a P; on return m->p is set.
+ * On g0, without a P; on return m->p is set.  All along we are a spare,
+ * counted in sched.nspares (see kernel_fill_spares), in the park or not.
  */
 static void kernel_sleep(struct fiber_m *m, struct fiber_m *grant_to)
 {
 	struct fiber_event ev[KERNEL_EVENTS];
 	uint32_t n;
 
+	/* A new spare (newm) was counted when it was started. */
+	if (!m->spare) {
+		m->spare = true;
+		atomic_fetch_add(&sched.nspares, 1);
+	}
 	for (;;) {
 		if (!grant_to && atomic_load(&m->park.key)) {
 			note_clear(&m->park);
 			acquirep(m, m->nextp);
 			m->nextp = NULL;
-			return;
+			break;
 		}
 		n = kernel_park(m, grant_to, ev);
 		grant_to = NULL;
 		if (n && kernel_events(m, ev, n))
-			return;
+			break;
 	}
+	m->spare = false;
+	atomic_fetch_sub(&sched.nspares, 1);
 }
 
 void kernel_sleep_for_p(struct fiber_m *m)
@@ -698,12 +709,34 @@ bool kernel_waiting(void)
 /* ---- sysmon's part ------------------------------------------------------- */
 
 /*
- * Keep the spare pool filled and make sure no event or held M waits for
- * a wake-up that was lost.  Return: whether it did something.
- */
-/*
- * Start spares until fiber_maxprocs() of them are parked or on their way.
+ * Start spares until fiber_maxprocs() of them exist: started and not
+ * parked yet, parked, or out of the park and on their way back.
  * Return: whether it started any.
+ *
+ * The pool is counted by libfiber (sched.nspares), not by the module's
+ * fiber_shared.nr_parked, which counts only the spares asleep in
+ * FIBER_IOC_PARK at this instant.  Spares leave the park all the time
+ * without leaving the pool, and any sleep outside it is a block like any
+ * other carrier's:
+ *
+ *	spare S1				spare S2
+ *	PARK returns a BLOCKED event
+ *	kernel_events: fiber_lock(&sched.lock)
+ *	  contended: futex wait		->	module: S1 BLOCKED, wake S2
+ *						PARK returns S1's event
+ *						kernel_events: fiber_lock()
+ *						  futex wait -> wake S3 ...
+ *
+ * Each spare's block wakes the spare parked last, so one contended lock
+ * (or mmap_lock, taken for writing by every clone and by a popen() of
+ * another thread) empties the park while every spare is still on
+ * sched.midle, about to claim nothing (an M on g0) and park again.  A
+ * sysmon round in that window saw nr_parked == 0 and started want new
+ * spares, whose own clones block the spares again: on a slow kernel the
+ * pool grew by tens of threads a second and never came back, since a
+ * spare retires only after FIBER_SPARE_IDLE_NS asleep.  Counting the
+ * spares themselves, from newm() until kernel_sleep() returns with a P,
+ * makes a round that falls in that window start none.
  */
 bool kernel_fill_spares(void)
 {
@@ -712,8 +745,7 @@ bool kernel_fill_spares(void)
 
 	if (!kernel_on)
 		return false;
-	have = (int)atomic_load(&kshared->nr_parked) +
-	       atomic_load(&sched.nspawning);
+	have = atomic_load(&sched.nspares);
 	while (have < want) {
 		if (sched.mcount >= (int)kmax) {
 			kernel_limit_reached();

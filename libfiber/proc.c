@@ -155,8 +155,15 @@ static void *mstart(void *arg)
 		acquirep(m, m->nextp);
 		m->nextp = NULL;
 	} else {
-		/* A spare (kernel.c): park until there is work. */
-		atomic_fetch_sub(&sched.nspawning, 1);
+		/*
+		 * A spare (kernel.c): park until there is work.  It stays
+		 * counted in sched.nspares until it gets a P, unless the
+		 * module refused it: then it is no spare for blocks.
+		 */
+		if (!m->kslot) {
+			m->spare = false;
+			atomic_fetch_sub(&sched.nspares, 1);
+		}
 		stopm();
 	}
 	schedule();
@@ -175,8 +182,10 @@ int newm(struct fiber_p *p, bool spinning)
 
 	if (!m)
 		return -ENOMEM;
-	if (!p)
-		atomic_fetch_add(&sched.nspawning, 1);
+	if (!p) {
+		m->spare = true;
+		atomic_fetch_add(&sched.nspares, 1);
+	}
 	m->nextp = p;
 	m->spinning = spinning;
 	pthread_attr_init(&attr);
@@ -191,7 +200,7 @@ int newm(struct fiber_p *p, bool spinning)
 		fiber_unlock(&sched.lock);
 		atomic_fetch_add(&sched.nthread_fail, 1);
 		if (!p)
-			atomic_fetch_sub(&sched.nspawning, 1);
+			atomic_fetch_sub(&sched.nspares, 1);
 	}
 	return ret;
 }
@@ -665,11 +674,14 @@ int fiber_main(int (*fn)(int argc, char **argv), int argc, char **argv)
 	ret = fiber_spawn(NULL, main_fiber, NULL, NULL);
 	if (ret)
 		return ret;
+	/*
+	 * Spares ready before the first block, not made by it; before
+	 * sysmon, so that the two do not both fill the pool.
+	 */
+	kernel_fill_spares();
 	ret = sysmon_start();
 	if (ret)
 		return ret;
-	/* Spares ready before the first block, not made by it. */
-	kernel_fill_spares();
 	schedule();
 }
 

@@ -226,6 +226,7 @@ struct fiber_m {
 	/* Kernel mode (kernel.c): our slot, and the grant we are owed. */
 	struct fiber_slot *kslot;	/* NULL: not a carrier */
 	uint32_t kslot_id;
+	bool spare;			/* counted in sched.nspares */
 	_Atomic uint32_t granting;	/* a granter picked us */
 	_Atomic uint32_t wakes_inflight;	/* m_wake()s whose WAKE has not returned */
 
@@ -285,7 +286,11 @@ struct fiber_sched {
 	_Atomic uint64_t nsignal_retakes; /* fallback: blocked Ms caught */
 	_Atomic uint64_t nretired;	/* spare Ms that exited idle */
 	_Atomic int nunassisted;	/* Ms the module refused (its limit) */
-	_Atomic int nspawning;		/* spares started, not parked yet */
+	/*
+	 * Spares that exist (kernel.c): started and not parked yet, parked,
+	 * or out of the park and going back.  Not the module's nr_parked.
+	 */
+	_Atomic int nspares;
 };
 
 extern struct fiber_sched sched;
