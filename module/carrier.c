@@ -88,7 +88,8 @@ void fiber_carrier_queue_event(struct fiber_carrier *c, unsigned long *pending)
 
 static void fiber_carrier_notify_block(struct fiber_carrier *c)
 {
-	fiber_shared_inc64(&c->group->shared->notifications);
+	fiber_group_count(&c->group->notifications,
+			  &c->group->shared->notifications);
 	fiber_carrier_queue_event(c, c->group->pending_blocked);
 }
 
@@ -123,7 +124,7 @@ static void fiber_sched_out(struct preempt_notifier *n, struct task_struct *next
 	new = FIBER_SLOT_WORD(FIBER_SLOT_BLOCKED, FIBER_SLOT_SEQ(old) + 1);
 	if (!try_cmpxchg64(&slot->state, &old, new))
 		return;
-	WRITE_ONCE(slot->blocks, slot->blocks + 1);
+	fiber_carrier_count(&c->blocks, &slot->blocks);
 	WRITE_ONCE(slot->last_block_ns, ktime_get_ns());
 	fiber_event_block(c, FIBER_SLOT_SEQ(new));
 
@@ -170,10 +171,10 @@ static void fiber_carrier_claimed(struct fiber_carrier *c, u64 word)
 		return;
 	c->claim_seq = seq;
 	/* The wake-up from the block this claim was for. */
-	WRITE_ONCE(slot->wakeups, slot->wakeups + 1);
+	fiber_carrier_count(&c->wakeups, &slot->wakeups);
 	WRITE_ONCE(slot->last_wake_ns, ktime_get_ns());
 	fiber_carrier_withdraw_event(c, group->pending_blocked);
-	WRITE_ONCE(slot->claims, slot->claims + 1);
+	fiber_carrier_count(&c->claims, &slot->claims);
 	fiber_event_claim(c, seq);
 	if (!READ_ONCE(group->hold_on_wake))
 		return;
@@ -201,7 +202,7 @@ static void fiber_sched_in(struct preempt_notifier *n, int cpu)
 		if (try_cmpxchg64(&slot->state, &old,
 				  FIBER_SLOT_WORD(FIBER_SLOT_RUNNING,
 						  FIBER_SLOT_SEQ(old)))) {
-			WRITE_ONCE(slot->wakeups, slot->wakeups + 1);
+			fiber_carrier_count(&c->wakeups, &slot->wakeups);
 			WRITE_ONCE(slot->last_wake_ns, ktime_get_ns());
 			fiber_carrier_withdraw_event(c, c->group->pending_blocked);
 			return;
@@ -238,7 +239,7 @@ static void fiber_carrier_hold(struct callback_head *head)
 	if (FIBER_SLOT_STATE(word) == FIBER_SLOT_CLAIMED && !READ_ONCE(group->dead) &&
 	    try_cmpxchg64(&c->slot->state, &word,
 			  FIBER_SLOT_WORD(FIBER_SLOT_WAITING, FIBER_SLOT_SEQ(word)))) {
-		WRITE_ONCE(c->slot->holds, c->slot->holds + 1);
+		fiber_carrier_count(&c->holds, &c->slot->holds);
 		fiber_event_hold(c, FIBER_SLOT_SEQ(word));
 		c->waiting = true;
 		fiber_shared_add(&group->shared->nr_waiting, 1);
@@ -303,10 +304,11 @@ static void fiber_carrier_free(struct fiber_carrier *c)
 	seq = FIBER_SLOT_SEQ(READ_ONCE(slot->state)) + 1;
 	WRITE_ONCE(slot->state, FIBER_SLOT_WORD(FIBER_SLOT_FREE, seq));
 	/* The group's totals keep what this carrier counted. */
-	group->retired.blocks += slot->blocks;
-	group->retired.wakeups += slot->wakeups;
-	group->retired.claims += slot->claims;
-	group->retired.holds += slot->holds;
+	group->retired.blocks += c->blocks;
+	group->retired.wakeups += c->wakeups;
+	group->retired.claims += c->claims;
+	group->retired.holds += c->holds;
+	group->carriers_gen++;
 	slot->user_word = 0;
 	slot->tid = 0;
 	slot->blocks = 0;
@@ -318,7 +320,6 @@ static void fiber_carrier_free(struct fiber_carrier *c)
 	clear_bit(c->index, group->slot_used);
 	fiber_shared_add(&group->shared->nr_carriers, -1);
 	atomic_dec(&fiber_nr_carriers);
-	atomic_inc(&fiber_carriers_gen);
 	mutex_unlock(&group->config_lock);
 
 	put_task_struct(c->task);
@@ -395,7 +396,7 @@ static int fiber_carrier_attach(struct fiber_group *group,
 	set_bit(index, group->slot_used);
 	fiber_shared_add(&group->shared->nr_carriers, 1);
 	atomic_inc(&fiber_nr_carriers);
-	atomic_inc(&fiber_carriers_gen);
+	group->carriers_gen++;
 	spin_lock_irqsave(&group->lock, flags);
 	group->carriers[index] = c;
 	spin_unlock_irqrestore(&group->lock, flags);

@@ -47,6 +47,15 @@ struct fiber_carrier {
 	bool granted;			/* a held carrier may go */
 	atomic_t wake_pins;		/* wake-ups being issued (park.h) */
 
+	/*
+	 * What it counted (own): the module's copies of the slot's counters,
+	 * which user space can write.  Totals are made of these.
+	 */
+	u64 blocks;
+	u64 wakeups;
+	u64 claims;
+	u64 holds;
+
 	/* Hold-on-wake (own). */
 	struct callback_head hold_work;
 	bool hold_queued;
@@ -63,6 +72,13 @@ struct fiber_carrier {
 };
 
 extern struct workqueue_struct *fiber_wq;
+
+/* Count one more in the carrier's own counter and in its slot's copy. */
+static inline void fiber_carrier_count(u64 *own, __u64 *shared)
+{
+	WRITE_ONCE(*own, *own + 1);
+	WRITE_ONCE(*shared, *own);
+}
 
 /* Change the state of a slot, keeping its sequence number. */
 static inline void fiber_slot_set_state(struct fiber_slot *slot, u32 state)

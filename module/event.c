@@ -87,10 +87,12 @@ void fiber_events_record(u8 type, struct task_struct *task, u32 slot, u64 seq)
 {
 	u32 rate = READ_ONCE(fiber_events_per_sec);
 	struct fiber_event_record *r;
-	u64 now = ktime_get_ns();
 	unsigned long flags;
+	u64 now;
 
 	raw_spin_lock_irqsave(&fiber_events.lock, flags);
+	/* Under the lock, so that the window never moves back. */
+	now = ktime_get_ns();
 	/* A lowered rate applies at once, not from the next second. */
 	fiber_events.budget = min(fiber_events.budget, rate);
 	if (now - fiber_events.window_start_ns >= NSEC_PER_SEC) {

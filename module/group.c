@@ -82,7 +82,6 @@ LIST_HEAD(fiber_groups);
 /* Covers fiber_groups and the three below. */
 DEFINE_MUTEX(fiber_groups_lock);
 unsigned int fiber_groups_gen;		/* under fiber_groups_lock */
-atomic_t fiber_carriers_gen = ATOMIC_INIT(0);
 atomic_t fiber_nr_carriers = ATOMIC_INIT(0);
 static u64 fiber_groups_next_id = 1;	/* under fiber_groups_lock */
 /* What freed groups counted (fiber_groups_lock). */
@@ -101,35 +100,35 @@ static void fiber_counters_add(struct fiber_counters *sum,
 }
 
 /*
- * Count what @group holds and what it has counted.  The slots and the
- * shared header are read without stopping the carriers, so each number is
- * exact but they are not one instant's.  Caller holds config_lock, so no
- * carrier comes or goes meanwhile.
+ * Count what @group holds and what it has counted, from the module's own
+ * counters (user space can write the shared copies).  The carriers are not
+ * stopped, so each number is exact but they are not one instant's.  Caller
+ * holds config_lock, so no carrier comes or goes meanwhile.
  */
 void fiber_group_read(struct fiber_group *group,
 		      struct fiber_group_snapshot *snap)
 {
 	struct fiber_counters *sum = &snap->counters;
-	const struct fiber_slot *slot;
+	const struct fiber_carrier *c;
 	unsigned int state;
 	u32 i;
 
 	lockdep_assert_held(&group->config_lock);
 	memset(snap, 0, sizeof(*snap));
 	*sum = group->retired;
+	sum->notifications += atomic64_read(&group->notifications);
+	sum->grants += atomic64_read(&group->grants);
+	sum->park_timeouts += atomic64_read(&group->park_timeouts);
 	if (!group->frozen)
 		return;
-	sum->notifications += READ_ONCE(group->shared->notifications);
-	sum->grants += READ_ONCE(group->shared->grants);
-	sum->park_timeouts += READ_ONCE(group->shared->park_timeouts);
 	snap->nr_pending = max(atomic_read(&group->nr_pending), 0);
 	for_each_set_bit(i, group->slot_used, group->max_carriers) {
-		slot = fiber_shared_slot(group, i);
-		sum->blocks += READ_ONCE(slot->blocks);
-		sum->wakeups += READ_ONCE(slot->wakeups);
-		sum->claims += READ_ONCE(slot->claims);
-		sum->holds += READ_ONCE(slot->holds);
-		state = FIBER_SLOT_STATE(READ_ONCE(slot->state));
+		c = group->carriers[i];
+		sum->blocks += READ_ONCE(c->blocks);
+		sum->wakeups += READ_ONCE(c->wakeups);
+		sum->claims += READ_ONCE(c->claims);
+		sum->holds += READ_ONCE(c->holds);
+		state = FIBER_SLOT_STATE(READ_ONCE(c->slot->state));
 		if (state < ARRAY_SIZE(snap->nr_state))
 			snap->nr_state[state]++;
 		snap->nr_carriers++;
@@ -149,6 +148,7 @@ void fiber_groups_read_totals(struct fiber_counters *totals)
 		fiber_group_read(group, &snap);
 		mutex_unlock(&group->config_lock);
 		fiber_counters_add(totals, &snap.counters);
+		cond_resched();
 	}
 	mutex_unlock(&fiber_groups_lock);
 }

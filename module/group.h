@@ -86,6 +86,11 @@ struct fiber_group {
 
 	unsigned long *slot_used;	/* under config_lock */
 	struct fiber_counters retired;	/* exited carriers' (config_lock) */
+	/* The module's copies of the shared header's counters. */
+	atomic64_t notifications;
+	atomic64_t grants;
+	atomic64_t park_timeouts;
+	u32 carriers_gen;		/* carriers came or went (config_lock) */
 
 	/* One bit per slot: an event is queued.  Set locklessly. */
 	unsigned long *pending_blocked;
@@ -105,14 +110,13 @@ extern unsigned int fiber_max_groups_per_user;
 
 /*
  * Every group, in creation order, for the netlink dumps.  The generation
- * numbers change whenever a group (fiber_groups_gen) or a carrier
- * (fiber_carriers_gen) comes or goes, so a dump that spans several
- * messages can tell that it saw a changing list.
+ * numbers change whenever a group (fiber_groups_gen) or one of a group's
+ * carriers (fiber_group.carriers_gen) comes or goes, so a dump that spans
+ * several messages can tell that it saw a changing list.
  */
 extern struct list_head fiber_groups;
 extern struct mutex fiber_groups_lock;
 extern unsigned int fiber_groups_gen;
-extern atomic_t fiber_carriers_gen;
 extern atomic_t fiber_nr_carriers;
 
 void fiber_group_read(struct fiber_group *group,
@@ -147,9 +151,11 @@ static inline void fiber_pending_add(struct fiber_group *group, int delta)
 	fiber_shared_add(&group->shared->nr_pending, delta);
 }
 
-static inline void fiber_shared_inc64(__u64 *counter)
+/* Count one more in a group's own counter and in the shared header's copy. */
+static inline void fiber_group_count(atomic64_t *own, __u64 *shared)
 {
-	atomic64_inc((atomic64_t *)counter);
+	atomic64_inc(own);
+	atomic64_inc((atomic64_t *)shared);
 }
 
 #endif /* _FIBER_GROUP_H */

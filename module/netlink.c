@@ -11,12 +11,15 @@
  * a reference.  The events group is fed from event.c.
  */
 #include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/pid.h>
+#include <linux/sched/coredump.h>
 #include <linux/pid_namespace.h>
 #include <linux/sched.h>
 #include <linux/sched/task.h>
 #include <linux/uidgid.h>
 #include <net/genetlink.h>
+#include <net/sock.h>
 #include <linux/fiber.h>
 
 #include "carrier.h"
@@ -29,7 +32,59 @@
 
 #define FIBER_EVENTS_PER_SEC_LIMIT	1000000
 
+/*
+ * A dump's state, in cb->ctx between its calls.  The pid namespace and the
+ * credentials are those of whoever started the dump, even if another
+ * process goes on reading the socket.
+ */
+struct fiber_nl_dump {
+	u64 next_id;			/* the group being sent, or the next */
+	long next_slot;			/* its next carrier */
+	struct pid *pid;		/* GET_GROUP: the process asked for */
+	struct pid_namespace *ns;	/* pids are reported in this one */
+	const struct cred *cred;	/* who asked */
+	bool checked;			/* GET_GROUP: the request was checked */
+	bool may_ptrace;		/* CAP_SYS_PTRACE: sees every user word */
+};
+
+static struct fiber_nl_dump *fiber_nl_dump(struct netlink_callback *cb)
+{
+	BUILD_BUG_ON(sizeof(struct fiber_nl_dump) > sizeof(cb->ctx));
+	return (struct fiber_nl_dump *)cb->ctx;
+}
+
+/*
+ * May the dump's reader see @owner's memory (a carrier's user word)?  The
+ * credential rules of ptrace's PTRACE_MODE_READ_FSCREDS, which modules
+ * cannot call: the same uids and gids all round and a dumpable process,
+ * or CAP_SYS_PTRACE.  No LSM is asked, so this errs on the side of "no".
+ */
+static bool fiber_nl_may_read(struct fiber_nl_dump *d,
+			      struct task_struct *owner)
+{
+	const struct cred *me = d->cred, *tcred;
+	bool same, dumpable;
+
+	if (d->may_ptrace)
+		return true;
+	rcu_read_lock();
+	tcred = __task_cred(owner);
+	same = uid_eq(me->fsuid, tcred->euid) && uid_eq(me->fsuid, tcred->suid) &&
+	       uid_eq(me->fsuid, tcred->uid) && gid_eq(me->fsgid, tcred->egid) &&
+	       gid_eq(me->fsgid, tcred->sgid) && gid_eq(me->fsgid, tcred->gid);
+	rcu_read_unlock();
+	task_lock(owner);
+	dumpable = owner->mm && get_dumpable(owner->mm) == SUID_DUMP_USER;
+	task_unlock(owner);
+	return same && dumpable;
+}
+
 static struct netlink_range_validation fiber_carriers_range = {
+	.min = 1,
+	.max = FIBER_MAX_CARRIERS_LIMIT,
+};
+
+static struct netlink_range_validation fiber_groups_range = {
 	.min = 1,
 	.max = FIBER_MAX_CARRIERS_LIMIT,
 };
@@ -66,7 +121,7 @@ static const struct nla_policy fiber_config_policy[FIBER_STATS_A_MAX + 1] = {
 	[FIBER_STATS_A_MAX_CARRIERS] =
 		NLA_POLICY_FULL_RANGE(NLA_U32, &fiber_carriers_range),
 	[FIBER_STATS_A_MAX_GROUPS_PER_USER] =
-		NLA_POLICY_FULL_RANGE(NLA_U32, &fiber_carriers_range),
+		NLA_POLICY_FULL_RANGE(NLA_U32, &fiber_groups_range),
 	[FIBER_STATS_A_EVENTS_PER_SEC] =
 		NLA_POLICY_FULL_RANGE(NLA_U32, &fiber_events_range),
 };
@@ -88,8 +143,13 @@ static int fiber_nl_put_counters(struct sk_buff *skb,
 	return 0;
 }
 
+/*
+ * One carrier.  Its user word is the runtime's own memory (a P, or any
+ * cookie: maybe a pointer), so it goes only to readers who could read that
+ * memory anyway (@may_read: ptrace read access to the owner).
+ */
 static int fiber_nl_put_carrier(struct sk_buff *skb, struct fiber_carrier *c,
-				struct pid_namespace *ns)
+				struct pid_namespace *ns, bool may_read)
 {
 	const struct fiber_slot *slot = c->slot;
 	u64 word = READ_ONCE(slot->state);
@@ -103,16 +163,17 @@ static int fiber_nl_put_carrier(struct sk_buff *skb, struct fiber_carrier *c,
 	    nla_put_u8(skb, FIBER_CARRIER_A_STATE, FIBER_SLOT_STATE(word)) ||
 	    nla_put_u64_64bit(skb, FIBER_CARRIER_A_SEQ, FIBER_SLOT_SEQ(word),
 			      FIBER_CARRIER_A_PAD) ||
-	    nla_put_u64_64bit(skb, FIBER_CARRIER_A_USER_WORD,
-			      READ_ONCE(slot->user_word), FIBER_CARRIER_A_PAD) ||
+	    (may_read &&
+	     nla_put_u64_64bit(skb, FIBER_CARRIER_A_USER_WORD,
+			       READ_ONCE(slot->user_word), FIBER_CARRIER_A_PAD)) ||
 	    nla_put_u64_64bit(skb, FIBER_CARRIER_A_BLOCKS,
-			      READ_ONCE(slot->blocks), FIBER_CARRIER_A_PAD) ||
+			      READ_ONCE(c->blocks), FIBER_CARRIER_A_PAD) ||
 	    nla_put_u64_64bit(skb, FIBER_CARRIER_A_WAKEUPS,
-			      READ_ONCE(slot->wakeups), FIBER_CARRIER_A_PAD) ||
+			      READ_ONCE(c->wakeups), FIBER_CARRIER_A_PAD) ||
 	    nla_put_u64_64bit(skb, FIBER_CARRIER_A_CLAIMS,
-			      READ_ONCE(slot->claims), FIBER_CARRIER_A_PAD) ||
+			      READ_ONCE(c->claims), FIBER_CARRIER_A_PAD) ||
 	    nla_put_u64_64bit(skb, FIBER_CARRIER_A_HOLDS,
-			      READ_ONCE(slot->holds), FIBER_CARRIER_A_PAD) ||
+			      READ_ONCE(c->holds), FIBER_CARRIER_A_PAD) ||
 	    nla_put_u64_64bit(skb, FIBER_CARRIER_A_LAST_BLOCK_NS,
 			      READ_ONCE(slot->last_block_ns), FIBER_CARRIER_A_PAD) ||
 	    nla_put_u64_64bit(skb, FIBER_CARRIER_A_LAST_WAKE_NS,
@@ -124,18 +185,23 @@ static int fiber_nl_put_carrier(struct sk_buff *skb, struct fiber_carrier *c,
 	return 0;
 }
 
+/* The group's own attributes; *@may_read: see fiber_nl_put_carrier(). */
 static int fiber_nl_put_group_attrs(struct sk_buff *skb,
+				    struct netlink_callback *cb,
 				    struct fiber_group *group,
-				    struct pid_namespace *ns)
+				    struct pid_namespace *ns, bool *may_read)
 {
+	struct user_namespace *user_ns = sk_user_ns(NETLINK_CB(cb->skb).sk);
 	struct fiber_group_snapshot snap;
 	char comm[TASK_COMM_LEN] = "";
 	struct task_struct *owner;
 
 	lockdep_assert_held(&group->config_lock);
+	*may_read = false;
 	owner = get_pid_task(group->tgid, PIDTYPE_TGID);
 	if (owner) {
 		get_task_comm(comm, owner);
+		*may_read = fiber_nl_may_read(fiber_nl_dump(cb), owner);
 		put_task_struct(owner);
 	}
 	fiber_group_read(group, &snap);
@@ -145,7 +211,7 @@ static int fiber_nl_put_group_attrs(struct sk_buff *skb,
 	    nla_put_u32(skb, FIBER_GROUP_A_PID, pid_nr_ns(group->tgid, ns)) ||
 	    nla_put_string(skb, FIBER_GROUP_A_COMM, comm) ||
 	    nla_put_u32(skb, FIBER_GROUP_A_UID,
-			from_kuid_munged(current_user_ns(), group->uid)) ||
+			from_kuid_munged(user_ns, group->uid)) ||
 	    (READ_ONCE(group->dead) && nla_put_flag(skb, FIBER_GROUP_A_DEAD)) ||
 	    nla_put_u32(skb, FIBER_GROUP_A_MAX_CARRIERS, group->max_carriers) ||
 	    nla_put_u64_64bit(skb, FIBER_GROUP_A_HANDOFF_DELAY_NS,
@@ -180,9 +246,10 @@ static int fiber_nl_put_group(struct sk_buff *skb, struct netlink_callback *cb,
 			      u8 cmd, struct fiber_group *group,
 			      struct pid_namespace *ns, long *next_slot)
 {
-	struct nlattr *nest;
 	unsigned int done = 0;
+	struct nlattr *nest;
 	unsigned long i;
+	bool may_read;
 	void *hdr;
 	int ret = -EMSGSIZE;
 
@@ -193,7 +260,7 @@ static int fiber_nl_put_group(struct sk_buff *skb, struct netlink_callback *cb,
 	genl_dump_check_consistent(cb, hdr);
 
 	mutex_lock(&group->config_lock);
-	if (fiber_nl_put_group_attrs(skb, group, ns))
+	if (fiber_nl_put_group_attrs(skb, cb, group, ns, &may_read))
 		goto cancel;
 	if (next_slot) {
 		nest = nla_nest_start(skb, FIBER_GROUP_A_CARRIERS);
@@ -202,7 +269,8 @@ static int fiber_nl_put_group(struct sk_buff *skb, struct netlink_callback *cb,
 		i = *next_slot;
 		if (group->frozen) {
 			for_each_set_bit_from(i, group->slot_used, group->max_carriers) {
-				if (fiber_nl_put_carrier(skb, group->carriers[i], ns))
+				if (fiber_nl_put_carrier(skb, group->carriers[i],
+							 ns, may_read))
 					break;
 				done++;
 			}
@@ -237,40 +305,69 @@ static int fiber_nl_dump_result(struct sk_buff *skb, int ret)
 	return ret;
 }
 
+static int fiber_nl_dump_start(struct netlink_callback *cb)
+{
+	struct fiber_nl_dump *d = fiber_nl_dump(cb);
+
+	d->ns = get_pid_ns(task_active_pid_ns(current));
+	d->cred = get_current_cred();
+	d->may_ptrace = capable(CAP_SYS_PTRACE);
+	return 0;
+}
+
+static int fiber_nl_dump_done(struct netlink_callback *cb)
+{
+	struct fiber_nl_dump *d = fiber_nl_dump(cb);
+
+	put_pid(d->pid);
+	put_cred(d->cred);
+	put_pid_ns(d->ns);
+	return 0;
+}
+
 /*
- * FIBER_CMD_GET_GROUPS.  cb->args[0]: the id of the next group to send
- * (ids grow along the list).
+ * Does @group show in a dump for @ns?  Its owner must be alive (a group
+ * can outlive it, kept by a child's inherited descriptor, and the dead
+ * owner's pid number may belong to another process by now) and visible.
  */
+static bool fiber_nl_visible(struct fiber_group *group,
+			     struct pid_namespace *ns)
+{
+	return pid_has_task(group->tgid, PIDTYPE_TGID) &&
+	       pid_nr_ns(group->tgid, ns);
+}
+
+/* FIBER_CMD_GET_GROUPS. */
 static int fiber_nl_get_groups(struct sk_buff *skb, struct netlink_callback *cb)
 {
-	struct pid_namespace *ns = task_active_pid_ns(current);
+	struct fiber_nl_dump *d = fiber_nl_dump(cb);
 	struct fiber_group *group;
 	int ret = 0;
 
 	mutex_lock(&fiber_groups_lock);
 	cb->seq = fiber_groups_gen;
 	list_for_each_entry(group, &fiber_groups, node) {
-		if (group->id < cb->args[0] || !pid_nr_ns(group->tgid, ns))
+		if (group->id < d->next_id || !fiber_nl_visible(group, d->ns))
 			continue;
 		ret = fiber_nl_put_group(skb, cb, FIBER_CMD_GET_GROUPS, group,
-					 ns, NULL);
+					 d->ns, NULL);
 		if (ret)
 			break;
-		cb->args[0] = group->id + 1;
+		d->next_id = group->id + 1;
 	}
 	mutex_unlock(&fiber_groups_lock);
 	return fiber_nl_dump_result(skb, ret);
 }
 
-/* Is there a group of process @pid, as seen from @ns? */
-static bool fiber_nl_pid_has_group(struct pid_namespace *ns, pid_t pid)
+/* Is there a group of process @pid? */
+static bool fiber_nl_pid_has_group(struct pid *pid)
 {
 	struct fiber_group *group;
 	bool found = false;
 
 	mutex_lock(&fiber_groups_lock);
 	list_for_each_entry(group, &fiber_groups, node) {
-		if (pid_nr_ns(group->tgid, ns) == pid) {
+		if (group->tgid == pid) {
 			found = true;
 			break;
 		}
@@ -288,55 +385,65 @@ static bool fiber_nl_pid_has_group(struct pid_namespace *ns, pid_t pid)
 static int fiber_nl_get_group_check(struct netlink_callback *cb)
 {
 	struct nlattr **attrs = fiber_genl_dump_attrs(cb);
-	pid_t pid;
+	struct fiber_nl_dump *d = fiber_nl_dump(cb);
+	struct pid *pid;
 
 	if (!attrs[FIBER_GROUP_A_PID]) {
 		NL_SET_ERR_ATTR_MISS(cb->extack, NULL, FIBER_GROUP_A_PID);
 		NL_SET_ERR_MSG(cb->extack, "a process id (FIBER_GROUP_A_PID) is required");
 		return -EINVAL;
 	}
-	pid = nla_get_u32(attrs[FIBER_GROUP_A_PID]);
-	if (!fiber_nl_pid_has_group(task_active_pid_ns(current), pid)) {
+	rcu_read_lock();
+	pid = get_pid(find_pid_ns(nla_get_u32(attrs[FIBER_GROUP_A_PID]),
+				  d->ns));
+	rcu_read_unlock();
+	if (!pid || !pid_has_task(pid, PIDTYPE_TGID) ||
+	    !fiber_nl_pid_has_group(pid)) {
+		put_pid(pid);
 		NL_SET_ERR_MSG_ATTR(cb->extack, attrs[FIBER_GROUP_A_PID],
 				    "that process has no fiber group");
 		return -ESRCH;
 	}
-	cb->args[2] = pid;
-	cb->args[3] = 1;
+	d->pid = pid;			/* put in fiber_nl_dump_done() */
+	d->checked = true;
 	return 0;
 }
 
 /*
- * cb->args[0]: the id of the group being sent or next, [1]: its next slot,
- * [2]: the pid asked for, [3]: whether the request was checked.
+ * FIBER_CMD_GET_GROUP.  The dump is consistent if no group came or went and
+ * none of this process's groups gained or lost a carrier.
  */
 static int fiber_nl_get_group(struct sk_buff *skb, struct netlink_callback *cb)
 {
-	struct pid_namespace *ns = task_active_pid_ns(current);
+	struct fiber_nl_dump *d = fiber_nl_dump(cb);
 	struct fiber_group *group;
 	int ret = 0;
 
-	if (!cb->args[3]) {
+	if (!d->checked) {
 		ret = fiber_nl_get_group_check(cb);
 		if (ret)
 			return ret;
 	}
 
 	mutex_lock(&fiber_groups_lock);
-	cb->seq = fiber_groups_gen + atomic_read(&fiber_carriers_gen);
+	cb->seq = fiber_groups_gen;
+	list_for_each_entry(group, &fiber_groups, node)
+		if (group->tgid == d->pid)
+			cb->seq += READ_ONCE(group->carriers_gen);
 	list_for_each_entry(group, &fiber_groups, node) {
-		if (group->id < cb->args[0] ||
-		    pid_nr_ns(group->tgid, ns) != cb->args[2])
+		if (group->id < d->next_id || group->tgid != d->pid)
 			continue;
-		if (group->id != cb->args[0]) {
-			cb->args[0] = group->id;
-			cb->args[1] = 0;
+		if (group->id != d->next_id) {
+			d->next_id = group->id;
+			d->next_slot = 0;
 		}
 		ret = fiber_nl_put_group(skb, cb, FIBER_CMD_GET_GROUP, group,
-					 ns, &cb->args[1]);
+					 d->ns, &d->next_slot);
 		if (ret)
 			break;
-		cb->args[0] = group->id + 1;
+		/* The next group starts at its first slot. */
+		d->next_id = group->id + 1;
+		d->next_slot = 0;
 	}
 	mutex_unlock(&fiber_groups_lock);
 	return fiber_nl_dump_result(skb, ret);
@@ -370,43 +477,56 @@ static int fiber_nl_put_stats(struct sk_buff *skb)
 	return 0;
 }
 
-/* Reply to @info with the module-wide stats and settings. */
-static int fiber_nl_reply_stats(struct genl_info *info, u8 cmd)
+/* A reply to @info, to be filled with the stats; NULL if out of memory. */
+static struct sk_buff *fiber_nl_new_reply(struct genl_info *info, u8 cmd,
+					  void **hdr)
 {
-	struct sk_buff *skb;
-	void *hdr;
-	int ret;
+	struct sk_buff *skb = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 
-	skb = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!skb)
-		return -ENOMEM;
-	ret = -EMSGSIZE;
-	hdr = genlmsg_put_reply(skb, info, &fiber_genl_family, 0, cmd);
-	if (!hdr)
-		goto out_free;
-	ret = fiber_nl_put_stats(skb);
-	if (ret)
-		goto out_free;
+		return NULL;
+	*hdr = genlmsg_put_reply(skb, info, &fiber_genl_family, 0, cmd);
+	if (!*hdr) {
+		nlmsg_free(skb);
+		return NULL;
+	}
+	return skb;
+}
+
+/* Fill the reply with the module-wide stats and settings, and send it. */
+static int fiber_nl_send_stats(struct sk_buff *skb, void *hdr,
+			       struct genl_info *info)
+{
+	int ret = fiber_nl_put_stats(skb);
+
+	if (ret) {
+		nlmsg_free(skb);
+		return ret;
+	}
 	genlmsg_end(skb, hdr);
 	return genlmsg_reply(skb, info);
-
-out_free:
-	nlmsg_free(skb);
-	return ret;
 }
 
 static int fiber_nl_get_stats(struct sk_buff *skb, struct genl_info *info)
 {
-	return fiber_nl_reply_stats(info, FIBER_CMD_GET_STATS);
+	struct sk_buff *reply;
+	void *hdr;
+
+	reply = fiber_nl_new_reply(info, FIBER_CMD_GET_STATS, &hdr);
+	if (!reply)
+		return -ENOMEM;
+	return fiber_nl_send_stats(reply, hdr, info);
 }
 
 /*
- * FIBER_CMD_SET_CONFIG.  The policy has checked every value's range, so
- * nothing can fail once the first setting is changed.
+ * FIBER_CMD_SET_CONFIG.  The policy has checked every value's range and the
+ * reply is allocated first, so nothing can fail once a setting changed.
  */
 static int fiber_nl_set_config(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr **attrs = info->attrs;
+	struct sk_buff *reply;
+	void *hdr;
 
 	if (!netlink_capable(skb, CAP_SYS_ADMIN)) {
 		GENL_SET_ERR_MSG(info, "changing fiber settings needs CAP_SYS_ADMIN");
@@ -418,6 +538,9 @@ static int fiber_nl_set_config(struct sk_buff *skb, struct genl_info *info)
 		GENL_SET_ERR_MSG(info, "no setting given");
 		return -EINVAL;
 	}
+	reply = fiber_nl_new_reply(info, FIBER_CMD_SET_CONFIG, &hdr);
+	if (!reply)
+		return -ENOMEM;
 	if (attrs[FIBER_STATS_A_MAX_CARRIERS])
 		WRITE_ONCE(fiber_max_carriers,
 			   nla_get_u32(attrs[FIBER_STATS_A_MAX_CARRIERS]));
@@ -427,7 +550,7 @@ static int fiber_nl_set_config(struct sk_buff *skb, struct genl_info *info)
 	if (attrs[FIBER_STATS_A_EVENTS_PER_SEC])
 		WRITE_ONCE(fiber_events_per_sec,
 			   nla_get_u32(attrs[FIBER_STATS_A_EVENTS_PER_SEC]));
-	return fiber_nl_reply_stats(info, FIBER_CMD_SET_CONFIG);
+	return fiber_nl_send_stats(reply, hdr, info);
 }
 
 /*
@@ -437,11 +560,15 @@ static int fiber_nl_set_config(struct sk_buff *skb, struct genl_info *info)
 static const struct genl_ops fiber_genl_ops[] = {
 	{
 		.cmd = FIBER_CMD_GET_GROUPS,
+		.start = fiber_nl_dump_start,
 		.dumpit = fiber_nl_get_groups,
+		.done = fiber_nl_dump_done,
 	},
 	{
 		.cmd = FIBER_CMD_GET_GROUP,
+		.start = fiber_nl_dump_start,
 		.dumpit = fiber_nl_get_group,
+		.done = fiber_nl_dump_done,
 		.policy = fiber_group_policy,
 		.maxattr = FIBER_GROUP_A_MAX,
 	},

@@ -243,7 +243,8 @@ static long fiber_park_self(struct fiber_group *group, struct fiber_carrier *c,
 		fiber_slot_set_state(c->slot, FIBER_SLOT_RUNNING);
 		fiber_shared_add(&group->shared->nr_parked, -1);
 		if (ret == -ETIMEDOUT)
-			fiber_shared_inc64(&group->shared->park_timeouts);
+			fiber_group_count(&group->park_timeouts,
+					  &group->shared->park_timeouts);
 		spin_unlock_irqrestore(&group->lock, flags);
 		if (ret == -EBADF) {
 			*nr_events = 0;
@@ -309,7 +310,8 @@ static int fiber_wake_slot(struct fiber_group *group, u32 index, bool any)
 			   FIBER_SLOT_WAITING) {
 			if (!t->granted) {
 				t->granted = true;
-				fiber_shared_inc64(&group->shared->grants);
+				fiber_group_count(&group->grants,
+						  &group->shared->grants);
 				fiber_event_grant(t, FIBER_SLOT_SEQ(READ_ONCE(t->slot->state)));
 				fiber_carrier_withdraw_event(t, group->pending_ready);
 			}

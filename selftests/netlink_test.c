@@ -26,6 +26,7 @@ struct group_seen {
 	uint32_t nr_carriers, nr_running;
 	uint64_t blocks, wakeups;
 	uint32_t carriers;		/* carrier nests seen, over all parts */
+	uint32_t user_words;		/* ... with FIBER_CARRIER_A_USER_WORD */
 	uint32_t tids[256];
 };
 
@@ -90,6 +91,7 @@ static int take_group(const struct nlmsghdr *nlh, void *data)
 		if (g->carriers < 256)
 			g->tids[g->carriers] = fiber_nl_u32(ctb[FIBER_CARRIER_A_TID]);
 		g->carriers++;
+		g->user_words += !!ctb[FIBER_CARRIER_A_USER_WORD];
 	}
 	return 0;
 }
@@ -356,6 +358,110 @@ TEST_F_TIMEOUT(nl, group_dump_lists_100_carriers, 120)
 	close(fd);
 }
 
+/*
+ * Two groups of one process, opened one after the other (consecutive ids),
+ * the first too big for one message: the second must still come whole.
+ */
+TEST_F_TIMEOUT(nl, second_group_after_a_split_one_is_whole, 120)
+{
+	static struct carrier_thread t[100];
+	struct fiber_nl small;
+	int fd[2], i;
+
+	SKIPPED_IN_SETUP();
+	fd[0] = fiber_open();
+	fd[1] = fiber_open();
+	ASSERT_LE(0, fd[0]);
+	ASSERT_LE(0, fd[1]);
+	for (i = 0; i < 100; i++)
+		ASSERT_EQ(0, carrier_start(&t[i], fd[i < 70 ? 0 : 1], 0));
+	ASSERT_EQ(0, fiber_nl_open_sized(&small, 4096));
+	ASSERT_EQ(0, dump_group_of(&small, getpid(), &self->d));
+	fiber_nl_close(&small);
+	ASSERT_EQ(2, self->d.n);
+	EXPECT_EQ(self->d.g[0].id + 1, self->d.g[1].id);
+	EXPECT_EQ(70, self->d.g[0].carriers);
+	EXPECT_EQ(30, self->d.g[1].carriers);
+	EXPECT_EQ(30, self->d.g[1].nr_carriers);
+	for (i = 0; i < 100; i++)
+		ASSERT_EQ(0, carrier_stop(&t[i]));
+	close(fd[0]);
+	close(fd[1]);
+}
+
+/* The module's counts are its own: writing the slot's copy changes nothing. */
+TEST_F(nl, counters_cannot_be_forged)
+{
+	struct carrier_thread t;
+	struct fiber_map m = { 0 };
+	struct fiber_slot *slot;
+	uint32_t i;
+	int fd;
+
+	SKIPPED_IN_SETUP();
+	fd = fiber_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, fiber_map(fd, &m));
+	ASSERT_EQ(0, carrier_start(&t, fd, 10));
+	while (t.naps)
+		usleep(1000);
+	for (i = 0; i < m.hdr->max_carriers; i++) {
+		slot = fiber_slot_of(&m, i);
+		if (slot->tid == (uint32_t)t.tid)
+			break;
+	}
+	ASSERT_LT(i, m.hdr->max_carriers);
+	slot->blocks = 1ull << 60;
+	m.hdr->grants = 1ull << 60;
+	ASSERT_EQ(0, dump_group_of(&self->nl, getpid(), &self->d));
+	ASSERT_EQ(1, self->d.n);
+	EXPECT_LE(10, self->d.g[0].blocks);
+	EXPECT_GT(1ull << 40, self->d.g[0].blocks);
+	ASSERT_EQ(0, carrier_stop(&t));
+	munmap(m.base, m.size);
+	close(fd);
+}
+
+/*
+ * A group can outlive its owner, kept by a child's inherited descriptor.
+ * It is not shown under the dead owner's pid, whose number another process
+ * may get.
+ */
+TEST_F(nl, group_of_an_exited_owner_is_not_shown)
+{
+	pid_t owner, keeper = 0;
+	int p[2], status, i;
+
+	SKIPPED_IN_SETUP();
+	ASSERT_EQ(0, pipe(p));
+	owner = fork();
+	ASSERT_LE(0, owner);
+	if (!owner) {
+		int fd = open(FIBER_DEVICE_PATH, O_RDWR);	/* inherited */
+
+		if (fd < 0)
+			_exit(1);
+		if (!fork()) {
+			/* The keeper: holds the descriptor until killed. */
+			keeper = getpid();
+			if (write(p[1], &keeper, sizeof(keeper)) != sizeof(keeper))
+				_exit(1);
+			pause();
+			_exit(0);
+		}
+		_exit(0);
+	}
+	ASSERT_EQ(owner, waitpid(owner, &status, 0));
+	ASSERT_EQ(sizeof(keeper), read(p[0], &keeper, sizeof(keeper)));
+	EXPECT_EQ(-ESRCH, dump_group_of(&self->nl, owner, &self->d));
+	ASSERT_EQ(0, dump_groups(&self->nl, &self->d));
+	for (i = 0; i < self->d.n; i++)
+		EXPECT_NE((uint32_t)owner, self->d.g[i].pid);
+	kill(keeper, SIGKILL);
+	close(p[0]);
+	close(p[1]);
+}
+
 TEST_F(nl, process_with_two_groups)
 {
 	int fd1, fd2;
@@ -602,13 +708,24 @@ static int drop_privileges(void)
 	return 0;
 }
 
-/* As an unprivileged user: reads work, settings and events do not. */
+/*
+ * As an unprivileged user: reads work, but not another user's carriers'
+ * user words; settings and events do not.
+ */
 TEST_F(nl, unprivileged_user)
 {
-	int status;
-	pid_t pid;
+	struct carrier_thread t;
+	pid_t pid, parent = getpid();
+	int status, fd;
 
 	SKIPPED_IN_SETUP();
+	fd = fiber_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, carrier_start(&t, fd, 0));
+	ASSERT_EQ(0, dump_group_of(&self->nl, parent, &self->d));
+	ASSERT_EQ(1, self->d.n);
+	EXPECT_EQ(1, self->d.g[0].carriers);
+	EXPECT_EQ(1, self->d.g[0].user_words);	/* root sees it */
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
@@ -625,6 +742,9 @@ TEST_F(nl, unprivileged_user)
 			_exit(12);
 		if (dump_groups(&nl, &self->d))
 			_exit(13);
+		if (dump_group_of(&nl, parent, &self->d) || self->d.n != 1 ||
+		    self->d.g[0].carriers != 1 || self->d.g[0].user_words)
+			_exit(17);
 		if (set_config(&nl, &s) != -EPERM)
 			_exit(14);
 		if (strcmp(nl.extack, "changing fiber settings needs CAP_SYS_ADMIN"))
@@ -639,6 +759,8 @@ TEST_F(nl, unprivileged_user)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(0, carrier_stop(&t));
+	close(fd);
 }
 
 /* ---- events --------------------------------------------------------------- */

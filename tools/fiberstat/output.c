@@ -152,9 +152,19 @@ static const char *ago(uint64_t t, uint64_t now, char *buf, size_t size)
 	return buf;
 }
 
+/* The user word in hex, or "-" when the kernel did not show it to us. */
+static const char *user_word(const struct fs_carrier *c, char *buf,
+			     size_t size)
+{
+	if (!c->has_user_word)
+		return "-";
+	snprintf(buf, size, "0x%016llx", (ull)c->user_word);
+	return buf;
+}
+
 void out_groups_detail(const struct fs_group *g, size_t n, uint64_t now_ns)
 {
-	char comm[FS_COMM_MAX], num[16], b1[32], b2[32];
+	char comm[FS_COMM_MAX], num[16], b1[32], b2[32], uw[24];
 	const struct fs_carrier *c;
 	size_t i, j;
 
@@ -178,11 +188,12 @@ void out_groups_detail(const struct fs_group *g, size_t n, uint64_t now_ns)
 		       "SLOT", "TID", "STATE", "SEQ", "USER_WORD", "BLOCKS",
 		       "WAKEUPS", "CLAIMS", "HOLDS", "LAST BLOCK", "LAST WAKE");
 		for (j = 0, c = g->carriers; j < g->nr; j++, c++)
-			printf("  %5u %7u %-8s %8llu 0x%016llx %8llu %8llu %8llu %8llu %14s %14s\n",
+			printf("  %5u %7u %-8s %8llu %18s %8llu %8llu %8llu %8llu %14s %14s\n",
 			       c->slot, c->tid,
 			       name_or_number(out_state_name(c->state), c->state,
 					      num, sizeof(num)),
-			       (ull)c->seq, (ull)c->user_word, (ull)c->blocks,
+			       (ull)c->seq, user_word(c, uw, sizeof(uw)),
+			       (ull)c->blocks,
 			       (ull)c->wakeups, (ull)c->claims, (ull)c->holds,
 			       ago(c->last_block_ns, now_ns, b1, sizeof(b1)),
 			       ago(c->last_wake_ns, now_ns, b2, sizeof(b2)));
@@ -204,8 +215,13 @@ static void json_carrier(const struct fs_carrier *c)
 	printf("{\"slot\": %u, \"tid\": %u, \"state\": ", c->slot, c->tid);
 	json_string(name_or_number(out_state_name(c->state), c->state, num,
 				   sizeof(num)));
-	printf(", \"seq\": %llu, \"user_word\": %llu, \"blocks\": %llu, \"wakeups\": %llu, \"claims\": %llu, \"holds\": %llu, \"last_block_ns\": %llu, \"last_wake_ns\": %llu}",
-	       (ull)c->seq, (ull)c->user_word, (ull)c->blocks, (ull)c->wakeups,
+	printf(", \"seq\": %llu, \"user_word\": ", (ull)c->seq);
+	if (c->has_user_word)
+		printf("%llu", (ull)c->user_word);
+	else
+		printf("null");	/* not ours to see: see fiberstat(8) */
+	printf(", \"blocks\": %llu, \"wakeups\": %llu, \"claims\": %llu, \"holds\": %llu, \"last_block_ns\": %llu, \"last_wake_ns\": %llu}",
+	       (ull)c->blocks, (ull)c->wakeups,
 	       (ull)c->claims, (ull)c->holds, (ull)c->last_block_ns,
 	       (ull)c->last_wake_ns);
 }

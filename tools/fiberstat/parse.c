@@ -277,6 +277,7 @@ static int parse_carriers(const struct nlattr *list, void *out)
 		if (!HAS(seen, FIBER_CARRIER_A_SLOT) ||
 		    !HAS(seen, FIBER_CARRIER_A_TID))
 			return -EBADMSG;
+		c.has_user_word = !!HAS(seen, FIBER_CARRIER_A_USER_WORD);
 		ret = reserve(g, g->nr + 1);
 		if (ret)
 			return ret;

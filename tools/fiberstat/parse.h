@@ -35,6 +35,7 @@ struct fs_carrier {
 	uint8_t state;			/* FIBER_SLOT_* */
 	uint64_t seq;
 	uint64_t user_word;
+	int has_user_word;		/* only for who may ptrace the owner */
 	uint64_t blocks;
 	uint64_t wakeups;
 	uint64_t claims;

@@ -221,9 +221,10 @@ struct fiber_info {
  * @reserved:	0
  *
  * User space writes only @state (by compare-and-swap, as the table above
- * allows) and @user_word.  The other fields are the module's; it keeps
- * counting from whatever they hold, so writing them only spoils one's own
- * statistics.
+ * allows) and @user_word.  The other fields are the module's copies of
+ * what it counts on its own; writing them spoils nothing but the copy,
+ * until the module next updates it.  The netlink family reports the
+ * module's own counts.
  */
 struct fiber_slot {
 	__u64 state;
@@ -490,13 +491,15 @@ struct fiber_config {
  * Every request is validated strictly against the policy of its command:
  * an attribute the command does not take, of the wrong type or length, or
  * an unknown one fails with EINVAL (a value out of range: ERANGE), and the
- * kernel's extended ACK names the attribute and the reason.  User space must ignore reply attributes it
- * does not know: new ones may be added to any nest.
+ * kernel's extended ACK names the attribute and the reason.  User space
+ * must ignore reply attributes it does not know: new ones may be added to
+ * any nest.
  *
  * Process ids (FIBER_GROUP_A_PID, FIBER_CARRIER_A_TID) are numbers in the
- * pid namespace of the process that reads them; groups whose owner is not
- * visible there are left out of every dump.  Times are CLOCK_MONOTONIC
- * nanoseconds.
+ * pid namespace of the process that started the dump; groups whose owner
+ * is not visible there, or has exited (a group can outlive its owner, kept
+ * by a child's inherited descriptor), are left out of every dump.  Times
+ * are CLOCK_MONOTONIC nanoseconds.
  *
  * Commands
  * --------
@@ -511,9 +514,13 @@ struct fiber_config {
  *	FIBER_GROUP_A_CARRIERS nest.  A group whose carriers do not fit one
  *	message continues in the next, which repeats FIBER_GROUP_A_ID (and
  *	the other group attributes) and carries the next carriers, as
- *	WireGuard does for peers.  Errors, in the NLMSG_DONE message:
- *	EINVAL (no pid), ESRCH (no group of that pid).  It must be sent
- *	with NLM_F_DUMP: a plain request gets EOPNOTSUPP.
+ *	WireGuard does for peers.  Errors, in the NLMSG_DONE message with
+ *	an extended ACK message: EINVAL (no pid), ESRCH (no group of that
+ *	live process).  It must be sent with NLM_F_DUMP: a plain request
+ *	gets EOPNOTSUPP.  FIBER_CARRIER_A_USER_WORD is the runtime's own
+ *	memory (a pointer, maybe), so it is left out unless the reader may
+ *	read the owner's memory: the same uids and gids as a dumpable
+ *	owner, or CAP_SYS_PTRACE (ptrace's PTRACE_MODE_READ_FSCREDS rules).
  *
  * FIBER_CMD_GET_STATS (do; no attributes)
  *	Module-wide totals and settings, as FIBER_STATS_A_* attributes.
@@ -532,9 +539,10 @@ struct fiber_config {
  *	Joining the group needs CAP_NET_ADMIN; events are sent in the initial
  *	network namespace, with pids of the initial pid namespace.
  *
- * Dumps are consistent: when groups (FIBER_CMD_GET_GROUPS) or groups and
- * carriers (FIBER_CMD_GET_GROUP) come or go between two parts of a dump,
- * the later parts carry NLM_F_DUMP_INTR and the reader should start over.
+ * Dumps are consistent: when groups (FIBER_CMD_GET_GROUPS), or groups and
+ * the carriers of the process asked for (FIBER_CMD_GET_GROUP), come or go
+ * between two parts of a dump, the later parts carry NLM_F_DUMP_INTR and
+ * the reader should start over.
  * Counters and states are sampled without stopping anything, so they are
  * each exact but not a snapshot of one instant.
  *
@@ -573,7 +581,8 @@ struct fiber_config {
  *	    FIBER_CARRIER_A_TID		u32
  *	    FIBER_CARRIER_A_STATE	u8	FIBER_SLOT_*
  *	    FIBER_CARRIER_A_SEQ		u64	block sequence number
- *	    FIBER_CARRIER_A_USER_WORD	u64	fiber_slot.user_word
+ *	    FIBER_CARRIER_A_USER_WORD	u64	fiber_slot.user_word; only
+ *						for some readers (see above)
  *	    FIBER_CARRIER_A_BLOCKS	u64
  *	    FIBER_CARRIER_A_WAKEUPS	u64
  *	    FIBER_CARRIER_A_CLAIMS	u64
@@ -589,7 +598,8 @@ struct fiber_config {
  *					u64	as for a group, summed over
  *						every group since load
  *	FIBER_STATS_A_EVENTS_SENT	u64	multicast events sent
- *	FIBER_STATS_A_EVENTS_DROPPED	u64	events over the rate limit
+ *	FIBER_STATS_A_EVENTS_DROPPED	u64	events over the rate limit, or
+ *						with 256 already waiting
  *	FIBER_STATS_A_MAX_CARRIERS	u32	settings (writable): the
  *						per-group carrier limit and
  *						default, 1 to 1048576;
@@ -603,8 +613,8 @@ struct fiber_config {
  *	FIBER_EVENT_A_SLOT		u32
  *	FIBER_EVENT_A_SEQ		u64	the block's sequence number
  *	FIBER_EVENT_A_TIME_NS		u64	when it happened
- *	FIBER_EVENT_A_DROPPED		u32	events dropped by the rate
- *						limit just before this one
+ *	FIBER_EVENT_A_DROPPED		u32	events dropped (see above)
+ *						just before this one
  */
 
 #define FIBER_GENL_NAME		"fiber"
