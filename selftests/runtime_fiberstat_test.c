@@ -3,7 +3,10 @@
  * fiberstat as an operator would run it on a libfiber program: after fibers
  * blocked in the kernel (claims and grants happened), `fiberstat show PID
  * --json` is parsed back and must agree with the program's own
- * fiber_stats(): carriers, parked spares, claims and grants.
+ * fiber_stats(): carriers, claims and grants.  Parked spares are not
+ * compared: with a P idle, each yield may wake a spare to look for work
+ * (as Go's wakep does), which parks again at once, so the number the tool
+ * sees may differ from both of the program's samples around it.
  *
  * The tool runs from a plain thread of the program (not a carrier), while
  * the one running fiber only yields: waiting for the tool any other way
@@ -76,7 +79,7 @@ static void *observe(void *arg)
 static int same_kernel_view(const struct fiber_stats *a,
 			    const struct fiber_stats *b)
 {
-	return a->carriers == b->carriers && a->kernel_spares == b->kernel_spares &&
+	return a->carriers == b->carriers &&
 	       a->kernel_claims == b->kernel_claims &&
 	       a->kernel_grants == b->kernel_grants;
 }
@@ -121,7 +124,7 @@ static int look_once(struct observer *o)
 	states = json_get(g, "states");
 	carriers = json_get(g, "carriers");
 	if (json_u64(json_get(g, "nr_carriers")) != before.carriers ||
-	    json_u64(json_get(states, "parked")) != before.kernel_spares ||
+	    json_u64(json_get(states, "parked")) > before.carriers ||
 	    json_u64(json_get(counters, "claims")) != before.kernel_claims ||
 	    json_u64(json_get(counters, "grants")) != before.kernel_grants) {
 		fprintf(stderr, "fiber_stats: carriers %u spares %u claims %llu grants %llu\nfiberstat: %s\n",

@@ -5,6 +5,8 @@
  * another thread.
  */
 #include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -13,14 +15,22 @@
 #define WORKERS	100
 static _Atomic int finished;
 static _Atomic int others_done_before_wake;
+static int done_pipe[2];
 
+/*
+ * Blocks in the kernel until the last worker says it finished, or 20 s.
+ * Had the sleeper kept the only P, no worker could run: it would wake by
+ * its timeout with none finished.  (A fixed sleep instead made the test
+ * depend on the machine's speed.)
+ */
 static void sleeper(void *arg)
 {
+	struct pollfd pfd = { .fd = done_pipe[0], .events = POLLIN };
+
 	(void)arg;
 	fiber_syscall_enter();
-	usleep(300 * 1000);
+	poll(&pfd, 1, 20000);
 	fiber_syscall_exit();
-	/* Everything else finished while we slept. */
 	others_done_before_wake = finished;
 }
 
@@ -31,7 +41,8 @@ static void worker(void *arg)
 	(void)arg;
 	for (i = 0; i < 100; i++)
 		fiber_yield();
-	finished++;
+	if (atomic_fetch_add(&finished, 1) + 1 == WORKERS)
+		CHECK(write(done_pipe[1], "x", 1) == 1);
 }
 
 static int main_one_p(int argc, char **argv)
@@ -39,6 +50,7 @@ static int main_one_p(int argc, char **argv)
 	int i;
 
 	(void)argc, (void)argv;
+	CHECK(pipe(done_pipe) == 0);
 	CHECK(fiber_go(sleeper, NULL) == 0);
 	fiber_yield();		/* let it enter the call */
 	for (i = 0; i < WORKERS; i++)
