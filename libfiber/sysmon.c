@@ -103,6 +103,16 @@ static bool retake_blocked(struct fiber_p *p, int64_t now)
 	v->probewhen = now;
 	if (!m_sleeping(m))
 		return false;
+	/*
+	 * The P's status was read before the probe: meanwhile its M may
+	 * have entered a fiber_syscall_enter() section (the usual way to
+	 * sleep with a P), which retake() hands off without a signal.  A
+	 * signal now would only cut that call short with EINTR.  Look
+	 * again; what is left is the window between this look and the
+	 * signal's delivery.
+	 */
+	if (atomic_load(&p->status) != P_RUNNING || p->m != m)
+		return false;
 	retake_signal(m);
 	return true;
 }

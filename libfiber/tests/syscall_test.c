@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <string.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -16,6 +17,8 @@
 static _Atomic int finished;
 static _Atomic int others_done_before_wake;
 static int done_pipe[2];
+static int poll_ret, poll_errno, poll_revents;
+static long long poll_ms;
 
 /*
  * Blocks in the kernel until the last worker says it finished, or 20 s.
@@ -26,12 +29,24 @@ static int done_pipe[2];
 static void sleeper(void *arg)
 {
 	struct pollfd pfd = { .fd = done_pipe[0], .events = POLLIN };
+	int64_t t0 = fiber_now();
 
 	(void)arg;
 	fiber_syscall_enter();
-	poll(&pfd, 1, 20000);
+	/*
+	 * Without the module, sysmon's retake signal may still catch us
+	 * (it decided just before we entered the section), and poll() is
+	 * never restarted: EINTR, as docs/libfiber.md says.
+	 */
+	do {
+		poll_ret = poll(&pfd, 1, 20000);
+		poll_errno = errno;
+	} while (poll_ret < 0 && poll_errno == EINTR &&
+		 fiber_now() - t0 < 20000000000LL);
 	fiber_syscall_exit();
 	others_done_before_wake = finished;
+	poll_revents = pfd.revents;
+	poll_ms = (fiber_now() - t0) / 1000000;
 }
 
 static void worker(void *arg)
@@ -57,6 +72,10 @@ static int main_one_p(int argc, char **argv)
 		CHECK(fiber_go(worker, NULL) == 0);
 	wait_others();
 	CHECK(finished == WORKERS);
+	if (others_done_before_wake != WORKERS)
+		fprintf(stderr, "the sleeper woke with %d of %d workers done: poll returned %d (%s, revents %#x) after %lld ms\n",
+			others_done_before_wake, WORKERS, poll_ret,
+			strerror(poll_errno), poll_revents, poll_ms);
 	CHECK(others_done_before_wake == WORKERS);
 	CHECK(stats_now().handoffs >= 1);
 	CHECK(fiber_maxprocs(0) == 1);
