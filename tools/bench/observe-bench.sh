@@ -4,7 +4,8 @@
 # make bench-observe: what observing the module costs its hot paths.  One
 # VM run of tools/bench/observe-bench-run: fiber-kbench's block and switch
 # benchmarks with nobody observing ("quiet"), with fiberstat following the
-# events group ("events"), and with every fiber tracepoint on ("tracing"),
+# events group at 1000 and at 1 event a second ("events-1000",
+# "events-1"), and with every fiber tracepoint on ("tracing"),
 # two rounds of each in turns.  Prints them side by side, the better of
 # the two rounds of each, as ratios to the futex baseline measured in the
 # same round (under QEMU TCG only such ratios mean anything).  One vCPU,
@@ -39,10 +40,13 @@ best() {
 }
 
 echo "== observing the module, on $kernel (best of 2 rounds; ratios are fiber/futex)"
-printf '%-28s %12s %12s %12s\n' "" quiet events tracing
+configs="quiet events-1000 events-1 tracing"
+printf '%-24s' ""
+for c in $configs; do printf ' %13s' "$c"; done
+printf '\n'
 for key in block_wake_p50_ns block_wake_ratio_p50 switch_rt_p50_ns switch_rt_ratio_p50; do
-	printf '%-28s' "$key"
-	for c in quiet events tracing; do printf ' %12s' "$(best $c $key)"; done
+	printf '%-24s' "$key"
+	for c in $configs; do printf ' %13s' "$(best $c $key)"; done
 	printf '\n'
 done
 log "results in $work/results.jsonl"
