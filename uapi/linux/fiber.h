@@ -535,7 +535,8 @@ struct fiber_config {
  * FIBER_CMD_EVENT (multicast only, in the "events" group)
  *	One message per event, FIBER_EVENT_A_* attributes.  Events are
  *	produced only while the group has a listener, and at most
- *	events_per_sec a second (excess ones are counted, not sent).
+ *	events_per_sec a second (excess ones are counted, not sent).  They
+ *	are sent in batches, within about 10 ms.
  *	Joining the group needs CAP_NET_ADMIN; events are sent in the initial
  *	network namespace, with pids of the initial pid namespace.
  *
