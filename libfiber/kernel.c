@@ -505,21 +505,6 @@ bool kernel_grant_idle(void)
 
 /* ---- parking ------------------------------------------------------------- */
 
-/* Take @m off sched.midle if it is there.  sched.lock held. */
-static bool midle_remove(struct fiber_m *m)
-{
-	struct fiber_m **pp;
-
-	for (pp = &sched.midle; *pp; pp = &(*pp)->schedlink) {
-		if (*pp == m) {
-			*pp = m->schedlink;
-			sched.nmidle--;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* A spare that slept long exits if the pool is bigger than it must be. */
 static bool kernel_spare_retire(struct fiber_m *m)
 {

@@ -302,6 +302,24 @@ void midle_put(struct fiber_m *m)
 	sched.nmidle++;
 }
 
+/*
+ * Take @m off the idle list if it is there (a spare woken by the module
+ * rather than by startm(); kernel.c).  sched.lock held.
+ */
+bool midle_remove(struct fiber_m *m)
+{
+	struct fiber_m **pp;
+
+	for (pp = &sched.midle; *pp; pp = &(*pp)->schedlink) {
+		if (*pp == m) {
+			*pp = m->schedlink;
+			sched.nmidle--;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Park the calling M (which holds no P) until startm() gives it one. */
 void stopm(void)
 {

@@ -334,6 +334,7 @@ void startm(struct fiber_p *p, bool spinning);
 int newm(struct fiber_p *p, bool spinning);
 void stopm(void);
 void midle_put(struct fiber_m *m);		/* sched.lock held */
+bool midle_remove(struct fiber_m *m);		/* sched.lock held */
 void handoffp(struct fiber_p *p);
 struct fiber_p *pidleget(void);			/* sched.lock held */
 void pidleput(struct fiber_p *p);		/* sched.lock held */

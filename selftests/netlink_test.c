@@ -14,6 +14,7 @@
 #include "fiber_test.h"
 #include "fiber_netlink.h"
 #include "kselftest_harness.h"
+#include "harness_ext.h"
 
 /* ---- reading replies ------------------------------------------------------ */
 
@@ -252,9 +253,6 @@ FIXTURE_TEARDOWN(nl)
 	if (self->have_nl)
 		fiber_nl_close(&self->nl);
 }
-
-/* The harness runs the body after a SKIP in setup; the body stops here. */
-#define SKIPPED_IN_SETUP() do { if (_metadata->skip) return; } while (0)
 
 TEST_F(nl, family_and_events_group_resolve)
 {

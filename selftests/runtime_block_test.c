@@ -231,25 +231,12 @@ FIXTURE(runtime) {
 	char lockpath[64];
 };
 
-FIXTURE_VARIANT(runtime) {
-	const char *mode;
-};
-
-FIXTURE_VARIANT_ADD(runtime, module) {
-	.mode = "on",
-};
-
-FIXTURE_VARIANT_ADD(runtime, fallback) {
-	.mode = "off",
-};
+RUNTIME_MODES(runtime);
 
 FIXTURE_SETUP(runtime)
 {
 	self->holder = -1;
-	if (!strcmp(variant->mode, "on") && access(FIBER_DEVICE_PATH, R_OK | W_OK))
-		SKIP(return, "%s: %s (module not loaded)", FIBER_DEVICE_PATH,
-		     strerror(errno));
-	setenv("FIBER_KERNEL", variant->mode, 1);
+	RUNTIME_MODE_SETUP();
 	memset(&run, 0, sizeof(run));
 	run.module = !strcmp(variant->mode, "on");
 	run.uffd = -1;
@@ -273,12 +260,6 @@ static int run_scenario(enum block_kind kind)
 	run.kind = kind;
 	return run_fiber_main_procs(block_main, 1, NULL, 0);
 }
-
-/* The harness runs the test body even when its setup said SKIP. */
-#define SKIPPED_IN_SETUP() do {						\
-	if (_metadata->skip)						\
-		return;							\
-} while (0)
 
 TEST_F_TIMEOUT(runtime, pipe_read, 120)
 {

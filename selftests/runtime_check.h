@@ -19,10 +19,12 @@
 #ifndef FIBER_RUNTIME_CHECK_H
 #define FIBER_RUNTIME_CHECK_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,6 +32,33 @@
 
 #include "fiber.h"
 #include "runtime_helpers.h"	/* libfiber/tests: CHECK, run_fiber_main_procs */
+#include "harness_ext.h"
+
+/*
+ * The two modes each runtime selftest runs in, as fixture variants: with
+ * the module (FIBER_KERNEL=on) and without it (off, sysmon's fallback).
+ */
+#define RUNTIME_MODES(fixture)						\
+	FIXTURE_VARIANT(fixture) { const char *mode; };			\
+	FIXTURE_VARIANT_ADD(fixture, module) { .mode = "on" };		\
+	FIXTURE_VARIANT_ADD(fixture, fallback) { .mode = "off" }
+
+/* A test of the module's mode only: SKIP without it. */
+#define RUNTIME_REQUIRE_MODULE() do {					\
+	if (access(FIBER_DEVICE_PATH, R_OK | W_OK))			\
+		SKIP(return, "%s: %s (module not loaded)",		\
+		     FIBER_DEVICE_PATH, strerror(errno));		\
+	setenv("FIBER_KERNEL", "on", 1);				\
+} while (0)
+
+/* In FIXTURE_SETUP: SKIP the module's mode without it, and set the mode. */
+#define RUNTIME_MODE_SETUP() do {					\
+	if (!strcmp(variant->mode, "on") &&				\
+	    access(FIBER_DEVICE_PATH, R_OK | W_OK))			\
+		SKIP(return, "%s: %s (module not loaded)",		\
+		     FIBER_DEVICE_PATH, strerror(errno));		\
+	setenv("FIBER_KERNEL", variant->mode, 1);			\
+} while (0)
 
 #define VIOLATION_STREAK	3
 #define FIBER_MAXPROCS_LIMIT_TEST 1024	/* libfiber's limit */

@@ -183,10 +183,7 @@ FIXTURE_TEARDOWN(observe) {}
 
 TEST_F_TIMEOUT(observe, show_json_agrees_with_fiber_stats, 120)
 {
-	if (access(FIBER_DEVICE_PATH, R_OK | W_OK))
-		SKIP(return, "%s: %s (module not loaded)", FIBER_DEVICE_PATH,
-		     strerror(errno));
-	setenv("FIBER_KERNEL", "on", 1);
+	RUNTIME_REQUIRE_MODULE();
 	EXPECT_EQ(0, run_fiber_main_procs(observe_main, 2, NULL, 0));
 }
 

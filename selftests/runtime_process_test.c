@@ -242,35 +242,16 @@ static int exec_main(int argc, char **argv)
 FIXTURE(process) {
 };
 
-FIXTURE_VARIANT(process) {
-	const char *mode;
-};
-
-FIXTURE_VARIANT_ADD(process, module) {
-	.mode = "on",
-};
-
-FIXTURE_VARIANT_ADD(process, fallback) {
-	.mode = "off",
-};
+RUNTIME_MODES(process);
 
 FIXTURE_SETUP(process)
 {
-	if (!strcmp(variant->mode, "on") && access(FIBER_DEVICE_PATH, R_OK | W_OK))
-		SKIP(return, "%s: %s (module not loaded)", FIBER_DEVICE_PATH,
-		     strerror(errno));
-	setenv("FIBER_KERNEL", variant->mode, 1);
+	RUNTIME_MODE_SETUP();
 }
 
 FIXTURE_TEARDOWN(process)
 {
 }
-
-/* The harness runs the test body even when its setup said SKIP. */
-#define SKIPPED_IN_SETUP() do {						\
-	if (_metadata->skip)						\
-		return;							\
-} while (0)
 
 TEST_F_TIMEOUT(process, thread_exit, 120)
 {
@@ -371,10 +352,7 @@ static int short_block_main(int argc, char **argv)
 
 TEST(handoff_delay)
 {
-	if (access(FIBER_DEVICE_PATH, R_OK | W_OK))
-		SKIP(return, "%s: %s (module not loaded)", FIBER_DEVICE_PATH,
-		     strerror(errno));
-	setenv("FIBER_KERNEL", "on", 1);
+	RUNTIME_REQUIRE_MODULE();
 	/* Default, no delay: the P goes to a spare at once. */
 	EXPECT_TRUE(exited_with(run_fiber_main_procs(short_block_main, 1, NULL, 0), 11));
 	/* Blocks shorter than the delay are not handed off at all. */
@@ -402,10 +380,7 @@ static int hold_off_main(int argc, char **argv)
 
 TEST(hold_on_wake_off)
 {
-	if (access(FIBER_DEVICE_PATH, R_OK | W_OK))
-		SKIP(return, "%s: %s (module not loaded)", FIBER_DEVICE_PATH,
-		     strerror(errno));
-	setenv("FIBER_KERNEL", "on", 1);
+	RUNTIME_REQUIRE_MODULE();
 	setenv("FIBER_HOLD_ON_WAKE", "0", 1);
 	EXPECT_EQ(0, run_fiber_main_procs(hold_off_main, 1, NULL, 0));
 	unsetenv("FIBER_HOLD_ON_WAKE");
@@ -470,10 +445,7 @@ static int pool_main(int argc, char **argv)
 
 TEST(spare_pool_grows_and_shrinks)
 {
-	if (access(FIBER_DEVICE_PATH, R_OK | W_OK))
-		SKIP(return, "%s: %s (module not loaded)", FIBER_DEVICE_PATH,
-		     strerror(errno));
-	setenv("FIBER_KERNEL", "on", 1);
+	RUNTIME_REQUIRE_MODULE();
 	EXPECT_EQ(0, run_fiber_main_procs(pool_main, 1, NULL, 0));
 }
 
@@ -510,10 +482,7 @@ TEST(carrier_limit)
 	char err[1024];
 	int status;
 
-	if (access(FIBER_DEVICE_PATH, R_OK | W_OK))
-		SKIP(return, "%s: %s (module not loaded)", FIBER_DEVICE_PATH,
-		     strerror(errno));
-	setenv("FIBER_KERNEL", "on", 1);
+	RUNTIME_REQUIRE_MODULE();
 	setenv("FIBER_MAX_CARRIERS", "3", 1);
 	status = run_fiber_main_procs(limit_main, 1, err, sizeof(err));
 	unsetenv("FIBER_MAX_CARRIERS");

@@ -187,27 +187,14 @@ FIXTURE(stress) {
 	char path[64];
 };
 
-FIXTURE_VARIANT(stress) {
-	const char *mode;
-};
-
-FIXTURE_VARIANT_ADD(stress, module) {
-	.mode = "on",
-};
-
-FIXTURE_VARIANT_ADD(stress, fallback) {
-	.mode = "off",
-};
+RUNTIME_MODES(stress);
 
 FIXTURE_SETUP(stress)
 {
 	char page[4096];
 	int i;
 
-	if (!strcmp(variant->mode, "on") && access(FIBER_DEVICE_PATH, R_OK | W_OK))
-		SKIP(return, "%s: %s (module not loaded)", FIBER_DEVICE_PATH,
-		     strerror(errno));
-	setenv("FIBER_KERNEL", variant->mode, 1);
+	RUNTIME_MODE_SETUP();
 	memset(&st, 0, sizeof(st));
 	st.module = !strcmp(variant->mode, "on");
 	for (i = 0; i < MUTEXES; i++)
@@ -229,8 +216,7 @@ FIXTURE_TEARDOWN(stress)
 
 TEST_F_TIMEOUT(stress, random_blocking, 180)
 {
-	if (_metadata->skip)
-		return;	/* the harness runs the body after a SKIP in setup */
+	SKIPPED_IN_SETUP();
 	EXPECT_EQ(0, run_fiber_main_procs(stress_main, STRESS_PROCS, NULL, 0));
 }
 

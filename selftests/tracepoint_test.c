@@ -12,6 +12,7 @@
 
 #include "fiber_test.h"
 #include "kselftest_harness.h"
+#include "harness_ext.h"
 #include "group_fixture.h"
 
 #define TRACEFS	"/sys/kernel/tracing"
@@ -121,8 +122,7 @@ TEST_F_TIMEOUT(group, block_claim_hold_grant_are_traced, 60)
 	char *trace;
 	size_t i;
 
-	if (_metadata->skip)
-		return;
+	SKIPPED_IN_SETUP();
 	if (!tracefs_ready(why, sizeof(why)))
 		SKIP(return, "%s", why);
 	for (i = 0; i < sizeof(fiber_events) / sizeof(fiber_events[0]); i++) {
