@@ -95,8 +95,7 @@ static uint32_t kmax_carriers;		/* FIBER_MAX_CARRIERS, 0: the module's */
 
 static struct fiber_slot *kslot(uint32_t i)
 {
-	return (struct fiber_slot *)((char *)kmap +
-				     FIBER_SLOT_OFFSET(kshared->slot_offset, i));
+	return fiber_slot_at(kmap, i);
 }
 
 static _Atomic uint64_t *slot_state(uint32_t i)

@@ -85,7 +85,7 @@ static inline int invariant_sample(const struct fiber_shared *sh,
 
 	memset(held, 0, sizeof(held));
 	for (i = 0; i < nr_slots; i++) {
-		s = (const void *)((const char *)sh + FIBER_SLOT_OFFSET(sh->slot_offset, i));
+		s = fiber_slot_at(sh, i);
 		w = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
 		if (FIBER_SLOT_STATE(w) != FIBER_SLOT_RUNNING)
 			continue;

@@ -138,7 +138,7 @@ static bool tid_is_carrier(pid_t tid)
 
 	sh = fiber_kernel_shared(&n);
 	for (i = 0; sh && i < n; i++) {
-		s = (const void *)((const char *)sh + FIBER_SLOT_OFFSET(sh->slot_offset, i));
+		s = fiber_slot_at(sh, i);
 		if (FIBER_SLOT_STATE(s->state) != FIBER_SLOT_FREE && s->tid == (uint32_t)tid)
 			return true;
 	}

@@ -160,7 +160,7 @@ static void print_carriers(void)
 	       (unsigned long long)sh->grants);
 	printf("      slot  tid    state     P    blocks  claims  holds\n");
 	for (i = 0; i < n; i++) {
-		s = (const void *)((const char *)sh + FIBER_SLOT_OFFSET(sh->slot_offset, i));
+		s = fiber_slot_at(sh, i);
 		if (FIBER_SLOT_STATE(s->state) == FIBER_SLOT_FREE)
 			continue;
 		if (s->user_word)

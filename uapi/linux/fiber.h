@@ -280,6 +280,15 @@ struct fiber_shared {
 #define FIBER_SLOT_OFFSET(page, i) \
 	((__u64)(page) + (__u64)(i) * sizeof(struct fiber_slot))
 
+/* Slot @i of the mapping whose header (struct fiber_shared) is at @base. */
+static inline struct fiber_slot *fiber_slot_at(const void *base, __u32 i)
+{
+	const struct fiber_shared *header = (const struct fiber_shared *)base;
+
+	return (struct fiber_slot *)((unsigned long)base +
+				     FIBER_SLOT_OFFSET(header->slot_offset, i));
+}
+
 /**
  * struct fiber_register - argument of FIBER_IOC_REGISTER
  * @size:	in: sizeof(struct fiber_register)
