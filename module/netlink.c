@@ -185,11 +185,17 @@ static int fiber_nl_put_carrier(struct sk_buff *skb, struct fiber_carrier *c,
 	return 0;
 }
 
-/* The group's own attributes; *@may_read: see fiber_nl_put_carrier(). */
+/*
+ * The group's own attributes; *@may_read: see fiber_nl_put_carrier().  A
+ * continuation (@more: a message that goes on with the carriers of a group
+ * begun in an earlier one) has only the id and pid: counting the group
+ * again for each message would make a dump of a big group quadratic.
+ */
 static int fiber_nl_put_group_attrs(struct sk_buff *skb,
 				    struct netlink_callback *cb,
 				    struct fiber_group *group,
-				    struct pid_namespace *ns, bool *may_read)
+				    struct pid_namespace *ns, bool more,
+				    bool *may_read)
 {
 	struct user_namespace *user_ns = sk_user_ns(NETLINK_CB(cb->skb).sk);
 	struct fiber_group_snapshot snap;
@@ -204,12 +210,16 @@ static int fiber_nl_put_group_attrs(struct sk_buff *skb,
 		*may_read = fiber_nl_may_read(fiber_nl_dump(cb), owner);
 		put_task_struct(owner);
 	}
-	fiber_group_read(group, &snap);
 
 	if (nla_put_u64_64bit(skb, FIBER_GROUP_A_ID, group->id,
 			      FIBER_GROUP_A_PAD) ||
-	    nla_put_u32(skb, FIBER_GROUP_A_PID, pid_nr_ns(group->tgid, ns)) ||
-	    nla_put_string(skb, FIBER_GROUP_A_COMM, comm) ||
+	    nla_put_u32(skb, FIBER_GROUP_A_PID, pid_nr_ns(group->tgid, ns)))
+		return -EMSGSIZE;
+	if (more)
+		return 0;
+
+	fiber_group_read(group, &snap);
+	if (nla_put_string(skb, FIBER_GROUP_A_COMM, comm) ||
 	    nla_put_u32(skb, FIBER_GROUP_A_UID,
 			from_kuid_munged(user_ns, group->uid)) ||
 	    (READ_ONCE(group->dead) && nla_put_flag(skb, FIBER_GROUP_A_DEAD)) ||
@@ -260,7 +270,8 @@ static int fiber_nl_put_group(struct sk_buff *skb, struct netlink_callback *cb,
 	genl_dump_check_consistent(cb, hdr);
 
 	mutex_lock(&group->config_lock);
-	if (fiber_nl_put_group_attrs(skb, cb, group, ns, &may_read))
+	if (fiber_nl_put_group_attrs(skb, cb, group, ns,
+				     next_slot && *next_slot, &may_read))
 		goto cancel;
 	if (next_slot) {
 		nest = nla_nest_start(skb, FIBER_GROUP_A_CARRIERS);

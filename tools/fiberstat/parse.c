@@ -326,8 +326,10 @@ int fs_group_merge(struct fs_group *dst, struct fs_group *src)
 	if (src->nr)
 		memcpy(old.carriers + old.nr, src->carriers,
 		       src->nr * sizeof(*src->carriers));
-	/* The later message's group attributes are the fresher ones. */
-	*dst = *src;
+	/*
+	 * A continuation carries only the id, the pid and more carriers:
+	 * the group's attributes are those of its first message.
+	 */
 	dst->carriers = old.carriers;
 	dst->nr = old.nr + src->nr;
 	dst->cap = old.cap;

@@ -521,15 +521,16 @@ struct fiber_config {
  *	The groups of process PID (a process may open /dev/fiber more than
  *	once) with their carriers: FIBER_GROUP_A_* attributes and a
  *	FIBER_GROUP_A_CARRIERS nest.  A group whose carriers do not fit one
- *	message continues in the next, which repeats FIBER_GROUP_A_ID (and
- *	the other group attributes) and carries the next carriers, as
- *	WireGuard does for peers.  Errors, in the NLMSG_DONE message with
- *	an extended ACK message: EINVAL (no pid), ESRCH (no group of that
- *	live process).  It must be sent with NLM_F_DUMP: a plain request
- *	gets EOPNOTSUPP.  FIBER_CARRIER_A_USER_WORD is the runtime's own
- *	memory (a pointer, maybe), so it is left out unless the reader may
- *	read the owner's memory: the same uids and gids as a dumpable
- *	owner, or CAP_SYS_PTRACE (ptrace's PTRACE_MODE_READ_FSCREDS rules).
+ *	message continues in the next, which has only FIBER_GROUP_A_ID,
+ *	FIBER_GROUP_A_PID and the next carriers, as WireGuard does for
+ *	peers; the group's other attributes are those of its first message.
+ *	Errors, in the NLMSG_DONE message with an extended ACK message:
+ *	EINVAL (no pid), ESRCH (no group of that live process).  It must
+ *	be sent with NLM_F_DUMP: a plain request gets EOPNOTSUPP.
+ *	FIBER_CARRIER_A_USER_WORD is the runtime's own memory (a pointer,
+ *	maybe), so it is left out unless the reader may read the owner's
+ *	memory: the same uids and gids as a dumpable owner, or
+ *	CAP_SYS_PTRACE (ptrace's PTRACE_MODE_READ_FSCREDS rules).
  *
  * FIBER_CMD_GET_STATS (do; no attributes)
  *	Module-wide totals and settings, as FIBER_STATS_A_* attributes.
