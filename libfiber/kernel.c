@@ -771,16 +771,9 @@ bool kernel_sysmon(void)
 
 static const char *slot_state_name(unsigned int s)
 {
-	static const char *const names[] = {
-		[FIBER_SLOT_FREE] = "free",
-		[FIBER_SLOT_RUNNING] = "running",
-		[FIBER_SLOT_BLOCKED] = "blocked",
-		[FIBER_SLOT_CLAIMED] = "claimed",
-		[FIBER_SLOT_WAITING] = "waiting",
-		[FIBER_SLOT_PARKED] = "parked",
-	};
+	const char *name = fiber_slot_state_name(s);
 
-	return s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+	return name ? name : "?";
 }
 
 void kernel_dump(int fd)

@@ -135,11 +135,9 @@ out:
 
 static const char *slot_state(unsigned int s)
 {
-	static const char *const names[] = {
-		"free", "running", "blocked", "claimed", "waiting", "parked",
-	};
+	const char *name = fiber_slot_state_name(s);
 
-	return s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+	return name ? name : "?";
 }
 
 /* The module's view: the shared header and each carrier's slot. */

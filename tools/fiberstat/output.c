@@ -15,15 +15,6 @@
 
 typedef unsigned long long ull;
 
-static const char *const state_names[] = {
-	[FIBER_SLOT_FREE] = "free",
-	[FIBER_SLOT_RUNNING] = "running",
-	[FIBER_SLOT_BLOCKED] = "blocked",
-	[FIBER_SLOT_CLAIMED] = "claimed",
-	[FIBER_SLOT_WAITING] = "waiting",
-	[FIBER_SLOT_PARKED] = "parked",
-};
-
 static const char *const event_names[] = {
 	[FIBER_EVENT_TYPE_BLOCK] = "block",
 	[FIBER_EVENT_TYPE_CLAIM] = "claim",
@@ -32,11 +23,6 @@ static const char *const event_names[] = {
 };
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
-
-const char *out_state_name(unsigned int state)
-{
-	return state < ARRAY_SIZE(state_names) ? state_names[state] : NULL;
-}
 
 const char *out_event_name(unsigned int type)
 {
@@ -190,7 +176,7 @@ void out_groups_detail(const struct fs_group *g, size_t n, uint64_t now_ns)
 		for (j = 0, c = g->carriers; j < g->nr; j++, c++)
 			printf("  %5u %7u %-8s %8llu %18s %8llu %8llu %8llu %8llu %14s %14s\n",
 			       c->slot, c->tid,
-			       name_or_number(out_state_name(c->state), c->state,
+			       name_or_number(fiber_slot_state_name(c->state), c->state,
 					      num, sizeof(num)),
 			       (ull)c->seq, user_word(c, uw, sizeof(uw)),
 			       (ull)c->blocks,
@@ -213,7 +199,7 @@ static void json_carrier(const struct fs_carrier *c)
 	char num[16];
 
 	printf("{\"slot\": %u, \"tid\": %u, \"state\": ", c->slot, c->tid);
-	json_string(name_or_number(out_state_name(c->state), c->state, num,
+	json_string(name_or_number(fiber_slot_state_name(c->state), c->state, num,
 				   sizeof(num)));
 	printf(", \"seq\": %llu, \"user_word\": ", (ull)c->seq);
 	if (c->has_user_word)

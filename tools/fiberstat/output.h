@@ -24,8 +24,7 @@ void out_stats_json(const struct fs_stats *s);
 void out_event_text(const struct fs_event *e);
 void out_event_json(const struct fs_event *e);
 
-/* The names of FIBER_SLOT_* and FIBER_EVENT_TYPE_* values. */
-const char *out_state_name(unsigned int state);
+/* The name of a FIBER_EVENT_TYPE_* value, or NULL for one unknown here. */
 const char *out_event_name(unsigned int type);
 
 #endif /* FIBERSTAT_OUTPUT_H */

@@ -204,6 +204,26 @@ struct fiber_info {
 #define FIBER_SLOT_WORD(state, seq) \
 	(((__u64)(seq) << FIBER_SLOT_SEQ_SHIFT) | (__u64)(state))
 
+/* The name tools print for slot state @state; NULL for one unknown here. */
+static inline const char *fiber_slot_state_name(unsigned int state)
+{
+	switch (state) {
+	case FIBER_SLOT_FREE:
+		return "free";
+	case FIBER_SLOT_RUNNING:
+		return "running";
+	case FIBER_SLOT_BLOCKED:
+		return "blocked";
+	case FIBER_SLOT_CLAIMED:
+		return "claimed";
+	case FIBER_SLOT_WAITING:
+		return "waiting";
+	case FIBER_SLOT_PARKED:
+		return "parked";
+	}
+	return (const char *)0;
+}
+
 /**
  * struct fiber_slot - one carrier's state, shared with user space
  * @state:	FIBER_SLOT_* and block sequence number; see the table above
