@@ -19,6 +19,18 @@ for s in $syms; do
 		echo "not ok $n - $s has no man page libfiber/man/$s.3"
 	fi
 done
+# formats FILE NAME: TAP line $n, whether FILE formats without a warning.
+formats() {
+	local warn
+
+	warn=$(LC_ALL=C.UTF-8 groff -man -ww -z "$1" 2>&1)
+	if [ -z "$warn" ]; then
+		echo "ok $n - $2 formats cleanly"
+	else
+		echo "not ok $n - $2: $warn" | head -1
+	fi
+}
+
 for f in "$man"/*.3; do
 	n=$((n + 1))
 	page=${f##*/}
@@ -30,22 +42,11 @@ for f in "$man"/*.3; do
 		fi
 		continue
 	fi
-	warn=$(LC_ALL=C.UTF-8 groff -man -ww -z "$f" 2>&1)
-	if [ -z "$warn" ]; then
-		echo "ok $n - $page formats cleanly"
-	else
-		echo "not ok $n - $page: $warn" | head -1
-	fi
+	formats "$f" "$page"
 done
 for f in "$root"/tools/fiberstat/*.8; do
 	[ -f "$f" ] || continue
 	n=$((n + 1))
-	page=tools/fiberstat/${f##*/}
-	warn=$(LC_ALL=C.UTF-8 groff -man -ww -z "$f" 2>&1)
-	if [ -z "$warn" ]; then
-		echo "ok $n - $page formats cleanly"
-	else
-		echo "not ok $n - $page: $warn" | head -1
-	fi
+	formats "$f" "tools/fiberstat/${f##*/}"
 done
 echo "1..$n"
