@@ -13,9 +13,9 @@
 #include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/pid.h>
-#include <linux/sched/coredump.h>
 #include <linux/pid_namespace.h>
 #include <linux/sched.h>
+#include <linux/sched/coredump.h>
 #include <linux/sched/task.h>
 #include <linux/uidgid.h>
 #include <net/genetlink.h>
@@ -28,7 +28,6 @@
 #include "event.h"
 #include "group.h"
 #include "netlink.h"
-#include "shared.h"
 
 #define FIBER_EVENTS_PER_SEC_LIMIT	1000000
 
@@ -79,12 +78,8 @@ static bool fiber_nl_may_read(struct fiber_nl_dump *d,
 	return same && dumpable;
 }
 
-static struct netlink_range_validation fiber_carriers_range = {
-	.min = 1,
-	.max = FIBER_MAX_CARRIERS_LIMIT,
-};
-
-static struct netlink_range_validation fiber_groups_range = {
+/* Both limits, carriers per group and groups per user. */
+static struct netlink_range_validation fiber_limit_range = {
 	.min = 1,
 	.max = FIBER_MAX_CARRIERS_LIMIT,
 };
@@ -119,9 +114,9 @@ static const struct nla_policy fiber_config_policy[FIBER_STATS_A_MAX + 1] = {
 	[FIBER_STATS_A_EVENTS_SENT]	= FIBER_READ_ONLY,
 	[FIBER_STATS_A_EVENTS_DROPPED]	= FIBER_READ_ONLY,
 	[FIBER_STATS_A_MAX_CARRIERS] =
-		NLA_POLICY_FULL_RANGE(NLA_U32, &fiber_carriers_range),
+		NLA_POLICY_FULL_RANGE(NLA_U32, &fiber_limit_range),
 	[FIBER_STATS_A_MAX_GROUPS_PER_USER] =
-		NLA_POLICY_FULL_RANGE(NLA_U32, &fiber_groups_range),
+		NLA_POLICY_FULL_RANGE(NLA_U32, &fiber_limit_range),
 	[FIBER_STATS_A_EVENTS_PER_SEC] =
 		NLA_POLICY_FULL_RANGE(NLA_U32, &fiber_events_range),
 };
@@ -186,7 +181,7 @@ static int fiber_nl_put_carrier(struct sk_buff *skb, struct fiber_carrier *c,
 }
 
 /*
- * The group's own attributes; *@may_read: see fiber_nl_put_carrier().  A
+ * The attributes of @group, whose owner is @owner (NULL if it is gone).  A
  * continuation (@more: a message that goes on with the carriers of a group
  * begun in an earlier one) has only the id and pid: counting the group
  * again for each message would make a dump of a big group quadratic.
@@ -194,23 +189,14 @@ static int fiber_nl_put_carrier(struct sk_buff *skb, struct fiber_carrier *c,
 static int fiber_nl_put_group_attrs(struct sk_buff *skb,
 				    struct netlink_callback *cb,
 				    struct fiber_group *group,
-				    struct pid_namespace *ns, bool more,
-				    bool *may_read)
+				    struct task_struct *owner,
+				    struct pid_namespace *ns, bool more)
 {
 	struct user_namespace *user_ns = sk_user_ns(NETLINK_CB(cb->skb).sk);
 	struct fiber_group_snapshot snap;
 	char comm[TASK_COMM_LEN] = "";
-	struct task_struct *owner;
 
 	lockdep_assert_held(&group->config_lock);
-	*may_read = false;
-	owner = get_pid_task(group->tgid, PIDTYPE_TGID);
-	if (owner) {
-		get_task_comm(comm, owner);
-		*may_read = fiber_nl_may_read(fiber_nl_dump(cb), owner);
-		put_task_struct(owner);
-	}
-
 	if (nla_put_u64_64bit(skb, FIBER_GROUP_A_ID, group->id,
 			      FIBER_GROUP_A_PAD) ||
 	    nla_put_u32(skb, FIBER_GROUP_A_PID, pid_nr_ns(group->tgid, ns)))
@@ -218,6 +204,8 @@ static int fiber_nl_put_group_attrs(struct sk_buff *skb,
 	if (more)
 		return 0;
 
+	if (owner)
+		get_task_comm(comm, owner);
 	fiber_group_read(group, &snap);
 	if (nla_put_string(skb, FIBER_GROUP_A_COMM, comm) ||
 	    nla_put_u32(skb, FIBER_GROUP_A_UID,
@@ -256,10 +244,11 @@ static int fiber_nl_put_group(struct sk_buff *skb, struct netlink_callback *cb,
 			      u8 cmd, struct fiber_group *group,
 			      struct pid_namespace *ns, long *next_slot)
 {
+	struct task_struct *owner;
 	unsigned int done = 0;
+	bool may_read = false;
 	struct nlattr *nest;
 	unsigned long i;
-	bool may_read;
 	void *hdr;
 	int ret = -EMSGSIZE;
 
@@ -269,9 +258,13 @@ static int fiber_nl_put_group(struct sk_buff *skb, struct netlink_callback *cb,
 		return -EMSGSIZE;
 	genl_dump_check_consistent(cb, hdr);
 
+	owner = get_pid_task(group->tgid, PIDTYPE_TGID);
+	/* Only the carriers have user words: see fiber_nl_put_carrier(). */
+	if (owner && next_slot)
+		may_read = fiber_nl_may_read(fiber_nl_dump(cb), owner);
 	mutex_lock(&group->config_lock);
-	if (fiber_nl_put_group_attrs(skb, cb, group, ns,
-				     next_slot && *next_slot, &may_read))
+	if (fiber_nl_put_group_attrs(skb, cb, group, owner, ns,
+				     next_slot && *next_slot))
 		goto cancel;
 	if (next_slot) {
 		nest = nla_nest_start(skb, FIBER_GROUP_A_CARRIERS);
@@ -299,11 +292,15 @@ static int fiber_nl_put_group(struct sk_buff *skb, struct netlink_callback *cb,
 		ret = 0;
 	}
 	mutex_unlock(&group->config_lock);
+	if (owner)
+		put_task_struct(owner);
 	genlmsg_end(skb, hdr);
 	return ret;
 
 cancel:
 	mutex_unlock(&group->config_lock);
+	if (owner)
+		put_task_struct(owner);
 	genlmsg_cancel(skb, hdr);
 	return -EMSGSIZE;
 }
