@@ -8,7 +8,6 @@
  * The tool is the fiberstat binary next to this test; it runs in a child
  * with its stdout and stderr captured.
  */
-#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
@@ -16,9 +15,9 @@
 #include <sys/wait.h>
 
 #include "fiber_test.h"
+#include "nobody.h"
 #include "kselftest_harness.h"
 
-#define NOBODY		65534
 #define OUT_MAX		(256 * 1024)
 
 struct run {
@@ -38,19 +37,6 @@ static int tool_path(char *path, size_t size)
 	self[n] = '\0';
 	snprintf(path, size, "%s/fiberstat", dirname(self));
 	return access(path, X_OK);
-}
-
-/*
- * Become nobody for good: supplementary groups first (it needs
- * CAP_SETGID), then the gid, then the uid, whose change from 0 clears
- * every capability set.
- */
-static int drop_privileges(void)
-{
-	if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
-	    setresuid(NOBODY, NOBODY, NOBODY))
-		return -1;
-	return 0;
 }
 
 /* Append what @fd has to @buf (kept NUL-terminated); 0 at end of file. */
@@ -91,7 +77,7 @@ static int run_tool(struct run *r, int drop, const char *const *args)
 	if (pid < 0)
 		return -1;
 	if (!pid) {
-		if ((drop && drop_privileges()) ||
+		if ((drop && fiber_become_nobody()) ||
 		    dup2(out[1], STDOUT_FILENO) < 0 ||
 		    dup2(err[1], STDERR_FILENO) < 0)
 			_exit(126);

@@ -5,7 +5,6 @@
  * big groups), the stats, the settings and who may change them, strict
  * request validation with extended ACK messages, and the events group.
  */
-#include <grp.h>
 #include <signal.h>
 #include <linux/futex.h>
 #include <sys/prctl.h>
@@ -13,6 +12,7 @@
 
 #include "fiber_test.h"
 #include "fiber_netlink.h"
+#include "nobody.h"
 #include "kselftest_harness.h"
 #include "harness_ext.h"
 
@@ -703,15 +703,6 @@ TEST_F(nl, settings_change_and_are_checked)
 	ASSERT_EQ(0, set_config(&self->nl, &s));
 }
 
-/* Become nobody, without any capability. */
-static int drop_privileges(void)
-{
-	if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
-	    setresuid(65534, 65534, 65534))
-		return -errno;
-	return 0;
-}
-
 /*
  * As an unprivileged user: reads work, but not another user's carriers'
  * user words; settings and events do not.
@@ -738,7 +729,7 @@ TEST_F(nl, unprivileged_user)
 		struct stats st;
 		uint32_t grp;
 
-		if (drop_privileges())
+		if (fiber_become_nobody())
 			_exit(10);
 		if (fiber_nl_open(&nl))
 			_exit(11);

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Becoming an unprivileged user, for the tests of what such a user may
+ * not do.  Apart from fiber_test.h, whose users may not want <grp.h>'s
+ * struct group.
+ */
+#ifndef FIBER_SELFTEST_NOBODY_H
+#define FIBER_SELFTEST_NOBODY_H
+
+#include <errno.h>
+#include <grp.h>
+#include <unistd.h>
+
+#define NOBODY		65534
+
+/*
+ * Become nobody for good (uid and gid 65534), or -errno: supplementary
+ * groups first (it needs CAP_SETGID), then the gid, then the uid, whose
+ * change from 0 clears every capability set.
+ */
+static inline int fiber_become_nobody(void)
+{
+	if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
+	    setresuid(NOBODY, NOBODY, NOBODY))
+		return -errno;
+	return 0;
+}
+
+#endif /* FIBER_SELFTEST_NOBODY_H */
