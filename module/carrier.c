@@ -223,6 +223,13 @@ static void fiber_sched_in(struct preempt_notifier *n, int cpu)
  * (FIBER_IOC_WAKE or FIBER_IOC_SWITCH) or the group dies.  The slot stays
  * WAITING all along, so the sleep here is no block.  Other signals wait
  * until the thread is granted.
+ *
+ * ->held, not the slot's state, says whether a wake grants this carrier:
+ * user space can write the slot.  ->held and the slot's WAITING change
+ * together under group->lock, and so does the end of a grant (->granted
+ * cleared, the slot RUNNING): a wake that came between the two would count
+ * a second grant and leave ->granted set, and the carrier's next hold would
+ * then return at once, without a P.
  */
 static void fiber_carrier_hold(struct callback_head *head)
 {
@@ -230,42 +237,49 @@ static void fiber_carrier_hold(struct callback_head *head)
 					       hold_work);
 	struct fiber_group *group = c->group;
 	unsigned long flags;
-	bool granted;
+	bool held, granted;
 	u64 word;
 
 	c->hold_queued = false;
 	/* On the way to user space at last: now it waits for a P. */
+	spin_lock_irqsave(&group->lock, flags);
 	word = READ_ONCE(c->slot->state);
-	if (FIBER_SLOT_STATE(word) == FIBER_SLOT_CLAIMED && !READ_ONCE(group->dead) &&
-	    try_cmpxchg64(&c->slot->state, &word,
-			  FIBER_SLOT_WORD(FIBER_SLOT_WAITING, FIBER_SLOT_SEQ(word)))) {
-		fiber_carrier_count(&c->holds, &c->slot->holds);
-		fiber_event_hold(c, FIBER_SLOT_SEQ(word));
-		c->waiting = true;
-		fiber_shared_add(&group->shared->nr_waiting, 1);
-		fiber_carrier_queue_event(c, group->pending_ready);
-	}
+	held = FIBER_SLOT_STATE(word) == FIBER_SLOT_CLAIMED && !group->dead &&
+	       try_cmpxchg64(&c->slot->state, &word,
+			     FIBER_SLOT_WORD(FIBER_SLOT_WAITING, FIBER_SLOT_SEQ(word)));
+	if (held)
+		c->held = true;
+	spin_unlock_irqrestore(&group->lock, flags);
+	if (!held)
+		return;
+	fiber_carrier_count(&c->holds, &c->slot->holds);
+	fiber_event_hold(c, FIBER_SLOT_SEQ(word));
+	fiber_shared_add(&group->shared->nr_waiting, 1);
+	fiber_carrier_queue_event(c, group->pending_ready);
+
 	for (;;) {
 		set_current_state(TASK_KILLABLE);
 		if (READ_ONCE(c->granted) || READ_ONCE(group->dead) ||
-		    FIBER_SLOT_STATE(READ_ONCE(c->slot->state)) != FIBER_SLOT_WAITING ||
 		    fatal_signal_pending(current))
 			break;
 		schedule();
 	}
 	__set_current_state(TASK_RUNNING);
 
+	/*
+	 * Without a grant (the group died, or the thread is being killed)
+	 * the slot stays WAITING and the carrier held until it is freed.
+	 */
 	spin_lock_irqsave(&group->lock, flags);
 	granted = c->granted;
-	c->granted = false;
+	if (granted) {
+		c->granted = false;
+		c->held = false;
+		fiber_slot_set_state(c->slot, FIBER_SLOT_RUNNING);
+	}
 	spin_unlock_irqrestore(&group->lock, flags);
 	if (granted)
-		fiber_slot_set_state(c->slot, FIBER_SLOT_RUNNING);
-	if (c->waiting && FIBER_SLOT_STATE(READ_ONCE(c->slot->state)) !=
-			  FIBER_SLOT_WAITING) {
-		c->waiting = false;
 		fiber_shared_add(&group->shared->nr_waiting, -1);
-	}
 }
 
 /*
@@ -295,7 +309,7 @@ static void fiber_carrier_free(struct fiber_carrier *c)
 		fiber_pending_add(group, -1);
 	if (test_and_clear_bit(c->index, group->pending_ready))
 		fiber_pending_add(group, -1);
-	if (c->waiting)
+	if (c->held)
 		fiber_shared_add(&group->shared->nr_waiting, -1);
 	/*
 	 * The sequence number carries over to the next carrier of the slot,

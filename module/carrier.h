@@ -44,6 +44,9 @@ struct fiber_carrier {
 	struct list_head park_node;
 	bool parked;
 	bool woken;			/* a wake-up is owed: park returns */
+	bool held;			/* waiting for a grant, counted in
+					 * shared->nr_waiting
+					 */
 	bool granted;			/* a held carrier may go */
 	atomic_t wake_pins;		/* wake-ups being issued (park.h) */
 
@@ -59,7 +62,6 @@ struct fiber_carrier {
 	/* Hold-on-wake (own). */
 	struct callback_head hold_work;
 	bool hold_queued;
-	bool waiting;			/* counted in shared->nr_waiting */
 	u64 claim_seq;			/* last claim counted */
 
 	/* Handoff delay. */

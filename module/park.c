@@ -306,8 +306,7 @@ static int fiber_wake_slot(struct fiber_group *group, u32 index, bool any)
 		t = group->carriers[index];
 		if (t->parked) {
 			fiber_wake_parked(group, t, &w);
-		} else if (FIBER_SLOT_STATE(READ_ONCE(t->slot->state)) ==
-			   FIBER_SLOT_WAITING) {
+		} else if (t->held) {
 			if (!t->granted) {
 				t->granted = true;
 				fiber_group_count(&group->grants,

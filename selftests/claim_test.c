@@ -287,6 +287,90 @@ TEST_F(group, claim_races_the_wake_up_cleanly)
 	EXPECT_EQ(0, worker_join(&w));
 }
 
+/*
+ * Wakes that race the end of a grant.  Two threads call FIBER_IOC_WAKE on a
+ * held carrier again and again until it is back in user space, so that some
+ * land while it leaves the hold.  One grant, and only one, is counted per
+ * hold, and none is kept for later: with no wake sent, the next hold must
+ * hold.  (The module once ended a grant in two steps, and a wake between
+ * them counted a second grant that released the next hold at once.)
+ */
+struct hammer {
+	int fd;
+	uint32_t slot;
+	atomic_int round;		/* hammer while the carrier is held */
+	atomic_int done;		/* hammers done with this round */
+	atomic_int stop;
+	struct worker *w;
+	int error;
+};
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *h = arg;
+	int round = 0, extra;
+
+	for (;;) {
+		while (atomic_load(&h->round) == round && !atomic_load(&h->stop))
+			;
+		if (atomic_load(&h->stop))
+			return NULL;
+		round = atomic_load(&h->round);
+		/* Until the carrier is back, and a few more for the tail. */
+		for (extra = 20; extra > 0;) {
+			if (fiber_wake(h->fd, h->slot, 0))
+				h->error = 1;
+			if (atomic_load(&h->w->done_rounds) >= round)
+				extra--;
+		}
+		atomic_fetch_add(&h->done, 1);
+	}
+}
+
+TEST_F(group, wakes_racing_a_grant_count_once_and_are_not_kept)
+{
+	int rounds = 500, i, n;
+	struct hammer h = { .fd = self->fd };
+	pthread_t hammers[2];
+	struct worker w;
+
+	ASSERT_EQ(0, worker_start(&w, self->fd, &self->map, rounds));
+	h.slot = w.slot;
+	h.w = &w;
+	for (n = 0; n < 2; n++)
+		ASSERT_EQ(0, pthread_create(&hammers[n], NULL, hammer_main, &h));
+	for (i = 0; i < rounds; i++) {
+		uint64_t end = now_ns() + 2000 * MSEC;
+
+		ASSERT_TRUE(wait_state(w.s, FIBER_SLOT_BLOCKED, 2000));
+		ASSERT_TRUE(slot_claim(w.s, FIBER_SLOT_SEQ(slot_word(w.s))));
+		ASSERT_EQ(1, write(w.pipe[1], "x", 1));
+		/* Held, and nobody has woken it: it must stay held. */
+		while (slot_state(w.s) != FIBER_SLOT_WAITING &&
+		       atomic_load(&w.done_rounds) == i && now_ns() < end)
+			;
+		ASSERT_EQ(FIBER_SLOT_WAITING, slot_state(w.s)) TH_LOG("round %d", i);
+		usleep(200);
+		ASSERT_EQ(i, atomic_load(&w.done_rounds))
+			TH_LOG("round %d: released without a grant", i);
+		ASSERT_EQ(i, self->map.hdr->grants);
+
+		atomic_store(&h.round, i + 1);
+		while (atomic_load(&h.done) < 2 * (i + 1))
+			;
+		ASSERT_EQ(i + 1, atomic_load(&w.done_rounds));
+		ASSERT_EQ(FIBER_SLOT_RUNNING, FIBER_SLOT_STATE(w.last_after));
+		ASSERT_EQ(i + 1, self->map.hdr->grants) TH_LOG("round %d", i);
+	}
+	atomic_store(&h.stop, 1);
+	for (n = 0; n < 2; n++)
+		pthread_join(hammers[n], NULL);
+	EXPECT_EQ(0, h.error);
+	EXPECT_EQ(rounds, w.s->holds);
+	EXPECT_EQ(0, self->map.hdr->nr_waiting);
+	EXPECT_EQ(0, worker_join(&w));
+}
+
 static atomic_int usr1_seen;
 
 static void on_usr1(int sig)

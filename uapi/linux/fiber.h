@@ -416,7 +416,10 @@ struct fiber_park {
  * Wakes carrier @slot: if it is parked, its FIBER_IOC_PARK returns; if it
  * is held (WAITING), it is granted a P and returns to user space RUNNING;
  * otherwise its next FIBER_IOC_PARK returns at once.  With FIBER_WAKE_ANY
- * it wakes one parked carrier, the one parked most recently.
+ * it wakes one parked carrier, the one parked most recently.  A hold is
+ * granted once: further wakes before it returns to user space count as
+ * wakes of a running carrier.  Whether a carrier is held is the module's
+ * own record, not the slot word, which user space can write.
  *
  * Any thread of the process may call it, carrier or not.
  *
