@@ -12,15 +12,16 @@ DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # TAP output for the scripts that print their own results.
 tap_n=0 tap_failed=0
 # tap_result OK DESCRIPTION [DETAILS]: OK is 1 for a pass; DETAILS, if any,
-# follow a failure as TAP comments.
+# go above a failure as TAP comments.
 tap_result() {
 	tap_n=$((tap_n + 1))
 	if [ "$1" = 1 ]; then
 		echo "ok $tap_n - $2"
 	else
+		# The reason goes above the result, as kselftest prints it.
+		[ -z "${3:-}" ] || printf '%s\n' "$3" | sed 's/^/#   /'
 		echo "not ok $tap_n - $2"
 		tap_failed=$((tap_failed + 1))
-		[ -z "${3:-}" ] || printf '%s\n' "$3" | sed 's/^/#   /'
 	fi
 }
 # tap_plan: print the plan; return 1 if anything failed.
@@ -119,8 +120,8 @@ run_tap_into() {
 	log "running $name"
 	"$@" > "$dir/$name.tap" 2> >(tee "$dir/$name.err" >&2) || rc=$?
 	if [ "$rc" != 0 ] && ! grep -q '^not ok' "$dir/$name.tap"; then
-		echo "not ok 9999 - $name exited with status $rc" >> "$dir/$name.tap"
 		sed 's/^/# /' "$dir/$name.err" | tail -20 >> "$dir/$name.tap"
+		echo "not ok 9999 - $name exited with status $rc" >> "$dir/$name.tap"
 	fi
 	grep -E '^(not ok|#   [^ ])' "$dir/$name.tap" | head -40 >&2 || true
 }

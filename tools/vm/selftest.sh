@@ -56,6 +56,22 @@ expect_judge() {
 	tap_result "$ok" "judge: $desc" "$(cat "$tmp/tap")"
 }
 
+# What a failed case printed (the harness's assertion message) must stand
+# right above its result, where tap-summary and a reader of CI look for it;
+# what a passed case printed must not.
+expect_judge_explains() {
+	local ok=0
+	clean_report | sed -e 's/^ok 1 /# demo.c:5:first:all is well\n&/' \
+		-e 's/^ok 2 /# demo.c:7:second:Expected 1 (1) == x (0)\nnot ok 2 /' \
+		> "$tmp/report"
+	: > "$tmp/console"
+	FIBER_VM_KERNEL=selftest "$judge" "$tmp/report" "$tmp/console" > "$tmp/tap"
+	grep -B1 '^not ok .*dev.second' "$tmp/tap" | grep -q 'Expected 1' &&
+		! grep -q 'all is well' "$tmp/tap" && ok=1
+	tap_result "$ok" "judge: a failed case's own output stands above its result" \
+		"$(cat "$tmp/tap")"
+}
+
 judge_tests() {
 	# a sed expression that adds a kernel log line to the report
 	local dmesg='s/^fiber-vm: done/fiber-vm: dmesg %s\\n&/'
@@ -67,6 +83,7 @@ judge_tests() {
 	MANY=1 expect_judge 0 "a missing report fails" "guest started" '1,$d'
 	MANY=1 expect_judge 0 "a report cut short fails" "report complete" '/rmmod/,$d'
 	expect_judge 0 "a failed test case fails" "dev.second" 's/^ok 2 /not ok 2 /'
+	expect_judge_explains
 	expect_judge 0 "a program killed by the timeout fails" "timeout" \
 		's/step-end demo_test 0/step-end demo_test 137/'
 	expect_judge 0 "fewer results than planned fails" "1 of 2 planned" '/^ok 2 /d'
