@@ -241,10 +241,15 @@ static void fiber_carrier_hold(struct callback_head *head)
 	u64 word;
 
 	c->hold_queued = false;
-	/* On the way to user space at last: now it waits for a P. */
+	/*
+	 * On the way to user space at last: now it waits for a P.  Unless
+	 * the thread is exiting, or returns from execve() into a program
+	 * that knows nothing of the group: neither runs fibers, and nobody
+	 * would grant it.
+	 */
 	spin_lock_irqsave(&group->lock, flags);
 	word = READ_ONCE(c->slot->state);
-	held = FIBER_SLOT_STATE(word) == FIBER_SLOT_CLAIMED && !group->dead &&
+	held = FIBER_SLOT_STATE(word) == FIBER_SLOT_CLAIMED && fiber_carrier_live(c) &&
 	       try_cmpxchg64(&c->slot->state, &word,
 			     FIBER_SLOT_WORD(FIBER_SLOT_WAITING, FIBER_SLOT_SEQ(word)));
 	if (held)

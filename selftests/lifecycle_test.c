@@ -4,8 +4,10 @@
  * closing the group under parked and held carriers, and module removal
  * while anything lives.
  */
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <linux/userfaultfd.h>
 
 #include "fiber_test.h"
 #include "kselftest_harness.h"
@@ -208,6 +210,121 @@ TEST(execve_leaves_the_group_unusable_and_the_carrier_inert)
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+/*
+ * A carrier claimed while it sleeps inside execve() itself: its argv
+ * string sits on a userfaultfd page, so execve() faults on it, and a
+ * second thread claims the sleeping carrier before resolving the fault.
+ * The new program knows nothing of the group and nobody would grant it a
+ * P, so it must not be held; it runs after_exec() and exits 0.  The child
+ * exits 30-32 if the claim did not happen as planned, 40 without
+ * userfaultfd.
+ */
+struct exec_claim {
+	int uffd;
+	char *area;
+	long page;
+	struct fiber_slot *slot;
+};
+
+static void *exec_claimer_main(void *arg)
+{
+	struct exec_claim *x = arg;
+	struct pollfd pfd = { .fd = x->uffd, .events = POLLIN };
+	struct uffdio_copy copy = { .dst = (uintptr_t)x->area, .len = x->page };
+	struct uffd_msg msg;
+	uint64_t word;
+	char *src;
+
+	/*
+	 * The fault is queued just before execve() goes to sleep on it;
+	 * the carrier is BLOCKED once it does, until the fault is resolved.
+	 */
+	if (poll(&pfd, 1, 5000) != 1 ||
+	    read(x->uffd, &msg, sizeof(msg)) != sizeof(msg))
+		_exit(30);
+	if (!wait_state(x->slot, FIBER_SLOT_BLOCKED, 5000))
+		_exit(31);
+	word = slot_word(x->slot);
+	if (FIBER_SLOT_STATE(word) != FIBER_SLOT_BLOCKED ||
+	    !slot_claim(x->slot, FIBER_SLOT_SEQ(word)))
+		_exit(31);
+	src = aligned_alloc(x->page, x->page);
+	if (!src)
+		_exit(32);
+	memset(src, 0, x->page);
+	strcpy(src, "--after-exec");
+	copy.src = (uintptr_t)src;
+	if (ioctl(x->uffd, UFFDIO_COPY, &copy))
+		_exit(32);
+	return NULL;
+}
+
+static int exec_while_claimed(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	char fdarg[16];
+	char *argv[] = { "lifecycle_test", NULL, fdarg, NULL };
+	struct exec_claim x;
+	struct fiber_map map;
+	uint32_t slot;
+	pthread_t t;
+	int fd;
+
+	/* No O_CLOEXEC: the group outlives execve() in the new program. */
+	fd = open(FIBER_DEVICE_PATH, O_RDWR);
+	if (fd < 0 || fiber_map(fd, &map))
+		return 20;
+	x.page = map.page;
+	x.uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
+	if (x.uffd < 0 || ioctl(x.uffd, UFFDIO_API, &api))
+		return 40;
+	x.area = mmap(NULL, x.page, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (x.area == MAP_FAILED)
+		return 21;
+	reg.range.start = (uintptr_t)x.area;
+	reg.range.len = x.page;
+	if (ioctl(x.uffd, UFFDIO_REGISTER, &reg))
+		return 40;
+	if (fiber_register(fd, 0, &slot))
+		return 22;
+	x.slot = fiber_slot_of(&map, slot);
+	if (pthread_create(&t, NULL, exec_claimer_main, &x))
+		return 23;
+	snprintf(fdarg, sizeof(fdarg), "%d", fd);
+	argv[1] = x.area;
+	execv("/proc/self/exe", argv);
+	return 24;
+}
+
+TEST(execve_while_claimed_is_not_held_in_the_new_program)
+{
+	int status = 0, i;
+	pid_t pid, got = 0;
+
+	if (fiber_open() == -ENOENT)
+		SKIP(return, "the fiber module is not loaded");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(exec_while_claimed());
+	for (i = 0; i < 1000 && !got; i++) {
+		got = waitpid(pid, &status, WNOHANG);
+		if (!got)
+			usleep(10 * 1000);
+	}
+	if (!got) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	ASSERT_TRUE(got) TH_LOG("the new program is still held after 10 s");
+	ASSERT_TRUE(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 40)
+		SKIP(return, "userfaultfd for kernel faults is not available");
 	EXPECT_EQ(0, WEXITSTATUS(status));
 }
 

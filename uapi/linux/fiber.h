@@ -185,8 +185,9 @@ struct fiber_info {
  * slot says WAITING: they have no P), and every carrier becomes inert (its
  * blocks are no longer seen) until its thread exits or registers with
  * another group.  A thread that calls execve() while registered is inert
- * the same way.  The module cannot be removed while any group or carrier
- * exists.
+ * the same way.  Neither an exiting thread nor one returning from execve()
+ * is held, even when claimed: it runs no fibers, and nobody would grant
+ * it.  The module cannot be removed while any group or carrier exists.
  */
 
 /* Slot states: the low 8 bits of fiber_slot.state. */
