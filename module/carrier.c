@@ -243,24 +243,31 @@ static void fiber_carrier_hold(struct callback_head *head)
 	c->hold_queued = false;
 	/*
 	 * On the way to user space at last: now it waits for a P.  Unless
-	 * the thread is exiting, or returns from execve() into a program
-	 * that knows nothing of the group: neither runs fibers, and nobody
-	 * would grant it.
+	 * the thread is exiting or being killed, or returns from execve()
+	 * into a program that knows nothing of the group: none of them runs
+	 * fibers, and nobody would grant it.  Already held (a hold that ended
+	 * without a grant, then a slot word forged back to CLAIMED) is held
+	 * once, and counted once.
+	 *
+	 * The hold is counted and its READY event queued in the same critical
+	 * section that makes it WAITING, so that no wake can grant it first.
 	 */
 	spin_lock_irqsave(&group->lock, flags);
 	word = READ_ONCE(c->slot->state);
-	held = FIBER_SLOT_STATE(word) == FIBER_SLOT_CLAIMED && fiber_carrier_live(c) &&
+	held = FIBER_SLOT_STATE(word) == FIBER_SLOT_CLAIMED && !c->held &&
+	       fiber_carrier_live(c) && !fatal_signal_pending(current) &&
 	       try_cmpxchg64(&c->slot->state, &word,
 			     FIBER_SLOT_WORD(FIBER_SLOT_WAITING, FIBER_SLOT_SEQ(word)));
-	if (held)
+	if (held) {
 		c->held = true;
+		fiber_carrier_count(&c->holds, &c->slot->holds);
+		fiber_event_hold(c, FIBER_SLOT_SEQ(word));
+		fiber_shared_add(&group->shared->nr_waiting, 1);
+		fiber_carrier_queue_event(c, group->pending_ready);
+	}
 	spin_unlock_irqrestore(&group->lock, flags);
 	if (!held)
 		return;
-	fiber_carrier_count(&c->holds, &c->slot->holds);
-	fiber_event_hold(c, FIBER_SLOT_SEQ(word));
-	fiber_shared_add(&group->shared->nr_waiting, 1);
-	fiber_carrier_queue_event(c, group->pending_ready);
 
 	for (;;) {
 		set_current_state(TASK_KILLABLE);

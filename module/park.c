@@ -306,16 +306,14 @@ static int fiber_wake_slot(struct fiber_group *group, u32 index, bool any)
 		t = group->carriers[index];
 		if (t->parked) {
 			fiber_wake_parked(group, t, &w);
-		} else if (t->held) {
-			if (!t->granted) {
-				t->granted = true;
-				fiber_group_count(&group->grants,
-						  &group->shared->grants);
-				fiber_event_grant(t, FIBER_SLOT_SEQ(READ_ONCE(t->slot->state)));
-				fiber_carrier_withdraw_event(t, group->pending_ready);
-			}
+		} else if (t->held && !t->granted) {
+			t->granted = true;
+			fiber_group_count(&group->grants, &group->shared->grants);
+			fiber_event_grant(t, FIBER_SLOT_SEQ(READ_ONCE(t->slot->state)));
+			fiber_carrier_withdraw_event(t, group->pending_ready);
 			fiber_wakeups_add(&w, t);
 		} else {
+			/* Running, blocked, claimed, or granted and on its way. */
 			t->woken = true;
 		}
 	}
