@@ -17,6 +17,7 @@
 #include "fiber_test.h"
 #include "nobody.h"
 #include "kselftest_harness.h"
+#include "harness_ext.h"
 
 #define OUT_MAX		(256 * 1024)
 
@@ -112,17 +113,6 @@ static int run_tool(struct run *r, int drop, const char *const *args)
 	return 0;
 }
 
-static int count(const char *hay, const char *needle)
-{
-	int n = 0;
-
-	while ((hay = strstr(hay, needle))) {
-		n++;
-		hay += strlen(needle);
-	}
-	return n;
-}
-
 /* The module (and the tool) must be there, and we must be root. */
 #define NEED_MODULE_AND_ROOT() do {					\
 	char p_[PATH_MAX];						\
@@ -151,7 +141,7 @@ TEST(unprivileged_user_may_look_but_not_change_or_listen)
 	EXPECT_EQ(1, r.status);
 	EXPECT_NE(NULL, strstr(r.err, "CAP_SYS_ADMIN")) TH_LOG("stderr: %s", r.err);
 	EXPECT_EQ(0, strncmp(r.err, "fiberstat: ", 11));
-	EXPECT_EQ(1, count(r.err, "\n"));
+	EXPECT_EQ(1, count_substr(r.err, "\n"));
 
 	ASSERT_EQ(0, run_tool(&r, 1, (const char *[]){ "watch", "--events", "-n", "1",
 						       "--timeout", "5", NULL }));
@@ -230,7 +220,7 @@ TEST(watch_events_sees_a_carrier_block)
 	EXPECT_EQ(0, strncmp(r.out, "block ", 6)) TH_LOG("stdout: %s", r.out);
 	snprintf(want, sizeof(want), " pid %d tid %d slot 0 ", getpid(), s.tid);
 	EXPECT_NE(NULL, strstr(r.out, want)) TH_LOG("stdout: %s", r.out);
-	EXPECT_EQ(1, count(r.out, "\n"));
+	EXPECT_EQ(1, count_substr(r.out, "\n"));
 
 	ASSERT_EQ(0, run_tool(&r, 0, (const char *[]){ "watch", "--events", "--json",
 						       "-n", "2", "--timeout", "20", NULL }));
@@ -238,8 +228,8 @@ TEST(watch_events_sees_a_carrier_block)
 	snprintf(want, sizeof(want), "{\"type\": \"block\", \"pid\": %d, \"tid\": %d, ",
 		 getpid(), s.tid);
 	EXPECT_EQ(0, strncmp(r.out, want, strlen(want))) TH_LOG("stdout: %s", r.out);
-	EXPECT_EQ(2, count(r.out, "\n"));
-	EXPECT_EQ(2, count(r.out, "\"time_ns\": "));
+	EXPECT_EQ(2, count_substr(r.out, "\n"));
+	EXPECT_EQ(2, count_substr(r.out, "\"time_ns\": "));
 
 	/*
 	 * At one event a second the blocks in between are dropped, and the
@@ -317,12 +307,12 @@ TEST(show_json_lists_a_hundred_carriers)
 	snprintf(want, sizeof(want), "%d", getpid());
 	ASSERT_EQ(0, run_tool(&r, 0, (const char *[]){ "show", want, "--json", NULL }));
 	EXPECT_EQ(0, r.status) TH_LOG("stderr: %s", r.err);
-	EXPECT_EQ(NR_THREADS, count(r.out, "\"slot\": "));
-	EXPECT_EQ(1, count(r.out, "\"groups\": [{\"id\": "));
+	EXPECT_EQ(NR_THREADS, count_substr(r.out, "\"slot\": "));
+	EXPECT_EQ(1, count_substr(r.out, "\"groups\": [{\"id\": "));
 	EXPECT_NE(NULL, strstr(r.out, "\"nr_carriers\": 100, "));
 	for (i = 0; i < NR_THREADS; i++) {
 		snprintf(want, sizeof(want), "\"tid\": %d, ", c.tids[i]);
-		bad += count(r.out, want) != 1;
+		bad += count_substr(r.out, want) != 1;
 	}
 	EXPECT_EQ(0, bad);
 
@@ -330,9 +320,9 @@ TEST(show_json_lists_a_hundred_carriers)
 	snprintf(want, sizeof(want), "%d", getpid());
 	ASSERT_EQ(0, run_tool(&r, 0, (const char *[]){ "show", want, NULL }));
 	EXPECT_EQ(0, r.status);
-	EXPECT_EQ(5 + NR_THREADS, count(r.out, "\n")) TH_LOG("stdout: %s", r.out);
+	EXPECT_EQ(5 + NR_THREADS, count_substr(r.out, "\n")) TH_LOG("stdout: %s", r.out);
 	/* Each has blocked (in read()), so each has a "last block" time. */
-	EXPECT_LE(NR_THREADS, count(r.out, "s ago")) TH_LOG("stdout: %s", r.out);
+	EXPECT_LE(NR_THREADS, count_substr(r.out, "s ago")) TH_LOG("stdout: %s", r.out);
 
 	memset(bytes, 'x', sizeof(bytes));
 	ASSERT_EQ(NR_THREADS, write(c.pipe[1], bytes, sizeof(bytes)));

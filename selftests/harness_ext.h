@@ -7,6 +7,8 @@
 #ifndef FIBER_HARNESS_EXT_H
 #define FIBER_HARNESS_EXT_H
 
+#include <string.h>
+
 /*
  * The harness runs a fixture's test body even after SKIP() in its setup:
  * a body that depends on the setup starts with this.
@@ -15,5 +17,17 @@
 	if (_metadata->skip)						\
 		return;							\
 } while (0)
+
+/* How often @needle occurs in @hay, for checks on what a program printed. */
+static inline int count_substr(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	while ((hay = strstr(hay, needle))) {
+		n++;
+		hay += strlen(needle);
+	}
+	return n;
+}
 
 #endif /* FIBER_HARNESS_EXT_H */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "harness_ext.h"
 #include "runtime_check.h"
 
 #define MINI_COMPUTERS	20
@@ -465,17 +466,6 @@ static int limit_main(int argc, char **argv)
 	return 0;
 }
 
-static int count_lines(const char *text, const char *needle)
-{
-	int n = 0;
-
-	while ((text = strstr(text, needle))) {
-		n++;
-		text += strlen(needle);
-	}
-	return n;
-}
-
 /* Past the limit: one clear line, and everything still finishes. */
 TEST(carrier_limit)
 {
@@ -490,7 +480,7 @@ TEST(carrier_limit)
 	EXPECT_NE(NULL, strstr(err, "libfiber: 3 threads are registered with the fiber module, its limit for this process"))
 		TH_LOG("stderr: %s", err);
 	/* Said once, not once per thread. */
-	EXPECT_EQ(1, count_lines(err, "threads are registered with the fiber module"));
+	EXPECT_EQ(1, count_substr(err, "threads are registered with the fiber module"));
 }
 
 TEST_HARNESS_MAIN
