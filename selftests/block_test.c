@@ -6,12 +6,12 @@
  */
 #include <poll.h>
 #include <signal.h>
-#include <linux/userfaultfd.h>
 #include <sys/syscall.h>
 
 #include "fiber_test.h"
 #include "kselftest_harness.h"
 #include "group_fixture.h"
+#include "uffd.h"
 
 /* A carrier thread that blocks in read() on a pipe until it is fed. */
 struct blocker {
@@ -363,38 +363,29 @@ static void *faulter_main(void *arg)
 
 TEST_F(group, a_blocking_page_fault_produces_an_event)
 {
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
 	struct fiber_event ev[4];
-	struct uffdio_copy copy;
 	struct faulter f = { .fd = self->fd };
+	struct uffd_page up;
 	struct uffd_msg msg;
 	uint32_t me, nr = 4;
 	struct pollfd pfd;
-	long page = self->map.page;
-	char *src;
 	pthread_t t;
 	void *ret;
-	int uffd;
+	int err;
 
-	uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
-	if (uffd < 0)
-		SKIP(return, "userfaultfd: %s", strerror(errno));
-	ASSERT_EQ(0, ioctl(uffd, UFFDIO_API, &api));
-	f.area = mmap(NULL, page, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, f.area);
-	reg.range.start = (uintptr_t)f.area;
-	reg.range.len = page;
-	ASSERT_EQ(0, ioctl(uffd, UFFDIO_REGISTER, &reg));
+	err = uffd_probe();
+	if (err)
+		SKIP(return, "userfaultfd: %s", strerror(-err));
+	ASSERT_EQ(0, uffd_page_open(&up));
+	f.area = up.area;
 
 	ASSERT_EQ(0, pthread_create(&t, NULL, faulter_main, &f));
 
 	/* The fault is pending in userfaultfd, and the module saw it. */
-	pfd.fd = uffd;
+	pfd.fd = up.uffd;
 	pfd.events = POLLIN;
 	ASSERT_EQ(1, poll(&pfd, 1, 5000));
-	ASSERT_EQ(sizeof(msg), read(uffd, &msg, sizeof(msg)));
+	ASSERT_EQ(sizeof(msg), read(up.uffd, &msg, sizeof(msg)));
 	EXPECT_EQ(UFFD_EVENT_PAGEFAULT, msg.event);
 	ASSERT_EQ(0, fiber_register(self->fd, 0, &me));
 	EXPECT_EQ(0, fiber_park_ms(self->fd, 5000, ev, &nr));
@@ -406,18 +397,10 @@ TEST_F(group, a_blocking_page_fault_produces_an_event)
 	EXPECT_EQ(0, fiber_unregister(self->fd));
 
 	/* Resolve it; the faulter runs on. */
-	src = aligned_alloc(page, page);
-	ASSERT_NE(NULL, src);
-	memset(src, 'u', page);
-	copy.dst = (uintptr_t)f.area;
-	copy.src = (uintptr_t)src;
-	copy.len = page;
-	copy.mode = 0;
-	ASSERT_EQ(0, ioctl(uffd, UFFDIO_COPY, &copy));
+	ASSERT_EQ(0, uffd_page_fill(&up, "u", 1));
 	pthread_join(t, &ret);
 	EXPECT_EQ(NULL, ret);
-	free(src);
-	close(uffd);
+	uffd_page_close(&up);
 }
 
 TEST_HARNESS_MAIN

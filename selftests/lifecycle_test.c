@@ -7,11 +7,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <linux/userfaultfd.h>
 
 #include "fiber_test.h"
 #include "kselftest_harness.h"
 #include "group_fixture.h"
+#include "uffd.h"
 
 /*
  * After execve(): this same program, run again with "--after-exec FD".
@@ -223,27 +223,23 @@ TEST(execve_leaves_the_group_unusable_and_the_carrier_inert)
  * userfaultfd.
  */
 struct exec_claim {
-	int uffd;
-	char *area;
-	long page;
+	struct uffd_page up;
 	struct fiber_slot *slot;
 };
 
 static void *exec_claimer_main(void *arg)
 {
 	struct exec_claim *x = arg;
-	struct pollfd pfd = { .fd = x->uffd, .events = POLLIN };
-	struct uffdio_copy copy = { .dst = (uintptr_t)x->area, .len = x->page };
+	struct pollfd pfd = { .fd = x->up.uffd, .events = POLLIN };
 	struct uffd_msg msg;
 	uint64_t word;
-	char *src;
 
 	/*
 	 * The fault is queued just before execve() goes to sleep on it;
 	 * the carrier is BLOCKED once it does, until the fault is resolved.
 	 */
 	if (poll(&pfd, 1, 5000) != 1 ||
-	    read(x->uffd, &msg, sizeof(msg)) != sizeof(msg))
+	    read(x->up.uffd, &msg, sizeof(msg)) != sizeof(msg))
 		_exit(30);
 	if (!wait_state(x->slot, FIBER_SLOT_BLOCKED, 5000))
 		_exit(31);
@@ -251,21 +247,13 @@ static void *exec_claimer_main(void *arg)
 	if (FIBER_SLOT_STATE(word) != FIBER_SLOT_BLOCKED ||
 	    !slot_claim(x->slot, FIBER_SLOT_SEQ(word)))
 		_exit(31);
-	src = aligned_alloc(x->page, x->page);
-	if (!src)
-		_exit(32);
-	memset(src, 0, x->page);
-	strcpy(src, "--after-exec");
-	copy.src = (uintptr_t)src;
-	if (ioctl(x->uffd, UFFDIO_COPY, &copy))
+	if (uffd_page_fill(&x->up, "--after-exec", sizeof("--after-exec")))
 		_exit(32);
 	return NULL;
 }
 
 static int exec_while_claimed(void)
 {
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
 	char fdarg[16];
 	char *argv[] = { "lifecycle_test", NULL, fdarg, NULL };
 	struct exec_claim x;
@@ -278,25 +266,17 @@ static int exec_while_claimed(void)
 	fd = open(FIBER_DEVICE_PATH, O_RDWR);
 	if (fd < 0 || fiber_map(fd, &map))
 		return 20;
-	x.page = map.page;
-	x.uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
-	if (x.uffd < 0 || ioctl(x.uffd, UFFDIO_API, &api))
+	if (uffd_probe())
 		return 40;
-	x.area = mmap(NULL, x.page, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (x.area == MAP_FAILED)
+	if (uffd_page_open(&x.up))
 		return 21;
-	reg.range.start = (uintptr_t)x.area;
-	reg.range.len = x.page;
-	if (ioctl(x.uffd, UFFDIO_REGISTER, &reg))
-		return 40;
 	if (fiber_register(fd, 0, &slot))
 		return 22;
 	x.slot = fiber_slot_of(&map, slot);
 	if (pthread_create(&t, NULL, exec_claimer_main, &x))
 		return 23;
 	snprintf(fdarg, sizeof(fdarg), "%d", fd);
-	argv[1] = x.area;
+	argv[1] = x.up.area;
 	execv("/proc/self/exe", argv);
 	return 24;
 }

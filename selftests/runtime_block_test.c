@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -35,6 +34,7 @@
 
 #include "kselftest_harness.h"
 #include "runtime_check.h"
+#include "uffd.h"
 
 #define COMPUTERS		100
 #define RELEASE_TIMEOUT_S	30
@@ -170,19 +170,11 @@ static void blocker(void *arg)
 /* A page whose first touch sleeps until the releaser fills it. */
 static void uffd_setup(void)
 {
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
-	long page = sysconf(_SC_PAGESIZE);
+	struct uffd_page p;
 
-	run.uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
-	CHECK(run.uffd >= 0);
-	CHECK(ioctl(run.uffd, UFFDIO_API, &api) == 0);
-	run.area = mmap(NULL, page, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	CHECK(run.area != MAP_FAILED);
-	reg.range.start = (uintptr_t)run.area;
-	reg.range.len = page;
-	CHECK(ioctl(run.uffd, UFFDIO_REGISTER, &reg) == 0);
+	CHECK(uffd_page_open(&p) == 0);
+	run.uffd = p.uffd;
+	run.area = p.area;
 }
 
 static int block_main(int argc, char **argv)
@@ -276,16 +268,15 @@ TEST_F_TIMEOUT(runtime, nanosleep, 120)
 
 TEST_F_TIMEOUT(runtime, page_fault, 120)
 {
-	int fd;
+	int err;
 
 	SKIPPED_IN_SETUP();
 	if (!run.module)
 		SKIP(return, "without the module a page fault is invisible to the runtime (as in Go)");
 	/* The scenario sets it up in its own process: fork drops it. */
-	fd = syscall(__NR_userfaultfd, O_CLOEXEC);
-	if (fd < 0)
-		SKIP(return, "userfaultfd: %s", strerror(errno));
-	close(fd);
+	err = uffd_probe();
+	if (err)
+		SKIP(return, "userfaultfd: %s", strerror(-err));
 	EXPECT_EQ(0, run_scenario(BLOCK_UFFD));
 }
 
