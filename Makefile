@@ -45,7 +45,7 @@ KSELFTEST := .cache/kselftest
 KSELFTEST_H := $(KSELFTEST)/kselftest_harness.h
 # The kselftest headers are third-party code: -isystem keeps our -Wextra
 # from judging them, while the tests themselves are held to it.
-TEST_CPPFLAGS := -isystem $(KSELFTEST)
+TEST_CPPFLAGS := -isystem $(KSELFTEST) -Iselftests
 
 LIBFIBER_SRCS := $(wildcard libfiber/*.c) $(wildcard libfiber/*.S)
 LIBFIBER_OBJS := $(patsubst libfiber/%,$(B)/libfiber/%.o,$(LIBFIBER_SRCS))

@@ -9,7 +9,7 @@
 #include <sys/syscall.h>
 
 #include "fiber_test.h"
-#include "kselftest_harness.h"
+#include "harness_ext.h"
 #include "group_fixture.h"
 #include "uffd.h"
 

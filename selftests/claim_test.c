@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 
 #include "fiber_test.h"
-#include "kselftest_harness.h"
+#include "harness_ext.h"
 #include "group_fixture.h"
 
 /* A carrier that blocks in read() on a pipe, again and again. */

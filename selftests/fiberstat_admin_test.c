@@ -16,7 +16,6 @@
 
 #include "fiber_test.h"
 #include "nobody.h"
-#include "kselftest_harness.h"
 #include "harness_ext.h"
 
 #define OUT_MAX		(256 * 1024)

@@ -7,7 +7,7 @@
  * documented errors; the VM runner checks that the kernel stayed clean.
  */
 #include "fiber_test.h"
-#include "kselftest_harness.h"
+#include "harness_ext.h"
 
 #define ARG_MAX_SIZE	5000
 

@@ -2,7 +2,7 @@
 /*
  * The fixture most selftests share: a fresh group (a new open of
  * /dev/fiber, which the harness makes in each test's own process) and its
- * shared mapping.  Include after kselftest_harness.h and fiber_test.h.
+ * shared mapping.  Include after harness_ext.h and fiber_test.h.
  */
 #ifndef FIBER_GROUP_FIXTURE_H
 #define FIBER_GROUP_FIXTURE_H

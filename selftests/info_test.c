@@ -15,7 +15,7 @@
 
 #include <linux/fiber.h>
 
-#include "kselftest_harness.h"
+#include "harness_ext.h"
 
 /* Every feature bit the uapi header defines. */
 #define KNOWN_FEATURES	(FIBER_FEATURE_GET_INFO | FIBER_FEATURE_CARRIERS | \

@@ -6,7 +6,7 @@
 #include <signal.h>
 
 #include "fiber_test.h"
-#include "kselftest_harness.h"
+#include "harness_ext.h"
 
 FIXTURE(group) {
 	int fd;

@@ -13,7 +13,6 @@
 #include "fiber_test.h"
 #include "fiber_netlink.h"
 #include "nobody.h"
-#include "kselftest_harness.h"
 #include "harness_ext.h"
 
 /* ---- reading replies ------------------------------------------------------ */

@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
+#include "harness_ext.h"
 #include "runtime_check.h"
 #include "uffd.h"
 

@@ -23,7 +23,7 @@
 #include "fiber.h"
 #include "runtime_check.h"
 #include "json.h"
-#include "kselftest_harness.h"
+#include "harness_ext.h"
 
 #define BLOCKERS	20
 

@@ -22,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
 #include "harness_ext.h"
 #include "runtime_check.h"
 

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
+#include "harness_ext.h"
 #include "runtime_check.h"
 
 #define STRESS_FIBERS	2000

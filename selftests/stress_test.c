@@ -12,7 +12,7 @@
 #include <sched.h>
 
 #include "fiber_test.h"
-#include "kselftest_harness.h"
+#include "harness_ext.h"
 
 #define NR_WORKERS	64
 #define NR_SPARES	4

@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 
 #include "fiber_test.h"
-#include "kselftest_harness.h"
 #include "harness_ext.h"
 #include "group_fixture.h"
 

@@ -9,7 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
+#include "harness_ext.h"
 #include "runtime_helpers.h"
 
 static pid_t gettid_now(void)

@@ -10,7 +10,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "kselftest_harness.h"
+#include "harness_ext.h"
 #include "runtime_helpers.h"
 
 static char trace[256];

@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "kselftest_harness.h"
+#include "harness_ext.h"
 #include "runtime_helpers.h"
 
 #define PICKS	30000

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kselftest_harness.h"
+#include "harness_ext.h"
 #include "runtime_helpers.h"
 
 /* 1 KiB a frame: a million frames are far more than any fiber stack. */

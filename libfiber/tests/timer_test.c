@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "kselftest_harness.h"
+#include "harness_ext.h"
 #include "runtime_helpers.h"
 
 #define MS	1000000LL
