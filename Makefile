@@ -5,6 +5,8 @@
 # make check      host tests, then the VM selftests on every kernel
 # make demo       boot the VM and show the module and libfiber at work
 # make vm-shell   a shell in the VM with fiber.ko loaded (KERNEL=6.1)
+# make check-loaded    check beside two busy loops: no test may need an idle
+#                      machine
 # make check-asan      libfiber's tests under ASan+UBSan (part of check)
 # make check-valgrind  libfiber's tests under valgrind (part of check)
 # make check-aarch64   libfiber's tests for aarch64 under qemu-user (part of check)
@@ -89,13 +91,14 @@ KERNELS ?= 6.1 6.12 debug
 KERNEL ?= 6.1
 
 .PHONY: all module libfiber tools selftests examples deps check check-host \
+	check-loaded check-loaded-after-deps \
 	check-vm check-after-deps lint demo demo-after-deps vm-shell clean \
 	distclean help bench-kernel bench-observe bench-vm bench-vm-after-deps check-asan check-valgrind check-aarch64 aarch64 asan bench bench-after-deps
 
 all: module libfiber tools selftests examples
 
 help:
-	@sed -n '3,19s/^# \{0,1\}//p' Makefile
+	@sed -n '3,21s/^# \{0,1\}//p' Makefile
 
 module:
 	@test -n "$(KDIR)" -a -f "$(KDIR)/Makefile" || { echo "error: no kernel headers in '$(KDIR)': run 'make deps' as root, or set KDIR" >&2; exit 1; }
@@ -252,6 +255,11 @@ check: deps
 	@$(MAKE) --no-print-directory check-after-deps
 check-after-deps: all asan aarch64
 	@KDIR=$(KDIR) tools/check.sh $(KERNELS)
+
+check-loaded: deps
+	@$(MAKE) --no-print-directory check-loaded-after-deps
+check-loaded-after-deps: all asan aarch64
+	@KDIR=$(KDIR) tools/check.sh --hog 2 $(KERNELS)
 
 check-host: all asan aarch64
 	@KDIR=$(KDIR) tools/check.sh --host-only

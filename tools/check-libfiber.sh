@@ -7,10 +7,13 @@
 # `make aarch64`) under qemu-user.  Each test program's TAP goes to DIR (default
 # build/results-MODE); without DIR the summary line is printed too.
 #
-# The million-fiber test runs with FIBER_TEST_FIBERS fibers (it says so in
-# its output): ASan gives every fiber a fake stack mapping of its own, and
-# valgrind searches its list of registered stacks at every stack switch.
-# Under valgrind the loops also shrink (FIBER_TEST_SLOW, runtime_helpers.h).
+# The tests that start thousands of fibers start at most FIBER_TEST_FIBERS
+# (they say so in their output; many_fibers() in runtime_helpers.h): ASan
+# maps shadow and a fake stack for every fiber, valgrind searches its list
+# of registered stacks at every stack switch, and qemu-user translates
+# every first touch.  Under valgrind the loops also shrink (FIBER_TEST_SLOW).
+# Each program runs under a limit of its own, at least four times what it
+# takes on an idle machine (tools/tap-times).
 #
 # usage: check-libfiber.sh asan|valgrind|aarch64 [DIR]
 set -uo pipefail
@@ -34,8 +37,9 @@ asan)
 	# stacks, which ASan is told about (libfiber/sanitizer.h).
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-	export FIBER_TEST_FIBERS=10000
+	export FIBER_TEST_FIBERS=5000
 	runner=()
+	limit=300
 	;;
 valgrind)
 	tests=("$FIBER_BUILD"/tests/libfiber/*_test)
@@ -45,6 +49,7 @@ valgrind)
 	# process exit with 99, which the tests see as a wrong status.
 	runner=(valgrind --quiet --error-exitcode=99 --leak-check=no --fair-sched=yes
 		--max-stackframe=4194304)
+	limit=600
 	;;
 aarch64)
 	# The same tests, cross-built (static) and run under qemu-user.
@@ -52,8 +57,9 @@ aarch64)
 	# checks the switch and the ABI, not aarch64's weak ordering.
 	tests=("$FIBER_BUILD"/aarch64/tests/*_test)
 	command -v qemu-aarch64 >/dev/null || die "qemu-aarch64 is missing: run 'make deps' as root"
-	export FIBER_TEST_FIBERS=100000
+	export FIBER_TEST_FIBERS=50000
 	runner=(qemu-aarch64)
+	limit=300
 	;;
 *)
 	die "usage: check-libfiber.sh asan|valgrind|aarch64 [DIR]"
@@ -62,7 +68,7 @@ esac
 
 for t in "${tests[@]}"; do
 	[ -x "$t" ] || die "$t is missing: run 'make all asan aarch64'"
-	run_tap_into "$dir" "host-$mode-${t##*/}" "${runner[@]}" "$t"
+	run_tap_into "$dir" "host-$mode-${t##*/}" "$limit" "${runner[@]}" "$t"
 done
 
 if [ "$summary" = 1 ]; then

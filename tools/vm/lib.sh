@@ -110,18 +110,32 @@ kernel_names() {
 	echo "${names# }"
 }
 
-# run_tap_into DIR NAME COMMAND...: run a TAP-producing program into
-# DIR/NAME.tap.  A program that dies or exits non-zero without reporting a
-# failed case gets a failed case of its own, so that a crash never reads as
-# a pass.
+# run_tap_into DIR NAME LIMIT COMMAND...: run a TAP-producing program into
+# DIR/NAME.tap, killed if it runs past LIMIT seconds (0: the command bounds
+# its own run, as fiber-vm does with -T).  A program that dies or exits
+# non-zero without reporting a failed case gets a failed case of its own,
+# so that a crash or a hang never reads as a pass.  The file ends with the
+# program's run time against its limit, in the form the test programs give
+# each case's (selftests/harness_ext.h), for tools/tap-times.
 run_tap_into() {
-	local dir=$1 name=$2 rc=0
-	shift 2
+	local dir=$1 name=$2 limit=$3 rc=0 start end
+	shift 3
 	log "running $name"
+	[ "$limit" = 0 ] || set -- timeout -k 10 "$limit" "$@"
+	start=$(date +%s.%N)
 	"$@" > "$dir/$name.tap" 2> >(tee "$dir/$name.err" >&2) || rc=$?
+	end=$(date +%s.%N)
 	if [ "$rc" != 0 ] && ! grep -q '^not ok' "$dir/$name.tap"; then
 		sed 's/^/# /' "$dir/$name.err" | tail -20 >> "$dir/$name.tap"
-		echo "not ok 9999 - $name exited with status $rc" >> "$dir/$name.tap"
+		if [ "$limit" != 0 ] && { [ "$rc" = 124 ] || [ "$rc" = 137 ]; }; then
+			echo "not ok 9999 - $name killed: still running after its limit of $limit s" >> "$dir/$name.tap"
+		else
+			echo "not ok 9999 - $name exited with status $rc" >> "$dir/$name.tap"
+		fi
 	fi
+	[ "$limit" = 0 ] ||
+		awk -v s="$start" -v e="$end" -v l="$limit" 'BEGIN {
+			printf "# time: %.3f s of %d s: (whole program)\n", e - s, l }' \
+			>> "$dir/$name.tap"
 	grep -E '^(not ok|#   [^ ])' "$dir/$name.tap" | head -40 >&2 || true
 }

@@ -4,7 +4,8 @@
 # Self-test of the VM runner: a runner that passes everything is worse than
 # none, so prove that each kind of failure fails the run.  Prints TAP.
 #
-#   selftest.sh --judge   crafted guest reports fed to the judge (no VM)
+#   selftest.sh --judge   crafted guest reports fed to the judge, and the
+#                         host runner's limits (no VM)
 #   selftest.sh --vm [KERNEL...]
 #                         deliberately broken modules booted for real: one
 #                         that warns (on 6.1), one that leaks (on debug);
@@ -72,6 +73,21 @@ expect_judge_explains() {
 		"$(cat "$tmp/tap")"
 }
 
+# Run times reach the TAP, named by program and case, for tools/tap-times.
+expect_judge_times() {
+	local ok=0
+	clean_report | sed -e 's/^ok 1 dev.first/&\n# time: 0.250 s of 30 s: dev.first/' \
+		-e 's/step-end demo_test 0/& 12.5 300/' > "$tmp/report"
+	: > "$tmp/console"
+	FIBER_VM_KERNEL=selftest "$judge" "$tmp/report" "$tmp/console" > "$tmp/tap"
+	grep -qxF '# time: 0.250 s of 30 s: demo_test: dev.first' "$tmp/tap" &&
+		grep -qxF '# time: 12.500 s of 300 s: demo_test (whole program)' "$tmp/tap" &&
+		"$FIBER_ROOT/tools/tap-times" "$tmp/tap" | grep -q ' 4%  .* 12.5 s of  300 s  tap: demo_test (whole program)$' &&
+		ok=1
+	tap_result "$ok" "judge: run times of a program and its cases reach the TAP" \
+		"$(cat "$tmp/tap"; "$FIBER_ROOT/tools/tap-times" "$tmp/tap")"
+}
+
 judge_tests() {
 	# a sed expression that adds a kernel log line to the report
 	local dmesg='s/^fiber-vm: done/fiber-vm: dmesg %s\\n&/'
@@ -84,6 +100,7 @@ judge_tests() {
 	MANY=1 expect_judge 0 "a report cut short fails" "report complete" '/rmmod/,$d'
 	expect_judge 0 "a failed test case fails" "dev.second" 's/^ok 2 /not ok 2 /'
 	expect_judge_explains
+	expect_judge_times
 	expect_judge 0 "a program killed by the timeout fails" "timeout" \
 		's/step-end demo_test 0/step-end demo_test 137/'
 	expect_judge 0 "fewer results than planned fails" "1 of 2 planned" '/^ok 2 /d'
@@ -111,6 +128,25 @@ judge_tests() {
 		's/^fiber-vm: done/fiber-vm: kmemleak unreferenced object 0xffff888003a1b200 (size 128):\n&/'
 	expect_judge 1 "kmemleak missing on a debug kernel fails" "unavailable" \
 		's/^fiber-vm: done/fiber-vm: kmemleak-missing\n&/'
+}
+
+# The host runner (run_tap_into) stops a program that outlives its limit
+# and fails it for that; a program within its limit passes.
+limit_tests() {
+	local ok=0 start
+	mkdir -p "$tmp/runner"
+	start=$SECONDS
+	run_tap_into "$tmp/runner" hangs 1 sleep 60 2> /dev/null
+	grep -q '^not ok .*hangs killed: still running after its limit of 1 s' \
+		"$tmp/runner/hangs.tap" && [ $((SECONDS - start)) -lt 30 ] && ok=1
+	tap_result "$ok" "runner: a host program past its limit is stopped and fails" \
+		"$(cat "$tmp/runner/hangs.tap")"
+	ok=0
+	run_tap_into "$tmp/runner" quick 60 sh -c 'echo "ok 1 - quick"; echo 1..1' 2> /dev/null
+	! grep -q '^not ok' "$tmp/runner/quick.tap" &&
+		grep -q '^# time: [0-9.]* s of 60 s: (whole program)$' "$tmp/runner/quick.tap" && ok=1
+	tap_result "$ok" "runner: a host program within its limit passes, with its run time" \
+		"$(cat "$tmp/runner/quick.tap")"
 }
 
 # expect_vm_failure KERNEL MAKEVAR PATTERN DESCRIPTION: boot KERNEL with a
@@ -142,7 +178,7 @@ vm_tests() {
 }
 
 case ${1:-} in
---judge) judge_tests ;;
+--judge) judge_tests; limit_tests ;;
 --vm) shift; vm_tests "$@" ;;
 *) echo "usage: $0 --judge|--vm" >&2; exit 2 ;;
 esac
