@@ -88,6 +88,8 @@ stage_module_source() {
 #   KERNEL_MEM            guest memory
 #   KERNEL_APPEND         extra kernel command line
 #   KERNEL_DEBUG          1: scan kmemleak and panic on warnings
+#   KERNEL_TIMEOUT        limit for a whole VM run, in seconds (fiber-vm -T)
+#   KERNEL_STEP_TIMEOUT   limit for each program in it
 #   kernel_prepare        fetch or build the image, set KERNEL_IMAGE (idempotent)
 #   kernel_build_module   DIR: build DIR/module/fiber.ko for this kernel
 load_kernel() {
@@ -97,6 +99,9 @@ load_kernel() {
 	KERNEL_MEM=512M
 	KERNEL_APPEND=
 	KERNEL_DEBUG=0
+	# Four times what the suite takes on Debian's own kernels (tools/tap-times).
+	KERNEL_TIMEOUT=600
+	KERNEL_STEP_TIMEOUT=300
 	# shellcheck source=/dev/null
 	. "$def"
 }
