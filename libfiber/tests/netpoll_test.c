@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <sys/resource.h>
 
-#include "kselftest_harness.h"
+#include "harness_ext.h"
 #include "runtime_helpers.h"
 
 #define CLIENTS		1000
@@ -313,7 +313,7 @@ static void pipe_reader(void *arg)
 
 static int main_pipes(int argc, char **argv)
 {
-	long i, n = scaled(PIPES), want = 0;
+	long i, n = many_fibers(PIPES), want = 0;
 	char path[96];
 	int fd;
 
