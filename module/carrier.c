@@ -21,11 +21,13 @@
  *
  * Freeing
  * -------
- * See struct fiber_carrier for who may free a carrier.  Every final
- * module_put() happens either in an ioctl (the file pins the module too) or
- * in fiber_carrier_free_work() on fiber_wq, which module exit drains with
- * destroy_workqueue(); the irq_work that queues that work runs in hard
- * interrupt context, which free_module()'s synchronize_rcu() waits for.
+ * See struct fiber_carrier for who may retire a carrier, and why a queued
+ * hold keeps it.  Every final module_put() happens either in an ioctl (the
+ * file pins the module too) or in fiber_carrier_free_work() on fiber_wq,
+ * which module exit drains with destroy_workqueue(); the irq_work that
+ * queues that work runs in hard interrupt context, and a hold that drops
+ * the last reference queues it with preemption off, both of which
+ * free_module()'s synchronize_rcu() waits for.
  */
 #include <linux/hrtimer.h>
 #include <linux/module.h>
@@ -178,11 +180,19 @@ static void fiber_carrier_claimed(struct fiber_carrier *c, u64 word)
 	fiber_event_claim(c, seq);
 	if (!READ_ONCE(group->hold_on_wake))
 		return;
-	/* One pending hold at a time: it re-checks the state when it runs. */
+	/*
+	 * One pending hold at a time: it re-checks the state when it runs.
+	 * It owns a reference: the ioctl this switch-in happened in may
+	 * retire the carrier before the hold runs.  The registration's own
+	 * reference is held here, so this one is never the last.
+	 */
 	if (!c->hold_queued) {
 		c->hold_queued = true;
-		if (task_work_add(current, &c->hold_work, TWA_RESUME))
+		refcount_inc(&c->ref);
+		if (task_work_add(current, &c->hold_work, TWA_RESUME)) {
 			c->hold_queued = false;	/* exiting */
+			refcount_dec(&c->ref);
+		}
 	}
 }
 
@@ -231,16 +241,13 @@ static void fiber_sched_in(struct preempt_notifier *n, int cpu)
  * a second grant and leave ->granted set, and the carrier's next hold would
  * then return at once, without a P.
  */
-static void fiber_carrier_hold(struct callback_head *head)
+static void fiber_carrier_hold_wait(struct fiber_carrier *c)
 {
-	struct fiber_carrier *c = container_of(head, struct fiber_carrier,
-					       hold_work);
 	struct fiber_group *group = c->group;
 	unsigned long flags;
 	bool held, granted;
 	u64 word;
 
-	c->hold_queued = false;
 	/*
 	 * On the way to user space at last: now it waits for a P.  Unless
 	 * the thread is exiting or being killed, or returns from execve()
@@ -255,7 +262,8 @@ static void fiber_carrier_hold(struct callback_head *head)
 	spin_lock_irqsave(&group->lock, flags);
 	word = READ_ONCE(c->slot->state);
 	held = FIBER_SLOT_STATE(word) == FIBER_SLOT_CLAIMED && !c->held &&
-	       fiber_carrier_live(c) && !fatal_signal_pending(current) &&
+	       !c->retired && fiber_carrier_live(c) &&
+	       !fatal_signal_pending(current) &&
 	       try_cmpxchg64(&c->slot->state, &word,
 			     FIBER_SLOT_WORD(FIBER_SLOT_WAITING, FIBER_SLOT_SEQ(word)));
 	if (held) {
@@ -295,10 +303,38 @@ static void fiber_carrier_hold(struct callback_head *head)
 }
 
 /*
- * Release a carrier whose notifier is unlinked, or whose thread is dead.
- * Process context.  Drops the carrier's references, the module's last.
+ * The queued hold, holding a reference on @c (fiber_carrier_claimed()),
+ * and through it on the module whose code this is.
  */
-static void fiber_carrier_free(struct fiber_carrier *c)
+static void fiber_carrier_hold(struct callback_head *head)
+{
+	struct fiber_carrier *c = container_of(head, struct fiber_carrier,
+					       hold_work);
+
+	unsigned long flags;
+
+	c->hold_queued = false;
+	if (!READ_ONCE(c->retired))
+		fiber_carrier_hold_wait(c);
+	/*
+	 * The last reference goes to fiber_wq, whose drain at module exit
+	 * waits for the release.  Interrupts stay off to the end of this
+	 * function's use of the module's code, so that the worker the
+	 * queueing wakes cannot preempt it here: free_module() waits for
+	 * such a section with synchronize_rcu(), not for a preempted task.
+	 */
+	local_irq_save(flags);
+	if (refcount_dec_and_test(&c->ref))
+		queue_work(fiber_wq, &c->free_work);
+	local_irq_restore(flags);
+}
+
+/*
+ * Take a carrier whose notifier is unlinked, or whose thread is dead, out
+ * of its group: nothing finds it any more, its slot is free, and a hold
+ * still queued will do nothing.  Process context.
+ */
+static void fiber_carrier_retire(struct fiber_carrier *c)
 {
 	struct fiber_group *group = c->group;
 	struct fiber_slot *slot = c->slot;
@@ -311,6 +347,7 @@ static void fiber_carrier_free(struct fiber_carrier *c)
 	mutex_lock(&group->config_lock);
 	spin_lock_irqsave(&group->lock, flags);
 	group->carriers[c->index] = NULL;
+	WRITE_ONCE(c->retired, true);
 	if (c->parked)
 		list_del(&c->park_node);
 	spin_unlock_irqrestore(&group->lock, flags);
@@ -347,6 +384,12 @@ static void fiber_carrier_free(struct fiber_carrier *c)
 	fiber_shared_add(&group->shared->nr_carriers, -1);
 	atomic_dec(&fiber_nr_carriers);
 	mutex_unlock(&group->config_lock);
+}
+
+/* Free a retired carrier: its references go, the module's last. */
+static void fiber_carrier_release(struct fiber_carrier *c)
+{
+	struct fiber_group *group = c->group;
 
 	put_task_struct(c->task);
 	kfree(c);
@@ -354,9 +397,33 @@ static void fiber_carrier_free(struct fiber_carrier *c)
 	module_put(THIS_MODULE);
 }
 
+/*
+ * End a registration in the thread's own context: retire the carrier and
+ * drop the registration's reference.  A hold queued in this very kernel
+ * entry still holds one, and frees the carrier when it has run.
+ */
+static void fiber_carrier_free(struct fiber_carrier *c)
+{
+	fiber_carrier_retire(c);
+	if (refcount_dec_and_test(&c->ref))
+		fiber_carrier_release(c);
+}
+
+/*
+ * On fiber_wq: a dead thread's carrier (retire it, then drop the
+ * registration), or one whose last reference a hold dropped (release it).
+ */
 static void fiber_carrier_free_work(struct work_struct *work)
 {
-	fiber_carrier_free(container_of(work, struct fiber_carrier, free_work));
+	struct fiber_carrier *c = container_of(work, struct fiber_carrier,
+					       free_work);
+
+	if (!c->retired) {
+		fiber_carrier_retire(c);
+		if (!refcount_dec_and_test(&c->ref))
+			return;
+	}
+	fiber_carrier_release(c);
 }
 
 /* Hard interrupt context, after the dead thread's final switch. */
@@ -460,6 +527,7 @@ long fiber_ioctl_register(struct fiber_group *group, void __user *uarg)
 	c = kzalloc(sizeof(*c), GFP_KERNEL_ACCOUNT);
 	if (!c)
 		return -ENOMEM;
+	refcount_set(&c->ref, 1);	/* the registration */
 	preempt_notifier_init(&c->notifier, &fiber_preempt_ops);
 	INIT_LIST_HEAD(&c->park_node);
 	init_task_work(&c->hold_work, fiber_carrier_hold);

@@ -6,6 +6,7 @@
 #include <linux/irq_work.h>
 #include <linux/list.h>
 #include <linux/preempt.h>
+#include <linux/refcount.h>
 #include <linux/types.h>
 #include <linux/workqueue.h>
 #include <linux/fiber.h>
@@ -20,20 +21,27 @@ struct task_struct;
  * Lifetime: the memory belongs to the thread's registration, not to the
  * group.  @notifier is linked into the thread's own preempt notifier list,
  * which only the thread itself may change (preempt_notifier_unregister() is
- * a bare hlist_del on that list).  So a carrier is freed only
- *  - by the thread itself, in FIBER_IOC_UNREGISTER or when it registers
- *    again after its group died, or
+ * a bare hlist_del on that list).  So a carrier is retired (taken out of
+ * its group, fiber_carrier_retire()) only
+ *  - by the thread itself, in FIBER_IOC_UNREGISTER, when REGISTER fails
+ *    after linking it, or when it registers again after its group died or
+ *    after execve(), or
  *  - after the thread's final switch-out (TASK_DEAD), when its notifier list
  *    will never be walked again: that callback queues @dead_work, whose
  *    irq_work runs once the switch is complete and hands over to
  *    @free_work on fiber_wq (process context).
- * Each carrier holds a reference on its group, its task and the module.
+ * @ref counts the registration and a queued hold (@hold_work): a switch-in
+ * during the very ioctl that retires the carrier can queue a hold, which runs
+ * only on the way out of that ioctl, and task_work cannot be cancelled
+ * from a module.  So the memory, and the references the carrier holds on
+ * its group, its task and the module, go with the last of the two.
  *
  * Fields marked (own) are touched only in the thread's own context: its
  * notifier callbacks, its task_work and its ioctls.  Fields marked (lock)
  * are under group->lock.
  */
 struct fiber_carrier {
+	refcount_t ref;			/* see above */
 	struct preempt_notifier notifier;
 	struct fiber_group *group;
 	struct task_struct *task;
@@ -48,6 +56,7 @@ struct fiber_carrier {
 					 * shared->nr_waiting
 					 */
 	bool granted;			/* a held carrier may go */
+	bool retired;			/* out of its group: a hold does nothing */
 	atomic_t wake_pins;		/* wake-ups being issued (park.h) */
 
 	/*

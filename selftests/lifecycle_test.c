@@ -6,11 +6,14 @@
  */
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 
 #include "fiber_test.h"
 #include "harness_ext.h"
 #include "group_fixture.h"
+#include "nobody.h"
 #include "uffd.h"
 
 /*
@@ -364,6 +367,103 @@ TEST_F(group, closing_the_last_fd_releases_held_carriers_and_silences_all)
 	EXPECT_EQ(notified, self->map.hdr->notifications);
 	atomic_store(&r.release, 1);
 	pthread_join(r.thread, NULL);
+}
+
+/*
+ * The attacker of the test below, as uid 65534: register, tell the tracer
+ * where the slot's state word is, stop for it, and unregister.  Exit 0 if
+ * UNREGISTER worked and freed the slot, 20 and up where a step failed.
+ */
+static void __attribute__((noreturn)) unregister_traced(int to_tracer)
+{
+	struct fiber_map m;
+	uintptr_t word;
+	uint32_t slot;
+	int fd;
+
+	/* Dumpable again, as any process may make itself: traceable. */
+	if (fiber_become_nobody() || prctl(PR_SET_DUMPABLE, 1))
+		_exit(20);
+	fd = fiber_open();
+	if (fd < 0 || fiber_map(fd, &m) || fiber_register(fd, 0, &slot))
+		_exit(21);
+	word = (uintptr_t)&fiber_slot_of(&m, slot)->state;
+	if (write(to_tracer, &word, sizeof(word)) != sizeof(word) ||
+	    ptrace(PTRACE_TRACEME, 0, NULL, NULL) || raise(SIGUSR1))
+		_exit(22);
+	if (fiber_unregister(fd))
+		_exit(23);
+	if (slot_state(fiber_slot_of(&m, slot)) != FIBER_SLOT_FREE)
+		_exit(24);
+	_exit(0);
+}
+
+/*
+ * A hold queued during the very ioctl that unregisters its carrier runs
+ * on the way out of that ioctl, after the carrier is gone.  A tracer stops
+ * the carrier at UNREGISTER's entry (a block: the stop sleeps) and claims
+ * its slot, as a spare would; when the carrier resumes, its switch-in
+ * finds the claim and queues the hold, and UNREGISTER then ends the
+ * registration.  The carrier must come back from UNREGISTER unheld, with
+ * no use of the freed carrier: KASAN and slab poisoning on the debug
+ * kernel watch the hold, which once ran on freed memory.
+ */
+TEST(a_hold_queued_by_the_unregistering_ioctl_touches_no_freed_carrier)
+{
+	struct __ptrace_syscall_info info;
+	int p[2], status;
+	uintptr_t addr;
+	long word;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		SKIP(return, "tracing a process that drops to uid 65534 needs root");
+	ASSERT_EQ(0, pipe(p));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		unregister_traced(p[1]);
+	ASSERT_EQ(sizeof(addr), read(p[0], &addr, sizeof(addr)));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSTOPPED(status) && WSTOPSIG(status) == SIGUSR1);
+	ASSERT_EQ(0, ptrace(PTRACE_SETOPTIONS, pid, NULL,
+			    PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL));
+
+	/* Syscall stops until UNREGISTER's entry; the SIGUSR1 is dropped. */
+	for (;;) {
+		ASSERT_EQ(0, ptrace(PTRACE_SYSCALL, pid, NULL, NULL));
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		ASSERT_TRUE(WIFSTOPPED(status)) TH_LOG("status %#x", status);
+		if (WSTOPSIG(status) != (SIGTRAP | 0x80))
+			continue;
+		ASSERT_LT(0, ptrace(PTRACE_GET_SYSCALL_INFO, pid,
+				    (void *)sizeof(info), &info));
+		if (info.op == PTRACE_SYSCALL_INFO_ENTRY &&
+		    info.entry.nr == __NR_ioctl &&
+		    info.entry.args[1] == FIBER_IOC_UNREGISTER)
+			break;
+	}
+
+	/*
+	 * The stop is a block (BLOCKED, a new sequence number): claim it.
+	 * A slot still RUNNING gets a claim with a sequence number of its
+	 * own, which the switch-in takes just the same.
+	 */
+	errno = 0;
+	word = ptrace(PTRACE_PEEKDATA, pid, (void *)addr, NULL);
+	ASSERT_EQ(0, errno);
+	if (FIBER_SLOT_STATE(word) == FIBER_SLOT_BLOCKED)
+		word = FIBER_SLOT_WORD(FIBER_SLOT_CLAIMED, FIBER_SLOT_SEQ(word));
+	else
+		word = FIBER_SLOT_WORD(FIBER_SLOT_CLAIMED, FIBER_SLOT_SEQ(word) + 1);
+	ASSERT_EQ(0, ptrace(PTRACE_POKEDATA, pid, (void *)addr, (void *)word));
+	ASSERT_EQ(0, ptrace(PTRACE_DETACH, pid, NULL, NULL));
+
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("the carrier ended with status %#x", status);
+	close(p[0]);
+	close(p[1]);
 }
 
 /* delete_module(2): O_NONBLOCK makes a busy module fail at once. */
