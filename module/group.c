@@ -313,6 +313,7 @@ int fiber_group_check_owner(struct fiber_group *group)
 int fiber_group_freeze(struct fiber_group *group)
 {
 	u32 max = group->max_carriers;
+	unsigned long flags;
 	int ret;
 
 	lockdep_assert_held(&group->config_lock);
@@ -332,6 +333,9 @@ int fiber_group_freeze(struct fiber_group *group)
 	if (ret)
 		goto out_free;
 	fiber_notifiers_enable();
+	spin_lock_irqsave(&group->lock, flags);
+	group->nr_slots = max;
+	spin_unlock_irqrestore(&group->lock, flags);
 	WRITE_ONCE(group->frozen, true);
 	return 0;
 
@@ -354,14 +358,15 @@ out_free:
  */
 static void fiber_group_shutdown(struct fiber_group *group)
 {
-	u32 i = 0, end = group->carriers ? group->max_carriers : 0;
 	struct fiber_wakeups w = { .n = 0 };
 	unsigned long flags;
+	u32 i = 0, end;
 
 	/* In batches, so that interrupts are never off for long. */
 	do {
 		spin_lock_irqsave(&group->lock, flags);
 		WRITE_ONCE(group->dead, true);
+		end = group->nr_slots;
 		while (i < end && !fiber_wakeups_full(&w)) {
 			if (group->carriers[i])
 				fiber_wakeups_add(&w, group->carriers[i]);

@@ -82,6 +82,13 @@ struct fiber_group {
 
 	spinlock_t lock;		/* see above */
 	struct fiber_carrier **carriers; /* by slot index */
+	/*
+	 * How many entries @carriers has: 0 until the group is frozen, then
+	 * max_carriers for good.  Set under @lock, after the array: code
+	 * that holds @lock but not config_lock bounds its index with this,
+	 * never with max_carriers, which CONFIGURE changes until the freeze.
+	 */
+	u32 nr_slots;
 	struct list_head parked;	/* most recently parked first */
 
 	unsigned long *slot_used;	/* under config_lock */

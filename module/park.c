@@ -298,9 +298,10 @@ static int fiber_wake_slot(struct fiber_group *group, u32 index, bool any)
 			fiber_wake_parked(group, list_first_entry(&group->parked,
 								  struct fiber_carrier,
 								  park_node), &w);
-	} else if (index >= group->max_carriers) {
+	} else if (index >= READ_ONCE(group->max_carriers)) {
 		ret = -EINVAL;
-	} else if (!group->carriers || !group->carriers[index]) {
+	} else if (index >= group->nr_slots || !group->carriers[index]) {
+		/* Not frozen yet, or frozen smaller since the line above. */
 		ret = -ESRCH;
 	} else {
 		t = group->carriers[index];
