@@ -72,8 +72,33 @@ int fiber_group_init(void)
 }
 
 unsigned int fiber_max_groups_per_user = 1024;
-module_param_named(max_groups_per_user, fiber_max_groups_per_user, uint, 0644);
-MODULE_PARM_DESC(max_groups_per_user, "Most groups (open /dev/fiber files) one user may have (default 1024)");
+
+/*
+ * Root may change it at run time through sysfs, as through fiberstat set:
+ * the same range, 1 to FIBER_MAX_CARRIERS_LIMIT, or EINVAL.
+ */
+static int fiber_max_groups_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int n;
+	int ret;
+
+	ret = kstrtouint(val, 0, &n);
+	if (ret)
+		return ret;
+	if (!n || n > FIBER_MAX_CARRIERS_LIMIT)
+		return -EINVAL;
+	WRITE_ONCE(*(unsigned int *)kp->arg, n);
+	return 0;
+}
+
+static const struct kernel_param_ops fiber_max_groups_ops = {
+	.set	= fiber_max_groups_set,
+	.get	= param_get_uint,
+};
+
+module_param_cb(max_groups_per_user, &fiber_max_groups_ops,
+		&fiber_max_groups_per_user, 0644);
+MODULE_PARM_DESC(max_groups_per_user, "Most groups (open /dev/fiber files) one user may have, 1 to 1048576 (default 1024)");
 
 /* The most a handoff delay may be: beyond it sysmon-style polling wins. */
 #define FIBER_MAX_HANDOFF_DELAY_NS	NSEC_PER_SEC

@@ -388,16 +388,59 @@ TEST(an_fd_passed_to_another_process_is_refused)
 
 #define GROUPS_PARAM "/sys/module/fiber/parameters/max_groups_per_user"
 
+/* Write @value to the parameter: 0 or -errno, the write's own error. */
 static int write_param(const char *value)
 {
 	int fd = open(GROUPS_PARAM, O_WRONLY);
-	int ok;
+	ssize_t n;
 
 	if (fd < 0)
 		return -errno;
-	ok = write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+	n = write(fd, value, strlen(value));
+	if (n < 0)
+		n = -errno;
 	close(fd);
-	return ok ? 0 : -EIO;
+	return n == (ssize_t)strlen(value) ? 0 : n < 0 ? (int)n : -EIO;
+}
+
+static long read_param(void)
+{
+	char buf[32] = "";
+	int fd = open(GROUPS_PARAM, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? strtol(buf, NULL, 10) : -EIO;
+}
+
+/*
+ * Through sysfs, as through fiberstat set, the limit takes 1 to 1048576
+ * and nothing else: 0 would lock every user out, and a value past the
+ * range would mean no limit.  A refused write changes nothing.
+ */
+TEST(groups_per_user_param_is_range_checked)
+{
+	const char *bad[] = { "0", "1048577", "4294967295", "-1", "lots" };
+	unsigned int i;
+
+	if (fiber_open() == -ENOENT)
+		SKIP(return, "the fiber module is not loaded");
+	if (access(GROUPS_PARAM, W_OK))
+		SKIP(return, "cannot write %s", GROUPS_PARAM);
+	ASSERT_EQ(1024, read_param());
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		EXPECT_EQ(-EINVAL, write_param(bad[i]))
+			TH_LOG("value '%s'", bad[i]);
+		EXPECT_EQ(1024, read_param());
+	}
+	EXPECT_EQ(0, write_param("1048576"));
+	EXPECT_EQ(1048576, read_param());
+	EXPECT_EQ(0, write_param("1"));
+	EXPECT_EQ(1, read_param());
+	ASSERT_EQ(0, write_param("1024"));
 }
 
 TEST(groups_per_user_are_limited)
