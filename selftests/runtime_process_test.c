@@ -325,11 +325,6 @@ static void noop_main_fiber(void *arg)
 	(void)arg;
 }
 
-static bool exited_with(int status, int code)
-{
-	return WIFEXITED(status) && WEXITSTATUS(status) == code;
-}
-
 /* A 20 ms sleep on one P with a fiber queued: claimed, or not. */
 static int short_block_main(int argc, char **argv)
 {

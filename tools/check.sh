@@ -54,7 +54,7 @@ if [ "$host" = 1 ]; then
 	for t in "$FIBER_BUILD"/tests/*/*_test; do
 		[ -x "$t" ] || continue
 		suite=${t%/*}
-		run_tap "host-${suite##*/}-${t##*/}" 900 "$t"
+		run_tap "host-${suite##*/}-${t##*/}" 600 "$t"
 	done
 	run_tap host-fiberinfo 120 "$FIBER_BUILD/bin/fiberinfo_test"
 	run_tap host-fiberstat 120 "$FIBER_BUILD/bin/fiberstat_test"

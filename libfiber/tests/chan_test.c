@@ -66,7 +66,7 @@ static int main_sieve(int argc, char **argv)
 
 TEST(prime_sieve_with_chained_channels)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_sieve), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_sieve), 0));
 }
 
 /* ---- ping-pong ---- */
@@ -121,8 +121,8 @@ static int main_pingpong(int argc, char **argv)
 
 TEST(ping_pong_unbuffered_and_buffered)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_pingpong), 0));
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_pingpong, 1, NULL, 0),
+	EXPECT_TRUE(exited_with(run_fiber_main(main_pingpong), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_pingpong, 1, NULL, 0),
 				0));
 }
 
@@ -196,7 +196,7 @@ static int main_close(int argc, char **argv)
 
 TEST(close_wakes_every_waiter_and_drains_first)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_close), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_close), 0));
 }
 
 static int main_errors(int argc, char **argv)
@@ -217,7 +217,7 @@ TEST(errors)
 	EXPECT_EQ(-ESRCH, fiber_chan_send(c, &v));
 	EXPECT_EQ(-ESRCH, fiber_chan_recv(c, &v));
 	fiber_chan_free(c);
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_errors), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_errors), 0));
 }
 
 static int main_nil_blocks(int argc, char **argv)
@@ -233,7 +233,7 @@ TEST(nil_channel_blocks_forever)
 {
 	char err[1024];
 
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_err(main_nil_blocks, err,
+	EXPECT_TRUE(exited_with(run_fiber_main_err(main_nil_blocks, err,
 						   sizeof(err)), 2));
 	EXPECT_NE(NULL, strstr(err, "all fibers are asleep - deadlock!"))
 		TH_LOG("%s", err);
@@ -310,8 +310,8 @@ static int main_many(int argc, char **argv)
 
 TEST(many_senders_and_receivers_lose_nothing)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_many, 4, NULL, 0), 0));
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_many, 1, NULL, 0), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_many, 4, NULL, 0), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_many, 1, NULL, 0), 0));
 }
 
 TEST_HARNESS_MAIN

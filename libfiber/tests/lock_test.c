@@ -71,7 +71,7 @@ static int main_locked(int argc, char **argv)
 
 TEST(locked_fibers_never_migrate_and_own_their_thread)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_locked, 4, NULL, 0),
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_locked, 4, NULL, 0),
 				0));
 }
 
@@ -93,7 +93,7 @@ static int main_nesting(int argc, char **argv)
 
 TEST(nesting_is_counted)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_nesting, 2, NULL, 0),
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_nesting, 2, NULL, 0),
 				0));
 }
 
@@ -145,7 +145,7 @@ static int main_exit_locked(int argc, char **argv)
 
 TEST(exiting_while_locked_takes_the_thread_along)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_exit_locked, 2, NULL,
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_exit_locked, 2, NULL,
 						     0), 0));
 }
 
@@ -168,7 +168,7 @@ static int main_locks_main(int argc, char **argv)
 
 TEST(locked_main_on_one_proc)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_locks_main, 1, NULL,
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_locks_main, 1, NULL,
 						     0), 0));
 }
 

@@ -25,7 +25,7 @@ static int main_default_is_cpus(int argc, char **argv)
 TEST(default_is_the_cpus_the_process_may_use)
 {
 	unsetenv("FIBER_MAXPROCS");
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_default_is_cpus), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_default_is_cpus), 0));
 }
 
 static int main_env_three(int argc, char **argv)
@@ -38,7 +38,7 @@ static int main_env_three(int argc, char **argv)
 TEST(environment_sets_the_default)
 {
 	setenv("FIBER_MAXPROCS", "3", 1);
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_env_three), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_env_three), 0));
 	unsetenv("FIBER_MAXPROCS");
 }
 
@@ -51,7 +51,7 @@ static int main_set_before_start(int argc, char **argv)
 
 TEST(set_before_fiber_main)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_set_before_start, 5,
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_set_before_start, 5,
 						     NULL, 0), 0));
 }
 
@@ -106,7 +106,7 @@ static int main_resizes(int argc, char **argv)
 
 TEST(up_and_down_under_load_loses_nothing)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_resizes, 4, NULL, 0),
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_resizes, 4, NULL, 0),
 				0));
 }
 
@@ -144,7 +144,7 @@ TEST(concurrent_resizes_take_turns)
 	int i;
 
 	for (i = 0; i < 5; i++)
-		ASSERT_TRUE(EXITED_WITH(run_fiber_main_procs(
+		ASSERT_TRUE(exited_with(run_fiber_main_procs(
 			main_concurrent_resizes, 4, NULL, 0), 0));
 }
 
@@ -161,7 +161,7 @@ static int main_resize_in_syscall(int argc, char **argv)
 
 TEST(resize_inside_a_syscall_section)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_resize_in_syscall,
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_resize_in_syscall,
 						     2, NULL, 0), 0));
 }
 
@@ -176,7 +176,7 @@ static int main_clamps(int argc, char **argv)
 
 TEST(huge_values_are_clamped_to_1024)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_clamps, 2, NULL, 0),
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_clamps, 2, NULL, 0),
 				0));
 }
 
@@ -201,7 +201,7 @@ static int main_foreign(int argc, char **argv)
 
 TEST(changing_from_a_thread_without_a_fiber_is_esrch)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_foreign, 2, NULL, 0),
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_foreign, 2, NULL, 0),
 				0));
 }
 

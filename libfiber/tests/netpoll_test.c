@@ -109,7 +109,7 @@ TEST(tcp_echo_1000_clients_10MB)
 {
 	char err[1024];
 
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_err(main_echo, err, sizeof(err)),
+	EXPECT_TRUE(exited_with(run_fiber_main_err(main_echo, err, sizeof(err)),
 				0)) TH_LOG("%s", err);
 }
 
@@ -184,7 +184,7 @@ TEST(connection_churn_loses_no_edge)
 	int i;
 
 	for (i = 0; i < 3; i++)
-		ASSERT_TRUE(EXITED_WITH(run_fiber_main(main_churn), 0));
+		ASSERT_TRUE(exited_with(run_fiber_main(main_churn), 0));
 }
 
 /* A reader and a writer on one socket: one edge with both directions. */
@@ -233,7 +233,7 @@ TEST(reader_and_writer_on_one_socket)
 {
 	char err[512];
 
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_err(main_duplex, err,
+	EXPECT_TRUE(exited_with(run_fiber_main_err(main_duplex, err,
 						   sizeof(err)), 0))
 		TH_LOG("%s", err);
 }
@@ -281,7 +281,7 @@ static int main_close_wakes(int argc, char **argv)
 
 TEST(close_wakes_a_parked_reader_with_ebadf)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_close_wakes), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_close_wakes), 0));
 }
 
 /*
@@ -352,7 +352,7 @@ static int main_pipes(int argc, char **argv)
 
 TEST(ten_thousand_fibers_each_reading_a_pipe)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_pipes), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_pipes), 0));
 }
 
 static int main_wait_fd(int argc, char **argv)
@@ -392,7 +392,7 @@ TEST(wait_fd_timeout_and_errors)
 	EXPECT_EQ(-ESRCH, fiber_wait_fd(0, POLLIN, 0));
 	EXPECT_EQ(-ESRCH, fiber_accept(0, NULL, NULL));
 	EXPECT_EQ(-EBADF, fiber_read(-1, &c, 1));
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_wait_fd), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_wait_fd), 0));
 }
 
 TEST_HARNESS_MAIN

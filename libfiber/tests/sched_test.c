@@ -30,7 +30,7 @@ static int main_returns_42(int argc, char **argv)
 
 TEST(main_return_value_is_exit_status)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_returns_42), 42));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_returns_42), 42));
 }
 
 static int main_checks_identity(int argc, char **argv)
@@ -43,7 +43,7 @@ static int main_checks_identity(int argc, char **argv)
 
 TEST(main_is_fiber_1)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_checks_identity), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_checks_identity), 0));
 }
 
 static void yielder(void *arg)
@@ -81,7 +81,7 @@ static int main_interleaves(int argc, char **argv)
 
 TEST(yield_lets_every_runnable_fiber_run_once)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_interleaves, 1,
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_interleaves, 1,
 						     NULL, 0), 0));
 }
 
@@ -125,7 +125,7 @@ static int main_defers(int argc, char **argv)
 
 TEST(deferred_calls_run_lifo_on_exit_and_return)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_defers), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_defers), 0));
 }
 
 #define MANY 10000
@@ -147,45 +147,45 @@ static int cmp_u64(const void *a, const void *b)
 
 static int main_spawns_many(int argc, char **argv)
 {
-	int i;
+	long i, n = many_fibers(MANY);
 
 	(void)argc, (void)argv;
-	for (i = 0; i < MANY; i++)
+	for (i = 0; i < n; i++)
 		CHECK(fiber_go(count, NULL) == 0);
 	wait_others();
-	CHECK(counter == MANY);
+	CHECK(counter == n);
 	/* Each id used once, none is main's (Ps hand them out in blocks). */
-	qsort(ids, MANY, sizeof(ids[0]), cmp_u64);
+	qsort(ids, n, sizeof(ids[0]), cmp_u64);
 	CHECK(ids[0] > 1);
-	for (i = 1; i < MANY; i++)
+	for (i = 1; i < n; i++)
 		CHECK(ids[i] > ids[i - 1]);
 	return 0;
 }
 
 TEST(ten_thousand_fibers)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_spawns_many), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_spawns_many), 0));
 }
 
 /* On one P, main does not yield while spawning: nothing else runs. */
 static int main_counts_exactly(int argc, char **argv)
 {
-	int i;
+	long i, n = many_fibers(MANY);
 
 	(void)argc, (void)argv;
-	for (i = 0; i < MANY; i++) {
+	for (i = 0; i < n; i++) {
 		CHECK(fiber_go(count, NULL) == 0);
 		CHECK(fiber_num() == i + 2);
 	}
 	wait_others();
 	CHECK(fiber_num() == 1);
-	CHECK(counter == MANY);
+	CHECK(counter == n);
 	return 0;
 }
 
 TEST(fiber_num_is_exact_at_quiescent_points)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_counts_exactly, 1,
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_counts_exactly, 1,
 						     NULL, 0), 0));
 }
 
@@ -209,7 +209,7 @@ TEST(main_fiber_exit_lets_others_finish_then_reports_deadlock)
 	char c, err[256];
 
 	ASSERT_EQ(0, pipe(pipe_fds));
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_err(main_exits_first, err,
+	EXPECT_TRUE(exited_with(run_fiber_main_err(main_exits_first, err,
 						   sizeof(err)), 2));
 	EXPECT_NE(NULL, strstr(err, "main called fiber_exit) - deadlock!"))
 		TH_LOG("stderr: %s", err);
@@ -235,7 +235,7 @@ TEST(error_paths)
 	EXPECT_EQ(0, fiber_id());
 	EXPECT_EQ(-EINVAL, fiber_main(NULL, 0, NULL));
 	/* Inside it. */
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_checks_errors), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_checks_errors), 0));
 }
 
 static void rounds_up(void *arg)
@@ -266,7 +266,7 @@ static int main_fp_modes(int argc, char **argv)
 /* The rounding mode lives in MXCSR and the x87 control word: per fiber. */
 TEST(floating_point_modes_are_per_fiber)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_fp_modes), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_fp_modes), 0));
 }
 
 TEST_HARNESS_MAIN

@@ -43,7 +43,7 @@ static int main_fair(int argc, char **argv)
 
 TEST(picks_uniformly_among_ready_cases)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_fair), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_fair), 0));
 }
 
 static void sends_late(void *arg)
@@ -83,7 +83,7 @@ static int main_timeout(int argc, char **argv)
 
 TEST(timeout_case)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_timeout), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_timeout), 0));
 }
 
 static int main_nonblock(int argc, char **argv)
@@ -125,7 +125,7 @@ TEST(nonblocking_nil_closed_and_errors)
 	struct fiber_case c = { .op = FIBER_CASE_TIMEOUT };
 
 	EXPECT_EQ(-ESRCH, fiber_select(&c, 1, 0));
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_nonblock), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_nonblock), 0));
 }
 
 /*
@@ -197,8 +197,8 @@ static int main_race(int argc, char **argv)
 
 TEST(selects_racing_over_shared_channels)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_race, 4, NULL, 0), 0));
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_race, 1, NULL, 0), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_race, 4, NULL, 0), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_race, 1, NULL, 0), 0));
 }
 
 /*
@@ -247,7 +247,7 @@ static int main_timeouts(int argc, char **argv)
 
 TEST(timeout_only_selects_in_a_loop)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_timeouts), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_timeouts), 0));
 }
 
 TEST_HARNESS_MAIN

@@ -119,7 +119,7 @@ TEST(bad_fiber_stack_size_is_reported_and_ignored)
 	char err[512];
 
 	setenv("FIBER_STACK_SIZE", "12q", 1);
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_err(main_bad_env, err,
+	EXPECT_TRUE(exited_with(run_fiber_main_err(main_bad_env, err,
 						   sizeof(err)), 0));
 	unsetenv("FIBER_STACK_SIZE");
 	EXPECT_NE(NULL, strstr(err, "FIBER_STACK_SIZE=12q is not a size"))
@@ -166,7 +166,7 @@ static int main_attr(int argc, char **argv)
 
 TEST(attr_sets_the_stack_size_and_is_checked)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_attr), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_attr), 0));
 }
 
 TEST(attr_outside_the_runtime_is_esrch)

@@ -50,7 +50,7 @@ static int main_counts(int argc, char **argv)
 
 TEST(counts_by_state)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_counts, 1, NULL, 0),
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_counts, 1, NULL, 0),
 				0));
 }
 
@@ -86,7 +86,7 @@ TEST(struct_size_protocol)
 	struct fiber_stats s = { .size = sizeof(s) };
 
 	EXPECT_EQ(-ESRCH, fiber_stats(&s));
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_sizes), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_sizes), 0));
 }
 
 static void computes_100ms(void *arg)
@@ -120,7 +120,7 @@ TEST(sysmon_reports_a_fiber_that_does_not_yield)
 	char err[1024];
 
 	setenv("FIBER_DEBUG", "1", 1);
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_long_run, 2, err,
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_long_run, 2, err,
 						     sizeof(err)), 0));
 	unsetenv("FIBER_DEBUG");
 	{
@@ -163,7 +163,7 @@ TEST(dump_lists_every_live_fiber)
 	ssize_t n;
 
 	ASSERT_EQ(0, pipe(dump_pipe));
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_dump, 1, NULL, 0), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_dump, 1, NULL, 0), 0));
 	close(dump_pipe[1]);
 	n = read(dump_pipe[0], out, sizeof(out) - 1);
 	close(dump_pipe[0]);
@@ -214,7 +214,7 @@ static int main_scavenges(int argc, char **argv)
 
 TEST(scavenger_returns_idle_stacks)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_scavenges, 1, NULL,
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_scavenges, 1, NULL,
 						     0), 0));
 }
 
@@ -246,7 +246,7 @@ TEST(idle_threads_park_instead_of_spinning)
 {
 	char err[512];
 
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_goes_idle, 4, err,
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_goes_idle, 4, err,
 						     sizeof(err)), 0))
 		TH_LOG("stderr: %s", err);
 }

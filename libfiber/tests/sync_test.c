@@ -46,12 +46,12 @@ static int main_hammer(int argc, char **argv)
 
 /*
  * Under valgrind, which runs one thread at a time, each hand-over of the
- * mutex between the 8 Ms is a futex wake and a thread switch: 17 s there,
+ * mutex between the 8 Ms is a futex wake and a thread switch: 9 s there,
  * against a tenth of a second natively.
  */
 TEST(mutex_hammer_across_8_procs)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_hammer, 8, NULL, 0),
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_hammer, 8, NULL, 0),
 				0));
 }
 TEST_LIMIT(mutex_hammer_across_8_procs, 120)
@@ -97,7 +97,7 @@ static int main_starve(int argc, char **argv)
 
 TEST(mutex_is_starvation_free)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_starve, 2, NULL, 0),
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_starve, 2, NULL, 0),
 				0));
 }
 
@@ -142,7 +142,7 @@ static int main_cond(int argc, char **argv)
 
 TEST(cond_signal_and_broadcast)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_cond, 4, NULL, 0), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_cond, 4, NULL, 0), 0));
 }
 
 #define WG_FIBERS	100000
@@ -177,7 +177,7 @@ static int main_wg(int argc, char **argv)
 
 TEST(waitgroup_with_100k_fibers)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_wg), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_wg), 0));
 }
 
 static fiber_once_t once = FIBER_ONCE_INITIALIZER;
@@ -211,7 +211,7 @@ static int main_once(int argc, char **argv)
 
 TEST(once_runs_exactly_once)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_once, 4, NULL, 0), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_once, 4, NULL, 0), 0));
 }
 
 static fiber_sem_t sem;
@@ -253,7 +253,7 @@ static int main_sem(int argc, char **argv)
 
 TEST(semaphore_bounds_the_holders)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_sem, 4, NULL, 0), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_sem, 4, NULL, 0), 0));
 }
 
 TEST_HARNESS_MAIN

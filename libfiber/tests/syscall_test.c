@@ -86,7 +86,7 @@ TEST(blocked_fiber_does_not_stall_a_single_p)
 {
 	char err[512];
 
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_one_p, 1, err,
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_one_p, 1, err,
 						     sizeof(err)), 0))
 		TH_LOG("stderr: %s", err);
 }
@@ -129,9 +129,9 @@ static int main_many_calls(int argc, char **argv)
 
 TEST(many_short_calls_on_1_and_4_procs)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_many_calls, 1, NULL,
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_many_calls, 1, NULL,
 						     0), 0));
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_many_calls, 4, NULL,
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_many_calls, 4, NULL,
 						     0), 0));
 }
 
@@ -177,7 +177,7 @@ TEST(unbalanced_calls_are_harmless)
 	/* Outside the runtime, no-ops. */
 	fiber_syscall_enter();
 	fiber_syscall_exit();
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_misuse, 2, NULL, 0),
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_misuse, 2, NULL, 0),
 				0));
 }
 

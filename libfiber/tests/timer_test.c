@@ -34,7 +34,7 @@ static int main_accuracy(int argc, char **argv)
 
 TEST(a_10ms_sleep_wakes_within_10_to_50ms)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main(main_accuracy), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main(main_accuracy), 0));
 }
 
 #define SLEEPERS	2000
@@ -67,7 +67,7 @@ static int main_many(int argc, char **argv)
 
 TEST(thousands_of_sleepers_across_procs)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_many, 4, NULL, 0), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_many, 4, NULL, 0), 0));
 }
 
 /* All Ps idle while main sleeps: the process uses next to no CPU. */
@@ -92,7 +92,7 @@ static int main_idle(int argc, char **argv)
 
 TEST(sleeping_costs_no_thread)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_idle, 4, NULL, 0), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_idle, 4, NULL, 0), 0));
 }
 
 /*
@@ -142,7 +142,7 @@ static int main_poller_break(int argc, char **argv)
 
 TEST(short_sleeps_wake_while_the_poller_waits_for_a_far_timer)
 {
-	EXPECT_TRUE(EXITED_WITH(run_fiber_main_procs(main_poller_break, 2, NULL,
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_poller_break, 2, NULL,
 						     0), 0));
 }
 
