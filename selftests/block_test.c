@@ -297,7 +297,10 @@ struct sleeper {
 static void *sleeper_main(void *arg)
 {
 	struct sleeper *s = arg;
-	struct timespec ts = { .tv_nsec = s->ms * MSEC };
+	struct timespec ts = {
+		.tv_sec = s->ms / 1000,
+		.tv_nsec = (s->ms % 1000) * MSEC,
+	};
 
 	if (fiber_register(s->fd, 0, &s->slot))
 		return (void *)1;
