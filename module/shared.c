@@ -118,6 +118,14 @@ static vm_fault_t fiber_shared_fault(struct vm_fault *vmf)
 
 	if (vmf->pgoff >= group->nr_pages)
 		return VM_FAULT_SIGBUS;
+	/*
+	 * Only the owner's own mappings.  VM_DONTCOPY keeps the mapping out
+	 * of a fork() child, but madvise(MADV_DOFORK) clears it: the child
+	 * then has a copy with no pages in it (fork copies no page table of
+	 * a shared mapping), and would fault the owner's slots in here.
+	 */
+	if (vmf->vma->vm_mm != group->mm)
+		return VM_FAULT_SIGBUS;
 	/* Slots not yet registered have no page: nothing to read there. */
 	page = smp_load_acquire(&group->pages[vmf->pgoff]);
 	if (!page)

@@ -4,9 +4,11 @@
  */
 #include <setjmp.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include "fiber_test.h"
 #include "harness_ext.h"
+#include "nobody.h"
 
 FIXTURE(group) {
 	int fd;
@@ -154,6 +156,53 @@ TEST_F(group, touching_an_unused_slot_page_is_sigbus)
 	else
 		faulted = 1;
 	EXPECT_EQ(1, faulted);
+	EXPECT_EQ(0, fiber_unregister(self->fd));
+	munmap(p, self->size);
+}
+
+/*
+ * madvise(MADV_DOFORK) undoes VM_DONTCOPY: the child of fork() then has a
+ * copy of the mapping.  It must not reach the owner's slots through it,
+ * neither to read them nor to forge a state word, even as another user.
+ */
+TEST_F(group, a_mapping_made_inheritable_gives_a_child_nothing)
+{
+	char *p = map(self->fd, self->size, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	struct fiber_slot *slot;
+	uint32_t index;
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, fiber_register(self->fd, 0, &index));
+	slot = (struct fiber_slot *)(p + FIBER_SLOT_OFFSET(self->page, index));
+	ASSERT_EQ(FIBER_SLOT_RUNNING, FIBER_SLOT_STATE(slot->state));
+	ASSERT_EQ(0, madvise(p, self->size, MADV_DOFORK));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct sigaction sa = { .sa_handler = on_sigbus };
+		volatile int faults = 0;
+
+		if (geteuid() == 0 && fiber_become_nobody())
+			_exit(2);
+		sigaction(SIGBUS, &sa, NULL);
+		if (sigsetjmp(bus_jmp, 1) == 0)
+			(void)*(volatile uint64_t *)p;
+		else
+			faults++;
+		if (sigsetjmp(bus_jmp, 1) == 0)
+			__atomic_store_n(&slot->state,
+					 FIBER_SLOT_WORD(FIBER_SLOT_CLAIMED, 1000),
+					 __ATOMIC_RELEASE);
+		else
+			faults++;
+		_exit(faults == 2 ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("the child ended with status %#x", status);
+	EXPECT_EQ(FIBER_SLOT_RUNNING, FIBER_SLOT_STATE(slot->state));
 	EXPECT_EQ(0, fiber_unregister(self->fd));
 	munmap(p, self->size);
 }
