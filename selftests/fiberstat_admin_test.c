@@ -198,6 +198,10 @@ static void *sleeper_main(void *arg)
 	return fiber_unregister(s->fd) ? (void *)2 : NULL;
 }
 
+/*
+ * Three watches of up to 20 s each, one of them at one event a second:
+ * 8 s on the debug kernel.
+ */
 TEST(watch_events_sees_a_carrier_block)
 {
 	static struct run restore;
@@ -253,6 +257,7 @@ TEST(watch_events_sees_a_carrier_block)
 	EXPECT_EQ(NULL, ret);
 	close(s.fd);
 }
+TEST_LIMIT(watch_events_sees_a_carrier_block, 90)
 
 #define NR_THREADS	100
 
