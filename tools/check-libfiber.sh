@@ -57,7 +57,7 @@ aarch64)
 	# checks the switch and the ABI, not aarch64's weak ordering.
 	tests=("$FIBER_BUILD"/aarch64/tests/*_test)
 	command -v qemu-aarch64 >/dev/null || die "qemu-aarch64 is missing: run 'make deps' as root"
-	export FIBER_TEST_FIBERS=50000
+	export FIBER_TEST_FIBERS=100000
 	runner=(qemu-aarch64)
 	limit=300
 	;;
