@@ -26,7 +26,7 @@
  * file pins the module too) or in fiber_carrier_free_work() on fiber_wq,
  * which module exit drains with destroy_workqueue(); the irq_work that
  * queues that work runs in hard interrupt context, and a hold that drops
- * the last reference queues it with preemption off, both of which
+ * the last reference queues it with interrupts off, both of which
  * free_module()'s synchronize_rcu() waits for.
  */
 #include <linux/hrtimer.h>
@@ -310,12 +310,11 @@ static void fiber_carrier_hold(struct callback_head *head)
 {
 	struct fiber_carrier *c = container_of(head, struct fiber_carrier,
 					       hold_work);
-
 	unsigned long flags;
 
 	c->hold_queued = false;
-	if (!READ_ONCE(c->retired))
-		fiber_carrier_hold_wait(c);
+	/* A retired carrier is not held: fiber_carrier_hold_wait() checks. */
+	fiber_carrier_hold_wait(c);
 	/*
 	 * The last reference goes to fiber_wq, whose drain at module exit
 	 * waits for the release.  Interrupts stay off to the end of this
@@ -398,9 +397,10 @@ static void fiber_carrier_release(struct fiber_carrier *c)
 }
 
 /*
- * End a registration in the thread's own context: retire the carrier and
- * drop the registration's reference.  A hold queued in this very kernel
- * entry still holds one, and frees the carrier when it has run.
+ * End a registration: retire the carrier and drop the registration's
+ * reference, in the thread's own context or, once it is dead, on fiber_wq.
+ * A hold queued in the ending ioctl still holds one, and frees the carrier
+ * when it has run.
  */
 static void fiber_carrier_free(struct fiber_carrier *c)
 {
@@ -418,12 +418,10 @@ static void fiber_carrier_free_work(struct work_struct *work)
 	struct fiber_carrier *c = container_of(work, struct fiber_carrier,
 					       free_work);
 
-	if (!c->retired) {
-		fiber_carrier_retire(c);
-		if (!refcount_dec_and_test(&c->ref))
-			return;
-	}
-	fiber_carrier_release(c);
+	if (c->retired)
+		fiber_carrier_release(c);
+	else
+		fiber_carrier_free(c);
 }
 
 /* Hard interrupt context, after the dead thread's final switch. */
