@@ -29,6 +29,7 @@
  * the last reference queues it with interrupts off, both of which
  * free_module()'s synchronize_rcu() waits for.
  */
+#include <linux/freezer.h>
 #include <linux/hrtimer.h>
 #include <linux/module.h>
 #include <linux/pid.h>
@@ -154,6 +155,35 @@ static enum hrtimer_restart fiber_carrier_delay_expired(struct hrtimer *timer)
 }
 
 /*
+ * Have @c held on its way back to user space (fiber_carrier_hold()).  One
+ * pending hold at a time: it re-checks the state when it runs.  It owns a
+ * reference: the ioctl this switch-in happened in may retire the carrier
+ * before the hold runs.  The registration's own reference is held here
+ * (a retirement cancels @hold_timer first), so this one is never the last.
+ */
+static void fiber_carrier_queue_hold(struct fiber_carrier *c)
+{
+	if (test_and_set_bit(FIBER_HOLD_QUEUED, &c->hold_flags))
+		return;
+	refcount_inc(&c->ref);
+	if (task_work_add(c->task, &c->hold_work, TWA_RESUME)) {
+		clear_bit(FIBER_HOLD_QUEUED, &c->hold_flags);	/* exiting */
+		refcount_dec(&c->ref);
+	}
+}
+
+/* Hard interrupt: the back-stop of a hold that gave way (see below). */
+static enum hrtimer_restart fiber_carrier_hold_rearm(struct hrtimer *timer)
+{
+	struct fiber_carrier *c = container_of(timer, struct fiber_carrier,
+					       hold_timer);
+
+	if (test_bit(FIBER_HOLD_INTERRUPTED, &c->hold_flags))
+		fiber_carrier_queue_hold(c);
+	return HRTIMER_NORESTART;
+}
+
+/*
  * @c woke and found its slot CLAIMED (@word): a spare took its P.  Count
  * the claim once, and with hold-on-wake hold the thread before it returns
  * to user space, where it would run fiber code without a P.
@@ -178,22 +208,8 @@ static void fiber_carrier_claimed(struct fiber_carrier *c, u64 word)
 	fiber_carrier_withdraw_event(c, group->pending_blocked);
 	fiber_carrier_count(&c->claims, &slot->claims);
 	fiber_event_claim(c, seq);
-	if (!READ_ONCE(group->hold_on_wake))
-		return;
-	/*
-	 * One pending hold at a time: it re-checks the state when it runs.
-	 * It owns a reference: the ioctl this switch-in happened in may
-	 * retire the carrier before the hold runs.  The registration's own
-	 * reference is held here, so this one is never the last.
-	 */
-	if (!c->hold_queued) {
-		c->hold_queued = true;
-		refcount_inc(&c->ref);
-		if (task_work_add(current, &c->hold_work, TWA_RESUME)) {
-			c->hold_queued = false;	/* exiting */
-			refcount_dec(&c->ref);
-		}
-	}
+	if (READ_ONCE(group->hold_on_wake))
+		fiber_carrier_queue_hold(c);
 }
 
 static void fiber_sched_in(struct preempt_notifier *n, int cpu)
@@ -204,6 +220,11 @@ static void fiber_sched_in(struct preempt_notifier *n, int cpu)
 
 	if (!fiber_carrier_live(c))
 		return;
+	/* Back from the stop that took it out of its hold: resume it. */
+	if (unlikely(test_bit(FIBER_HOLD_INTERRUPTED, &c->hold_flags))) {
+		fiber_carrier_queue_hold(c);
+		return;
+	}
 	old = READ_ONCE(slot->state);
 	switch (FIBER_SLOT_STATE(old)) {
 	case FIBER_SLOT_BLOCKED:
@@ -228,11 +249,91 @@ static void fiber_sched_in(struct preempt_notifier *n, int cpu)
 }
 
 /*
+ * Signals and the hold
+ * --------------------
+ * A held thread must not run user code, so a signal handler cannot run
+ * either: ordinary signals are blocked while it waits, and delivered once
+ * it is granted.  But whatever stops a task must still stop it: SIGSTOP
+ * and job control, ptrace, both cgroup freezers and system suspend.  Those
+ * are acted on only by the kernel's signal code on the way back to user
+ * space, which a module cannot call, and which runs task work (this hold)
+ * before it looks at signals.  So:
+ *
+ *  - the wait blocks every signal but SIGKILL and SIGSTOP (the unblockable
+ *    ones) and sleeps interruptibly: it is not counted in the load average,
+ *    and stops, traps and freezing, which set TIF_SIGPENDING whatever the
+ *    mask, wake it;
+ *  - the system freezer and the cgroup v1 freezer are served in place, by
+ *    try_to_freeze();
+ *  - task work queued behind the hold (io_uring's, with TIF_NOTIFY_SIGNAL)
+ *    waits for the grant like a signal does;
+ *  - anything else still pending after recalc_sigpending() is SIGKILL, a
+ *    SIGSTOP, a group stop, a ptrace trap or a cgroup v2 freeze.  The wait
+ *    then gives way: the mask is restored, the carrier stays held (its slot
+ *    WAITING, ->held set) and is marked FIBER_HOLD_INTERRUPTED, and the
+ *    signal code stops the thread.  The switch-in after the stop
+ *    (fiber_sched_in()) queues the hold again, and it goes on waiting
+ *    before any user instruction runs.
+ *
+ * The hold cannot queue itself again as it gives way: task_work_run()
+ * would run it at once, before the signal code, for ever.  And a stop
+ * need not switch the thread out: one ended before the thread reached
+ * schedule() (SIGCONT, a ptrace detach, a cgroup thaw; a cgroup counts
+ * as frozen before its tasks have switched out) leaves no switch-in to
+ * queue the hold.  So a pinned timer, FIBER_HOLD_REARM after the wait
+ * gave way, queues it too.  If the thread is then still on its way out,
+ * or stopped, the hold runs before it returns; if it has returned, the
+ * timer's interrupt holds it, after at most that long in user space.  If
+ * it comes before the signal code ran, the hold gives way again.  The
+ * delay is long enough that the timer does not fire inside the very
+ * task_work_run() loop that ran the hold (which would run it again
+ * before the signal code, and again), and short enough that a thread
+ * that did get out runs a few microseconds at most.
+ */
+
+/* How long a hold that gave way waits for a switch-in to queue it. */
+#define FIBER_HOLD_REARM	(20 * NSEC_PER_USEC)
+
+/*
+ * May the held thread go on waiting with a signal pending?  Called with
+ * every signal but SIGKILL and SIGSTOP blocked.
+ */
+static bool fiber_hold_signal_waits(void)
+{
+	struct task_struct *t = current;
+	/* Only the task's own execve() replaces its sighand. */
+	struct sighand_struct *sighand = rcu_dereference_protected(t->sighand,
+								   true);
+	bool stop;
+
+	if (fatal_signal_pending(t))
+		return false;
+	if (try_to_freeze())
+		return true;
+	if (test_thread_flag(TIF_NOTIFY_SIGNAL))
+		clear_notify_signal();	/* its task work runs after the hold */
+	spin_lock_irq(&sighand->siglock);
+	recalc_sigpending();
+	stop = (t->jobctl & (JOBCTL_PENDING_MASK | JOBCTL_TRAP_FREEZE)) ||
+	       sigismember(&t->pending.signal, SIGSTOP) ||
+	       sigismember(&t->signal->shared_pending.signal, SIGSTOP);
+	/*
+	 * Nothing else is left but the cgroup v2 freezer's mark: the hold
+	 * runs inside do_freezer_trap(), thawed, whose caller clears the
+	 * mark when the hold is over.  Wait, as that function does, without
+	 * the flag that would end every sleep at once.
+	 */
+	if (!stop)
+		clear_thread_flag(TIF_SIGPENDING);
+	spin_unlock_irq(&sighand->siglock);
+	return !stop;
+}
+
+/*
  * task_work, before the thread returns to user space: mark the claimed slot
- * WAITING, queue its READY event, and wait, killably, until a P is granted
+ * WAITING, queue its READY event, and wait until a P is granted
  * (FIBER_IOC_WAKE or FIBER_IOC_SWITCH) or the group dies.  The slot stays
- * WAITING all along, so the sleep here is no block.  Other signals wait
- * until the thread is granted.
+ * WAITING all along, so the sleep here is no block.  Signals: see above.
  *
  * ->held, not the slot's state, says whether a wake grants this carrier:
  * user space can write the slot.  ->held and the slot's WAITING change
@@ -244,51 +345,74 @@ static void fiber_sched_in(struct preempt_notifier *n, int cpu)
 static void fiber_carrier_hold_wait(struct fiber_carrier *c)
 {
 	struct fiber_group *group = c->group;
+	bool wait, granted, resumed;
+	sigset_t mask, saved;
 	unsigned long flags;
-	bool held, granted;
 	u64 word;
+
+	resumed = test_and_clear_bit(FIBER_HOLD_INTERRUPTED, &c->hold_flags);
 
 	/*
 	 * On the way to user space at last: now it waits for a P.  Unless
 	 * the thread is exiting or being killed, or returns from execve()
 	 * into a program that knows nothing of the group: none of them runs
-	 * fibers, and nobody would grant it.  Already held (a hold that ended
-	 * without a grant, then a slot word forged back to CLAIMED) is held
-	 * once, and counted once.
+	 * fibers, and nobody would grant it.  Already held is held once and
+	 * counted once: a hold back from a stop goes on waiting, and one that
+	 * ended without a grant (the group died) stays as it was, whatever
+	 * the slot word says.
 	 *
 	 * The hold is counted and its READY event queued in the same critical
 	 * section that makes it WAITING, so that no wake can grant it first.
 	 */
 	spin_lock_irqsave(&group->lock, flags);
-	word = READ_ONCE(c->slot->state);
-	held = FIBER_SLOT_STATE(word) == FIBER_SLOT_CLAIMED && !c->held &&
-	       !c->retired && fiber_carrier_live(c) &&
-	       !fatal_signal_pending(current) &&
-	       try_cmpxchg64(&c->slot->state, &word,
-			     FIBER_SLOT_WORD(FIBER_SLOT_WAITING, FIBER_SLOT_SEQ(word)));
-	if (held) {
-		c->held = true;
-		fiber_carrier_count(&c->holds, &c->slot->holds);
-		fiber_event_hold(c, FIBER_SLOT_SEQ(word));
-		fiber_shared_add(&group->shared->nr_waiting, 1);
-		fiber_carrier_queue_event(c, group->pending_ready);
+	wait = !c->retired && fiber_carrier_live(c) &&
+	       !fatal_signal_pending(current);
+	if (c->held) {
+		wait = wait && resumed;
+	} else {
+		word = READ_ONCE(c->slot->state);
+		wait = wait && FIBER_SLOT_STATE(word) == FIBER_SLOT_CLAIMED &&
+		       try_cmpxchg64(&c->slot->state, &word,
+				     FIBER_SLOT_WORD(FIBER_SLOT_WAITING,
+						     FIBER_SLOT_SEQ(word)));
+		if (wait) {
+			c->held = true;
+			fiber_carrier_count(&c->holds, &c->slot->holds);
+			fiber_event_hold(c, FIBER_SLOT_SEQ(word));
+			fiber_shared_add(&group->shared->nr_waiting, 1);
+			fiber_carrier_queue_event(c, group->pending_ready);
+		}
 	}
 	spin_unlock_irqrestore(&group->lock, flags);
-	if (!held)
+	if (!wait)
 		return;
 
+	siginitsetinv(&mask, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	sigprocmask(SIG_SETMASK, &mask, &saved);
 	for (;;) {
-		set_current_state(TASK_KILLABLE);
-		if (READ_ONCE(c->granted) || READ_ONCE(group->dead) ||
-		    fatal_signal_pending(current))
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (READ_ONCE(c->granted) || READ_ONCE(group->dead))
 			break;
+		if (signal_pending(current)) {
+			__set_current_state(TASK_RUNNING);
+			if (fiber_hold_signal_waits())
+				continue;
+			/* Killed, or to be stopped: see above. */
+			if (!fatal_signal_pending(current)) {
+				set_bit(FIBER_HOLD_INTERRUPTED, &c->hold_flags);
+				hrtimer_start(&c->hold_timer, FIBER_HOLD_REARM,
+					      HRTIMER_MODE_REL_PINNED_HARD);
+			}
+			break;
+		}
 		schedule();
 	}
 	__set_current_state(TASK_RUNNING);
+	sigprocmask(SIG_SETMASK, &saved, NULL);
 
 	/*
-	 * Without a grant (the group died, or the thread is being killed)
-	 * the slot stays WAITING and the carrier held until it is freed.
+	 * Without a grant (the group died, the thread is being killed or
+	 * stopped) the slot stays WAITING and the carrier held.
 	 */
 	spin_lock_irqsave(&group->lock, flags);
 	granted = c->granted;
@@ -312,7 +436,7 @@ static void fiber_carrier_hold(struct callback_head *head)
 					       hold_work);
 	unsigned long flags;
 
-	c->hold_queued = false;
+	clear_bit(FIBER_HOLD_QUEUED, &c->hold_flags);
 	/* A retired carrier is not held: fiber_carrier_hold_wait() checks. */
 	fiber_carrier_hold_wait(c);
 	/*
@@ -341,6 +465,7 @@ static void fiber_carrier_retire(struct fiber_carrier *c)
 	u64 seq;
 
 	hrtimer_cancel(&c->delay_timer);
+	hrtimer_cancel(&c->hold_timer);
 	irq_work_sync(&c->dead_work);
 
 	mutex_lock(&group->config_lock);
@@ -531,6 +656,8 @@ long fiber_ioctl_register(struct fiber_group *group, void __user *uarg)
 	init_task_work(&c->hold_work, fiber_carrier_hold);
 	hrtimer_init(&c->delay_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
 	c->delay_timer.function = fiber_carrier_delay_expired;
+	hrtimer_init(&c->hold_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	c->hold_timer.function = fiber_carrier_hold_rearm;
 	init_irq_work(&c->dead_work, fiber_carrier_dead);
 	INIT_WORK(&c->free_work, fiber_carrier_free_work);
 

@@ -68,9 +68,10 @@ struct fiber_carrier {
 	u64 claims;
 	u64 holds;
 
-	/* Hold-on-wake (own). */
+	/* Hold-on-wake (own, but @hold_flags also from @hold_timer). */
 	struct callback_head hold_work;
-	bool hold_queued;
+	unsigned long hold_flags;	/* FIBER_HOLD_* bits */
+	struct hrtimer hold_timer;	/* queues a hold that gave way */
 	u64 claim_seq;			/* last claim counted */
 
 	/* Handoff delay. */
@@ -80,6 +81,12 @@ struct fiber_carrier {
 	/* Release after thread exit. */
 	struct irq_work dead_work;
 	struct work_struct free_work;
+};
+
+/* Bits of fiber_carrier.hold_flags. */
+enum {
+	FIBER_HOLD_QUEUED,		/* @hold_work is queued */
+	FIBER_HOLD_INTERRUPTED,		/* held, and gave way to a stop */
 };
 
 extern struct workqueue_struct *fiber_wq;

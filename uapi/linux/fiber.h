@@ -158,6 +158,15 @@ struct fiber_info {
  *
  * FREE marks a slot nobody holds.  Only RUNNING produces block events: a
  * parked, held or claimed carrier holds no P, so its sleeps stall nothing.
+ *
+ * A held (WAITING) thread runs no user code, signal handlers included:
+ * signals other than SIGKILL and SIGSTOP wait, and are delivered once it
+ * is granted.  It still stops like any thread: SIGSTOP and job control,
+ * ptrace, the cgroup freezers and system suspend stop it, and it goes on
+ * waiting when it resumes, still WAITING.  SIGKILL ends it.  A stop that
+ * is cancelled at the very instant it would begin can let the thread
+ * return to user space WAITING for a few microseconds before it is held
+ * again (docs/abi.md).
  * A preemption is not a block; only a sleep is.
  *
  * Events
