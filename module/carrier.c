@@ -39,6 +39,7 @@
 #include <linux/slab.h>
 #include <linux/task_work.h>
 #include <linux/timekeeping.h>
+#include <linux/wait_bit.h>
 #include <linux/fiber.h>
 
 #include "args.h"
@@ -475,9 +476,12 @@ static void fiber_carrier_retire(struct fiber_carrier *c)
 	if (c->parked)
 		list_del(&c->park_node);
 	spin_unlock_irqrestore(&group->lock, flags);
-	/* Unreachable now; wait for wake-ups already decided to be issued. */
-	while (atomic_read_acquire(&c->wake_pins))
-		cpu_relax();
+	/*
+	 * Unreachable now; wait for wake-ups already decided to be issued.
+	 * Sleeping, not spinning: the waker may be a preempted task of lower
+	 * priority on this very CPU.
+	 */
+	wait_var_event(&c->wake_pins, !atomic_read_acquire(&c->wake_pins));
 	if (test_and_clear_bit(c->index, group->pending_blocked))
 		fiber_pending_add(group, -1);
 	if (test_and_clear_bit(c->index, group->pending_ready))

@@ -98,14 +98,20 @@ static inline void fiber_carrier_count(u64 *own, __u64 *shared)
 	WRITE_ONCE(*shared, *own);
 }
 
-/* Change the state of a slot, keeping its sequence number. */
+/*
+ * Change the state of a slot, keeping its sequence number: one store, not
+ * a compare-and-swap loop.  Callers hold group->lock with interrupts off,
+ * and are the carrier's own thread: the module writes the word nowhere
+ * else meanwhile, and user space may rewrite it whenever it likes, before
+ * or after.  A loop would let a sibling thread that rewrites the word
+ * without pause keep this CPU retrying with interrupts off (on LL/SC
+ * machines, for ever).
+ */
 static inline void fiber_slot_set_state(struct fiber_slot *slot, u32 state)
 {
-	u64 old = READ_ONCE(slot->state);
+	u64 seq = FIBER_SLOT_SEQ(READ_ONCE(slot->state));
 
-	while (!try_cmpxchg64(&slot->state, &old,
-			      FIBER_SLOT_WORD(state, FIBER_SLOT_SEQ(old))))
-		;
+	WRITE_ONCE(slot->state, FIBER_SLOT_WORD(state, seq));
 }
 
 struct fiber_carrier *fiber_carrier_current(struct fiber_group *group);

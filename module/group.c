@@ -22,6 +22,7 @@
 #include <linux/pid.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/workqueue.h>
 #include <linux/fiber.h>
 
 #include "args.h"
@@ -269,6 +270,7 @@ struct fiber_group *fiber_group_create(void)
 	spin_lock_init(&group->lock);
 	INIT_LIST_HEAD(&group->parked);
 	init_irq_work(&group->notify_work, fiber_park_notify);
+	INIT_WORK(&group->notify_rest, fiber_park_notify_rest);
 	group->hold_on_wake = true;
 	group->max_carriers = READ_ONCE(fiber_max_carriers);
 	atomic_inc(&fiber_nr_groups);
@@ -293,6 +295,7 @@ static void fiber_group_release(struct kref *ref)
 	struct fiber_group_snapshot snap;
 
 	irq_work_sync(&group->notify_work);
+	cancel_work_sync(&group->notify_rest);
 
 	/* Off the list, its counts kept: no dump can find it from now on. */
 	mutex_lock(&fiber_groups_lock);

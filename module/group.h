@@ -105,6 +105,7 @@ struct fiber_group {
 	atomic_t nr_pending;		/* bits set in both; see fiber_pending_add() */
 	u32 next_event;			/* where the next scan starts */
 	struct irq_work notify_work;	/* wakes parked carriers */
+	struct work_struct notify_rest;	/* ... past its first batch */
 
 	bool dead;			/* the owner closed its last fd */
 };

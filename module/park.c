@@ -17,6 +17,8 @@
 #include <linux/irq_work.h>
 #include <linux/sched/signal.h>
 #include <linux/uaccess.h>
+#include <linux/wait_bit.h>
+#include <linux/workqueue.h>
 #include <linux/fiber.h>
 
 #include "args.h"
@@ -51,8 +53,12 @@ void fiber_wakeups_issue(struct fiber_wakeups *w)
 		c = w->carriers[i];
 		fiber_event_wake(c);
 		wake_up_process(c->task);
-		/* @c may be freed as soon as the pin is gone. */
-		atomic_dec_return_release(&c->wake_pins);
+		/*
+		 * @c may be freed as soon as the pin is gone: wake_up_var()
+		 * only hashes the address, to find fiber_carrier_retire().
+		 */
+		if (atomic_dec_and_test(&c->wake_pins))
+			wake_up_var(&c->wake_pins);
 	}
 	w->n = 0;
 }
@@ -68,32 +74,59 @@ static void fiber_wake_parked(struct fiber_group *group,
 }
 
 /*
+ * Wake up to @n parked carriers, the most recently parked first (its caches
+ * are the warmest), one batch at most.  Return how many are still to wake,
+ * 0 if no parked carrier is left.
+ */
+static int fiber_park_notify_batch(struct fiber_group *group, int n)
+{
+	struct fiber_wakeups w = { .n = 0 };
+	unsigned long flags;
+
+	spin_lock_irqsave(&group->lock, flags);
+	while (n > 0 && !fiber_wakeups_full(&w) && !list_empty(&group->parked)) {
+		fiber_wake_parked(group, list_first_entry(&group->parked,
+							  struct fiber_carrier,
+							  park_node), &w);
+		n--;
+	}
+	if (list_empty(&group->parked))
+		n = 0;
+	spin_unlock_irqrestore(&group->lock, flags);
+	fiber_wakeups_issue(&w);
+	return n;
+}
+
+static int fiber_park_notify_count(struct fiber_group *group)
+{
+	return max_t(int, 1, atomic_read(&group->nr_pending));
+}
+
+/*
  * The notify irq_work: wake as many parked carriers as there are pending
- * events, the most recently parked first (its caches are the warmest).
- * Runs in hard interrupt context, outside any runqueue lock.
+ * events.  It runs in hard interrupt context, outside any runqueue lock,
+ * so it wakes one batch (FIBER_WAKE_BATCH) there, and leaves any more to
+ * @notify_rest in process context: a burst of events in a large group must
+ * not keep interrupts off for thousands of wake-ups.
  */
 void fiber_park_notify(struct irq_work *work)
 {
 	struct fiber_group *group = container_of(work, struct fiber_group,
 						 notify_work);
-	int n = max_t(int, 1, atomic_read(&group->nr_pending));
-	struct fiber_wakeups w = { .n = 0 };
-	unsigned long flags;
-	bool more;
 
-	do {
-		spin_lock_irqsave(&group->lock, flags);
-		while (n > 0 && !fiber_wakeups_full(&w) &&
-		       !list_empty(&group->parked)) {
-			fiber_wake_parked(group, list_first_entry(&group->parked,
-								  struct fiber_carrier,
-								  park_node), &w);
-			n--;
-		}
-		more = n > 0 && !list_empty(&group->parked);
-		spin_unlock_irqrestore(&group->lock, flags);
-		fiber_wakeups_issue(&w);
-	} while (more);
+	if (fiber_park_notify_batch(group, fiber_park_notify_count(group)))
+		queue_work(fiber_wq, &group->notify_rest);
+}
+
+/* On fiber_wq: the wake-ups the irq_work left, a batch at a time. */
+void fiber_park_notify_rest(struct work_struct *work)
+{
+	struct fiber_group *group = container_of(work, struct fiber_group,
+						 notify_rest);
+	int n = fiber_park_notify_count(group);
+
+	while ((n = fiber_park_notify_batch(group, n)))
+		cond_resched();
 }
 
 /*

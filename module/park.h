@@ -3,6 +3,7 @@
 #define _FIBER_PARK_H
 
 struct irq_work;
+struct work_struct;
 struct fiber_carrier;
 struct fiber_group;
 
@@ -29,6 +30,7 @@ void fiber_wakeups_add(struct fiber_wakeups *w, struct fiber_carrier *c);
 void fiber_wakeups_issue(struct fiber_wakeups *w);
 
 void fiber_park_notify(struct irq_work *work);
+void fiber_park_notify_rest(struct work_struct *work);
 long fiber_ioctl_park(struct fiber_group *group, void __user *uarg);
 long fiber_ioctl_wake(struct fiber_group *group, void __user *uarg);
 long fiber_ioctl_switch(struct fiber_group *group, void __user *uarg);
