@@ -23,6 +23,7 @@
  *    counted, and the next event sent says how many were dropped before it.
  */
 #include <linux/irq_work.h>
+#include <linux/jiffies.h>
 #include <linux/sched.h>
 #include <linux/spinlock.h>
 #include <linux/timekeeping.h>
@@ -84,14 +85,26 @@ static void fiber_events_kick(struct irq_work *work)
 static DEFINE_IRQ_WORK(fiber_events_irq_work, fiber_events_kick);
 
 /*
- * Does anyone listen to the events group?  The listener bitmap is shared by
- * every network namespace, so this may say yes for a listener elsewhere;
- * the multicast then reaches nobody, which costs only the message.
+ * Events go to listeners in the initial network namespace only.  But the
+ * kernel keeps one listener bitmap for every namespace, and a user who
+ * owns a network namespace (unshare -Urn) has CAP_NET_ADMIN there, which
+ * is all that joining the group asks: such a listener would switch
+ * recording on for every carrier on the host, to hear nothing.  Nor does
+ * 6.1's generic netlink tell a family who joins.  So a batch that reached
+ * nobody (-ESRCH) stops recording for FIBER_EVENTS_QUIET: a listener
+ * elsewhere then costs the host one batch a second, and a real one that
+ * joins meanwhile misses at most that second.
  */
+#define FIBER_EVENTS_QUIET	HZ
+
+static unsigned long fiber_events_quiet_until;
+
+/* Does anyone (who may hear) listen to the events group? */
 bool fiber_events_listened(void)
 {
 	return genl_has_listeners(&fiber_genl_family, &init_net,
-				  FIBER_MCGRP_EVENTS) > 0;
+				  FIBER_MCGRP_EVENTS) > 0 &&
+	       time_after_eq(jiffies, READ_ONCE(fiber_events_quiet_until));
 }
 
 /* Record one event for the worker.  Any context. */
@@ -186,10 +199,15 @@ nospace:
 static void fiber_events_work_fn(struct work_struct *work)
 {
 	struct fiber_event_record r;
+	int ret;
 
 	while (fiber_events_pop(&r)) {
-		if (!fiber_events_send(&r))
+		ret = fiber_events_send(&r);
+		if (!ret)
 			atomic64_inc(&fiber_events_sent);
+		else if (ret == -ESRCH)
+			WRITE_ONCE(fiber_events_quiet_until,
+				   jiffies + FIBER_EVENTS_QUIET);
 		cond_resched();
 	}
 }

@@ -9,6 +9,13 @@
  * coming or going; the slots themselves are read without stopping anyone.
  * A group is taken off the list before it is freed, so nothing here takes
  * a reference.  The events group is fed from event.c.
+ *
+ * Who sees what (docs/security.md): a group, with its owner's pid, comm
+ * and uid, its threads' ids, states and block and wake times, is shown only
+ * to a reader who may read its owner's memory by ptrace's rules; module-wide
+ * totals are shown to anyone.  The reader is the socket's opener, as the
+ * kernel's netlink_capable() has it, not whichever process writes to it:
+ * a setuid program that inherited the socket reads with its opener's eyes.
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
@@ -32,18 +39,18 @@
 #define FIBER_EVENTS_PER_SEC_LIMIT	1000000
 
 /*
- * A dump's state, in cb->ctx between its calls.  The pid namespace and the
- * credentials are those of whoever started the dump, even if another
- * process goes on reading the socket.
+ * A dump's state, in cb->ctx between its calls.  The pid namespace is that
+ * of whoever started the dump, even if another process goes on reading the
+ * socket; the credentials are those of the socket's opener.
  */
 struct fiber_nl_dump {
 	u64 next_id;			/* the group being sent, or the next */
 	long next_slot;			/* its next carrier */
 	struct pid *pid;		/* GET_GROUP: the process asked for */
 	struct pid_namespace *ns;	/* pids are reported in this one */
-	const struct cred *cred;	/* who asked */
+	const struct cred *cred;	/* who reads: NULL sees nothing */
 	bool checked;			/* GET_GROUP: the request was checked */
-	bool may_ptrace;		/* CAP_SYS_PTRACE: sees every user word */
+	bool may_ptrace;		/* CAP_SYS_PTRACE: sees every group */
 };
 
 static struct fiber_nl_dump *fiber_nl_dump(struct netlink_callback *cb)
@@ -53,10 +60,14 @@ static struct fiber_nl_dump *fiber_nl_dump(struct netlink_callback *cb)
 }
 
 /*
- * May the dump's reader see @owner's memory (a carrier's user word)?  The
- * credential rules of ptrace's PTRACE_MODE_READ_FSCREDS, which modules
- * cannot call: the same uids and gids all round and a dumpable process,
- * or CAP_SYS_PTRACE.  No LSM is asked, so this errs on the side of "no".
+ * May the dump's reader see the group of @owner (NULL: gone)?  Only if it
+ * may read @owner's memory: the credential rules of ptrace's
+ * PTRACE_MODE_READ_FSCREDS, which modules cannot call: the same uids and
+ * gids all round and a dumpable process, or CAP_SYS_PTRACE.  No LSM is
+ * asked, so this errs on the side of "no".  That is stricter than any
+ * hidepid= setting of /proc: block and wake times to the nanosecond are a
+ * finer side channel than /proc/PID/schedstat, and the user word is the
+ * runtime's own memory.
  */
 static bool fiber_nl_may_read(struct fiber_nl_dump *d,
 			      struct task_struct *owner)
@@ -64,6 +75,8 @@ static bool fiber_nl_may_read(struct fiber_nl_dump *d,
 	const struct cred *me = d->cred, *tcred;
 	bool same, dumpable;
 
+	if (!owner || !me)
+		return false;
 	if (d->may_ptrace)
 		return true;
 	rcu_read_lock();
@@ -144,7 +157,7 @@ static int fiber_nl_put_counters(struct sk_buff *skb,
  * memory anyway (@may_read: ptrace read access to the owner).
  */
 static int fiber_nl_put_carrier(struct sk_buff *skb, struct fiber_carrier *c,
-				struct pid_namespace *ns, bool may_read)
+				struct pid_namespace *ns)
 {
 	const struct fiber_slot *slot = c->slot;
 	u64 word = READ_ONCE(slot->state);
@@ -158,9 +171,8 @@ static int fiber_nl_put_carrier(struct sk_buff *skb, struct fiber_carrier *c,
 	    nla_put_u8(skb, FIBER_CARRIER_A_STATE, FIBER_SLOT_STATE(word)) ||
 	    nla_put_u64_64bit(skb, FIBER_CARRIER_A_SEQ, FIBER_SLOT_SEQ(word),
 			      FIBER_CARRIER_A_PAD) ||
-	    (may_read &&
-	     nla_put_u64_64bit(skb, FIBER_CARRIER_A_USER_WORD,
-			       READ_ONCE(slot->user_word), FIBER_CARRIER_A_PAD)) ||
+	    nla_put_u64_64bit(skb, FIBER_CARRIER_A_USER_WORD,
+			      READ_ONCE(slot->user_word), FIBER_CARRIER_A_PAD) ||
 	    nla_put_u64_64bit(skb, FIBER_CARRIER_A_BLOCKS,
 			      READ_ONCE(c->blocks), FIBER_CARRIER_A_PAD) ||
 	    nla_put_u64_64bit(skb, FIBER_CARRIER_A_WAKEUPS,
@@ -238,7 +250,10 @@ static int fiber_nl_put_group_attrs(struct sk_buff *skb,
  * One message about @group, and with @next_slot its carriers from slot
  * *@next_slot on.  Returns 0 when the group is complete, -EMSGSIZE when
  * the message is full: then *@next_slot says where the next message goes
- * on, and a message with the group but no carrier at all is not sent.
+ * on, and a message with the group but no carrier at all is not sent.  A
+ * group the reader may not see (fiber_nl_may_read()), checked again for
+ * each message since its owner may change its credentials, is complete
+ * with no message at all.
  */
 static int fiber_nl_put_group(struct sk_buff *skb, struct netlink_callback *cb,
 			      u8 cmd, struct fiber_group *group,
@@ -246,22 +261,25 @@ static int fiber_nl_put_group(struct sk_buff *skb, struct netlink_callback *cb,
 {
 	struct task_struct *owner;
 	unsigned int done = 0;
-	bool may_read = false;
 	struct nlattr *nest;
 	unsigned long i;
 	void *hdr;
 	int ret = -EMSGSIZE;
 
+	owner = get_pid_task(group->tgid, PIDTYPE_TGID);
+	if (!fiber_nl_may_read(fiber_nl_dump(cb), owner)) {
+		if (owner)
+			put_task_struct(owner);
+		return 0;
+	}
 	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
 			  &fiber_genl_family, NLM_F_MULTI, cmd);
-	if (!hdr)
+	if (!hdr) {
+		put_task_struct(owner);
 		return -EMSGSIZE;
+	}
 	genl_dump_check_consistent(cb, hdr);
 
-	owner = get_pid_task(group->tgid, PIDTYPE_TGID);
-	/* Only the carriers have user words: see fiber_nl_put_carrier(). */
-	if (owner && next_slot)
-		may_read = fiber_nl_may_read(fiber_nl_dump(cb), owner);
 	mutex_lock(&group->config_lock);
 	if (fiber_nl_put_group_attrs(skb, cb, group, owner, ns,
 				     next_slot && *next_slot))
@@ -274,7 +292,7 @@ static int fiber_nl_put_group(struct sk_buff *skb, struct netlink_callback *cb,
 		if (group->frozen) {
 			for_each_set_bit_from(i, group->slot_used, group->max_carriers) {
 				if (fiber_nl_put_carrier(skb, group->carriers[i],
-							 ns, may_read))
+							 ns))
 					break;
 				done++;
 			}
@@ -292,15 +310,13 @@ static int fiber_nl_put_group(struct sk_buff *skb, struct netlink_callback *cb,
 		ret = 0;
 	}
 	mutex_unlock(&group->config_lock);
-	if (owner)
-		put_task_struct(owner);
+	put_task_struct(owner);
 	genlmsg_end(skb, hdr);
 	return ret;
 
 cancel:
 	mutex_unlock(&group->config_lock);
-	if (owner)
-		put_task_struct(owner);
+	put_task_struct(owner);
 	genlmsg_cancel(skb, hdr);
 	return -EMSGSIZE;
 }
@@ -313,13 +329,25 @@ static int fiber_nl_dump_result(struct sk_buff *skb, int ret)
 	return ret;
 }
 
+/*
+ * The credentials of the socket's opener: those it had when it made the
+ * socket.  NULL for a socket with no file (a kernel one).
+ */
+static const struct cred *fiber_nl_opener_cred(struct sk_buff *skb)
+{
+	struct socket *sock = NETLINK_CB(skb).sk->sk_socket;
+
+	return sock && sock->file ? get_cred(sock->file->f_cred) : NULL;
+}
+
 static int fiber_nl_dump_start(struct netlink_callback *cb)
 {
 	struct fiber_nl_dump *d = fiber_nl_dump(cb);
 
 	d->ns = get_pid_ns(task_active_pid_ns(current));
-	d->cred = get_current_cred();
-	d->may_ptrace = capable(CAP_SYS_PTRACE);
+	d->cred = fiber_nl_opener_cred(cb->skb);
+	/* Both the opener and the writer must have it. */
+	d->may_ptrace = netlink_capable(cb->skb, CAP_SYS_PTRACE);
 	return 0;
 }
 
@@ -328,7 +356,8 @@ static int fiber_nl_dump_done(struct netlink_callback *cb)
 	struct fiber_nl_dump *d = fiber_nl_dump(cb);
 
 	put_pid(d->pid);
-	put_cred(d->cred);
+	if (d->cred)
+		put_cred(d->cred);
 	put_pid_ns(d->ns);
 	return 0;
 }
@@ -385,6 +414,20 @@ static bool fiber_nl_pid_has_group(struct pid *pid)
 }
 
 /*
+ * Is @pid a live process whose groups the reader may see?  One it may not
+ * see is answered as one without a group: no answer tells the two apart.
+ */
+static bool fiber_nl_pid_readable(struct fiber_nl_dump *d, struct pid *pid)
+{
+	struct task_struct *owner = get_pid_task(pid, PIDTYPE_TGID);
+	bool ok = fiber_nl_may_read(d, owner);
+
+	if (owner)
+		put_task_struct(owner);
+	return ok;
+}
+
+/*
  * FIBER_CMD_GET_GROUP: check the request.  This is done in the first call
  * of the dump rather than in ->start, since only the dump calls have an
  * extended ACK to explain an error in (on 6.1); the error then comes in
@@ -405,7 +448,7 @@ static int fiber_nl_get_group_check(struct netlink_callback *cb)
 	pid = get_pid(find_pid_ns(nla_get_u32(attrs[FIBER_GROUP_A_PID]),
 				  d->ns));
 	rcu_read_unlock();
-	if (!pid || !pid_has_task(pid, PIDTYPE_TGID) ||
+	if (!pid || !fiber_nl_pid_readable(d, pid) ||
 	    !fiber_nl_pid_has_group(pid)) {
 		put_pid(pid);
 		NL_SET_ERR_MSG_ATTR(cb->extack, attrs[FIBER_GROUP_A_PID],

@@ -29,6 +29,7 @@ struct fiber_nl {
 	uint32_t mcgrp_events;
 	unsigned int seq;
 	bool intr;
+	bool use_write;			/* write(2), not sendto(2), requests */
 	size_t recv_size;		/* buffer size for receiving */
 	char extack[256];
 	char buf[65536];
@@ -120,7 +121,9 @@ static inline int fiber_nl_call(struct fiber_nl *nl, uint16_t type,
 		put(nlh, put_data);
 	nl->intr = false;
 	nl->extack[0] = 0;
-	if (mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len) < 0)
+	if ((nl->use_write ?
+	     write(mnl_socket_get_fd(nl->sock), nlh, nlh->nlmsg_len) :
+	     mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len)) < 0)
 		return -errno;
 	return fiber_nl_recv(nl, nlh->nlmsg_seq, fn, data);
 }
@@ -159,16 +162,18 @@ static inline int fiber_nl_take_family(const struct nlmsghdr *nlh, void *data)
 }
 
 /*
- * Open a socket and resolve the family: -ENOENT if the module is not there.
- * Replies are read @recv_size bytes at a time.
+ * Resolve the family on @sock (a generic netlink socket, not yet bound):
+ * -ENOENT if the module is not there.  Replies are read @recv_size bytes at
+ * a time.  The socket is closed on failure.
  */
-static inline int fiber_nl_open_sized(struct fiber_nl *nl, size_t recv_size)
+static inline int fiber_nl_setup(struct fiber_nl *nl, struct mnl_socket *sock,
+				 size_t recv_size)
 {
 	int one = 1, ret;
 
 	memset(nl, 0, sizeof(*nl));
 	nl->recv_size = recv_size;
-	nl->sock = mnl_socket_open(NETLINK_GENERIC);
+	nl->sock = sock;
 	if (!nl->sock)
 		return -errno;
 	if (mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0)
@@ -189,6 +194,18 @@ fail:
 	ret = -errno;
 	mnl_socket_close(nl->sock);
 	return ret;
+}
+
+/* Open a socket and resolve the family. */
+static inline int fiber_nl_open_sized(struct fiber_nl *nl, size_t recv_size)
+{
+	return fiber_nl_setup(nl, mnl_socket_open(NETLINK_GENERIC), recv_size);
+}
+
+/* The same on generic netlink socket @fd, which someone else may have made. */
+static inline int fiber_nl_open_fd(struct fiber_nl *nl, int fd)
+{
+	return fiber_nl_setup(nl, mnl_socket_fdopen(fd), sizeof(nl->buf));
 }
 
 static inline int fiber_nl_open(struct fiber_nl *nl)

@@ -548,7 +548,8 @@ struct fiber_config {
  *
  * FIBER_CMD_GET_GROUPS (dump; no attributes)
  *	One message per group, each a set of FIBER_GROUP_A_* attributes
- *	without FIBER_GROUP_A_CARRIERS.  Any user may dump.
+ *	without FIBER_GROUP_A_CARRIERS.  Any user may dump, and sees the
+ *	groups whose owner's memory it may read (below).
  *
  * FIBER_CMD_GET_GROUP (dump; FIBER_GROUP_A_PID required)
  *	The groups of process PID (a process may open /dev/fiber more than
@@ -558,12 +559,17 @@ struct fiber_config {
  *	FIBER_GROUP_A_PID and the next carriers, as WireGuard does for
  *	peers; the group's other attributes are those of its first message.
  *	Errors, in the NLMSG_DONE message with an extended ACK message:
- *	EINVAL (no pid), ESRCH (no group of that live process).  It must
- *	be sent with NLM_F_DUMP: a plain request gets EOPNOTSUPP.
- *	FIBER_CARRIER_A_USER_WORD is the runtime's own memory (a pointer,
- *	maybe), so it is left out unless the reader may read the owner's
- *	memory: the same uids and gids as a dumpable owner, or
- *	CAP_SYS_PTRACE (ptrace's PTRACE_MODE_READ_FSCREDS rules).
+ *	EINVAL (no pid), ESRCH (no group of that live process, or none the
+ *	reader may see).  It must be sent with NLM_F_DUMP: a plain request
+ *	gets EOPNOTSUPP.
+ *
+ *	Who sees a group: a reader that may read its owner's memory, by
+ *	ptrace's PTRACE_MODE_READ_FSCREDS credential rules: the same uids
+ *	and gids as a dumpable owner, or CAP_SYS_PTRACE.  A group shows its
+ *	threads' ids and their block and wake times to the nanosecond, and
+ *	FIBER_CARRIER_A_USER_WORD is the runtime's own memory.  The reader
+ *	is the socket's opener (its credentials when it made the socket);
+ *	CAP_SYS_PTRACE counts as netlink_capable() has it.
  *
  * FIBER_CMD_GET_STATS (do; no attributes)
  *	Module-wide totals and settings, as FIBER_STATS_A_* attributes.
