@@ -471,7 +471,7 @@ static void fiber_carrier_retire(struct fiber_carrier *c)
 
 	mutex_lock(&group->config_lock);
 	spin_lock_irqsave(&group->lock, flags);
-	group->carriers[c->index] = NULL;
+	fiber_group_set_carrier(group, c->index, NULL);
 	WRITE_ONCE(c->retired, true);
 	if (c->parked)
 		list_del(&c->park_node);
@@ -618,7 +618,7 @@ static int fiber_carrier_attach(struct fiber_group *group,
 	atomic_inc(&fiber_nr_carriers);
 	group->carriers_gen++;
 	spin_lock_irqsave(&group->lock, flags);
-	group->carriers[index] = c;
+	fiber_group_set_carrier(group, index, c);
 	spin_unlock_irqrestore(&group->lock, flags);
 	return 0;
 }

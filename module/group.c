@@ -22,6 +22,7 @@
 #include <linux/pid.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/user_namespace.h>
 #include <linux/workqueue.h>
 #include <linux/fiber.h>
 
@@ -149,7 +150,7 @@ void fiber_group_read(struct fiber_group *group,
 		return;
 	snap->nr_pending = max(atomic_read(&group->nr_pending), 0);
 	for_each_set_bit(i, group->slot_used, group->max_carriers) {
-		c = group->carriers[i];
+		c = fiber_group_carrier(group, i);
 		sum->blocks += READ_ONCE(c->blocks);
 		sum->wakeups += READ_ONCE(c->wakeups);
 		sum->claims += READ_ONCE(c->claims);
@@ -180,70 +181,122 @@ void fiber_groups_read_totals(struct fiber_counters *totals)
 }
 
 /*
- * Groups per user, for the max_groups_per_user limit, like inotify's
- * max_user_instances.  Entries live while the user has a group.
+ * Groups per user, for the max_groups_per_user limit, counted as the
+ * kernel's ucounts count inotify's max_user_instances: per user in the
+ * user namespace it opened the device in, and again per namespace above
+ * it, as the owner of the one below.  So the subordinate uids of a user's
+ * containers (each its own kuid) share that user's budget at every level
+ * up to the initial namespace, and cannot multiply it.
+ *
+ * An entry lives while some group counts in it.  It needs no reference on
+ * its namespace: every group that counts in it holds one on the namespace
+ * it was made in, which holds its parent, and so on up.  Charging
+ * allocates, so the table is under a mutex (open() and the group's release
+ * are both process context).
  */
 struct fiber_user {
 	struct hlist_node node;
-	kuid_t uid;
+	struct user_namespace *ns;	/* counted in this namespace ... */
+	kuid_t uid;			/* ... for this user */
 	unsigned int groups;
 };
 
 static DEFINE_HASHTABLE(fiber_users, 6);
-static DEFINE_SPINLOCK(fiber_users_lock);
+static DEFINE_MUTEX(fiber_users_lock);
 
-static struct fiber_user *fiber_user_find(kuid_t uid)
+static unsigned long fiber_user_key(struct user_namespace *ns, kuid_t uid)
+{
+	return (unsigned long)ns ^ __kuid_val(uid);
+}
+
+static struct fiber_user *fiber_user_find(struct user_namespace *ns,
+					  kuid_t uid)
 {
 	struct fiber_user *u;
 
 	lockdep_assert_held(&fiber_users_lock);
-	hash_for_each_possible(fiber_users, u, node, __kuid_val(uid))
-		if (uid_eq(u->uid, uid))
+	hash_for_each_possible(fiber_users, u, node, fiber_user_key(ns, uid))
+		if (u->ns == ns && uid_eq(u->uid, uid))
 			return u;
 	return NULL;
 }
 
-static int fiber_user_charge(kuid_t uid)
+/*
+ * The next level up from (*@ns, *@uid): the namespace's parent, where its
+ * owner is counted.  False at the initial namespace.
+ */
+static bool fiber_user_up(struct user_namespace **ns, kuid_t *uid)
 {
-	struct fiber_user *u, *fresh;
-	int ret = 0;
-
-	fresh = kzalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
-	if (!fresh)
-		return -ENOMEM;
-	spin_lock(&fiber_users_lock);
-	u = fiber_user_find(uid);
-	if (!u) {
-		u = fresh;
-		fresh = NULL;
-		u->uid = uid;
-		hash_add(fiber_users, &u->node, __kuid_val(uid));
-	}
-	if (u->groups >= READ_ONCE(fiber_max_groups_per_user))
-		ret = -EMFILE;
-	else
-		u->groups++;
-	if (!u->groups) {
-		hash_del(&u->node);
-		fresh = u;	/* freed below */
-	}
-	spin_unlock(&fiber_users_lock);
-	kfree(fresh);
-	return ret;
+	if (*ns == &init_user_ns)
+		return false;
+	*uid = (*ns)->owner;
+	*ns = (*ns)->parent;
+	return true;
 }
 
-static void fiber_user_uncharge(kuid_t uid)
+/* Take one group off each level from (@ns, @uid) up to, not with, @stop. */
+static void fiber_user_uncharge_upto(struct user_namespace *ns, kuid_t uid,
+				     struct user_namespace *stop)
 {
 	struct fiber_user *u;
 
-	spin_lock(&fiber_users_lock);
-	u = fiber_user_find(uid);
-	if (!--u->groups)
-		hash_del(&u->node);
-	else
-		u = NULL;
-	spin_unlock(&fiber_users_lock);
-	kfree(u);
+	lockdep_assert_held(&fiber_users_lock);
+	do {
+		if (ns == stop)
+			return;
+		u = fiber_user_find(ns, uid);
+		if (!--u->groups) {
+			hash_del(&u->node);
+			kfree(u);
+		}
+	} while (fiber_user_up(&ns, &uid));
+}
+
+/* Count one more group of @uid in @ns, at every level: 0 or -EMFILE. */
+static int fiber_user_charge(struct user_namespace *ns, kuid_t uid)
+{
+	unsigned int max = READ_ONCE(fiber_max_groups_per_user);
+	struct user_namespace *at = ns;
+	struct fiber_user *u;
+	kuid_t at_uid = uid;
+	int ret = 0;
+
+	mutex_lock(&fiber_users_lock);
+	do {
+		u = fiber_user_find(at, at_uid);
+		if (!u) {
+			u = kzalloc(sizeof(*u), GFP_KERNEL_ACCOUNT);
+			if (!u) {
+				ret = -ENOMEM;
+				break;
+			}
+			u->ns = at;
+			u->uid = at_uid;
+			hash_add(fiber_users, &u->node,
+				 fiber_user_key(at, at_uid));
+		}
+		if (u->groups >= max) {
+			ret = -EMFILE;
+			if (!u->groups) {
+				hash_del(&u->node);
+				kfree(u);
+			}
+			break;
+		}
+		u->groups++;
+	} while (fiber_user_up(&at, &at_uid));
+	/* Undo the levels below the one that failed. */
+	if (ret)
+		fiber_user_uncharge_upto(ns, uid, at);
+	mutex_unlock(&fiber_users_lock);
+	return ret;
+}
+
+static void fiber_user_uncharge(struct user_namespace *ns, kuid_t uid)
+{
+	mutex_lock(&fiber_users_lock);
+	fiber_user_uncharge_upto(ns, uid, NULL);
+	mutex_unlock(&fiber_users_lock);
 }
 
 struct fiber_group *fiber_group_create(void)
@@ -257,8 +310,10 @@ struct fiber_group *fiber_group_create(void)
 	if (!group)
 		return ERR_PTR(-ENOMEM);
 	group->uid = current_uid();
-	ret = fiber_user_charge(group->uid);
+	group->user_ns = get_user_ns(current_user_ns());
+	ret = fiber_user_charge(group->user_ns, group->uid);
 	if (ret) {
+		put_user_ns(group->user_ns);
 		kfree(group);
 		return ERR_PTR(ret);
 	}
@@ -288,6 +343,17 @@ void fiber_group_get(struct fiber_group *group)
 	kref_get(&group->ref);
 }
 
+static void fiber_group_free_carriers(struct fiber_group *group)
+{
+	u32 i;
+
+	if (!group->carriers)
+		return;
+	for (i = 0; i < DIV_ROUND_UP(group->nr_slots, FIBER_SLOTS_PER_PAGE); i++)
+		kfree(group->carriers[i]);
+	kvfree(group->carriers);
+}
+
 /* Process context: every final put happens in one (see carrier.c). */
 static void fiber_group_release(struct kref *ref)
 {
@@ -308,13 +374,14 @@ static void fiber_group_release(struct kref *ref)
 	mutex_unlock(&fiber_groups_lock);
 
 	fiber_shared_free(group);
-	kvfree(group->carriers);
+	fiber_group_free_carriers(group);
 	bitmap_free(group->pending_blocked);
 	bitmap_free(group->pending_ready);
 	bitmap_free(group->slot_used);
 	mmdrop(group->mm);
 	put_pid(group->tgid);
-	fiber_user_uncharge(group->uid);
+	fiber_user_uncharge(group->user_ns, group->uid);
+	put_user_ns(group->user_ns);
 	atomic_dec(&fiber_nr_groups);
 	kfree(group);
 }
@@ -349,8 +416,8 @@ int fiber_group_freeze(struct fiber_group *group)
 		return 0;
 
 	ret = -ENOMEM;
-	group->carriers = kvcalloc(max, sizeof(*group->carriers),
-				   GFP_KERNEL_ACCOUNT);
+	group->carriers = kvcalloc(DIV_ROUND_UP(max, FIBER_SLOTS_PER_PAGE),
+				   sizeof(*group->carriers), GFP_KERNEL_ACCOUNT);
 	group->pending_blocked = bitmap_zalloc(max, GFP_KERNEL_ACCOUNT);
 	group->pending_ready = bitmap_zalloc(max, GFP_KERNEL_ACCOUNT);
 	group->slot_used = bitmap_zalloc(max, GFP_KERNEL_ACCOUNT);
@@ -387,6 +454,7 @@ out_free:
 static void fiber_group_shutdown(struct fiber_group *group)
 {
 	struct fiber_wakeups w = { .n = 0 };
+	struct fiber_carrier *c;
 	unsigned long flags;
 	u32 i = 0, end;
 
@@ -396,8 +464,9 @@ static void fiber_group_shutdown(struct fiber_group *group)
 		WRITE_ONCE(group->dead, true);
 		end = group->nr_slots;
 		while (i < end && !fiber_wakeups_full(&w)) {
-			if (group->carriers[i])
-				fiber_wakeups_add(&w, group->carriers[i]);
+			c = fiber_group_carrier(group, i);
+			if (c)
+				fiber_wakeups_add(&w, c);
 			i++;
 		}
 		spin_unlock_irqrestore(&group->lock, flags);

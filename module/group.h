@@ -11,6 +11,8 @@
 #include <linux/uidgid.h>
 #include <linux/fiber.h>
 
+#include "shared.h"
+
 struct fiber_carrier;
 struct file;
 struct pid_namespace;
@@ -67,6 +69,7 @@ struct fiber_group {
 	struct mm_struct *mm;		/* mmgrab()ed: identity only */
 	struct pid *tgid;		/* the opener's thread group */
 	kuid_t uid;			/* charged for the per-user limit */
+	struct user_namespace *user_ns;	/* ... in this namespace and up */
 
 	struct mutex config_lock;	/* see above */
 	/* Configuration: written under config_lock, read anywhere. */
@@ -81,10 +84,17 @@ struct fiber_group {
 	struct fiber_shared *shared;	/* kernel address of pages[0] */
 
 	spinlock_t lock;		/* see above */
-	struct fiber_carrier **carriers; /* by slot index */
 	/*
-	 * How many entries @carriers has: 0 until the group is frozen, then
-	 * max_carriers for good.  Set under @lock, after the array: code
+	 * The carriers by slot index, in chunks of one slot page's worth,
+	 * each allocated with its page (shared.c) and kept, like it, until
+	 * the group dies: the memory follows the slots used, not max_carriers.
+	 * An entry changes under @lock and config_lock, and is read under
+	 * either (fiber_group_carrier()).
+	 */
+	struct fiber_carrier ***carriers;
+	/*
+	 * How many slots there are: 0 until the group is frozen, then
+	 * max_carriers for good.  Set under @lock, after the arrays: code
 	 * that holds @lock but not config_lock bounds its index with this,
 	 * never with max_carriers, which CONFIGURE changes until the freeze.
 	 */
@@ -109,6 +119,30 @@ struct fiber_group {
 
 	bool dead;			/* the owner closed its last fd */
 };
+
+/*
+ * The carrier in slot @index (below nr_slots) of a frozen group, or NULL.
+ * Under group->lock or config_lock.  A chunk is published with
+ * smp_store_release() (fiber_shared_prepare_slot()).
+ */
+static inline struct fiber_carrier *
+fiber_group_carrier(struct fiber_group *group, u32 index)
+{
+	struct fiber_carrier **chunk;
+
+	/* Pairs with the release in fiber_shared_prepare_slot(). */
+	chunk = smp_load_acquire(&group->carriers[index / FIBER_SLOTS_PER_PAGE]);
+	return chunk ? chunk[index % FIBER_SLOTS_PER_PAGE] : NULL;
+}
+
+/* Set the carrier of slot @index, whose chunk exists.  Under both locks. */
+static inline void fiber_group_set_carrier(struct fiber_group *group,
+					   u32 index, struct fiber_carrier *c)
+{
+	lockdep_assert_held(&group->config_lock);
+	lockdep_assert_held(&group->lock);
+	group->carriers[index / FIBER_SLOTS_PER_PAGE][index % FIBER_SLOTS_PER_PAGE] = c;
+}
 
 extern unsigned int fiber_max_carriers;
 extern unsigned int fiber_max_groups_per_user;

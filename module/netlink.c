@@ -291,7 +291,8 @@ static int fiber_nl_put_group(struct sk_buff *skb, struct netlink_callback *cb,
 		i = *next_slot;
 		if (group->frozen) {
 			for_each_set_bit_from(i, group->slot_used, group->max_carriers) {
-				if (fiber_nl_put_carrier(skb, group->carriers[i],
+				if (fiber_nl_put_carrier(skb,
+							 fiber_group_carrier(group, i),
 							 ns))
 					break;
 				done++;

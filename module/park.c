@@ -333,11 +333,12 @@ static int fiber_wake_slot(struct fiber_group *group, u32 index, bool any)
 								  park_node), &w);
 	} else if (index >= READ_ONCE(group->max_carriers)) {
 		ret = -EINVAL;
-	} else if (index >= group->nr_slots || !group->carriers[index]) {
+	} else if (index >= group->nr_slots ||
+		   !fiber_group_carrier(group, index)) {
 		/* Not frozen yet, or frozen smaller since the line above. */
 		ret = -ESRCH;
 	} else {
-		t = group->carriers[index];
+		t = fiber_group_carrier(group, index);
 		if (t->parked) {
 			fiber_wake_parked(group, t, &w);
 		} else if (t->held && !t->granted) {

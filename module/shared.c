@@ -24,8 +24,6 @@
 #include "group.h"
 #include "shared.h"
 
-#define FIBER_SLOTS_PER_PAGE	(PAGE_SIZE / sizeof(struct fiber_slot))
-
 size_t fiber_shared_map_size(u32 max_carriers)
 {
 	return PAGE_SIZE * (1 + DIV_ROUND_UP(max_carriers, FIBER_SLOTS_PER_PAGE));
@@ -71,15 +69,28 @@ int fiber_shared_alloc(struct fiber_group *group)
 	return 0;
 }
 
-/* Make sure the page that holds slot @index exists. */
+/*
+ * Make sure the page that holds slot @index exists, and its chunk of
+ * group->carriers.  The chunk first: a page is never without it.
+ */
 int fiber_shared_prepare_slot(struct fiber_group *group, u32 index)
 {
 	u32 nr = 1 + index / FIBER_SLOTS_PER_PAGE;
+	struct fiber_carrier **chunk;
 	struct page *page;
 
 	lockdep_assert_held(&group->config_lock);
 	if (group->pages[nr])
 		return 0;
+	chunk = group->carriers[nr - 1];
+	if (!chunk) {
+		chunk = kcalloc(FIBER_SLOTS_PER_PAGE, sizeof(*chunk),
+				GFP_KERNEL_ACCOUNT);
+		if (!chunk)
+			return -ENOMEM;
+		/* Pairs with the smp_load_acquire() in fiber_group_carrier(). */
+		smp_store_release(&group->carriers[nr - 1], chunk);
+	}
 	page = fiber_shared_new_page();
 	if (!page)
 		return -ENOMEM;

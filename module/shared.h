@@ -3,6 +3,11 @@
 #define _FIBER_SHARED_H
 
 #include <linux/types.h>
+#include <asm/page.h>
+#include <linux/fiber.h>
+
+/* Slots per page of the mapping; the first page is the header. */
+#define FIBER_SLOTS_PER_PAGE	(PAGE_SIZE / sizeof(struct fiber_slot))
 
 struct fiber_group;
 struct fiber_slot;

@@ -4,6 +4,7 @@
  * configure, park, wake and switch; the ownership rule (EBADFD from any
  * other process); the limits.  A failed call changes nothing.
  */
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 #include "fiber_test.h"
 #include "harness_ext.h"
 #include "group_fixture.h"
+#include "nobody.h"
 
 static uint32_t module_max_carriers(int fd)
 {
@@ -403,6 +405,19 @@ static int write_param(const char *value)
 	return n == (ssize_t)strlen(value) ? 0 : n < 0 ? (int)n : -EIO;
 }
 
+static int write_file_str(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	n = n == (ssize_t)strlen(text) ? 0 : n < 0 ? -errno : -EIO;
+	close(fd);
+	return n;
+}
+
 static long read_param(void)
 {
 	char buf[32] = "";
@@ -465,6 +480,100 @@ TEST(groups_per_user_are_limited)
 	ret = fiber_open();
 	EXPECT_LE(0, ret);
 	close(ret);
+}
+
+/*
+ * A user's containers share the user's budget: groups are counted per user
+ * in each user namespace and, through the namespace's owner, in every one
+ * above, as the kernel's ucounts do.  Nobody makes a user namespace, root
+ * maps ten subordinate uids into it (as newuidmap would), and a process as
+ * each of them opens as many groups as it may.  The module of before
+ * counted by kuid alone: ten times the budget.
+ */
+TEST(subordinate_uids_share_their_owners_budget)
+{
+	int go[2], ready[2], counts[2], status, total = 0, n;
+	char path[64];
+	pid_t pid;
+
+	if (fiber_open() == -ENOENT)
+		SKIP(return, "the fiber module is not loaded");
+	if (write_param("4"))
+		SKIP(return, "cannot write %s", GROUPS_PARAM);
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(counts));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		char c = 'u';
+		int i;
+
+		close(go[1]);
+		close(ready[0]);
+		close(counts[0]);
+		setpgid(0, 0);	/* so that its processes are killed together */
+		if (fiber_become_nobody())
+			_exit(10);
+		if (unshare(CLONE_NEWUSER))
+			c = 's';
+		if (write(ready[1], &c, 1) != 1 || c == 's')
+			_exit(c == 's' ? 0 : 11);
+		if (read(go[0], &c, 1) != 1)
+			_exit(12);
+		/* One process per subordinate uid, holding what it opened. */
+		for (i = 0; i < 10; i++) {
+			if (fork() == 0) {
+				int got = 0, j;
+
+				if (setresuid(i, i, i))
+					_exit(13);
+				for (j = 0; j < 8; j++)
+					if (fiber_open() >= 0)
+						got++;
+				if (write(counts[1], &got, sizeof(got)) != sizeof(got))
+					_exit(14);
+				pause();
+				_exit(0);
+			}
+		}
+		pause();
+		_exit(0);
+	}
+	close(go[0]);
+	close(ready[1]);
+	close(counts[1]);
+	{
+		char c;
+
+		ASSERT_EQ(1, read(ready[0], &c, 1));
+		if (c == 's') {
+			waitpid(pid, NULL, 0);
+			ASSERT_EQ(0, write_param("1024"));
+			SKIP(return, "nobody may not make a user namespace here");
+		}
+	}
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	ASSERT_EQ(0, write_file_str(path, "0 100000 10\n"));
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	for (int i = 0; i < 10; i++) {
+		ASSERT_EQ(sizeof(n), read(counts[0], &n, sizeof(n)));
+		total += n;
+	}
+	/* Nobody itself, outside, has nothing left either. */
+	pid_t outside = fork();
+
+	ASSERT_LE(0, outside);
+	if (!outside)
+		_exit(fiber_become_nobody() ? 10 :
+		      fiber_open() == -EMFILE ? 0 : 11);
+	ASSERT_EQ(outside, waitpid(outside, &status, 0));
+	EXPECT_EQ(0, status);
+	kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	EXPECT_EQ(4, total) TH_LOG("ten subordinate uids opened %d groups", total);
+	ASSERT_EQ(0, write_param("1024"));
 }
 
 TEST_HARNESS_MAIN

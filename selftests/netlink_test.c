@@ -8,6 +8,8 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <linux/futex.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -1109,6 +1111,127 @@ TEST_F_TIMEOUT(nl, a_listener_in_another_netns_hears_and_costs_nothing, 60)
 	EXPECT_GT(100, after.events_dropped - before.events_dropped)
 		TH_LOG("%llu events were recorded for a listener elsewhere and dropped",
 		       (unsigned long long)(after.events_dropped - before.events_dropped));
+}
+
+/* Read a number from a cgroup file, or -1. */
+static long long cgroup_read(const char *dir, const char *file)
+{
+	char path[160], buf[64] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? strtoll(buf, NULL, 10) : -1;
+}
+
+static int cgroup_write(const char *dir, const char *file, const char *text)
+{
+	char path[160];
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	ret = write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -errno;
+	close(fd);
+	return ret;
+}
+
+#define BIG_GROUPS	8
+#define MOST_CARRIERS	1048576		/* the largest max_carriers (uapi) */
+
+/*
+ * What a group costs follows the slots it uses, not max_carriers: a
+ * group mapped with the largest max_carriers and no carrier costs some
+ * 1.2 MB (its bitmaps and page tables, 7 bits a slot), measured by its
+ * memory cgroup (all of it is charged there).  The module of before also
+ * allocated a carrier pointer for every possible slot: 8 MB more.
+ */
+TEST_F_TIMEOUT(nl, an_empty_group_costs_little_whatever_its_max_carriers, 60)
+{
+	struct settings s = { .max_carriers = MOST_CARRIERS };
+	char dir[64], pid[16];
+	long long before, after;
+	int report[2], go[2], status;
+	struct stats orig;
+	pid_t child;
+	char c;
+
+	SKIPPED_IN_SETUP();
+	if (geteuid())
+		SKIP(return, "needs root, to raise max_carriers");
+	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK))
+		SKIP(return, "no cgroup v2 hierarchy at /sys/fs/cgroup");
+	cgroup_write("/sys/fs/cgroup", "cgroup.subtree_control", "+memory");
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/fiber_mem_%d", getpid());
+	if (mkdir(dir, 0755))
+		SKIP(return, "cannot make a cgroup: %s", strerror(errno));
+	if (cgroup_read(dir, "memory.current") < 0) {
+		rmdir(dir);
+		SKIP(return, "no memory controller in cgroup v2");
+	}
+	ASSERT_EQ(0, get_stats(&self->nl, &orig));
+	ASSERT_EQ(0, set_config(&self->nl, &s));
+	ASSERT_EQ(0, pipe(report));
+	ASSERT_EQ(0, pipe(go));
+	child = fork();
+	ASSERT_LE(0, child);
+	if (!child) {
+		size_t size = 0;
+		int i, fd;
+
+		close(report[0]);
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(10);
+		/* Now in the cgroup: each group, mapped (frozen), stays. */
+		c = 'r';
+		if (write(report[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(11);
+		for (i = 0; i < BIG_GROUPS; i++) {
+			struct fiber_config cfg;
+
+			fd = fiber_open();
+			if (fd < 0 || fiber_configure(fd, FIBER_CONFIG_SET_MAX_CARRIERS,
+						      0, 0, MOST_CARRIERS, &cfg))
+				_exit(12);
+			size = cfg.map_size;
+			if (mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+				_exit(13);
+		}
+		c = 'd';
+		if (write(report[1], &c, 1) != 1)
+			_exit(14);
+		pause();
+		_exit(0);
+	}
+	close(report[1]);
+	close(go[0]);
+	snprintf(pid, sizeof(pid), "%d", child);
+	ASSERT_EQ(0, cgroup_write(dir, "cgroup.procs", pid));
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	ASSERT_EQ(1, read(report[0], &c, 1));
+	before = cgroup_read(dir, "memory.current");
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	ASSERT_EQ(1, read(report[0], &c, 1));
+	EXPECT_EQ('d', c);
+	after = cgroup_read(dir, "memory.current");
+	kill(child, SIGKILL);
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	s.max_carriers = orig.max_carriers;
+	EXPECT_EQ(0, set_config(&self->nl, &s));
+	/* The memory goes with the process: the cgroup empties. */
+	usleep(100 * 1000);
+	EXPECT_EQ(0, rmdir(dir));
+	EXPECT_GT(2 * 1024 * 1024, (after - before) / BIG_GROUPS)
+		TH_LOG("an empty group of %u slots costs %lld bytes",
+		       MOST_CARRIERS, (after - before) / BIG_GROUPS);
 }
 
 TEST_HARNESS_MAIN
