@@ -17,6 +17,7 @@
  * mremap of a part fail with EINVAL).
  */
 #include <linux/mm.h>
+#include <linux/pagemap.h>
 #include <linux/slab.h>
 #include <linux/fiber.h>
 
@@ -146,6 +147,22 @@ static vm_fault_t fiber_shared_fault(struct vm_fault *vmf)
 	return 0;
 }
 
+/*
+ * The header page is the module's to write: user space may only read it.
+ * A shared writable mapping with ->page_mkwrite is mapped read-only and
+ * asks here before any page of it is first written, so a write to the
+ * header gets SIGBUS while the slot pages turn writable.  The page is
+ * returned locked: it has no address_space, and do_page_mkwrite() would
+ * take that for a truncated page and retry for ever.
+ */
+static vm_fault_t fiber_shared_page_mkwrite(struct vm_fault *vmf)
+{
+	if (vmf->pgoff == 0)
+		return VM_FAULT_SIGBUS;
+	lock_page(vmf->page);
+	return VM_FAULT_LOCKED;
+}
+
 static int fiber_shared_may_split(struct vm_area_struct *vma, unsigned long addr)
 {
 	return -EINVAL;
@@ -153,6 +170,7 @@ static int fiber_shared_may_split(struct vm_area_struct *vma, unsigned long addr
 
 static const struct vm_operations_struct fiber_shared_vm_ops = {
 	.fault		= fiber_shared_fault,
+	.page_mkwrite	= fiber_shared_page_mkwrite,
 	.may_split	= fiber_shared_may_split,
 };
 

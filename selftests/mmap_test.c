@@ -161,6 +161,38 @@ TEST_F(group, touching_an_unused_slot_page_is_sigbus)
 }
 
 /*
+ * The header is the module's: user space may read it, and a write to it,
+ * even through a mapping made writable, gets SIGBUS and changes nothing.
+ * The slot pages of the same mapping stay writable.
+ */
+TEST_F(group, the_header_page_is_read_only)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus };
+	char *p = map(self->fd, self->size, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	struct fiber_shared *hdr = (struct fiber_shared *)p;
+	struct fiber_slot *slot = (struct fiber_slot *)(p + self->page);
+	volatile int faulted = 0;
+	uint32_t magic;
+
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, sigaction(SIGBUS, &sa, NULL));
+	ASSERT_EQ(0, fiber_register(self->fd, 0, NULL));
+	magic = hdr->magic;
+	if (sigsetjmp(bus_jmp, 1) == 0)
+		*(volatile uint32_t *)&hdr->nr_carriers = 12345;
+	else
+		faulted = 1;
+	EXPECT_EQ(1, faulted);
+	EXPECT_EQ(magic, hdr->magic);
+	EXPECT_EQ(1, hdr->nr_carriers);
+	/* Its own slot the carrier writes (its user word). */
+	slot->user_word = 42;
+	EXPECT_EQ(42, slot->user_word);
+	EXPECT_EQ(0, fiber_unregister(self->fd));
+	munmap(p, self->size);
+}
+
+/*
  * madvise(MADV_DOFORK) undoes VM_DONTCOPY: the child of fork() then has a
  * copy of the mapping.  It must not reach the owner's slots through it,
  * neither to read them nor to forge a state word, even as another user.

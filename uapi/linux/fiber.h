@@ -274,7 +274,8 @@ struct fiber_slot {
 
 /**
  * struct fiber_shared - the header page of the shared mapping
- * (all fields are the module's; user space reads them)
+ * (all fields are the module's; user space reads them: a write to the
+ * page raises SIGBUS, even through a writable mapping)
  * @magic:	FIBER_SHARED_MAGIC
  * @abi_version: FIBER_ABI_VERSION
  * @slot_size:	sizeof(struct fiber_slot)
