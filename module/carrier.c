@@ -109,6 +109,19 @@ static bool fiber_carrier_live(struct fiber_carrier *c)
 	       !(current->flags & PF_EXITING);
 }
 
+/*
+ * Note the time now in the carrier's own copy (host time) and in its slot,
+ * in the time namespace of the group's owner, as its clock_gettime() says.
+ */
+static void fiber_carrier_stamp(struct fiber_carrier *c, u64 *own,
+				__u64 *shared)
+{
+	u64 now = ktime_get_ns();
+
+	WRITE_ONCE(*own, now);
+	WRITE_ONCE(*shared, now + c->group->timens_ns);
+}
+
 static void fiber_sched_out(struct preempt_notifier *n, struct task_struct *next)
 {
 	struct fiber_carrier *c = container_of(n, struct fiber_carrier, notifier);
@@ -129,7 +142,7 @@ static void fiber_sched_out(struct preempt_notifier *n, struct task_struct *next
 	if (!try_cmpxchg64(&slot->state, &old, new))
 		return;
 	fiber_carrier_count(&c->blocks, &slot->blocks);
-	WRITE_ONCE(slot->last_block_ns, ktime_get_ns());
+	fiber_carrier_stamp(c, &c->last_block_ns, &slot->last_block_ns);
 	fiber_event_block(c, FIBER_SLOT_SEQ(new));
 
 	delay = READ_ONCE(c->group->handoff_delay_ns);
@@ -205,7 +218,7 @@ static void fiber_carrier_claimed(struct fiber_carrier *c, u64 word)
 	c->claim_seq = seq;
 	/* The wake-up from the block this claim was for. */
 	fiber_carrier_count(&c->wakeups, &slot->wakeups);
-	WRITE_ONCE(slot->last_wake_ns, ktime_get_ns());
+	fiber_carrier_stamp(c, &c->last_wake_ns, &slot->last_wake_ns);
 	fiber_carrier_withdraw_event(c, group->pending_blocked);
 	fiber_carrier_count(&c->claims, &slot->claims);
 	fiber_event_claim(c, seq);
@@ -235,7 +248,8 @@ static void fiber_sched_in(struct preempt_notifier *n, int cpu)
 				  FIBER_SLOT_WORD(FIBER_SLOT_RUNNING,
 						  FIBER_SLOT_SEQ(old)))) {
 			fiber_carrier_count(&c->wakeups, &slot->wakeups);
-			WRITE_ONCE(slot->last_wake_ns, ktime_get_ns());
+			fiber_carrier_stamp(c, &c->last_wake_ns,
+					    &slot->last_wake_ns);
 			fiber_carrier_withdraw_event(c, c->group->pending_blocked);
 			return;
 		}

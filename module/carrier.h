@@ -67,6 +67,8 @@ struct fiber_carrier {
 	u64 wakeups;
 	u64 claims;
 	u64 holds;
+	u64 last_block_ns;		/* host CLOCK_MONOTONIC */
+	u64 last_wake_ns;
 
 	/* Hold-on-wake (own, but @hold_flags also from @hold_timer). */
 	struct callback_head hold_work;

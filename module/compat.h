@@ -7,7 +7,9 @@
 #define _FIBER_COMPAT_H
 
 #include <linux/mm.h>
+#include <linux/nsproxy.h>
 #include <linux/sched.h>
+#include <linux/time_namespace.h>
 #include <linux/version.h>
 #include <net/genetlink.h>
 
@@ -47,6 +49,21 @@ static inline struct nlattr **fiber_genl_dump_attrs(struct netlink_callback *cb)
 	return genl_dumpit_info(cb)->info.attrs;
 #else
 	return genl_dumpit_info(cb)->attrs;
+#endif
+}
+
+/*
+ * How far the calling task's CLOCK_MONOTONIC is ahead of the host's, in
+ * nanoseconds: its time namespace's offset (containers, CRIU restores), 0
+ * without CONFIG_TIME_NS.  Process context.  The kernel's own
+ * timens_ktime_to_host() is not exported; the offsets are plain data.
+ */
+static inline s64 fiber_timens_monotonic_ns(void)
+{
+#ifdef CONFIG_TIME_NS
+	return timespec64_to_ns(&current->nsproxy->time_ns->offsets.monotonic);
+#else
+	return 0;
 #endif
 }
 

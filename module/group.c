@@ -28,6 +28,7 @@
 
 #include "args.h"
 #include "carrier.h"
+#include "compat.h"
 #include "device.h"
 #include "group.h"
 #include "park.h"
@@ -311,6 +312,8 @@ struct fiber_group *fiber_group_create(void)
 		return ERR_PTR(-ENOMEM);
 	group->uid = current_uid();
 	group->user_ns = get_user_ns(current_user_ns());
+	/* Slot times are in the owner's time namespace. */
+	group->timens_ns = fiber_timens_monotonic_ns();
 	ret = fiber_user_charge(group->user_ns, group->uid);
 	if (ret) {
 		put_user_ns(group->user_ns);

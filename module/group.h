@@ -70,6 +70,7 @@ struct fiber_group {
 	struct pid *tgid;		/* the opener's thread group */
 	kuid_t uid;			/* charged for the per-user limit */
 	struct user_namespace *user_ns;	/* ... in this namespace and up */
+	s64 timens_ns;			/* the owner's CLOCK_MONOTONIC offset */
 
 	struct mutex config_lock;	/* see above */
 	/* Configuration: written under config_lock, read anywhere. */

@@ -161,6 +161,9 @@ static int fiber_nl_put_carrier(struct sk_buff *skb, struct fiber_carrier *c,
 {
 	const struct fiber_slot *slot = c->slot;
 	u64 word = READ_ONCE(slot->state);
+	/* Times in the reader's time namespace; never read back from the slot. */
+	s64 timens = fiber_timens_monotonic_ns();
+	u64 block = READ_ONCE(c->last_block_ns), wake = READ_ONCE(c->last_wake_ns);
 	struct nlattr *nest;
 
 	nest = nla_nest_start(skb, 0);
@@ -182,9 +185,9 @@ static int fiber_nl_put_carrier(struct sk_buff *skb, struct fiber_carrier *c,
 	    nla_put_u64_64bit(skb, FIBER_CARRIER_A_HOLDS,
 			      READ_ONCE(c->holds), FIBER_CARRIER_A_PAD) ||
 	    nla_put_u64_64bit(skb, FIBER_CARRIER_A_LAST_BLOCK_NS,
-			      READ_ONCE(slot->last_block_ns), FIBER_CARRIER_A_PAD) ||
+			      block ? block + timens : 0, FIBER_CARRIER_A_PAD) ||
 	    nla_put_u64_64bit(skb, FIBER_CARRIER_A_LAST_WAKE_NS,
-			      READ_ONCE(slot->last_wake_ns), FIBER_CARRIER_A_PAD)) {
+			      wake ? wake + timens : 0, FIBER_CARRIER_A_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
 	}

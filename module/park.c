@@ -23,6 +23,7 @@
 
 #include "args.h"
 #include "carrier.h"
+#include "compat.h"
 #include "event.h"
 #include "group.h"
 #include "park.h"
@@ -211,6 +212,21 @@ static long fiber_deliver_events(struct fiber_group *group,
 }
 
 /*
+ * The host's time for a deadline @timeout_ns on the caller's CLOCK_MONOTONIC,
+ * which a time namespace may set ahead of the host's.  One already passed,
+ * even before the host's clock began, is 1 ns: past, but not "no deadline".
+ */
+static ktime_t fiber_park_deadline(u64 timeout_ns)
+{
+	s64 host;
+
+	if (!timeout_ns)
+		return 0;
+	host = (s64)timeout_ns - fiber_timens_monotonic_ns();
+	return ns_to_ktime(host > 0 ? host : 1);
+}
+
+/*
  * Park the calling carrier @c until it is woken, its deadline passes, a
  * signal arrives or the group dies; then deliver events.  @nr_events is
  * the capacity of @uevents in, the number delivered out.
@@ -219,7 +235,7 @@ static long fiber_park_self(struct fiber_group *group, struct fiber_carrier *c,
 			    u64 timeout_ns, struct fiber_event __user *uevents,
 			    u32 *nr_events)
 {
-	ktime_t expires = ns_to_ktime(timeout_ns);
+	ktime_t expires = fiber_park_deadline(timeout_ns);
 	bool parked = false, timed_out = false;
 	unsigned long flags;
 	long ret = 0, n;

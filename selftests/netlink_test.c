@@ -436,8 +436,8 @@ TEST_F(nl, counters_cannot_be_forged)
 			break;
 	}
 	ASSERT_LT(i, m.hdr->max_carriers);
+	/* The header cannot be written at all (mmap_test.c). */
 	slot->blocks = 1ull << 60;
-	m.hdr->grants = 1ull << 60;
 	ASSERT_EQ(0, dump_group_of(&self->nl, getpid(), &self->d));
 	ASSERT_EQ(1, self->d.n);
 	EXPECT_LE(10, self->d.g[0].blocks);

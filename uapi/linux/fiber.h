@@ -246,8 +246,9 @@ static inline const char *fiber_slot_state_name(unsigned int state)
  * @wakeups:	times it ran again after such a block (module)
  * @claims:	times it found its P claimed when it woke (module)
  * @holds:	times it was held waiting for a P (module)
- * @last_block_ns: CLOCK_MONOTONIC time of the last block (module)
- * @last_wake_ns: CLOCK_MONOTONIC time of the last wake-up (module)
+ * @last_block_ns: CLOCK_MONOTONIC time of the last block, on the clock
+ *		of the group's opener (its time namespace's) (module)
+ * @last_wake_ns: the same, of the last wake-up (module)
  * @reserved:	0
  *
  * User space writes only @state (by compare-and-swap, as the table above
@@ -384,7 +385,8 @@ struct fiber_event {
  * struct fiber_park - argument of FIBER_IOC_PARK
  * @size:	in: sizeof(struct fiber_park)
  * @flags:	in: must be 0
- * @timeout_ns:	in: absolute CLOCK_MONOTONIC deadline; 0 waits forever
+ * @timeout_ns:	in: absolute CLOCK_MONOTONIC deadline, on the caller's
+ *		clock (its time namespace's); 0 waits forever
  * @events:	in: pointer to an array of struct fiber_event, or 0
  * @nr_events:	in: capacity of @events; out: events written there
  * @reserved:	in: must be 0
@@ -542,7 +544,8 @@ struct fiber_config {
  * pid namespace of the process that started the dump; groups whose owner
  * is not visible there, or has exited (a group can outlive its owner, kept
  * by a child's inherited descriptor), are left out of every dump.  Times
- * are CLOCK_MONOTONIC nanoseconds.
+ * are CLOCK_MONOTONIC nanoseconds, on the clock of the reader's time
+ * namespace in dumps and on the host's in events.
  *
  * Commands
  * --------
