@@ -461,14 +461,20 @@ static void fiber_group_shutdown(struct fiber_group *group)
 	unsigned long flags;
 	u32 i = 0, end;
 
-	/* In batches, so that interrupts are never off for long. */
+	/*
+	 * In batches, so that interrupts are never off for long.  Only the
+	 * carriers asleep in the module's own waits are woken: a parked one,
+	 * or a held one not yet granted.  Any other sleeps on something else,
+	 * which must not wake for nothing; each of the module's waits checks
+	 * ->dead under group->lock before it sleeps, so none starts after.
+	 */
 	do {
 		spin_lock_irqsave(&group->lock, flags);
 		WRITE_ONCE(group->dead, true);
 		end = group->nr_slots;
 		while (i < end && !fiber_wakeups_full(&w)) {
 			c = fiber_group_carrier(group, i);
-			if (c)
+			if (c && (c->parked || (c->held && !c->granted)))
 				fiber_wakeups_add(&w, c);
 			i++;
 		}

@@ -5,6 +5,7 @@
  * while anything lives.
  */
 #include <poll.h>
+#include <stdio.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -396,6 +397,86 @@ static void __attribute__((noreturn)) unregister_traced(int to_tracer)
 	if (slot_state(fiber_slot_of(&m, slot)) != FIBER_SLOT_FREE)
 		_exit(24);
 	_exit(0);
+}
+
+/* The voluntary context switches of thread @tid of this process, or -1. */
+static long voluntary_switches(pid_t tid)
+{
+	char path[64], buf[4096], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	p = strstr(buf, "\nvoluntary_ctxt_switches:");
+	return p ? strtol(p + 25, NULL, 10) : -1;
+}
+
+struct sleeper {
+	int fd;
+	pid_t tid;
+	atomic_int registered;
+};
+
+static void *sleeper_main(void *arg)
+{
+	struct sleeper *s = arg;
+
+	s->tid = gettid_();
+	if (fiber_register(s->fd, 0, NULL))
+		return (void *)1;
+	atomic_store(&s->registered, 1);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static void on_usr2(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * A group that dies wakes only the carriers asleep in its own waits.  One
+ * asleep on anything else (here pause()) is not woken for nothing: each
+ * such wake-up is a voluntary switch more when it sleeps again.  The
+ * module of before woke every carrier of the group.
+ */
+TEST(closing_the_last_fd_wakes_no_carrier_asleep_elsewhere)
+{
+	struct sigaction sa = { .sa_handler = on_usr2 };
+	struct sleeper s = { 0 };
+	pthread_t t;
+	long before, after;
+
+	s.fd = fiber_open();
+	if (s.fd == -ENOENT)
+		SKIP(return, "the fiber module is not loaded");
+	ASSERT_LE(0, s.fd);
+	ASSERT_EQ(0, sigaction(SIGUSR2, &sa, NULL));
+	ASSERT_EQ(0, pthread_create(&t, NULL, sleeper_main, &s));
+	while (!atomic_load(&s.registered))
+		usleep(1000);
+	usleep(100 * 1000);		/* asleep in pause() for good */
+	before = voluntary_switches(s.tid);
+	ASSERT_LE(0, before);
+	ASSERT_EQ(0, close(s.fd));
+	usleep(200 * 1000);
+	after = voluntary_switches(s.tid);
+	EXPECT_EQ(before, after) TH_LOG("the sleeper woke %ld times", after - before);
+	/* It is still a thread that a signal wakes as usual. */
+	ASSERT_EQ(0, pthread_kill(t, SIGUSR2));
+	usleep(100 * 1000);
+	EXPECT_LT(after, voluntary_switches(s.tid));
+	pthread_cancel(t);
+	pthread_join(t, NULL);
 }
 
 /*
