@@ -45,8 +45,9 @@
 #include "args.h"
 #include "carrier.h"
 #include "compat.h"
-#include "event.h"
+#include "watch.h"
 #include "group.h"
+#include "pending.h"
 #include "shared.h"
 
 struct workqueue_struct *fiber_wq;
@@ -72,29 +73,11 @@ struct fiber_carrier *fiber_carrier_current(struct fiber_group *group)
 	return c && c->group == group ? c : NULL;
 }
 
-/* Withdraw @c's queued event of one kind: it is no longer true. */
-void fiber_carrier_withdraw_event(struct fiber_carrier *c,
-				  unsigned long *pending)
-{
-	if (test_and_clear_bit(c->index, pending))
-		fiber_pending_add(c->group, -1);
-}
-
-/* Publish an event for @c's slot and have a parked carrier woken. */
-void fiber_carrier_queue_event(struct fiber_carrier *c, unsigned long *pending)
-{
-	struct fiber_group *group = c->group;
-
-	if (!test_and_set_bit(c->index, pending))
-		fiber_pending_add(group, 1);
-	irq_work_queue(&group->notify_work);
-}
-
 static void fiber_carrier_notify_block(struct fiber_carrier *c)
 {
 	fiber_group_count(&c->group->notifications,
 			  &c->group->shared->notifications);
-	fiber_carrier_queue_event(c, c->group->pending_blocked);
+	fiber_event_queue(c, FIBER_EVENT_BLOCKED);
 }
 
 /* Is @c's group still served by its callbacks? */
@@ -143,7 +126,7 @@ static void fiber_sched_out(struct preempt_notifier *n, struct task_struct *next
 		return;
 	fiber_carrier_count(&c->blocks, &slot->blocks);
 	fiber_carrier_stamp(c, &c->last_block_ns, &slot->last_block_ns);
-	fiber_event_block(c, FIBER_SLOT_SEQ(new));
+	fiber_watch_block(c, FIBER_SLOT_SEQ(new));
 
 	delay = READ_ONCE(c->group->handoff_delay_ns);
 	if (delay) {
@@ -219,9 +202,9 @@ static void fiber_carrier_claimed(struct fiber_carrier *c, u64 word)
 	/* The wake-up from the block this claim was for. */
 	fiber_carrier_count(&c->wakeups, &slot->wakeups);
 	fiber_carrier_stamp(c, &c->last_wake_ns, &slot->last_wake_ns);
-	fiber_carrier_withdraw_event(c, group->pending_blocked);
+	fiber_event_withdraw(c, FIBER_EVENT_BLOCKED);
 	fiber_carrier_count(&c->claims, &slot->claims);
-	fiber_event_claim(c, seq);
+	fiber_watch_claim(c, seq);
 	if (READ_ONCE(group->hold_on_wake))
 		fiber_carrier_queue_hold(c);
 }
@@ -250,7 +233,7 @@ static void fiber_sched_in(struct preempt_notifier *n, int cpu)
 			fiber_carrier_count(&c->wakeups, &slot->wakeups);
 			fiber_carrier_stamp(c, &c->last_wake_ns,
 					    &slot->last_wake_ns);
-			fiber_carrier_withdraw_event(c, c->group->pending_blocked);
+			fiber_event_withdraw(c, FIBER_EVENT_BLOCKED);
 			return;
 		}
 		/* A spare claimed the slot first: @old is its new value. */
@@ -393,9 +376,9 @@ static void fiber_carrier_hold_wait(struct fiber_carrier *c)
 		if (wait) {
 			c->held = true;
 			fiber_carrier_count(&c->holds, &c->slot->holds);
-			fiber_event_hold(c, FIBER_SLOT_SEQ(word));
+			fiber_watch_hold(c, FIBER_SLOT_SEQ(word));
 			fiber_shared_add(&group->shared->nr_waiting, 1);
-			fiber_carrier_queue_event(c, group->pending_ready);
+			fiber_event_queue(c, FIBER_EVENT_READY);
 		}
 	}
 	spin_unlock_irqrestore(&group->lock, flags);
@@ -496,10 +479,7 @@ static void fiber_carrier_retire(struct fiber_carrier *c)
 	 * priority on this very CPU.
 	 */
 	wait_var_event(&c->wake_pins, !atomic_read_acquire(&c->wake_pins));
-	if (test_and_clear_bit(c->index, group->pending_blocked))
-		fiber_pending_add(group, -1);
-	if (test_and_clear_bit(c->index, group->pending_ready))
-		fiber_pending_add(group, -1);
+	fiber_events_forget(c);
 	if (c->held)
 		fiber_shared_add(&group->shared->nr_waiting, -1);
 	/*

@@ -119,8 +119,5 @@ static inline void fiber_slot_set_state(struct fiber_slot *slot, u32 state)
 struct fiber_carrier *fiber_carrier_current(struct fiber_group *group);
 long fiber_ioctl_register(struct fiber_group *group, void __user *uarg);
 long fiber_ioctl_unregister(struct fiber_group *group, void __user *uarg);
-void fiber_carrier_queue_event(struct fiber_carrier *c, unsigned long *pending);
-void fiber_carrier_withdraw_event(struct fiber_carrier *c,
-				  unsigned long *pending);
 
 #endif /* _FIBER_CARRIER_H */

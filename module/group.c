@@ -32,6 +32,7 @@
 #include "device.h"
 #include "group.h"
 #include "park.h"
+#include "pending.h"
 #include "shared.h"
 
 unsigned int fiber_max_carriers = 10000;
@@ -149,7 +150,7 @@ void fiber_group_read(struct fiber_group *group,
 	sum->park_timeouts += atomic64_read(&group->park_timeouts);
 	if (!group->frozen)
 		return;
-	snap->nr_pending = max(atomic_read(&group->nr_pending), 0);
+	snap->nr_pending = fiber_events_count(group);
 	for_each_set_bit(i, group->slot_used, group->max_carriers) {
 		c = fiber_group_carrier(group, i);
 		sum->blocks += READ_ONCE(c->blocks);
@@ -378,8 +379,7 @@ static void fiber_group_release(struct kref *ref)
 
 	fiber_shared_free(group);
 	fiber_group_free_carriers(group);
-	bitmap_free(group->pending_blocked);
-	bitmap_free(group->pending_ready);
+	fiber_events_free(group);
 	bitmap_free(group->slot_used);
 	mmdrop(group->mm);
 	put_pid(group->tgid);
@@ -421,11 +421,9 @@ int fiber_group_freeze(struct fiber_group *group)
 	ret = -ENOMEM;
 	group->carriers = kvcalloc(DIV_ROUND_UP(max, FIBER_SLOTS_PER_PAGE),
 				   sizeof(*group->carriers), GFP_KERNEL_ACCOUNT);
-	group->pending_blocked = bitmap_zalloc(max, GFP_KERNEL_ACCOUNT);
-	group->pending_ready = bitmap_zalloc(max, GFP_KERNEL_ACCOUNT);
 	group->slot_used = bitmap_zalloc(max, GFP_KERNEL_ACCOUNT);
-	if (!group->carriers || !group->pending_blocked ||
-	    !group->pending_ready || !group->slot_used)
+	if (!group->carriers || !group->slot_used ||
+	    fiber_events_alloc(group, max))
 		goto out_free;
 	ret = fiber_shared_alloc(group);
 	if (ret)
@@ -440,10 +438,7 @@ int fiber_group_freeze(struct fiber_group *group)
 out_free:
 	kvfree(group->carriers);
 	group->carriers = NULL;
-	bitmap_free(group->pending_blocked);
-	group->pending_blocked = NULL;
-	bitmap_free(group->pending_ready);
-	group->pending_ready = NULL;
+	fiber_events_free(group);
 	bitmap_free(group->slot_used);
 	group->slot_used = NULL;
 	return ret;

@@ -110,10 +110,10 @@ struct fiber_group {
 	atomic64_t park_timeouts;
 	u32 carriers_gen;		/* carriers came or went (config_lock) */
 
-	/* One bit per slot: an event is queued.  Set locklessly. */
+	/* The pending-event queue: pending.c's alone. */
 	unsigned long *pending_blocked;
 	unsigned long *pending_ready;
-	atomic_t nr_pending;		/* bits set in both; see fiber_pending_add() */
+	atomic_t nr_pending;		/* bits set in both */
 	u32 next_event;			/* where the next scan starts */
 	struct irq_work notify_work;	/* wakes parked carriers */
 	struct work_struct notify_rest;	/* ... past its first batch */
@@ -181,17 +181,6 @@ long fiber_ioctl_configure(struct fiber_group *group, void __user *uarg);
 static inline void fiber_shared_add(__u32 *counter, int delta)
 {
 	atomic_add(delta, (atomic_t *)counter);
-}
-
-/*
- * Count an event queued (+1) or taken away (-1), right after its pending
- * bit changed.  The module's own count decides; the copy in the shared
- * header is for user space, which could scribble on it.
- */
-static inline void fiber_pending_add(struct fiber_group *group, int delta)
-{
-	atomic_add(delta, &group->nr_pending);
-	fiber_shared_add(&group->shared->nr_pending, delta);
 }
 
 /* Count one more in a group's own counter and in the shared header's copy. */

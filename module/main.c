@@ -8,7 +8,7 @@
 
 #include "carrier.h"
 #include "device.h"
-#include "event.h"
+#include "watch.h"
 #include "group.h"
 #include "netlink.h"
 
@@ -51,7 +51,7 @@ static void __exit fiber_mod_exit(void)
 	fiber_device_exit();
 	destroy_workqueue(fiber_wq);
 	/* Nothing records events now: send what is left, then unregister. */
-	fiber_events_exit();
+	fiber_watch_exit();
 	fiber_netlink_exit();
 	fiber_group_exit();
 }

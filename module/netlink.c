@@ -32,7 +32,7 @@
 #include "carrier.h"
 #include "compat.h"
 #include "device.h"
-#include "event.h"
+#include "watch.h"
 #include "group.h"
 #include "netlink.h"
 
@@ -510,7 +510,7 @@ static int fiber_nl_put_stats(struct sk_buff *skb)
 	u64 sent, dropped;
 
 	fiber_groups_read_totals(&totals);
-	fiber_events_totals(&sent, &dropped);
+	fiber_watch_totals(&sent, &dropped);
 	if (nla_put_u32(skb, FIBER_STATS_A_ABI_VERSION, FIBER_ABI_VERSION) ||
 	    nla_put_u32(skb, FIBER_STATS_A_NR_GROUPS,
 			atomic_read(&fiber_nr_groups)) ||
@@ -527,7 +527,7 @@ static int fiber_nl_put_stats(struct sk_buff *skb)
 	    nla_put_u32(skb, FIBER_STATS_A_MAX_GROUPS_PER_USER,
 			READ_ONCE(fiber_max_groups_per_user)) ||
 	    nla_put_u32(skb, FIBER_STATS_A_EVENTS_PER_SEC,
-			READ_ONCE(fiber_events_per_sec)))
+			READ_ONCE(fiber_watch_rate)))
 		return -EMSGSIZE;
 	return 0;
 }
@@ -603,7 +603,7 @@ static int fiber_nl_set_config(struct sk_buff *skb, struct genl_info *info)
 		WRITE_ONCE(fiber_max_groups_per_user,
 			   nla_get_u32(attrs[FIBER_STATS_A_MAX_GROUPS_PER_USER]));
 	if (attrs[FIBER_STATS_A_EVENTS_PER_SEC])
-		WRITE_ONCE(fiber_events_per_sec,
+		WRITE_ONCE(fiber_watch_rate,
 			   nla_get_u32(attrs[FIBER_STATS_A_EVENTS_PER_SEC]));
 	return fiber_nl_send_stats(reply, hdr, info);
 }

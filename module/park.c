@@ -24,18 +24,11 @@
 #include "args.h"
 #include "carrier.h"
 #include "compat.h"
-#include "event.h"
+#include "watch.h"
 #include "group.h"
 #include "park.h"
+#include "pending.h"
 #include "shared.h"
-
-/* Events are copied out in batches this big, from the stack. */
-#define FIBER_EVENT_BATCH	16
-
-static bool fiber_events_pending(struct fiber_group *group)
-{
-	return atomic_read(&group->nr_pending) > 0;
-}
 
 void fiber_wakeups_add(struct fiber_wakeups *w, struct fiber_carrier *c)
 {
@@ -52,7 +45,7 @@ void fiber_wakeups_issue(struct fiber_wakeups *w)
 
 	for (i = 0; i < w->n; i++) {
 		c = w->carriers[i];
-		fiber_event_wake(c);
+		fiber_watch_wake(c);
 		wake_up_process(c->task);
 		/*
 		 * @c may be freed as soon as the pin is gone: wake_up_var()
@@ -100,7 +93,7 @@ static int fiber_park_notify_batch(struct fiber_group *group, int n)
 
 static int fiber_park_notify_count(struct fiber_group *group)
 {
-	return max_t(int, 1, atomic_read(&group->nr_pending));
+	return max(1, fiber_events_count(group));
 }
 
 /*
@@ -128,87 +121,6 @@ void fiber_park_notify_rest(struct work_struct *work)
 
 	while ((n = fiber_park_notify_batch(group, n)))
 		cond_resched();
-}
-
-/*
- * Take up to @max pending events of one @kind from @pending into @buf, from
- * slot @start on, wrapping around.  An event whose slot is no longer in the
- * state it announced is dropped: nobody could act on it.
- */
-static u32 fiber_take_kind(struct fiber_group *group, unsigned long *pending,
-			   u32 kind, u32 start, struct fiber_event *buf,
-			   u32 n, u32 max)
-{
-	u32 want = kind == FIBER_EVENT_BLOCKED ? FIBER_SLOT_BLOCKED
-					       : FIBER_SLOT_WAITING;
-	u32 total = group->max_carriers;
-	u32 pass, from, to, i;
-	u64 word;
-
-	for (pass = 0; pass < 2 && n < max; pass++) {
-		from = pass ? 0 : start;
-		to = pass ? start : total;
-		for (i = find_next_bit(pending, to, from); i < to && n < max;
-		     i = find_next_bit(pending, to, i + 1)) {
-			if (!test_and_clear_bit(i, pending))
-				continue;
-			fiber_pending_add(group, -1);
-			word = READ_ONCE(fiber_shared_slot(group, i)->state);
-			if (FIBER_SLOT_STATE(word) != want)
-				continue;
-			buf[n].slot = i;
-			buf[n].kind = kind;
-			buf[n].seq = FIBER_SLOT_SEQ(word);
-			n++;
-			WRITE_ONCE(group->next_event, (i + 1) % total);
-		}
-	}
-	return n;
-}
-
-/* Put events that could not be delivered back in the queue. */
-static void fiber_requeue_events(struct fiber_group *group,
-				 const struct fiber_event *buf, u32 n)
-{
-	unsigned long *pending;
-	u32 i;
-
-	for (i = 0; i < n; i++) {
-		pending = buf[i].kind == FIBER_EVENT_BLOCKED ?
-			  group->pending_blocked : group->pending_ready;
-		if (!test_and_set_bit(buf[i].slot, pending))
-			fiber_pending_add(group, 1);
-	}
-}
-
-/*
- * Copy up to @cap pending events to @uevents.  Return: the number copied,
- * or -EFAULT if none could be (they stay queued).
- */
-static long fiber_deliver_events(struct fiber_group *group,
-				 struct fiber_event __user *uevents, u32 cap)
-{
-	struct fiber_event buf[FIBER_EVENT_BATCH];
-	u32 done = 0, n, start;
-
-	/* Most parks find nothing: skip scanning the bitmaps then. */
-	while (done < cap && fiber_events_pending(group)) {
-		start = READ_ONCE(group->next_event);
-		n = fiber_take_kind(group, group->pending_ready,
-				    FIBER_EVENT_READY, start, buf, 0,
-				    min_t(u32, cap - done, FIBER_EVENT_BATCH));
-		n = fiber_take_kind(group, group->pending_blocked,
-				    FIBER_EVENT_BLOCKED, start, buf, n,
-				    min_t(u32, cap - done, FIBER_EVENT_BATCH));
-		if (!n)
-			break;
-		if (copy_to_user(uevents + done, buf, n * sizeof(*buf))) {
-			fiber_requeue_events(group, buf, n);
-			return done ? done : -EFAULT;
-		}
-		done += n;
-	}
-	return done;
 }
 
 /*
@@ -246,13 +158,13 @@ static long fiber_park_self(struct fiber_group *group, struct fiber_carrier *c,
 		*nr_events = 0;
 		return -EBADF;
 	}
-	if (!c->woken && !fiber_events_pending(group)) {
+	if (!c->woken && !fiber_events_count(group)) {
 		c->parked = true;
 		list_add(&c->park_node, &group->parked);
 		fiber_slot_set_state(c->slot, FIBER_SLOT_PARKED);
 		fiber_shared_add(&group->shared->nr_parked, 1);
 		parked = true;
-		fiber_event_park(c, timeout_ns);
+		fiber_watch_park(c, timeout_ns);
 	}
 	c->woken = false;
 	spin_unlock_irqrestore(&group->lock, flags);
@@ -301,7 +213,7 @@ static long fiber_park_self(struct fiber_group *group, struct fiber_carrier *c,
 		}
 	}
 
-	n = fiber_deliver_events(group, uevents, *nr_events);
+	n = fiber_events_deliver(group, uevents, *nr_events);
 	*nr_events = max_t(long, n, 0);
 	if (n < 0)
 		return n;
@@ -360,8 +272,8 @@ static int fiber_wake_slot(struct fiber_group *group, u32 index, bool any)
 		} else if (t->held && !t->granted) {
 			t->granted = true;
 			fiber_group_count(&group->grants, &group->shared->grants);
-			fiber_event_grant(t, FIBER_SLOT_SEQ(READ_ONCE(t->slot->state)));
-			fiber_carrier_withdraw_event(t, group->pending_ready);
+			fiber_watch_grant(t, FIBER_SLOT_SEQ(READ_ONCE(t->slot->state)));
+			fiber_event_withdraw(t, FIBER_EVENT_READY);
 			fiber_wakeups_add(&w, t);
 		} else {
 			/* Running, blocked, claimed, or granted and on its way. */
