@@ -88,6 +88,7 @@ stage_module_source() {
 #   KERNEL_MEM            guest memory
 #   KERNEL_APPEND         extra kernel command line
 #   KERNEL_DEBUG          1: scan kmemleak and panic on warnings
+#   KERNEL_KCSAN          1: judge KCSAN reports (only fiber.ko's fail)
 #   KERNEL_TIMEOUT        limit for a whole VM run, in seconds (fiber-vm -T)
 #   KERNEL_STEP_TIMEOUT   limit for each program in it
 #   kernel_prepare        fetch or build the image, set KERNEL_IMAGE (idempotent)
@@ -99,11 +100,59 @@ load_kernel() {
 	KERNEL_MEM=512M
 	KERNEL_APPEND=
 	KERNEL_DEBUG=0
+	KERNEL_KCSAN=0
 	# Four times what the suite takes on Debian's own kernels (tools/tap-times).
 	KERNEL_TIMEOUT=600
 	KERNEL_STEP_TIMEOUT=300
 	# shellcheck source=/dev/null
 	. "$def"
+}
+
+# Build (once) a kernel from Debian's linux-source-6.1: tinyconfig with the
+# config FRAGMENTs merged on top, cached under NAME and a hash of the source
+# version and the fragments.  Every option a fragment sets must survive
+# the merge: one that a missing dependency dropped fails the build rather
+# than weakening the tests.  Sets KERNEL_TREE and KERNEL_IMAGE.
+build_config_kernel() {
+	local name=$1 tarball=/usr/src/linux-source-6.1.tar.xz key tree frag
+	shift
+	[ -f "$tarball" ] || die "$tarball is missing (run make deps)"
+	key=$( (dpkg-query -W -f='${Version}' linux-source-6.1; cat "$@") |
+		sha256sum | cut -c1-12)
+	tree=$FIBER_CACHE/kernels/$name/$key/linux
+	KERNEL_TREE=$tree
+	KERNEL_IMAGE=$tree/arch/x86/boot/bzImage
+	[ -e "$tree/.fiber-complete" ] && return 0
+
+	rm -rf "${tree%/*}"
+	mkdir -p "${tree%/*}"
+	log "building the $name kernel in ${tree%/*} (5-15 minutes)"
+	tar -xJf "$tarball" -C "${tree%/*}" &&
+		mv "${tree%/*}/linux-source-6.1" "$tree" || die "cannot extract $tarball"
+	cat "$@" > "${tree%/*}/fragment.config"
+	(
+		cd "$tree" &&
+		make -s ARCH=x86_64 tinyconfig &&
+		scripts/kconfig/merge_config.sh -m -O . .config \
+			"${tree%/*}/fragment.config" >/dev/null &&
+		make -s ARCH=x86_64 olddefconfig
+	) > "${tree%/*}/config.log" 2>&1 || die "configuring failed, see ${tree%/*}/config.log"
+	local line missing=
+	for frag in "$@"; do
+		while read -r line; do
+			case $line in
+			CONFIG_*=*) grep -qxF "$line" "$tree/.config" ||
+				missing="$missing ${line%%=*}";;
+			"# CONFIG_"*" is not set") grep -qxF "$line" "$tree/.config" ||
+				missing="$missing ${line#\# }";;
+			esac
+		done < "$frag"
+	done
+	[ -z "$missing" ] || die "$name config options not in the final .config:$missing"
+	make -s -C "$tree" ARCH=x86_64 -j"$(nproc)" bzImage modules \
+		> "${tree%/*}/build.log" 2>&1 ||
+		die "$name kernel build failed, see ${tree%/*}/build.log"
+	touch "$tree/.fiber-complete"
 }
 
 kernel_names() {

@@ -46,6 +46,7 @@ expect_judge() {
 	clean_report | sed "$edit" > "$tmp/report"
 	printf '%s\n' "$console" > "$tmp/console"
 	FIBER_VM_KERNEL=selftest FIBER_VM_DEBUG=$debug \
+		FIBER_VM_KCSAN=${KCSAN:-0} \
 		"$judge" "$tmp/report" "$tmp/console" > "$tmp/tap" || got=$?
 	if [ -z "$failure" ]; then
 		[ "$got" = 0 ] && ok=1
@@ -128,6 +129,13 @@ judge_tests() {
 		's/^fiber-vm: done/fiber-vm: kmemleak unreferenced object 0xffff888003a1b200 (size 128):\n&/'
 	expect_judge 1 "kmemleak missing on a debug kernel fails" "unavailable" \
 		's/^fiber-vm: done/fiber-vm: kmemleak-missing\n&/'
+	# On the KCSAN kernel a data race in the core kernel alone is only
+	# counted; one whose stack names fiber.ko fails.
+	local sep='fiber-vm: dmesg =================================================='
+	KCSAN=1 expect_judge 1 "a KCSAN report of the core kernel alone passes" "" \
+		"s/^fiber-vm: done/$sep\nfiber-vm: dmesg BUG: KCSAN: data-race in tick_sched_do_timer \/ tick_nohz_next_event\nfiber-vm: dmesg  tick_sched_do_timer+0x1c\/0x90\n$sep\n&/"
+	KCSAN=1 expect_judge 1 "a KCSAN report that touches fiber.ko fails" "kernel log" \
+		"s/^fiber-vm: done/$sep\nfiber-vm: dmesg BUG: KCSAN: data-race in fiber_sched_in \/ fiber_ioctl_wake\nfiber-vm: dmesg  fiber_sched_in+0x1c\/0x90 [fiber]\n$sep\n&/"
 }
 
 # The host runner (run_tap_into) stops a program that outlives its limit
