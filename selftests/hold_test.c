@@ -33,11 +33,13 @@ static void on_usr1(int sig)
 	atomic_store(&usr1_seen, 1);
 }
 
-/* A child process with one thread held, and the pipe that drives it. */
+/* A child process with one thread held, and the pipes that drive it. */
 struct held {
 	pid_t pid;
 	pid_t tid;
 	int cmd;		/* write 'g': check, grant, exit 0 */
+	int sent;		/* write 'u': SIGUSR1 was sent to the thread */
+	bool done;		/* the child was reaped */
 };
 
 /*
@@ -90,11 +92,13 @@ static void held_child(int cmd, int report, int sent_usr1_fd)
 }
 
 /* Start a held child; 0 or -errno. */
-static int held_start(struct held *h, int *usr1_pipe)
+static int held_start(struct held *h)
 {
-	int cmd[2], report[2];
+	int cmd[2], report[2], usr1[2];
 
-	if (pipe(cmd) || pipe(report))
+	memset(h, 0, sizeof(*h));
+	h->cmd = h->sent = -1;
+	if (pipe(cmd) || pipe(report) || pipe(usr1))
 		return -errno;
 	h->pid = fork();
 	if (h->pid < 0)
@@ -102,13 +106,14 @@ static int held_start(struct held *h, int *usr1_pipe)
 	if (h->pid == 0) {
 		close(cmd[1]);
 		close(report[0]);
-		close(usr1_pipe[1]);
-		held_child(cmd[0], report[1], usr1_pipe[0]);
+		close(usr1[1]);
+		held_child(cmd[0], report[1], usr1[0]);
 	}
 	close(cmd[0]);
 	close(report[1]);
-	close(usr1_pipe[0]);
+	close(usr1[0]);
 	h->cmd = cmd[1];
+	h->sent = usr1[1];
 	if (read(report[0], &h->tid, sizeof(h->tid)) != sizeof(h->tid))
 		h->tid = 0;
 	close(report[0]);
@@ -120,18 +125,25 @@ static int held_finish(struct held *h)
 {
 	int status;
 
+	close(h->sent);		/* no more signals: the child stops looking */
+	h->sent = -1;
 	if (write(h->cmd, "g", 1) != 1)
 		return -1;
 	close(h->cmd);
+	h->cmd = -1;
 	if (waitpid(h->pid, &status, 0) != h->pid)
 		return -1;
+	h->done = true;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 static void held_kill(struct held *h)
 {
+	if (h->done)
+		return;
 	kill(h->pid, SIGKILL);
 	waitpid(h->pid, NULL, 0);
+	h->done = true;
 }
 
 /* The state letter of thread @tid of @pid in /proc, or 0. */
@@ -216,29 +228,40 @@ static void settle(void)
 }
 
 /* Send SIGUSR1 to the held thread and tell the child it was sent. */
-static int send_usr1(struct held *h, int sent)
+static int send_usr1(struct held *h)
 {
 	if (syscall(SYS_tgkill, h->pid, h->tid, SIGUSR1))
 		return -errno;
-	return write(sent, "u", 1) == 1 ? 0 : -EIO;
+	return write(h->sent, "u", 1) == 1 ? 0 : -EIO;
+}
+
+/* Every test starts with a child whose thread is held. */
+FIXTURE(held) {
+	struct held h;
+};
+
+FIXTURE_SETUP(held)
+{
+	if (access(FIBER_DEVICE_PATH, F_OK))
+		SKIP(return, "the fiber module is not loaded");
+	ASSERT_EQ(0, held_start(&self->h));
+}
+
+FIXTURE_TEARDOWN(held)
+{
+	if (self->h.pid > 0)
+		held_kill(&self->h);
 }
 
 /*
  * Held, a thread sleeps interruptibly: it does not load the system (the
  * load average counts uninterruptible sleep).
  */
-TEST(a_held_thread_does_not_count_as_load)
+TEST_F(held, a_held_thread_does_not_count_as_load)
 {
-	struct held h;
-	int up[2];
-
-	if (access(FIBER_DEVICE_PATH, F_OK))
-		SKIP(return, "the fiber module is not loaded");
-	ASSERT_EQ(0, pipe(up));
-	ASSERT_EQ(0, held_start(&h, up));
-	close(up[1]);
-	EXPECT_EQ('S', thread_state(h.pid, h.tid));
-	EXPECT_EQ(0, held_finish(&h));
+	SKIPPED_IN_SETUP();
+	EXPECT_EQ('S', thread_state(self->h.pid, self->h.tid));
+	EXPECT_EQ(0, held_finish(&self->h));
 }
 
 /*
@@ -246,69 +269,86 @@ TEST(a_held_thread_does_not_count_as_load)
  * and the thread is still held after: a plain signal sent while it was
  * held and stopped waits for the grant.
  */
-TEST(sigstop_stops_a_held_thread_and_it_stays_held)
+TEST_F(held, sigstop_stops_a_held_thread_and_it_stays_held)
 {
-	struct held h;
-	int status, up[2];
+	struct held *h = &self->h;
+	int status;
 
-	if (access(FIBER_DEVICE_PATH, F_OK))
-		SKIP(return, "the fiber module is not loaded");
-	ASSERT_EQ(0, pipe(up));
-	ASSERT_EQ(0, held_start(&h, up));
-	ASSERT_EQ(0, send_usr1(&h, up[1]));
-	close(up[1]);
-	ASSERT_EQ(0, kill(h.pid, SIGSTOP));
-	if (wait_ms(h.pid, &status, WUNTRACED, STOP_MS) != h.pid) {
-		held_kill(&h);
-		ASSERT_TRUE(0) TH_LOG("SIGSTOP did not stop the process in %d ms",
-				      STOP_MS);
-	}
+	SKIPPED_IN_SETUP();
+	ASSERT_EQ(0, send_usr1(h));
+	ASSERT_EQ(0, kill(h->pid, SIGSTOP));
+	ASSERT_EQ(h->pid, wait_ms(h->pid, &status, WUNTRACED, STOP_MS))
+		TH_LOG("SIGSTOP did not stop the process in %d ms", STOP_MS);
 	EXPECT_TRUE(WIFSTOPPED(status));
-	EXPECT_EQ('T', thread_state(h.pid, h.tid));
+	EXPECT_EQ('T', thread_state(h->pid, h->tid));
 	settle();
-	ASSERT_EQ(0, kill(h.pid, SIGCONT));
-	EXPECT_EQ(h.pid, wait_ms(h.pid, &status, WCONTINUED, STOP_MS));
-	EXPECT_EQ(0, held_finish(&h));
+	ASSERT_EQ(0, kill(h->pid, SIGCONT));
+	EXPECT_EQ(h->pid, wait_ms(h->pid, &status, WCONTINUED, STOP_MS));
+	EXPECT_EQ(0, held_finish(h));
 }
 
 /* A debugger attaches to a held thread: PTRACE_INTERRUPT stops it. */
-TEST(ptrace_stops_a_held_thread_and_it_stays_held)
+TEST_F(held, ptrace_stops_a_held_thread_and_it_stays_held)
 {
-	struct held h;
-	int status, up[2];
+	struct held *h = &self->h;
+	int status;
 
-	if (access(FIBER_DEVICE_PATH, F_OK))
-		SKIP(return, "the fiber module is not loaded");
-	ASSERT_EQ(0, pipe(up));
-	ASSERT_EQ(0, held_start(&h, up));
-	ASSERT_EQ(0, send_usr1(&h, up[1]));
-	close(up[1]);
-	ASSERT_EQ(0, ptrace(PTRACE_SEIZE, h.tid, 0, 0));
-	ASSERT_EQ(0, ptrace(PTRACE_INTERRUPT, h.tid, 0, 0));
-	if (wait_ms(h.tid, &status, __WALL, STOP_MS) != h.tid) {
-		held_kill(&h);
-		ASSERT_TRUE(0) TH_LOG("PTRACE_INTERRUPT did not stop the thread in %d ms",
-				      STOP_MS);
-	}
+	SKIPPED_IN_SETUP();
+	ASSERT_EQ(0, send_usr1(h));
+	ASSERT_EQ(0, ptrace(PTRACE_SEIZE, h->tid, 0, 0));
+	ASSERT_EQ(0, ptrace(PTRACE_INTERRUPT, h->tid, 0, 0));
+	ASSERT_EQ(h->tid, wait_ms(h->tid, &status, __WALL, STOP_MS))
+		TH_LOG("PTRACE_INTERRUPT did not stop the thread in %d ms", STOP_MS);
 	ASSERT_TRUE(WIFSTOPPED(status));
 	EXPECT_EQ(PTRACE_EVENT_STOP, status >> 16);
 	/* The debugger can look at it, as at any stopped thread. */
 	errno = 0;
-	ptrace(PTRACE_PEEKUSER, h.tid, 0, 0);
+	ptrace(PTRACE_PEEKUSER, h->tid, 0, 0);
 	EXPECT_EQ(0, errno);
-	ASSERT_EQ(0, ptrace(PTRACE_DETACH, h.tid, 0, 0));
-	EXPECT_EQ(0, held_finish(&h));
+	ASSERT_EQ(0, ptrace(PTRACE_DETACH, h->tid, 0, 0));
+	EXPECT_EQ(0, held_finish(h));
+}
+
+/*
+ * Put the held child in cgroup @dir, freeze it by writing @freeze to
+ * @control, see @frozen in @state, thaw it with @thaw, see @thawed; then
+ * the child must find its thread still held.
+ */
+static void freeze_and_thaw(struct __test_metadata *_metadata, struct held *h,
+			    const char *dir, const char *control,
+			    const char *freeze, const char *thaw,
+			    const char *state, const char *frozen,
+			    const char *thawed)
+{
+	char path[160], pid[16];
+	bool ok;
+
+	snprintf(pid, sizeof(pid), "%d", h->pid);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	ASSERT_EQ(0, write_file(path, pid));
+	snprintf(path, sizeof(path), "%s/%s", dir, control);
+	ASSERT_EQ(0, write_file(path, freeze));
+	snprintf(path, sizeof(path), "%s/%s", dir, state);
+	ok = file_has(path, frozen, STOP_MS);
+	EXPECT_TRUE(ok) TH_LOG("the cgroup was not %s in %d ms", frozen, STOP_MS);
+	settle();
+	snprintf(path, sizeof(path), "%s/%s", dir, control);
+	EXPECT_EQ(0, write_file(path, thaw));
+	snprintf(path, sizeof(path), "%s/%s", dir, state);
+	EXPECT_TRUE(file_has(path, thawed, STOP_MS));
+	if (ok) {
+		EXPECT_EQ(0, held_finish(h));
+	} else {
+		held_kill(h);	/* before the cgroup goes */
+	}
 }
 
 /* The cgroup v2 freezer freezes a cgroup with a held thread in it. */
-TEST(cgroup_freeze_completes_with_a_held_thread)
+TEST_F(held, cgroup_freeze_completes_with_a_held_thread)
 {
-	char dir[64], path[96], pid[16];
-	struct held h;
-	int ret, up[2];
+	char dir[64], path[96];
 
-	if (access(FIBER_DEVICE_PATH, F_OK))
-		SKIP(return, "the fiber module is not loaded");
+	SKIPPED_IN_SETUP();
 	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK))
 		SKIP(return, "no cgroup v2 hierarchy at /sys/fs/cgroup");
 	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/fiber_hold_%d", getpid());
@@ -319,27 +359,9 @@ TEST(cgroup_freeze_completes_with_a_held_thread)
 		rmdir(dir);
 		SKIP(return, "this kernel's cgroup v2 has no freezer");
 	}
-	ASSERT_EQ(0, pipe(up));
-	ASSERT_EQ(0, held_start(&h, up));
-	close(up[1]);
-	snprintf(pid, sizeof(pid), "%d", h.pid);
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	ASSERT_EQ(0, write_file(path, pid));
-	snprintf(path, sizeof(path), "%s/cgroup.freeze", dir);
-	ASSERT_EQ(0, write_file(path, "1"));
-	snprintf(path, sizeof(path), "%s/cgroup.events", dir);
-	ret = file_has(path, "frozen 1", STOP_MS);
-	EXPECT_TRUE(ret) TH_LOG("the cgroup did not freeze in %d ms", STOP_MS);
-	settle();
-	snprintf(path, sizeof(path), "%s/cgroup.freeze", dir);
-	EXPECT_EQ(0, write_file(path, "0"));
-	snprintf(path, sizeof(path), "%s/cgroup.events", dir);
-	EXPECT_TRUE(file_has(path, "frozen 0", STOP_MS));
-	if (ret) {
-		EXPECT_EQ(0, held_finish(&h));
-	} else {
-		held_kill(&h);
-	}
+	freeze_and_thaw(_metadata, &self->h, dir, "cgroup.freeze", "1", "0",
+			"cgroup.events", "frozen 1", "frozen 0");
+	held_kill(&self->h);	/* if an assertion left it */
 	EXPECT_EQ(0, rmdir(dir));
 }
 
@@ -348,41 +370,24 @@ TEST(cgroup_freeze_completes_with_a_held_thread)
  * freezer, try_to_freeze()), so it stands for suspend too, which a test
  * cannot enter.
  */
-TEST(cgroup_v1_freezer_freezes_a_held_thread)
+TEST_F(held, cgroup_v1_freezer_freezes_a_held_thread)
 {
-	char mnt[] = "/tmp/fiber_freezer_XXXXXX", dir[96], path[128], pid[16];
-	struct held h;
-	int ret, up[2];
+	char mnt[] = "/tmp/fiber_freezer_XXXXXX", dir[96];
+	int err;
 
-	if (access(FIBER_DEVICE_PATH, F_OK))
-		SKIP(return, "the fiber module is not loaded");
+	SKIPPED_IN_SETUP();
 	ASSERT_NE(NULL, mkdtemp(mnt));
 	if (mount("freezer", mnt, "cgroup", 0, "freezer")) {
-		ret = errno;
+		err = errno;
 		rmdir(mnt);
 		SKIP(return, "cannot mount the cgroup v1 freezer: %s",
-		     strerror(ret));
+		     strerror(err));
 	}
 	snprintf(dir, sizeof(dir), "%s/fiber_hold", mnt);
 	ASSERT_EQ(0, mkdir(dir, 0755));
-	ASSERT_EQ(0, pipe(up));
-	ASSERT_EQ(0, held_start(&h, up));
-	close(up[1]);
-	snprintf(pid, sizeof(pid), "%d", h.pid);
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	ASSERT_EQ(0, write_file(path, pid));
-	snprintf(path, sizeof(path), "%s/freezer.state", dir);
-	ASSERT_EQ(0, write_file(path, "FROZEN"));
-	ret = file_has(path, "FROZEN", STOP_MS);
-	EXPECT_TRUE(ret) TH_LOG("the freezer did not freeze in %d ms", STOP_MS);
-	settle();
-	EXPECT_EQ(0, write_file(path, "THAWED"));
-	EXPECT_TRUE(file_has(path, "THAWED", STOP_MS));
-	if (ret) {
-		EXPECT_EQ(0, held_finish(&h));
-	} else {
-		held_kill(&h);
-	}
+	freeze_and_thaw(_metadata, &self->h, dir, "freezer.state", "FROZEN",
+			"THAWED", "freezer.state", "FROZEN", "THAWED");
+	held_kill(&self->h);
 	EXPECT_EQ(0, rmdir(dir));
 	EXPECT_EQ(0, umount(mnt));
 	EXPECT_EQ(0, rmdir(mnt));
