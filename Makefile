@@ -87,7 +87,7 @@ A64 := $(B)/aarch64
 A64_LIB_OBJS := $(patsubst libfiber/%,$(A64)/libfiber/%.o,$(LIBFIBER_SRCS))
 A64_TESTS := $(patsubst libfiber/tests/%.c,$(A64)/tests/%,$(wildcard libfiber/tests/*_test.c))
 
-KERNELS ?= 6.1 6.12 debug
+KERNELS ?= 6.1 6.12 debug kcsan
 KERNEL ?= 6.1
 
 .PHONY: all module libfiber tools selftests examples deps check check-host \

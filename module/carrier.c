@@ -45,10 +45,10 @@
 #include "args.h"
 #include "carrier.h"
 #include "compat.h"
-#include "watch.h"
 #include "group.h"
 #include "pending.h"
 #include "shared.h"
+#include "watch.h"
 
 struct workqueue_struct *fiber_wq;
 

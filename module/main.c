@@ -8,9 +8,9 @@
 
 #include "carrier.h"
 #include "device.h"
-#include "watch.h"
 #include "group.h"
 #include "netlink.h"
+#include "watch.h"
 
 static int __init fiber_mod_init(void)
 {

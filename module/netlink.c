@@ -32,9 +32,9 @@
 #include "carrier.h"
 #include "compat.h"
 #include "device.h"
-#include "watch.h"
 #include "group.h"
 #include "netlink.h"
+#include "watch.h"
 
 #define FIBER_EVENTS_PER_SEC_LIMIT	1000000
 

@@ -24,11 +24,11 @@
 #include "args.h"
 #include "carrier.h"
 #include "compat.h"
-#include "watch.h"
 #include "group.h"
 #include "park.h"
 #include "pending.h"
 #include "shared.h"
+#include "watch.h"
 
 void fiber_wakeups_add(struct fiber_wakeups *w, struct fiber_carrier *c)
 {
