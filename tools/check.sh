@@ -59,6 +59,7 @@ if [ "$host" = 1 ]; then
 	run_tap host-fiberinfo 120 "$FIBER_BUILD/bin/fiberinfo_test"
 	run_tap host-fiberstat 120 "$FIBER_BUILD/bin/fiberstat_test"
 	run_tap host-man-pages 120 "$FIBER_ROOT/tools/man-check.sh"
+	run_tap host-libfiber-header 120 "$FIBER_ROOT/libfiber/tests/header/check.sh"
 	if [ -n "${KDIR:-}" ]; then
 		run_tap host-lint-module 300 "$FIBER_ROOT/tools/lint.sh" "$KDIR"
 	else

@@ -14,6 +14,7 @@ FIBER_LOG_TAG=deps
 
 PACKAGES=(
 	build-essential		# gcc, make, libc headers
+	clang			# fiber.h must build with clang and clang++ too
 	linux-headers-amd64	# Debian 12's kernel headers, for fiber.ko
 	linux-source-6.1	# the debug kernel and the kselftest headers
 	qemu-system-x86		# the test VM (software emulation)

@@ -32,6 +32,15 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+/* fiber_exit() does not return, in every language this header serves. */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define FIBER_NORETURN [[noreturn]]
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define FIBER_NORETURN _Noreturn
+#else
+#define FIBER_NORETURN __attribute__((__noreturn__))
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -99,7 +108,7 @@ void fiber_yield(void);
  * Runs the fiber's deferred calls, most recent first, then frees the fiber.
  * Called outside a fiber it terminates the process with status 2.
  */
-_Noreturn void fiber_exit(void);
+FIBER_NORETURN void fiber_exit(void);
 
 /**
  * fiber_defer() - call fn(arg) when the calling fiber ends
@@ -325,6 +334,8 @@ struct fiber_waitq_private {
 	uint32_t flags;
 	void *head, *tail;
 };
+/* Every member named, so that C++ and -Wextra find no field left out. */
+#define FIBER_WAITQ_PRIVATE_INITIALIZER	{ 0, 0, 0, 0 }
 
 /**
  * fiber_mutex_t - a mutex that parks the fiber, never the thread
@@ -340,7 +351,7 @@ typedef struct fiber_mutex {
 	uint32_t pad;
 	struct fiber_waitq_private q;
 } fiber_mutex_t;
-#define FIBER_MUTEX_INITIALIZER	{ 0 }
+#define FIBER_MUTEX_INITIALIZER	{ 0, 0, FIBER_WAITQ_PRIVATE_INITIALIZER }
 
 int fiber_mutex_lock(fiber_mutex_t *mu);
 int fiber_mutex_trylock(fiber_mutex_t *mu);
@@ -350,7 +361,7 @@ int fiber_mutex_unlock(fiber_mutex_t *mu);
 typedef struct fiber_cond {
 	struct fiber_waitq_private q;
 } fiber_cond_t;
-#define FIBER_COND_INITIALIZER	{ { 0 } }
+#define FIBER_COND_INITIALIZER	{ FIBER_WAITQ_PRIVATE_INITIALIZER }
 
 int fiber_cond_wait(fiber_cond_t *c, fiber_mutex_t *mu);
 int fiber_cond_signal(fiber_cond_t *c);
@@ -367,7 +378,7 @@ typedef struct fiber_wg {
 	int64_t count;
 	struct fiber_waitq_private q;
 } fiber_wg_t;
-#define FIBER_WG_INITIALIZER	{ 0, { 0 } }
+#define FIBER_WG_INITIALIZER	{ 0, FIBER_WAITQ_PRIVATE_INITIALIZER }
 
 int fiber_wg_add(fiber_wg_t *wg, int64_t delta);
 int fiber_wg_done(fiber_wg_t *wg);
@@ -379,7 +390,7 @@ typedef struct fiber_once {
 	uint32_t pad;
 	fiber_mutex_t mu;
 } fiber_once_t;
-#define FIBER_ONCE_INITIALIZER	{ 0 }
+#define FIBER_ONCE_INITIALIZER	{ 0, 0, FIBER_MUTEX_INITIALIZER }
 
 int fiber_once(fiber_once_t *once, void (*fn)(void));
 

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# fiber.h everywhere a C programmer works: use_every_macro.c compiled as
+# C99, C11 and C17 with gcc and clang, and as C++11, C++17 and C++20 with
+# g++ and clang++, each with -Wall -Wextra -pedantic -Werror, linked
+# against libfiber.so and run.  Prints TAP; a compiler that is missing is
+# a SKIP that names it.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+build=${FIBER_BUILD:-$root/build}
+lib=$build/libfiber/libfiber.so.0
+src=$root/libfiber/tests/header/use_every_macro.c
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+cases=(
+	"gcc -std=c99" "gcc -std=c11" "gcc -std=c17"
+	"clang -std=c99" "clang -std=c11" "clang -std=c17"
+	"g++ -x c++ -std=c++11" "g++ -x c++ -std=c++17" "g++ -x c++ -std=c++20"
+	"clang++ -x c++ -std=c++11" "clang++ -x c++ -std=c++17" "clang++ -x c++ -std=c++20"
+)
+echo "TAP version 13"
+echo "1..${#cases[@]}"
+n=0
+for c in "${cases[@]}"; do
+	n=$((n + 1))
+	read -r -a cmd <<< "$c"
+	desc="fiber.h with ${cmd[0]} ${cmd[-1]}"
+	if ! command -v "${cmd[0]}" > /dev/null; then
+		echo "ok $n - $desc # SKIP ${cmd[0]} is not installed"
+		continue
+	fi
+	if [ ! -e "$lib" ]; then
+		echo "not ok $n - $desc: $lib is missing (run make)"
+		continue
+	fi
+	if ! "${cmd[@]}" -Wall -Wextra -pedantic -Werror \
+		-I"$root/libfiber/include" -I"$root/uapi" "$src" \
+		-x none "$lib" -lpthread -o "$tmp/t" > "$tmp/log" 2>&1; then
+		sed 's/^/# /' "$tmp/log"
+		echo "not ok $n - $desc: does not build cleanly"
+	elif ! out=$(LD_LIBRARY_PATH=${lib%/*} timeout 30 "$tmp/t" 2>&1) ||
+		[ "$out" != ok ]; then
+		printf '%s\n' "$out" | sed 's/^/# /'
+		echo "not ok $n - $desc: the program failed"
+	else
+		echo "ok $n - $desc"
+	fi
+done

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+/*
+ * fiber.h as a user includes it, compiled as C (C99, C11, C17) and as C++
+ * (C++11, 17, 20) by libfiber/tests/header/check.sh: every public macro
+ * and a few functions, then run.  It prints "ok" and exits 0 if the
+ * initializers made working objects.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <fiber.h>
+
+static fiber_mutex_t mu = FIBER_MUTEX_INITIALIZER;
+static fiber_cond_t cond = FIBER_COND_INITIALIZER;
+static fiber_wg_t wg = FIBER_WG_INITIALIZER;
+static fiber_once_t once = FIBER_ONCE_INITIALIZER;
+static int onces, sum;
+
+static void count_once(void)
+{
+	onces++;
+}
+
+static void worker(void *arg)
+{
+	fiber_once(&once, count_once);
+	fiber_mutex_lock(&mu);
+	sum += *(int *)arg;
+	fiber_cond_broadcast(&cond);
+	fiber_mutex_unlock(&mu);
+	fiber_wg_done(&wg);
+}
+
+static void quit(void *arg)
+{
+	(void)arg;
+	fiber_exit();	/* FIBER_NORETURN */
+}
+
+static int run(int argc, char **argv)
+{
+	static int one = 1, two = 2;
+	struct fiber_case c;
+	fiber_chan_t *ch = fiber_chan_new(sizeof(int), 1);
+
+	(void)argc;
+	(void)argv;
+	fiber_wg_add(&wg, 2);
+	fiber_go(worker, &one);
+	fiber_go(worker, &two);
+	fiber_go(quit, NULL);
+	fiber_mutex_lock(&mu);
+	while (sum != 3)
+		fiber_cond_wait(&cond, &mu);
+	fiber_mutex_unlock(&mu);
+	fiber_wg_wait(&wg);
+
+	/* Nothing is ready: a non-blocking select says so. */
+	c.op = FIBER_CASE_RECV;
+	c.result = 0;
+	c.chan = ch;
+	c.elem = NULL;
+	c.timeout_ns = 0;
+	if (fiber_select(&c, 1, FIBER_SELECT_NONBLOCK) != -EAGAIN || onces != 1)
+		return 1;
+	fiber_chan_free(ch);
+	puts("ok");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	return fiber_main(run, argc, argv);
+}
