@@ -83,6 +83,8 @@ ASAN_TESTS := $(patsubst libfiber/tests/%.c,$(B)/asan/tests/%,$(wildcard libfibe
 # libfiber and its tests cross-built for aarch64, run under qemu-user
 # (make check-aarch64).
 A64_CC := aarch64-linux-gnu-gcc
+OBJCOPY ?= objcopy
+
 A64 := $(B)/aarch64
 A64_LIB_OBJS := $(patsubst libfiber/%,$(A64)/libfiber/%.o,$(LIBFIBER_SRCS))
 A64_TESTS := $(patsubst libfiber/tests/%.c,$(A64)/tests/%,$(wildcard libfiber/tests/*_test.c))
@@ -123,8 +125,18 @@ $(B)/libfiber/%.S.pic.o: libfiber/%.S
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -fPIC -c -o $@ $<
 
-$(LIBFIBER_A): $(LIBFIBER_OBJS)
-	$(AR) rcs $@ $^
+# libfiber.a exports what libfiber.so does and nothing more, so that its
+# internals (sched, execute, netpoll, ...) cannot clash with a program's own
+# names: its objects are linked into one, whose globals other than the API
+# (the names in libfiber.map) are made local.
+LIBFIBER_A_OBJ := $(B)/libfiber/libfiber-all.o
+$(LIBFIBER_A): $(LIBFIBER_OBJS) libfiber/libfiber.map
+	$(LD) -r -o $(LIBFIBER_A_OBJ) $(LIBFIBER_OBJS)
+	sed -n 's/^[[:space:]]*\(fiber_[a-z0-9_]*\);$$/\1/p' libfiber/libfiber.map \
+		> $(B)/libfiber/api.syms
+	$(OBJCOPY) --keep-global-symbols=$(B)/libfiber/api.syms $(LIBFIBER_A_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $(LIBFIBER_A_OBJ)
 $(LIBFIBER_SO): $(LIBFIBER_PIC_OBJS) libfiber/libfiber.map
 	$(CC) -shared -Wl,-soname,libfiber.so.$(LIBFIBER_SOVER) \
 		-Wl,--version-script=libfiber/libfiber.map -Wl,-z,noexecstack \
