@@ -393,29 +393,7 @@ TEST(an_fd_passed_to_another_process_is_refused)
 /* Write @value to the parameter: 0 or -errno, the write's own error. */
 static int write_param(const char *value)
 {
-	int fd = open(GROUPS_PARAM, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, value, strlen(value));
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	return n == (ssize_t)strlen(value) ? 0 : n < 0 ? (int)n : -EIO;
-}
-
-static int write_file_str(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, text, strlen(text));
-	n = n == (ssize_t)strlen(text) ? 0 : n < 0 ? -errno : -EIO;
-	close(fd);
-	return n;
+	return fiber_write_text(GROUPS_PARAM, value);
 }
 
 static long read_param(void)
@@ -554,7 +532,7 @@ TEST(subordinate_uids_share_their_owners_budget)
 		}
 	}
 	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
-	ASSERT_EQ(0, write_file_str(path, "0 100000 10\n"));
+	ASSERT_EQ(0, fiber_write_text(path, "0 100000 10\n"));
 	ASSERT_EQ(1, write(go[1], "g", 1));
 	for (int i = 0; i < 10; i++) {
 		ASSERT_EQ(sizeof(n), read(counts[0], &n, sizeof(n)));

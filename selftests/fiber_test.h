@@ -219,6 +219,24 @@ static inline int count_ebadfd(int fd)
 	return n;
 }
 
+/*
+ * Write @text to the file at @path in one write(), as to sysfs, cgroupfs or
+ * procfs: 0, -errno from open() or write(), or -EIO for a short write.
+ */
+static inline int fiber_write_text(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, len);
+	ret = n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+	close(fd);
+	return ret;
+}
+
 static inline pid_t gettid_(void)
 {
 	return (pid_t)syscall(SYS_gettid);

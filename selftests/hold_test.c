@@ -203,19 +203,6 @@ static bool file_has(const char *path, const char *want, unsigned int ms)
 	return false;
 }
 
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, text, strlen(text));
-	n = n < 0 ? -errno : 0;
-	close(fd);
-	return n;
-}
-
 /*
  * A stop is reported (to waitpid(), or in cgroup.events) a moment before
  * the stopped thread has switched out.  One cancelled in that moment lets
@@ -325,15 +312,15 @@ static void freeze_and_thaw(struct __test_metadata *_metadata, struct held *h,
 
 	snprintf(pid, sizeof(pid), "%d", h->pid);
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	ASSERT_EQ(0, write_file(path, pid));
+	ASSERT_EQ(0, fiber_write_text(path, pid));
 	snprintf(path, sizeof(path), "%s/%s", dir, control);
-	ASSERT_EQ(0, write_file(path, freeze));
+	ASSERT_EQ(0, fiber_write_text(path, freeze));
 	snprintf(path, sizeof(path), "%s/%s", dir, state);
 	ok = file_has(path, frozen, STOP_MS);
 	EXPECT_TRUE(ok) TH_LOG("the cgroup was not %s in %d ms", frozen, STOP_MS);
 	settle();
 	snprintf(path, sizeof(path), "%s/%s", dir, control);
-	EXPECT_EQ(0, write_file(path, thaw));
+	EXPECT_EQ(0, fiber_write_text(path, thaw));
 	snprintf(path, sizeof(path), "%s/%s", dir, state);
 	EXPECT_TRUE(file_has(path, thawed, STOP_MS));
 	if (ok) {

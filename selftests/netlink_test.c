@@ -1138,15 +1138,9 @@ static long long cgroup_read(const char *dir, const char *file)
 static int cgroup_write(const char *dir, const char *file, const char *text)
 {
 	char path[160];
-	int fd, ret;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	ret = write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -errno;
-	close(fd);
-	return ret;
+	return fiber_write_text(path, text);
 }
 
 #define BIG_GROUPS	8
