@@ -277,12 +277,9 @@ static int fiber_user_charge(struct user_namespace *ns, kuid_t uid)
 			hash_add(fiber_users, &u->node,
 				 fiber_user_key(at, at_uid));
 		}
+		/* Never a fresh entry: the limit is at least 1. */
 		if (u->groups >= max) {
 			ret = -EMFILE;
-			if (!u->groups) {
-				hash_del(&u->node);
-				kfree(u);
-			}
 			break;
 		}
 		u->groups++;
