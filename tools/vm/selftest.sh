@@ -135,7 +135,9 @@ judge_tests() {
 	KCSAN=1 expect_judge 1 "a KCSAN report of the core kernel alone passes" "" \
 		"s/^fiber-vm: done/$sep\nfiber-vm: dmesg BUG: KCSAN: data-race in tick_sched_do_timer \/ tick_nohz_next_event\nfiber-vm: dmesg  tick_sched_do_timer+0x1c\/0x90\n$sep\n&/"
 	KCSAN=1 expect_judge 1 "a KCSAN report that touches fiber.ko fails" "kernel log" \
-		"s/^fiber-vm: done/$sep\nfiber-vm: dmesg BUG: KCSAN: data-race in fiber_sched_in \/ fiber_ioctl_wake\nfiber-vm: dmesg  fiber_sched_in+0x1c\/0x90 [fiber]\n$sep\n&/"
+		"s/^fiber-vm: done/$sep\nfiber-vm: dmesg BUG: KCSAN: data-race in fiber_sched_in \/ fiber_ioctl_wake\nfiber-vm: dmesg write to 0xffff88803f967d28 of 8 bytes by task 94 on cpu 0:\nfiber-vm: dmesg  fiber_sched_in+0x1c\/0x90 [fiber]\n$sep\n&/"
+	KCSAN=1 expect_judge 1 "a KCSAN race of the core kernel under a call from fiber.ko passes" "" \
+		"s/^fiber-vm: done/$sep\nfiber-vm: dmesg BUG: KCSAN: data-race in hrtimer_wakeup \/ schedule_hrtimeout_range_clock\nfiber-vm: dmesg read to 0xffff88803f967d28 of 8 bytes by task 94 on cpu 0:\nfiber-vm: dmesg  schedule_hrtimeout_range_clock+0xd4\/0x142\nfiber-vm: dmesg  fiber_park_common+0x4f5\/0x75a [fiber]\n$sep\n&/"
 }
 
 # The host runner (run_tap_into) stops a program that outlives its limit
