@@ -143,7 +143,7 @@ $(LIBFIBER_SO): $(LIBFIBER_PIC_OBJS) libfiber/libfiber.map
 		-o $@ $(LIBFIBER_PIC_OBJS)
 	ln -sf libfiber.so.$(LIBFIBER_SOVER) $(B)/libfiber/libfiber.so
 
-$(B)/bin/fiberinfo: tools/fiberinfo.c uapi/linux/fiber.h
+$(B)/bin/fiberinfo: tools/fiberinfo/fiberinfo.c uapi/linux/fiber.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $<
 
@@ -157,41 +157,41 @@ $(B)/tests/fiberstat/parse_fuzz_test: tools/fiberstat/fuzz_parse.c tools/fiberst
 	$(CC) $(ASAN_CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ tools/fiberstat/fuzz_parse.c \
 		tools/fiberstat/parse.c -lmnl
 
-$(B)/bin/fiber-kbench: tools/bench/kbench.c selftests/fiber_test.h uapi/linux/fiber.h
+$(B)/bin/fiber-kbench: bench/kbench.c selftests/fiber_test.h uapi/linux/fiber.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -Iselftests -o $@ $< -lpthread
 
-$(B)/bin/block-demo: tools/demo/block-demo.c selftests/fiber_test.h uapi/linux/fiber.h
+$(B)/bin/block-demo: demo/block-demo.c selftests/fiber_test.h uapi/linux/fiber.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -Iselftests -o $@ $< -lpthread
 
-$(B)/bin/libfiber-demo: tools/demo/libfiber-demo.c $(LIBFIBER_A)
+$(B)/bin/libfiber-demo: demo/libfiber-demo.c $(LIBFIBER_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LIBFIBER_A) -lpthread
 
-$(B)/bin/vm-bench: tools/bench/vm_bench.c $(LIBFIBER_A)
+$(B)/bin/vm-bench: bench/vm_bench.c $(LIBFIBER_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LIBFIBER_A) -lpthread
 
-$(B)/bin/fiber-bench: tools/bench/fiber_bench.c $(LIBFIBER_A)
+$(B)/bin/fiber-bench: bench/fiber_bench.c $(LIBFIBER_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LIBFIBER_A)
 
 # Boost.Context is needed only by make bench, so this is built there.
-$(B)/bin/boost-bench: tools/bench/boost_bench.cc libfiber/context.h $(B)/libfiber/context.c.o $(B)/libfiber/context_x86_64.S.o
+$(B)/bin/boost-bench: bench/boost_bench.cc libfiber/context.h $(B)/libfiber/context.c.o $(B)/libfiber/context_x86_64.S.o
 	@mkdir -p $(@D)
 	$(CXX) $(CFLAGS) $(WARN) -Ilibfiber -o $@ $< $(B)/libfiber/context.c.o \
 		$(B)/libfiber/context_x86_64.S.o -lboost_context
 
-$(B)/bin/fiber-demo: tools/demo/fiber-demo
+$(B)/bin/fiber-demo: demo/fiber-demo
 	@mkdir -p $(@D)
 	install -m 0755 $< $@
 
-$(B)/bin/vm-bench-run: tools/bench/vm-bench-run
+$(B)/bin/vm-bench-run: bench/vm-bench-run
 	@mkdir -p $(@D)
 	install -m 0755 $< $@
 
-$(B)/bin/observe-bench-run: tools/bench/observe-bench-run
+$(B)/bin/observe-bench-run: bench/observe-bench-run
 	@mkdir -p $(@D)
 	install -m 0755 $< $@
 
@@ -255,10 +255,10 @@ aarch64: $(A64_TESTS)
 
 # The kselftest harness comes out of Debian's linux-source-6.1 tarball.
 $(KSELFTEST_H):
-	@tools/deps.sh --kselftest
+	@testing/deps.sh --kselftest
 
 deps:
-	@tools/deps.sh
+	@testing/deps.sh
 
 # ---- tests and demo ------------------------------------------------------
 # deps may install the kernel headers that KDIR is computed from, so the
@@ -266,54 +266,54 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory check-after-deps
 check-after-deps: all asan aarch64
-	@KDIR=$(KDIR) tools/check.sh $(KERNELS)
+	@KDIR=$(KDIR) testing/check.sh $(KERNELS)
 
 check-loaded: deps
 	@$(MAKE) --no-print-directory check-loaded-after-deps
 check-loaded-after-deps: all asan aarch64
-	@KDIR=$(KDIR) tools/check.sh --hog 2 $(KERNELS)
+	@KDIR=$(KDIR) testing/check.sh --hog 2 $(KERNELS)
 
 check-host: all asan aarch64
-	@KDIR=$(KDIR) tools/check.sh --host-only
+	@KDIR=$(KDIR) testing/check.sh --host-only
 
 check-asan: asan
-	@tools/check-libfiber.sh asan
+	@testing/check-libfiber.sh asan
 
 check-valgrind: all
-	@tools/check-libfiber.sh valgrind
+	@testing/check-libfiber.sh valgrind
 
 check-aarch64: aarch64
-	@tools/check-libfiber.sh aarch64
+	@testing/check-libfiber.sh aarch64
 
 check-vm: all
-	@tools/check.sh --vm-only $(KERNELS)
+	@testing/check.sh --vm-only $(KERNELS)
 
 lint:
-	@tools/lint.sh $(KDIR)
+	@testing/lint.sh $(KDIR)
 
 demo: deps
 	@$(MAKE) --no-print-directory demo-after-deps
 demo-after-deps: all
-	@tools/demo.sh $(KERNEL)
+	@demo/demo.sh $(KERNEL)
 
 vm-shell: all
-	@tools/vm/fiber-vm --kernel $(KERNEL) --shell
+	@testing/vm/fiber-vm --kernel $(KERNEL) --shell
 
 bench-kernel: all
-	@tools/bench/kbench-vm.sh
+	@bench/kbench-vm.sh
 
 bench-observe: all
-	@tools/bench/observe-bench.sh $(KERNEL)
+	@bench/observe-bench.sh $(KERNEL)
 
 bench-vm: deps
 	@$(MAKE) --no-print-directory bench-vm-after-deps
 bench-vm-after-deps: all
-	@tools/bench/bench-vm.sh $(KERNEL)
+	@bench/bench-vm.sh $(KERNEL)
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-after-deps
 bench-after-deps: all $(B)/bin/boost-bench
-	@tools/bench/run-bench.sh
+	@bench/run-bench.sh
 
 clean:
 	rm -rf $(B)

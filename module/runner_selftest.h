@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Deliberate breakage for the VM runner's self-test (tools/vm/selftest.sh),
+ * Deliberate breakage for the VM runner's self-test (testing/vm/selftest.sh),
  * which proves that the runner fails a run on a kernel warning and on a
  * kmemleak report.  Compiled in only when the runner builds the module with
  * FIBER_RUNNER_SELFTEST_WARN=y or FIBER_RUNNER_SELFTEST_LEAK=y; a normal

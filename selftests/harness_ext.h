@@ -60,7 +60,7 @@ static inline double fiber_harness_now(void)
  *	# time: 1.234 s of 30 s: fixture.variant.test
  *
  * its run time (fork to reap: setup, body and teardown) and its limit
- * (TEST_TIMEOUT_DEFAULT or TEST_F_TIMEOUT's).  tools/check.sh lists the
+ * (TEST_TIMEOUT_DEFAULT or TEST_F_TIMEOUT's).  testing/check.sh lists the
  * cases closest to their limits from these lines; every case must finish
  * within a quarter of its limit on an idle machine (docs/testing.md).
  */

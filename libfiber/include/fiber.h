@@ -9,7 +9,7 @@
  * fiber_maxprocs() processors, each with a run queue, run fibers on as
  * many threads; idle ones steal work; a monitor thread (sysmon) takes the
  * processor of a thread stuck in a system call.  See docs/libfiber.md and
- * the man pages in libfiber/man/.
+ * the man pages in docs/man/man3/.
  *
  * Scheduling is cooperative: a fiber runs until it yields, exits, waits
  * (a channel, a lock, a timer, an fd) or enters a system call through

@@ -90,7 +90,7 @@ static inline struct fiber_stats stats_now(void)
 }
 
 /*
- * Under valgrind (FIBER_TEST_SLOW=1, set by tools/check-libfiber.sh) every
+ * Under valgrind (FIBER_TEST_SLOW=1, set by testing/check-libfiber.sh) every
  * thread runs in turn and slowly: loops shrink by 20 so the tests finish
  * within the harness's 30 s, and waits for sysmon grow by 5.
  */
@@ -108,7 +108,7 @@ static inline long scaled(long n)
 
 /*
  * The most fibers one test keeps alive: @n, or FIBER_TEST_FIBERS when that
- * is lower.  tools/check-libfiber.sh sets it under the checkers, where a
+ * is lower.  testing/check-libfiber.sh sets it under the checkers, where a
  * fiber costs a hundred times more (ASan maps shadow and a fake stack for
  * each, valgrind registers each stack, qemu-user translates every first
  * touch): there the size of a test proves nothing about the checker's

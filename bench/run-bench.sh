@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make bench: libfiber against Go 1.19 and Boost.Context on this machine,
+# side by side in one run.  Prints a table and writes bench/results.json,
+# one object per case: {"case", "unit", "libfiber", "go", "boost"}, with
+# null where a side has no such program.  See docs/performance.md.
+#
+# usage: run-bench.sh [OUT.json]
+set -euo pipefail
+FIBER_LOG_TAG=bench
+. "$(dirname "$0")/../testing/vm/lib.sh"
+
+out=${1:-$FIBER_ROOT/bench/results.json}
+mkdir -p "$(dirname "$out")"
+bin=$FIBER_BUILD/bin
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+command -v go >/dev/null || die "go is missing: run 'make deps' as root (package golang-go)"
+log "building the Go side with $(go version | cut -d' ' -f3)"
+export GOCACHE=$FIBER_CACHE/go-build GOPATH=$FIBER_CACHE/go GOFLAGS=-mod=mod GO111MODULE=off
+go build -o "$bin/go-bench" "$FIBER_ROOT/bench/go/bench.go"
+
+# One process per case and side, so that no case inherits another's
+# warmed-up stacks or heap.
+cases="yield_pingpong spawn_exit skynet parked_memory chan_pingpong chan_buffered select4 mutex_2procs tcp_echo"
+log "libfiber and Go on $(nproc) CPUs: $cases"
+for c in $cases; do
+	"$bin/fiber-bench" "$c" | tee -a "$tmp/libfiber"
+	"$bin/go-bench" "$c" | tee -a "$tmp/go"
+done
+log "raw switch: libfiber's and Boost.Context's"
+"$bin/boost-bench" | tee "$tmp/raw"
+
+# Merge "CASE UNIT VALUE" lines into one row per case.
+awk -v out="$out" '
+function val(side, c) { return (side SUBSEP c) in v ? v[side, c] : "null" }
+FILENAME ~ /libfiber$/ { v["libfiber", $1] = $3; unit[$1] = $2; order[++n] = $1 }
+FILENAME ~ /go$/ { v["go", $1] = $3 }
+FILENAME ~ /raw$/ {
+	if ($1 == "raw_switch_libfiber") { v["libfiber", "raw_switch"] = $3 }
+	if ($1 == "raw_switch_boost") {
+		v["boost", "raw_switch"] = $3
+		v["boost", "yield_pingpong"] = $3
+	}
+	unit["raw_switch"] = $2
+}
+END {
+	order[++n] = "raw_switch"
+	printf "[\n" > out
+	printf "%-16s %-12s %12s %12s %12s %10s\n", "case", "unit", "libfiber", "go", "boost", "advantage"
+	for (i = 1; i <= n; i++) {
+		c = order[i]
+		l = val("libfiber", c); g = val("go", c); b = val("boost", c)
+		# the advantage of libfiber over Go: > 1 is better, for times
+		# (lower is better) and rates ("/s", higher is better) alike.
+		ratio = "-"
+		if (l != "null" && g != "null" && l + 0 > 0 && g + 0 > 0)
+			ratio = sprintf("%.2f", unit[c] ~ /\/s$/ ? l / g : g / l)
+		printf "%-16s %-12s %12s %12s %12s %10s\n", c, unit[c], l, g, b, ratio
+		printf "  {\"case\": \"%s\", \"unit\": \"%s\", \"libfiber\": %s, \"go\": %s, \"boost\": %s}%s\n",
+			c, unit[c], l, g, b, (i < n ? "," : "") > out
+	}
+	printf "]\n" > out
+}' "$tmp/libfiber" "$tmp/go" "$tmp/raw"
+log "wrote $out"

@@ -1,0 +1,195 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared by the VM runner, the deps step and the kernel definitions.
+# Sourced, never run.
+
+FIBER_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# Everything fetched or built from outside the project lives here, outside
+# git (it is in .gitignore), and is reused by the next run.
+FIBER_CACHE=${FIBER_CACHE:-$FIBER_ROOT/.cache}
+FIBER_BUILD=${FIBER_BUILD:-$FIBER_ROOT/build}
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+# TAP output for the scripts that print their own results.
+tap_n=0 tap_failed=0
+# tap_result OK DESCRIPTION [DETAILS]: OK is 1 for a pass; DETAILS, if any,
+# go above a failure as TAP comments.
+tap_result() {
+	tap_n=$((tap_n + 1))
+	if [ "$1" = 1 ]; then
+		echo "ok $tap_n - $2"
+	else
+		# The reason goes above the result, as kselftest prints it.
+		[ -z "${3:-}" ] || printf '%s\n' "$3" | sed 's/^/#   /'
+		echo "not ok $tap_n - $2"
+		tap_failed=$((tap_failed + 1))
+	fi
+}
+# tap_plan: print the plan; return 1 if anything failed.
+tap_plan() {
+	echo "1..$tap_n"
+	[ "$tap_failed" = 0 ]
+}
+
+log() { printf '%s: %s\n' "${FIBER_LOG_TAG:-fiber-vm}" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# The kernel ABI ("6.1.0-56-amd64") that the linux-headers-amd64 metapackage
+# of the given root (default: this machine) points at.
+headers_abi() {
+	local root=${1:-/} dep
+	dep=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Depends}' \
+		linux-headers-amd64 2>/dev/null) || return 1
+	dep=${dep%% *}
+	[ -n "$dep" ] || return 1
+	echo "${dep#linux-headers-}"
+}
+
+# fetch_kernel_image ROOT ABI DEST: download linux-image-ABI-unsigned with
+# ROOT's apt (a chroot or /) into DEST and extract vmlinuz from it.
+fetch_kernel_image() {
+	local root=$1 abi=$2 dest=$3 deb tmp
+	[ -s "$dest/vmlinuz" ] && return 0
+	mkdir -p "$dest"
+	tmp=$(mktemp -d "$root/tmp/fiber-image.XXXXXX")
+	log "downloading linux-image-$abi-unsigned"
+	if [ "$root" = / ]; then
+		(cd "$tmp" && apt-get -q -o APT::Sandbox::User=root \
+			download "linux-image-$abi-unsigned") >&2 ||
+			die "cannot download linux-image-$abi-unsigned"
+	else
+		chroot "$root" sh -c "cd '${tmp#"$root"}' && apt-get -q \
+			-o APT::Sandbox::User=root download \
+			'linux-image-$abi-unsigned'" >&2 ||
+			die "cannot download linux-image-$abi-unsigned in $root"
+	fi
+	deb=$(ls "$tmp"/linux-image-*.deb)
+	dpkg-deb --fsys-tarfile "$deb" |
+		tar -x -C "$tmp" --wildcards './boot/vmlinuz-*' ||
+		die "no vmlinuz in $deb"
+	mv "$tmp"/boot/vmlinuz-* "$dest/vmlinuz.part"
+	mv "$dest/vmlinuz.part" "$dest/vmlinuz"
+	basename "$deb" > "$dest/source"
+	rm -rf "$tmp"
+}
+
+# stage_module_source DIR: copy what Kbuild needs for fiber.ko into DIR, so
+# that each kernel builds its own copy and none overwrites module/fiber.ko.
+stage_module_source() {
+	local dir=$1
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	cp -r "$FIBER_ROOT/Kbuild" "$FIBER_ROOT/module" "$FIBER_ROOT/uapi" "$dir/"
+	find "$dir" \( -name '*.o' -o -name '*.ko' -o -name '*.mod*' \
+		-o -name '.*.cmd' -o -name 'modules.order' \) -delete
+}
+
+# load_kernel NAME: source testing/vm/kernels/NAME.sh, which defines
+#   KERNEL_DESC           one line for logs
+#   KERNEL_MEM            guest memory
+#   KERNEL_APPEND         extra kernel command line
+#   KERNEL_DEBUG          1: scan kmemleak and panic on warnings
+#   KERNEL_KCSAN          1: judge KCSAN reports (only fiber.ko's fail)
+#   KERNEL_TIMEOUT        limit for a whole VM run, in seconds (fiber-vm -T)
+#   KERNEL_STEP_TIMEOUT   limit for each program in it
+#   kernel_prepare        fetch or build the image, set KERNEL_IMAGE (idempotent)
+#   kernel_build_module   DIR: build DIR/module/fiber.ko for this kernel
+load_kernel() {
+	local def="$FIBER_ROOT/testing/vm/kernels/$1.sh"
+	[ -f "$def" ] || die "unknown kernel '$1' (have: $(kernel_names))"
+	KERNEL_NAME=$1
+	KERNEL_MEM=512M
+	KERNEL_APPEND=
+	KERNEL_DEBUG=0
+	KERNEL_KCSAN=0
+	# Four times what the suite takes on Debian's own kernels (testing/tap-times).
+	KERNEL_TIMEOUT=600
+	KERNEL_STEP_TIMEOUT=300
+	# shellcheck source=/dev/null
+	. "$def"
+}
+
+# Build (once) a kernel from Debian's linux-source-6.1: tinyconfig with the
+# config FRAGMENTs merged on top, cached under NAME and a hash of the source
+# version and the fragments.  Every option a fragment sets must survive
+# the merge: one that a missing dependency dropped fails the build rather
+# than weakening the tests.  Sets KERNEL_TREE and KERNEL_IMAGE.
+build_config_kernel() {
+	local name=$1 tarball=/usr/src/linux-source-6.1.tar.xz key tree frag
+	shift
+	[ -f "$tarball" ] || die "$tarball is missing (run make deps)"
+	key=$( (dpkg-query -W -f='${Version}' linux-source-6.1; cat "$@") |
+		sha256sum | cut -c1-12)
+	tree=$FIBER_CACHE/kernels/$name/$key/linux
+	KERNEL_TREE=$tree
+	KERNEL_IMAGE=$tree/arch/x86/boot/bzImage
+	[ -e "$tree/.fiber-complete" ] && return 0
+
+	rm -rf "${tree%/*}"
+	mkdir -p "${tree%/*}"
+	log "building the $name kernel in ${tree%/*} (5-15 minutes)"
+	tar -xJf "$tarball" -C "${tree%/*}" &&
+		mv "${tree%/*}/linux-source-6.1" "$tree" || die "cannot extract $tarball"
+	cat "$@" > "${tree%/*}/fragment.config"
+	(
+		cd "$tree" &&
+		make -s ARCH=x86_64 tinyconfig &&
+		scripts/kconfig/merge_config.sh -m -O . .config \
+			"${tree%/*}/fragment.config" >/dev/null &&
+		make -s ARCH=x86_64 olddefconfig
+	) > "${tree%/*}/config.log" 2>&1 || die "configuring failed, see ${tree%/*}/config.log"
+	local line missing=
+	for frag in "$@"; do
+		while read -r line; do
+			case $line in
+			CONFIG_*=*) grep -qxF "$line" "$tree/.config" ||
+				missing="$missing ${line%%=*}";;
+			"# CONFIG_"*" is not set") grep -qxF "$line" "$tree/.config" ||
+				missing="$missing ${line#\# }";;
+			esac
+		done < "$frag"
+	done
+	[ -z "$missing" ] || die "$name config options not in the final .config:$missing"
+	make -s -C "$tree" ARCH=x86_64 -j"$(nproc)" bzImage modules \
+		> "${tree%/*}/build.log" 2>&1 ||
+		die "$name kernel build failed, see ${tree%/*}/build.log"
+	touch "$tree/.fiber-complete"
+}
+
+kernel_names() {
+	local f names=
+	for f in "$FIBER_ROOT"/testing/vm/kernels/*.sh; do
+		f=${f##*/}
+		names="$names ${f%.sh}"
+	done
+	echo "${names# }"
+}
+
+# run_tap_into DIR NAME LIMIT COMMAND...: run a TAP-producing program into
+# DIR/NAME.tap, killed if it runs past LIMIT seconds (0: the command bounds
+# its own run, as fiber-vm does with -T).  A program that dies or exits
+# non-zero without reporting a failed case gets a failed case of its own,
+# so that a crash or a hang never reads as a pass.  The file ends with the
+# program's run time against its limit, in the form the test programs give
+# each case's (selftests/harness_ext.h), for testing/tap-times.
+run_tap_into() {
+	local dir=$1 name=$2 limit=$3 rc=0 start end
+	shift 3
+	log "running $name"
+	[ "$limit" = 0 ] || set -- timeout -k 10 "$limit" "$@"
+	start=$(date +%s.%N)
+	"$@" > "$dir/$name.tap" 2> >(tee "$dir/$name.err" >&2) || rc=$?
+	end=$(date +%s.%N)
+	if [ "$rc" != 0 ] && ! grep -q '^not ok' "$dir/$name.tap"; then
+		sed 's/^/# /' "$dir/$name.err" | tail -20 >> "$dir/$name.tap"
+		if [ "$limit" != 0 ] && { [ "$rc" = 124 ] || [ "$rc" = 137 ]; }; then
+			echo "not ok 9999 - $name killed: still running after its limit of $limit s" >> "$dir/$name.tap"
+		else
+			echo "not ok 9999 - $name exited with status $rc" >> "$dir/$name.tap"
+		fi
+	fi
+	[ "$limit" = 0 ] ||
+		awk -v s="$start" -v e="$end" -v l="$limit" 'BEGIN {
+			printf "# time: %.3f s of %d s: (whole program)\n", e - s, l }' \
+			>> "$dir/$name.tap"
+	grep -E '^(not ok|#   [^ ])' "$dir/$name.tap" | head -40 >&2 || true
+}

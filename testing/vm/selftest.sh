@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Self-test of the VM runner: a runner that passes everything is worse than
+# none, so prove that each kind of failure fails the run.  Prints TAP.
+#
+#   selftest.sh --judge   crafted guest reports fed to the judge, and the
+#                         host runner's limits (no VM)
+#   selftest.sh --vm [KERNEL...]
+#                         deliberately broken modules booted for real: one
+#                         that warns (on 6.1), one that leaks (on debug);
+#                         with KERNELs, only those of the two that are named
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+judge=$FIBER_ROOT/testing/vm/judge
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# A report as a clean run of one program with two passing cases writes it.
+clean_report() {
+	cat <<-'EOF'
+	fiber-vm: start 6.1.0-test
+	fiber-vm: insmod 0
+	fiber-vm: step-begin demo_test
+	TAP version 13
+	1..2
+	ok 1 dev.first
+	ok 2 dev.second
+	fiber-vm: step-end demo_test 0
+	fiber-vm: rmmod 0
+	fiber-vm: tainted 12288
+	fiber-vm: dmesg [    1.000000] fiber: /dev/fiber ready, ABI 1
+	fiber-vm: done
+	EOF
+}
+
+# expect_judge DEBUG DESCRIPTION FAILURE SED_EXPRESSION [CONSOLE_TEXT]:
+# judge the clean report edited by SED_EXPRESSION.  With FAILURE empty the
+# judge must pass it; otherwise it must fail it on exactly one "not ok" line
+# (with MANY=1 in the environment: on at least one), and that line must
+# contain FAILURE, so that it fails for the right reason.
+expect_judge() {
+	local debug=$1 desc=$2 failure=$3 edit=$4 console=${5:-} got=0 ok=0
+	local nfail
+	clean_report | sed "$edit" > "$tmp/report"
+	printf '%s\n' "$console" > "$tmp/console"
+	FIBER_VM_KERNEL=selftest FIBER_VM_DEBUG=$debug \
+		FIBER_VM_KCSAN=${KCSAN:-0} \
+		"$judge" "$tmp/report" "$tmp/console" > "$tmp/tap" || got=$?
+	if [ -z "$failure" ]; then
+		[ "$got" = 0 ] && ok=1
+	else
+		nfail=$(grep -c "^not ok" "$tmp/tap")
+		[ "$got" = 1 ] && grep "^not ok" "$tmp/tap" | grep -qF "$failure" &&
+			{ [ "$nfail" = 1 ] || [ "${MANY:-0}" = 1 ]; } && ok=1
+	fi
+	tap_result "$ok" "judge: $desc" "$(cat "$tmp/tap")"
+}
+
+# What a failed case printed (the harness's assertion message) must stand
+# right above its result, where tap-summary and a reader of CI look for it;
+# what a passed case printed must not.
+expect_judge_explains() {
+	local ok=0
+	clean_report | sed -e 's/^ok 1 /# demo.c:5:first:all is well\n&/' \
+		-e 's/^ok 2 /# demo.c:7:second:Expected 1 (1) == x (0)\nnot ok 2 /' \
+		> "$tmp/report"
+	: > "$tmp/console"
+	FIBER_VM_KERNEL=selftest "$judge" "$tmp/report" "$tmp/console" > "$tmp/tap"
+	grep -B1 '^not ok .*dev.second' "$tmp/tap" | grep -q 'Expected 1' &&
+		! grep -q 'all is well' "$tmp/tap" && ok=1
+	tap_result "$ok" "judge: a failed case's own output stands above its result" \
+		"$(cat "$tmp/tap")"
+}
+
+# Run times reach the TAP, named by program and case, for testing/tap-times.
+expect_judge_times() {
+	local ok=0
+	clean_report | sed -e 's/^ok 1 dev.first/&\n# time: 0.250 s of 30 s: dev.first/' \
+		-e 's/step-end demo_test 0/& 12.5 300/' > "$tmp/report"
+	: > "$tmp/console"
+	FIBER_VM_KERNEL=selftest "$judge" "$tmp/report" "$tmp/console" > "$tmp/tap"
+	grep -qxF '# time: 0.250 s of 30 s: demo_test: dev.first' "$tmp/tap" &&
+		grep -qxF '# time: 12.500 s of 300 s: demo_test (whole program)' "$tmp/tap" &&
+		"$FIBER_ROOT/testing/tap-times" "$tmp/tap" | grep -q ' 4%  .* 12.5 s of  300 s  tap: demo_test (whole program)$' &&
+		ok=1
+	tap_result "$ok" "judge: run times of a program and its cases reach the TAP" \
+		"$(cat "$tmp/tap"; "$FIBER_ROOT/testing/tap-times" "$tmp/tap")"
+}
+
+judge_tests() {
+	# a sed expression that adds a kernel log line to the report
+	local dmesg='s/^fiber-vm: done/fiber-vm: dmesg %s\\n&/'
+	local cut='ran to completion'
+
+	# The positive control: without it the failures below prove nothing.
+	expect_judge 0 "a clean run passes" "" ''
+	expect_judge 1 "a clean debug run with no kmemleak report passes" "" ''
+	MANY=1 expect_judge 0 "a missing report fails" "guest started" '1,$d'
+	MANY=1 expect_judge 0 "a report cut short fails" "report complete" '/rmmod/,$d'
+	expect_judge 0 "a failed test case fails" "dev.second" 's/^ok 2 /not ok 2 /'
+	expect_judge_explains
+	expect_judge_times
+	expect_judge 0 "a program killed by the timeout fails" "timeout" \
+		's/step-end demo_test 0/step-end demo_test 137/'
+	expect_judge 0 "fewer results than planned fails" "1 of 2 planned" '/^ok 2 /d'
+	expect_judge 0 "a non-zero exit with every case passing fails" "$cut" \
+		's/step-end demo_test 0/step-end demo_test 3/'
+	expect_judge 0 "a program with no TAP output fails" "no TAP output" \
+		'/^TAP/,/^ok 2/d'
+	expect_judge 0 "insmod failing fails" "inserted" 's/insmod 0/insmod 1/'
+	expect_judge 0 "rmmod failing fails" "removed" 's/rmmod 0/rmmod 1/'
+	expect_judge 0 "a WARNING in dmesg fails" "kernel log" \
+		"$(printf "$dmesg" 'WARNING: CPU: 0 PID: 1 at module\/device.c:42')"
+	expect_judge 0 "a lockdep report in dmesg fails" "kernel log" \
+		"$(printf "$dmesg" 'WARNING: possible circular locking dependency detected')"
+	expect_judge 0 "a KASAN report in dmesg fails" "kernel log" \
+		"$(printf "$dmesg" 'BUG: KASAN: slab-use-after-free in fiber_ioctl')"
+	expect_judge 0 "an RCU stall in dmesg fails" "kernel log" \
+		"$(printf "$dmesg" 'rcu: INFO: rcu_preempt detected stalls on CPUs\/tasks:')"
+	expect_judge 0 "an Oops seen only on the console fails" "kernel log" '' \
+		'[    2.000000] Oops: 0002 [#1] PREEMPT SMP'
+	expect_judge 0 "taint W (a warning happened) fails" "tainted=12800" \
+		's/tainted 12288/tainted 12800/'
+	expect_judge 0 "an unreadable taint fails" "tainted=unknown" \
+		's/tainted 12288/tainted garbage/'
+	expect_judge 1 "a kmemleak report fails on a debug kernel" "1 leaks" \
+		's/^fiber-vm: done/fiber-vm: kmemleak unreferenced object 0xffff888003a1b200 (size 128):\n&/'
+	expect_judge 1 "kmemleak missing on a debug kernel fails" "unavailable" \
+		's/^fiber-vm: done/fiber-vm: kmemleak-missing\n&/'
+	# On the KCSAN kernel a data race in the core kernel alone is only
+	# counted; one whose stack names fiber.ko fails.
+	local sep='fiber-vm: dmesg =================================================='
+	KCSAN=1 expect_judge 1 "a KCSAN report of the core kernel alone passes" "" \
+		"s/^fiber-vm: done/$sep\nfiber-vm: dmesg BUG: KCSAN: data-race in tick_sched_do_timer \/ tick_nohz_next_event\nfiber-vm: dmesg  tick_sched_do_timer+0x1c\/0x90\n$sep\n&/"
+	KCSAN=1 expect_judge 1 "a KCSAN report that touches fiber.ko fails" "kernel log" \
+		"s/^fiber-vm: done/$sep\nfiber-vm: dmesg BUG: KCSAN: data-race in fiber_sched_in \/ fiber_ioctl_wake\nfiber-vm: dmesg write to 0xffff88803f967d28 of 8 bytes by task 94 on cpu 0:\nfiber-vm: dmesg  fiber_sched_in+0x1c\/0x90 [fiber]\n$sep\n&/"
+	KCSAN=1 expect_judge 1 "a KCSAN race of the core kernel under a call from fiber.ko passes" "" \
+		"s/^fiber-vm: done/$sep\nfiber-vm: dmesg BUG: KCSAN: data-race in hrtimer_wakeup \/ schedule_hrtimeout_range_clock\nfiber-vm: dmesg read to 0xffff88803f967d28 of 8 bytes by task 94 on cpu 0:\nfiber-vm: dmesg  schedule_hrtimeout_range_clock+0xd4\/0x142\nfiber-vm: dmesg  fiber_park_common+0x4f5\/0x75a [fiber]\n$sep\n&/"
+}
+
+# The host runner (run_tap_into) stops a program that outlives its limit
+# and fails it for that; a program within its limit passes.
+limit_tests() {
+	local ok=0 start
+	mkdir -p "$tmp/runner"
+	start=$SECONDS
+	run_tap_into "$tmp/runner" hangs 1 sleep 60 2> /dev/null
+	grep -q '^not ok .*hangs killed: still running after its limit of 1 s' \
+		"$tmp/runner/hangs.tap" && [ $((SECONDS - start)) -lt 30 ] && ok=1
+	tap_result "$ok" "runner: a host program past its limit is stopped and fails" \
+		"$(cat "$tmp/runner/hangs.tap")"
+	ok=0
+	run_tap_into "$tmp/runner" quick 60 sh -c 'echo "ok 1 - quick"; echo 1..1' 2> /dev/null
+	! grep -q '^not ok' "$tmp/runner/quick.tap" &&
+		grep -q '^# time: [0-9.]* s of 60 s: (whole program)$' "$tmp/runner/quick.tap" && ok=1
+	tap_result "$ok" "runner: a host program within its limit passes, with its run time" \
+		"$(cat "$tmp/runner/quick.tap")"
+}
+
+# expect_vm_failure KERNEL MAKEVAR PATTERN DESCRIPTION: boot KERNEL with a
+# module built with MAKEVAR=y; the run must fail and its TAP must have a
+# failed line matching PATTERN.
+expect_vm_failure() {
+	local kernel=$1 var=$2 pattern=$3 desc=$4 got=0
+	"$FIBER_ROOT/testing/vm/fiber-vm" -k "$kernel" -D "$var=y" \
+		-o "$FIBER_BUILD/vm/selftest-$kernel" -t "$tmp/vm.tap" \
+		info_test > /dev/null 2> "$tmp/vm.err" || got=$?
+	if [ "$got" = 1 ] && grep -q "^not ok .*$pattern" "$tmp/vm.tap"; then
+		tap_result 1 "runner: $desc"
+	else
+		tap_result 0 "runner: $desc (exit $got)" \
+			"$(cat "$tmp/vm.err" "$tmp/vm.tap" 2>/dev/null | tail -30)"
+	fi
+}
+
+vm_tests() {
+	local only=" ${*:-6.1 debug} "
+
+	[[ $only = *" 6.1 "* ]] &&
+		expect_vm_failure 6.1 FIBER_RUNNER_SELFTEST_WARN "kernel log free of" \
+			"a module that WARNs in its ioctl fails the 6.1 run"
+	[[ $only = *" debug "* ]] &&
+		expect_vm_failure debug FIBER_RUNNER_SELFTEST_LEAK "kmemleak" \
+			"a module that leaks in its ioctl fails the debug-kernel run"
+	[ "$tap_n" -gt 0 ] || echo "ok 1 - runner self-test # SKIP needs kernel 6.1 or debug"
+}
+
+case ${1:-} in
+--judge) judge_tests; limit_tests ;;
+--vm) shift; vm_tests "$@" ;;
+*) echo "usage: $0 --judge|--vm" >&2; exit 2 ;;
+esac
+tap_plan
