@@ -44,9 +44,9 @@ for f in "$man"/*.3; do
 	fi
 	formats "$f" "$page"
 done
-for f in "$root"/tools/fiberstat/*.8; do
+for f in "$root"/docs/man/man8/*.8; do
 	[ -f "$f" ] || continue
 	n=$((n + 1))
-	formats "$f" "tools/fiberstat/${f##*/}"
+	formats "$f" "docs/man/man8/${f##*/}"
 done
 echo "1..$n"
