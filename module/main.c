@@ -62,4 +62,4 @@ module_exit(fiber_mod_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Kernel-assisted fibers: block notification for M:N runtimes");
 MODULE_AUTHOR("The libfiber authors");
-MODULE_VERSION("0.1");
+MODULE_VERSION(FIBER_VERSION);

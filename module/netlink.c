@@ -669,3 +669,9 @@ void fiber_netlink_exit(void)
 {
 	genl_unregister_family(&fiber_genl_family);
 }
+
+/*
+ * Resolving the family by name (CTRL_CMD_GETFAMILY, as fiberstat does)
+ * loads the module when it is not loaded yet.
+ */
+MODULE_ALIAS_GENL_FAMILY(FIBER_GENL_NAME);

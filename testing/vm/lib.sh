@@ -78,7 +78,7 @@ stage_module_source() {
 	local dir=$1
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	cp -r "$FIBER_ROOT/Kbuild" "$FIBER_ROOT/module" "$FIBER_ROOT/uapi" "$dir/"
+	cp -r "$FIBER_ROOT/Kbuild" "$FIBER_ROOT/VERSION" "$FIBER_ROOT/module" "$FIBER_ROOT/uapi" "$dir/"
 	find "$dir" \( -name '*.o' -o -name '*.ko' -o -name '*.mod*' \
 		-o -name '.*.cmd' -o -name 'modules.order' \) -delete
 }
