@@ -25,7 +25,10 @@ PACKAGES=(
 	sparse			# make C=2 on the module
 	libmnl-dev		# the netlink tools
 	valgrind		# make check-valgrind
-	groff-base		# checking the man pages
+	groff-base man-db	# checking the man pages
+	pkg-config		# building against the installed libfiber
+	debhelper dh-dkms dkms lintian fakeroot # the Debian packages, DKMS
+	bash-completion		# testing fiberstat's completion
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user # libfiber on aarch64
 	golang-go		# make bench: the Go side of each benchmark
 	libboost-context-dev	# make bench: Boost.Context's raw switch
