@@ -103,6 +103,24 @@ static _Atomic uint64_t *slot_state(uint32_t i)
 	return (_Atomic uint64_t *)&kslot(i)->state;
 }
 
+/*
+ * The header's counters are plain __u32 in the uapi, which also serves
+ * C89 and the kernel; the module updates them atomically, and so they are
+ * read here (gcc accepts atomic_load on a plain integer, clang rightly
+ * does not).
+ */
+static uint32_t kshared_read(const __u32 *word)
+{
+	return atomic_load((const _Atomic uint32_t *)word);
+}
+
+/* The same, where a stale value only delays a hint. */
+static uint32_t kshared_peek(const __u32 *word)
+{
+	return atomic_load_explicit((const _Atomic uint32_t *)word,
+				    memory_order_relaxed);
+}
+
 /* ---- start-up ------------------------------------------------------------ */
 
 /* Parse a duration: a number with ns (default), us, ms or s after it. */
@@ -481,7 +499,7 @@ bool kernel_grant_idle(void)
 	struct fiber_m *wm;
 	struct fiber_p *p;
 
-	if (!kernel_on || !atomic_load(&kshared->nr_waiting))
+	if (!kernel_on || !kshared_read(&kshared->nr_waiting))
 		return false;
 	if (!khold)
 		return kernel_release();
@@ -510,7 +528,7 @@ static bool kernel_spare_retire(struct fiber_m *m)
 	bool idle = false;
 
 	if (m->id == 0 || m->lockedg ||
-	    atomic_load(&kshared->nr_parked) <= (uint32_t)atomic_load(&sched.nprocs))
+	    kshared_read(&kshared->nr_parked) <= (uint32_t)atomic_load(&sched.nprocs))
 		return false;
 	fiber_lock(&sched.lock);
 	if (!atomic_load(&m->park.key) && midle_remove(m)) {
@@ -561,7 +579,7 @@ static bool kernel_events(struct fiber_m *m, const struct fiber_event *ev,
 			startm(p, false);
 	}
 	if (m->p) {
-		if (atomic_load(&kshared->nr_parked) == 0)
+		if (kshared_read(&kshared->nr_parked) == 0)
 			sysmon_kick();
 		return true;
 	}
@@ -687,7 +705,7 @@ bool kernel_handoff(struct fiber_m *m)
 bool kernel_waiting(void)
 {
 	return kernel_on &&
-	       atomic_load_explicit(&kshared->nr_waiting, memory_order_relaxed);
+	       kshared_peek(&kshared->nr_waiting);
 }
 
 /* ---- sysmon's part ------------------------------------------------------- */
@@ -753,7 +771,7 @@ bool kernel_sysmon(void)
 		return false;
 	did = kernel_fill_spares();
 	/* Events queued twice in a row with spares parked: wake one. */
-	if (atomic_load(&kshared->nr_pending) && atomic_load(&kshared->nr_parked)) {
+	if (kshared_read(&kshared->nr_pending) && kshared_read(&kshared->nr_parked)) {
 		if (last_pending == kshared->notifications) {
 			ioctl(kfd, FIBER_IOC_WAKE, &w);
 			did = true;
