@@ -9,12 +9,6 @@
 #include "group.h"
 #include "info.h"
 
-/* Every feature bit this module implements. */
-#define FIBER_FEATURES_SUPPORTED	(FIBER_FEATURE_GET_INFO | \
-					 FIBER_FEATURE_CARRIERS | \
-					 FIBER_FEATURE_HOLD | \
-					 FIBER_FEATURE_DELAY)
-
 long fiber_ioctl_get_info(void __user *uarg)
 {
 	struct fiber_info info;

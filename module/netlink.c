@@ -33,6 +33,7 @@
 #include "compat.h"
 #include "device.h"
 #include "group.h"
+#include "info.h"
 #include "netlink.h"
 #include "watch.h"
 
@@ -132,6 +133,7 @@ static const struct nla_policy fiber_config_policy[FIBER_STATS_A_MAX + 1] = {
 		NLA_POLICY_FULL_RANGE(NLA_U32, &fiber_limit_range),
 	[FIBER_STATS_A_EVENTS_PER_SEC] =
 		NLA_POLICY_FULL_RANGE(NLA_U32, &fiber_events_range),
+	[FIBER_STATS_A_FEATURES]	= FIBER_READ_ONLY,
 };
 
 static int fiber_nl_put_counters(struct sk_buff *skb,
@@ -527,7 +529,9 @@ static int fiber_nl_put_stats(struct sk_buff *skb)
 	    nla_put_u32(skb, FIBER_STATS_A_MAX_GROUPS_PER_USER,
 			READ_ONCE(fiber_max_groups_per_user)) ||
 	    nla_put_u32(skb, FIBER_STATS_A_EVENTS_PER_SEC,
-			READ_ONCE(fiber_watch_rate)))
+			READ_ONCE(fiber_watch_rate)) ||
+	    nla_put_u64_64bit(skb, FIBER_STATS_A_FEATURES,
+			      FIBER_FEATURES_SUPPORTED, FIBER_STATS_A_PAD))
 		return -EMSGSIZE;
 	return 0;
 }

@@ -109,6 +109,8 @@ struct stats {
 	uint32_t nr_groups, nr_carriers;
 	uint64_t blocks, claims, events_sent, events_dropped;
 	uint32_t max_carriers, max_groups_per_user, events_per_sec;
+	uint64_t features;
+	int features_len;		/* its payload's length; -1: absent */
 };
 
 static int take_stats(const struct nlmsghdr *nlh, void *data)
@@ -128,6 +130,10 @@ static int take_stats(const struct nlmsghdr *nlh, void *data)
 	s->max_carriers = fiber_nl_u32(tb[FIBER_STATS_A_MAX_CARRIERS]);
 	s->max_groups_per_user = fiber_nl_u32(tb[FIBER_STATS_A_MAX_GROUPS_PER_USER]);
 	s->events_per_sec = fiber_nl_u32(tb[FIBER_STATS_A_EVENTS_PER_SEC]);
+	s->features_len = tb[FIBER_STATS_A_FEATURES] ?
+		(int)mnl_attr_get_payload_len(tb[FIBER_STATS_A_FEATURES]) : -1;
+	s->features = s->features_len == 8 ?
+		mnl_attr_get_u64(tb[FIBER_STATS_A_FEATURES]) : 0;
 	return 0;
 }
 
@@ -739,6 +745,89 @@ TEST_F(nl, settings_change_and_are_checked)
 	s.max_groups_per_user = orig.max_groups_per_user;
 	s.events_per_sec = orig.events_per_sec;
 	ASSERT_EQ(0, set_config(&self->nl, &s));
+}
+
+/* One u64 attribute, and a valid setting beside it if events_per_sec is set. */
+struct u64_attr {
+	uint16_t type;
+	uint64_t value;
+	uint32_t events_per_sec;
+};
+
+static void put_u64_attr(struct nlmsghdr *nlh, void *data)
+{
+	const struct u64_attr *a = data;
+
+	if (a->events_per_sec)
+		mnl_attr_put_u32(nlh, FIBER_STATS_A_EVENTS_PER_SEC,
+				 a->events_per_sec);
+	mnl_attr_put_u64(nlh, a->type, a->value);
+}
+
+/*
+ * The features are there for anyone, even a process without a group (the
+ * child below never opens one; fiberinfo reads them so), say what GET_INFO
+ * says, and cannot be written: not alone, not
+ * beside a valid setting (which is then not made either), not as another
+ * user, and not smuggled into a request that takes nothing.
+ */
+TEST_F(nl, features_are_read_only_and_for_anyone)
+{
+	struct u64_attr a = { .type = FIBER_STATS_A_FEATURES };
+	struct fiber_info info = { .size = sizeof(info) };
+	struct stats st, orig;
+	pid_t pid;
+	int status, fd, i;
+
+	SKIPPED_IN_SETUP();
+	ASSERT_EQ(0, get_stats(&self->nl, &orig));
+	ASSERT_EQ(8, orig.features_len);
+	fd = fiber_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, fiber_sys(fd, FIBER_IOC_GET_INFO, &info));
+	close(fd);
+	EXPECT_EQ(info.features, orig.features);
+	EXPECT_NE(0, orig.features & FIBER_FEATURE_GET_INFO);
+
+	/* Each try: refused as read-only, and nothing changed. */
+	for (i = 0; i < 4; i++) {
+		a.value = i & 1 ? ~0ULL : 0;
+		a.events_per_sec = i & 2 ? orig.events_per_sec + 1 : 0;
+		EXPECT_EQ(-EINVAL, fiber_nl(&self->nl, FIBER_CMD_SET_CONFIG, 0,
+					    put_u64_attr, &a, NULL, NULL));
+		EXPECT_NE(NULL, strstr(self->nl.extack, "read-only"))
+			TH_LOG("%s", self->nl.extack);
+		ASSERT_EQ(0, get_stats(&self->nl, &st));
+		EXPECT_EQ(orig.features, st.features);
+		EXPECT_EQ(orig.events_per_sec, st.events_per_sec);
+	}
+	a.events_per_sec = 0;
+	EXPECT_EQ(-EINVAL, fiber_nl(&self->nl, FIBER_CMD_GET_STATS, 0,
+				    put_u64_attr, &a, NULL, NULL));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct fiber_nl nl;
+		struct stats ns;
+
+		if (fiber_become_nobody())
+			_exit(10);
+		if (fiber_nl_open(&nl) || get_stats(&nl, &ns))
+			_exit(11);
+		if (ns.features_len != 8 || ns.features != orig.features)
+			_exit(12);
+		a.value = 0;
+		if (fiber_nl(&nl, FIBER_CMD_SET_CONFIG, 0, put_u64_attr, &a,
+			     NULL, NULL) >= 0)
+			_exit(13);
+		if (get_stats(&nl, &ns) || ns.features != orig.features)
+			_exit(14);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
 }
 
 /*

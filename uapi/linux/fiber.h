@@ -21,7 +21,8 @@
  * FIBER_ABI_VERSION changes only when an existing behaviour changes in a way
  * old user space cannot handle; it has never changed.  New behaviour is added
  * as a FIBER_FEATURE_* bit, which user space discovers with
- * FIBER_IOC_GET_INFO before it relies on it.
+ * FIBER_IOC_GET_INFO (or, without opening a group, the netlink family's
+ * FIBER_STATS_A_FEATURES) before it relies on it.
  *
  * Extensible argument structs
  * ---------------------------
@@ -68,7 +69,8 @@
 #define FIBER_IOC_MAGIC		0xB9
 
 /*
- * Feature bits reported by FIBER_IOC_GET_INFO.  A set bit promises the
+ * Feature bits reported by FIBER_IOC_GET_INFO, and by the netlink family's
+ * FIBER_STATS_A_FEATURES (which needs no group).  A set bit promises the
  * entry point or behaviour named; bits not defined here are reserved and
  * reported as zero.
  */
@@ -659,6 +661,11 @@ struct fiber_config {
  *						default, 1 to 1048576;
  *	FIBER_STATS_A_MAX_GROUPS_PER_USER u32	1 to 1048576;
  *	FIBER_STATS_A_EVENTS_PER_SEC	u32	1 to 1000000
+ *	FIBER_STATS_A_FEATURES		u64	FIBER_FEATURE_* bits, as in
+ *						fiber_info.features; read-
+ *						only.  Added after the rest:
+ *						a module that predates it
+ *						leaves it out
  *
  *   FIBER_CMD_EVENT:
  *	FIBER_EVENT_A_TYPE		u8	FIBER_EVENT_TYPE_*
@@ -755,6 +762,7 @@ enum fiber_stats_attr {
 	FIBER_STATS_A_MAX_GROUPS_PER_USER,
 	FIBER_STATS_A_EVENTS_PER_SEC,
 	FIBER_STATS_A_PAD,
+	FIBER_STATS_A_FEATURES,
 	__FIBER_STATS_A_MAX
 };
 
