@@ -152,7 +152,8 @@ static struct nlmsghdr *build_group(struct msg *m, uint64_t id, uint32_t first,
 	return nlh;
 }
 
-static struct nlmsghdr *build_stats(struct msg *m)
+/* The totals, with the feature bits or (as an older module) without. */
+static struct nlmsghdr *build_stats(struct msg *m, int with_features)
 {
 	struct nlmsghdr *nlh = genl_start(m, 0x20, FIBER_CMD_GET_STATS);
 	uint16_t t;
@@ -165,6 +166,8 @@ static struct nlmsghdr *build_stats(struct msg *m)
 	mnl_attr_put_u32(nlh, FIBER_STATS_A_MAX_CARRIERS, 10000);
 	mnl_attr_put_u32(nlh, FIBER_STATS_A_MAX_GROUPS_PER_USER, 64);
 	mnl_attr_put_u32(nlh, FIBER_STATS_A_EVENTS_PER_SEC, 1000);
+	if (with_features)
+		mnl_attr_put_u64(nlh, FIBER_STATS_A_FEATURES, 0x1000f);
 	return nlh;
 }
 
@@ -451,7 +454,7 @@ static struct nlmsghdr *build_kind(struct msg *m, enum kind kind, unsigned int v
 	case K_GROUP:
 		return build_group(m, 5 + v, v, v % 5);
 	case K_STATS:
-		return build_stats(m);
+		return build_stats(m, v % 2);
 	case K_EVENT:
 		return build_event(m);
 	case K_FAMILY:
@@ -577,15 +580,22 @@ static void test_others(void)
 	char msg[64];
 	int err, ok;
 
-	ok = !attrs_of(build_stats(&m), &a, &len) && !fs_parse_stats(a, len, &s) &&
+	ok = !attrs_of(build_stats(&m, 1), &a, &len) && !fs_parse_stats(a, len, &s) &&
 	     s.abi_version == FIBER_ABI_VERSION && s.nr_groups == 2 &&
 	     s.nr_carriers == 9 && s.counters.blocks == 1000 + FIBER_STATS_A_BLOCKS &&
 	     s.counters.park_timeouts == 1000 + FIBER_STATS_A_PARK_TIMEOUTS &&
 	     s.events_sent == 1000 + FIBER_STATS_A_EVENTS_SENT &&
 	     s.events_dropped == 1000 + FIBER_STATS_A_EVENTS_DROPPED &&
 	     s.max_carriers == 10000 && s.max_groups_per_user == 64 &&
-	     s.events_per_sec == 1000;
+	     s.events_per_sec == 1000 && s.has_features && s.features == 0x1000f;
 	tap(ok, "the totals parse to what was sent");
+
+	ok = !attrs_of(build_stats(&m, 0), &a, &len) && !fs_parse_stats(a, len, &s) &&
+	     s.max_carriers == 10000 && !s.has_features && !s.features;
+	nlh = build_stats(&m, 0);
+	mnl_attr_put_u32(nlh, FIBER_STATS_A_FEATURES, 0xf);
+	ok = ok && !attrs_of(nlh, &a, &len) && fs_parse_stats(a, len, &s) == -EBADMSG;
+	tap(ok, "totals without the features say so; features of the wrong size are rejected");
 
 	ok = !attrs_of(build_event(&m), &a, &len) && !fs_parse_event(a, len, &e) &&
 	     e.type == FIBER_EVENT_TYPE_HOLD && e.pid == 77 && e.tid == 78 &&
@@ -689,7 +699,7 @@ int main(void)
 	long only = env ? atol(env) : -1;
 	enum kind k;
 
-	printf("TAP version 13\n1..%d\n", 10 + NR_KINDS);
+	printf("TAP version 13\n1..%d\n", 11 + NR_KINDS);
 	if (setup_guard()) {
 		printf("Bail out! no guard page: %s\n", strerror(errno));
 		return 1;

@@ -104,6 +104,7 @@ static const struct field stats_fields[FIBER_STATS_A_MAX + 1] = {
 	[FIBER_STATS_A_MAX_CARRIERS] = U32(struct fs_stats, max_carriers),
 	[FIBER_STATS_A_MAX_GROUPS_PER_USER] = U32(struct fs_stats, max_groups_per_user),
 	[FIBER_STATS_A_EVENTS_PER_SEC] = U32(struct fs_stats, events_per_sec),
+	[FIBER_STATS_A_FEATURES] = U64(struct fs_stats, features),
 };
 
 static const struct field event_fields[FIBER_EVENT_A_MAX + 1] = {
@@ -341,10 +342,14 @@ int fs_group_merge(struct fs_group *dst, struct fs_group *src)
 int fs_parse_stats(const void *attrs, size_t len, struct fs_stats *s)
 {
 	uint64_t seen;
+	int ret;
 
 	memset(s, 0, sizeof(*s));
-	return parse_attrs(attrs, len, stats_fields, FIBER_STATS_A_MAX, s, 0,
-			   NULL, &seen);
+	ret = parse_attrs(attrs, len, stats_fields, FIBER_STATS_A_MAX, s, 0,
+			  NULL, &seen);
+	if (!ret)
+		s->has_features = HAS(seen, FIBER_STATS_A_FEATURES);
+	return ret;
 }
 
 int fs_parse_event(const void *attrs, size_t len, struct fs_event *e)

@@ -83,6 +83,8 @@ struct fs_stats {
 	uint32_t max_carriers;
 	uint32_t max_groups_per_user;
 	uint32_t events_per_sec;
+	uint64_t features;		/* FIBER_FEATURE_* bits */
+	bool has_features;		/* false: the module predates them */
 };
 
 struct fs_event {
