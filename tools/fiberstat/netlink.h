@@ -2,6 +2,7 @@
 /*
  * fiberstat's side of the "fiber" generic netlink family: the socket, the
  * family looked up by name, requests, dumps and the events group.
+ * fiberinfo links it (and parse.c) too, for FIBER_CMD_GET_STATS.
  */
 #ifndef FIBERSTAT_NETLINK_H
 #define FIBERSTAT_NETLINK_H
