@@ -8,6 +8,9 @@
 here=$(dirname "$0")
 fs=$here/fiberstat
 usage='usage: fiberstat [--json] [show PID | stats | watch [-i SECS] [-n COUNT] | watch --events [-n COUNT] [--timeout SECS] | set KEY VALUE]'
+# The project's version, where the source tree is (the host: build/bin is
+# two levels below it); the VM has only the programs.
+version_file=${FIBER_ROOT:-$here/../..}/VERSION
 n=0 failed=0
 
 result() {
@@ -59,10 +62,41 @@ bad watch extra
 bad watch --events -i 1
 bad watch --timeout 1
 bad watch --events --timeout
+bad --version stats
+bad --help stats
+bad stats --version
+bad stats --help
 
-out=$("$fs" --help 2>&1); rc=$?
-[ $rc = 0 ] && [ "$out" = "$usage" ]
-result $? "--help prints the usage line and exits 0"
+# --help: the usage line, then every command and setting, on stdout.
+for h in --help -h; do
+	out=$("$fs" $h 2>/dev/null); rc=$?
+	err=$("$fs" $h 2>&1 >/dev/null)
+	ok=0
+	for word in show stats watch --events set max_carriers max_groups_per_user \
+		events_per_sec --json --version; do
+		echo "$out" | grep -q -- "$word" || { ok=1; echo "# $h does not mention $word"; }
+	done
+	[ $rc = 0 ] && [ -z "$err" ] && [ "$(echo "$out" | head -1)" = "$usage" ] && [ $ok = 0 ]
+	result $? "$h prints the usage line and every command on stdout, exit 0"
+done
+
+out=$("$fs" --version 2>&1); rc=$?
+if [ -f "$version_file" ]; then
+	want="fiberstat $(cat "$version_file")"
+	[ $rc = 0 ] && [ "$out" = "$want" ]
+	result $? "--version prints '$want', from VERSION ($out)"
+else
+	[ $rc = 0 ] && echo "$out" | grep -qx 'fiberstat [0-9][0-9]*\.[0-9][0-9]*\.[0-9][0-9]*'
+	result $? "--version prints 'fiberstat X.Y.Z' (no VERSION file here to compare) ($out)"
+fi
+
+if [ -c /dev/full ]; then
+	err=$("$fs" --version 2>&1 >/dev/full); rc=$?
+	[ $rc = 1 ] && [ "$err" = "fiberstat: writing the output: No space left on device" ]
+	result $? "--version into a full disk: one line and exit 1 ($err)"
+else
+	skip "--version into a full disk" "no /dev/full"
+fi
 
 # Numbers for one key of a one-line JSON object.
 json_num() {
@@ -73,7 +107,7 @@ if [ ! -e /dev/fiber ]; then
 	for args in "" "--json" "stats" "show 1" "set max_carriers 5" "watch --events -n 1"; do
 		# shellcheck disable=SC2086 # the words are the arguments
 		out=$("$fs" $args 2>&1); rc=$?
-		[ $rc = 1 ] && [ "$out" = "fiberstat: the fiber module is not loaded" ]
+		[ $rc = 1 ] && [ "$out" = "fiberstat: the fiber module is not loaded and could not be loaded" ]
 		result $? "without the module, 'fiberstat $args' says so in one line and exits 1"
 	done
 	for t in "the table" "show" "show --json" "show of a pid without a group" \

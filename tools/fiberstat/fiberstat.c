@@ -5,6 +5,7 @@
  *
  * usage: fiberstat [--json] [show PID | stats | watch [-i SECS] [-n COUNT]
  *        | watch --events [-n COUNT] [--timeout SECS] | set KEY VALUE]
+ *        fiberstat -h | --help | --version
  *
  * This file is the command line: arguments, one function per subcommand.
  * netlink.c talks to the kernel, parse.c reads its messages, output.c
@@ -27,6 +28,13 @@
 #include "output.h"
 #include "parse.h"
 
+#ifndef FIBER_VERSION
+#error "FIBER_VERSION is not defined: build with -DFIBER_VERSION='\"x.y.z\"' (the Makefile passes the contents of VERSION)"
+#endif
+
+/* The "" makes anything but a string literal a compile error. */
+static const char version[] = "" FIBER_VERSION;
+
 static const char usage_line[] =
 	"usage: fiberstat [--json] [show PID | stats | watch [-i SECS] [-n COUNT] | watch --events [-n COUNT] [--timeout SECS] | set KEY VALUE]";
 
@@ -47,6 +55,32 @@ static const struct {
 };
 
 #define N_SETTINGS	(sizeof(settings) / sizeof(settings[0]))
+
+/* --help: the usage line, then a line or two per command and option. */
+static void help(void)
+{
+	size_t k;
+
+	printf("%s\n\n", usage_line);
+	printf("Look at the fiber module's groups, carriers, totals and events over its\n"
+	       "generic netlink family, and change its settings.\n\n");
+	printf("  (no command)       one line per group\n"
+	       "  show PID           the groups of process PID, with their carriers\n"
+	       "  stats              module-wide totals and settings\n"
+	       "  watch              the group table every -i SECS (default 1) seconds,\n"
+	       "                     -n COUNT times (default: until interrupted)\n"
+	       "  watch --events     one line per event, -n COUNT of them; --timeout SECS\n"
+	       "                     gives up when none came; needs CAP_NET_ADMIN\n"
+	       "  set KEY VALUE      change a setting; needs CAP_SYS_ADMIN. KEY is one of\n"
+	       "                    ");
+	for (k = 0; k < N_SETTINGS; k++)
+		printf(" %s", settings[k].key);
+	printf("\n\n");
+	printf("  --json             print JSON (with any command but set)\n"
+	       "  -h, --help         print this help and exit\n"
+	       "  --version          print the version of fiberstat and exit\n\n"
+	       "See fiberstat(8).\n");
+}
 
 /*
  * Decimal digits only: strtoul() alone would take "-1", " 7", "0x10" and
@@ -113,7 +147,8 @@ static int open_family(struct fs_nl *nl)
 	int ret = fs_nl_open(nl);
 
 	if (ret == -ENOENT) {
-		fprintf(stderr, "fiberstat: the fiber module is not loaded\n");
+		/* The controller tried to load it (the family's alias). */
+		fprintf(stderr, "fiberstat: the fiber module is not loaded and could not be loaded\n");
 		return 1;
 	}
 	if (ret)
@@ -542,11 +577,15 @@ int main(int argc, char **argv)
 {
 	struct fs_nl nl;
 	struct args a;
-	int ret;
+	int ret = 0;
 
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		printf("%s\n", usage_line);
-		return 0;
+		help();
+		goto out;
+	}
+	if (argc == 2 && !strcmp(argv[1], "--version")) {
+		printf("fiberstat %s\n", version);
+		goto out;
 	}
 	if (parse_args(argc, argv, &a))
 		return usage();
@@ -578,6 +617,7 @@ int main(int argc, char **argv)
 		break;
 	}
 	fs_nl_close(&nl);
+out:
 	/* A full disk or a closed pipe must not look like success. */
 	if (fflush(stdout) || ferror(stdout)) {
 		if (!ret)
