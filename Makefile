@@ -1,6 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# make            the module, libfiber (static and shared), tools, selftests
+# make            libfiber (static and shared), the tools, the examples, and
+#                 fiber.ko when the running kernel's headers are installed
+# make install    the library, its headers, pkg-config file and man pages, the
+#                 tools, and fiber.ko if it was built (see Variables)
+# make uninstall  remove what make install installed
+# make install-dkms  fiber.ko's sources as a DKMS tree in /usr/src
 # make deps       install what a fresh Debian 12 machine lacks (as root)
 # make check      host tests, then the VM selftests on every kernel
 # make demo       boot the VM and show the module and libfiber at work
@@ -10,6 +15,7 @@
 # make check-asan      libfiber's tests under ASan+UBSan (part of check)
 # make check-valgrind  libfiber's tests under valgrind (part of check)
 # make check-aarch64   libfiber's tests for aarch64 under qemu-user (part of check)
+# make check-clang     libfiber built by clang, and its tests (part of check)
 # make lint       checkpatch --strict and sparse on the module
 # make bench     libfiber against Go and Boost.Context (docs/performance.md)
 # make bench-kernel  the module's micro-benchmark in VMs (docs/benchmarks.md)
@@ -17,113 +23,113 @@
 # make bench-vm  libfiber with the module, without it, and Go, in a VM
 #               (bench/results-vm.json, docs/performance.md)
 #
-# Variables: KDIR (kernel build tree), KERNELS (for check), KERNEL (for
-# demo and vm-shell), V=1 (verbose kbuild).
+# Variables: CC, CFLAGS, CPPFLAGS, LDFLAGS (honoured everywhere the build
+# compiles for the host); WERROR=1 (warnings are errors; make check sets
+# it); DESTDIR, PREFIX (/usr/local), BINDIR, LIBDIR, INCLUDEDIR, MANDIR;
+# KDIR (kernel build tree), KERNELS (for check), KERNEL (for demo and
+# vm-shell), V=1 (verbose kbuild).
 #
-# The kernel module is built by kbuild from the Kbuild file next to this
-# Makefile; everything else is built here, into build/.
+# fiber.ko is built by kbuild from module/Kbuild; everything else is built
+# here, into build/.
+
+VERSION := $(shell cat VERSION)
+comma := ,
 
 # ---- kernel headers ------------------------------------------------------
-RUNNING_KDIR := /lib/modules/$(shell uname -r)/build
+# fiber.ko is built for the running kernel, whose headers come in
+# linux-headers-$(uname -r).  Without them plain make builds the rest and
+# says so.  make check also lints and builds the module where the running
+# kernel has no headers (the project's build machines): against Debian
+# 12's, which make deps installs.
+RUNNING := $(shell uname -r)
 ifeq ($(origin KDIR),undefined)
-  ifneq ($(wildcard $(RUNNING_KDIR)/Makefile),)
-    KDIR := $(RUNNING_KDIR)
-  else
-    # No headers for the running kernel (as on the project's build
-    # machines): use the Debian 12 headers the deps step installed.
-    DEBIAN_ABI := $(shell dpkg-query -W -f='$${Depends}' linux-headers-amd64 2>/dev/null | sed 's/^linux-headers-//; s/ .*//')
-    KDIR := $(if $(DEBIAN_ABI),/usr/src/linux-headers-$(DEBIAN_ABI))
-    KDIR_NOTE := no headers for the running kernel $(shell uname -r); building fiber.ko against $(KDIR)
+  ifneq ($(wildcard /lib/modules/$(RUNNING)/build/Makefile),)
+    KDIR := /lib/modules/$(RUNNING)/build
   endif
 endif
+DEBIAN_ABI = $(shell dpkg-query -W -f='$${Depends}' linux-headers-amd64 2>/dev/null | \
+	sed 's/^linux-headers-//; s/ .*//')
+CHECK_KDIR = $(or $(KDIR),$(if $(DEBIAN_ABI),/usr/src/linux-headers-$(DEBIAN_ABI)))
 
-# ---- user space ----------------------------------------------------------
+# ---- flags ---------------------------------------------------------------
 B := build
-CC ?= cc
 CFLAGS ?= -O2 -g
-WARN := -Wall -Wextra -Werror
-CPPFLAGS_ALL := -Iuapi -Ilibfiber/include -D_GNU_SOURCE
+WERROR ?=
+WARN := -Wall -Wextra $(if $(filter-out 0,$(WERROR)),-Werror)
+# The tree's own headers come first: an in-tree build never uses a
+# fiber.h or linux/fiber.h installed on the system.
+FIBER_CPPFLAGS := -Iuapi -Ilibfiber/include -D_GNU_SOURCE \
+	-DFIBER_VERSION='"$(VERSION)"' $(CPPFLAGS)
+# Every object also writes its header dependencies (build/**/*.d).
+DEPFLAGS = -MMD -MP
 KSELFTEST := .cache/kselftest
 KSELFTEST_H := $(KSELFTEST)/kselftest_harness.h
 # The kselftest headers are third-party code: -isystem keeps our -Wextra
 # from judging them, while the tests themselves are held to it.
-TEST_CPPFLAGS := -isystem $(KSELFTEST) -Iselftests
+# clang reports the harness's unused parameters at the TEST() that expands
+# them, inside our file, where -isystem does not reach.
+CC_IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -q clang && echo 1)
+TEST_CPPFLAGS := -isystem $(KSELFTEST) -Iselftests \
+	$(if $(CC_IS_CLANG),-Wno-unused-parameter)
 
+# ---- libfiber ------------------------------------------------------------
 LIBFIBER_SRCS := $(wildcard libfiber/*.c) $(wildcard libfiber/*.S)
-LIBFIBER_OBJS := $(patsubst libfiber/%,$(B)/libfiber/%.o,$(LIBFIBER_SRCS))
-LIBFIBER_PIC_OBJS := $(LIBFIBER_OBJS:.o=.pic.o)
+LIBFIBER_TEST_NAMES := $(patsubst libfiber/tests/%.c,%,$(wildcard libfiber/tests/*_test.c))
+# lib_objects DIR: the objects of libfiber built into DIR.
+lib_objects = $(patsubst libfiber/%,$(1)/%.o,$(LIBFIBER_SRCS))
+
 LIBFIBER_SOVER := 0
+LIBFIBER_SONAME := libfiber.so.$(LIBFIBER_SOVER)
 LIBFIBER_A := $(B)/libfiber/libfiber.a
-LIBFIBER_SO := $(B)/libfiber/libfiber.so.$(LIBFIBER_SOVER)
+LIBFIBER_SO := $(B)/libfiber/libfiber.so.$(VERSION)
+LIBFIBER_PC := $(B)/libfiber/libfiber.pc
+LIBFIBER_OBJS := $(call lib_objects,$(B)/libfiber/static)
+LIBFIBER_PIC_OBJS := $(call lib_objects,$(B)/libfiber/shared)
 
-# Programs that run inside the VM go to build/bin (statically linked to
-# libfiber); libfiber's unit tests run on the host, against the shared
-# library, so that its symbol map is exercised too.
-SELFTESTS := $(patsubst selftests/%.c,$(B)/bin/%,$(wildcard selftests/*_test.c))
-SELFTEST_SCRIPTS := $(patsubst selftests/%.sh,$(B)/bin/%,$(wildcard selftests/*_test.sh))
-TOOLS := $(B)/bin/fiberinfo $(B)/bin/fiber-demo $(B)/bin/fiber-kbench $(B)/bin/block-demo \
-	$(B)/bin/fiber-bench $(B)/bin/libfiber-demo $(B)/bin/vm-bench $(B)/bin/vm-bench-run \
-	$(B)/bin/fiberstat $(B)/bin/observe-bench-run
-EXAMPLES := $(patsubst libfiber/examples/%.c,$(B)/bin/%,$(wildcard libfiber/examples/*.c))
-LIBFIBER_TESTS := $(patsubst libfiber/tests/%.c,$(B)/tests/libfiber/%,$(wildcard libfiber/tests/*_test.c))
-
-# fiberstat, the generic netlink tool (libmnl), and the fuzz test of its
-# parser, which runs on the host under ASan+UBSan like the other host tests.
-FIBERSTAT_SRCS := $(addprefix tools/fiberstat/,fiberstat.c netlink.c parse.c output.c)
-FIBERSTAT_HDRS := $(wildcard tools/fiberstat/*.h)
-FIBERSTAT_TESTS := $(B)/tests/fiberstat/parse_fuzz_test
-
-# libfiber and its tests again under ASan+UBSan (make check-asan); the
-# valgrind run uses the normal build.
+# The same library two more ways, each in a folder of its own, with its
+# unit tests linked to its objects (make check runs each set):
+#   asan     ASan+UBSan (valgrind runs the normal build)
+#   aarch64  cross-built, run under qemu-user
 ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
-ASAN_LIB_OBJS := $(patsubst libfiber/%,$(B)/asan/libfiber/%.o,$(LIBFIBER_SRCS))
-ASAN_TESTS := $(patsubst libfiber/tests/%.c,$(B)/asan/tests/%,$(wildcard libfiber/tests/*_test.c))
-
-# libfiber and its tests cross-built for aarch64, run under qemu-user
-# (make check-aarch64).
 A64_CC := aarch64-linux-gnu-gcc
+CLANG := clang
 OBJCOPY ?= objcopy
 
-A64 := $(B)/aarch64
-A64_LIB_OBJS := $(patsubst libfiber/%,$(A64)/libfiber/%.o,$(LIBFIBER_SRCS))
-A64_TESTS := $(patsubst libfiber/tests/%.c,$(A64)/tests/%,$(wildcard libfiber/tests/*_test.c))
+# lib_build NAME, COMPILER, CFLAGS, TEST-LDFLAGS: the rules that build
+# libfiber's objects into build/NAME/libfiber and its tests, linked to
+# them, into build/NAME/tests.
+define lib_build
+$(B)/$(1)/libfiber/%.c.o: libfiber/%.c
+	@mkdir -p $$(@D)
+	$(2) $(3) $$(WARN) $$(FIBER_CPPFLAGS) $$(DEPFLAGS) -c -o $$@ $$<
+$(B)/$(1)/libfiber/%.S.o: libfiber/%.S
+	@mkdir -p $$(@D)
+	$(2) $(3) $$(FIBER_CPPFLAGS) $$(DEPFLAGS) -c -o $$@ $$<
+$(B)/$(1)/tests/%_test: libfiber/tests/%_test.c $(call lib_objects,$(B)/$(1)/libfiber) \
+		$$(KSELFTEST_H)
+	@mkdir -p $$(@D)
+	$(2) $(3) $$(WARN) $$(FIBER_CPPFLAGS) $$(TEST_CPPFLAGS) $$(DEPFLAGS) $(4) -o $$@ $$< \
+		$(call lib_objects,$(B)/$(1)/libfiber) -lm
+$(1): $(addprefix $(B)/$(1)/tests/,$(LIBFIBER_TEST_NAMES))
+.SECONDARY: $(call lib_objects,$(B)/$(1)/libfiber)
+endef
+$(eval $(call lib_build,asan,$(CC),$(ASAN_CFLAGS)))
+$(eval $(call lib_build,aarch64,$(A64_CC),$(CFLAGS),-static))
 
-KERNELS ?= 6.1 6.12 debug kcsan
-KERNEL ?= 6.1
-
-.PHONY: all module libfiber tools selftests examples deps check check-host \
-	check-loaded check-loaded-after-deps \
-	check-vm check-after-deps lint demo demo-after-deps vm-shell clean \
-	distclean help bench-kernel bench-observe bench-vm bench-vm-after-deps check-asan check-valgrind check-aarch64 aarch64 asan bench bench-after-deps
-
-all: module libfiber tools selftests examples
-
-help:
-	@sed -n '3,21s/^# \{0,1\}//p' Makefile
-
-module:
-	@test -n "$(KDIR)" -a -f "$(KDIR)/Makefile" || { echo "error: no kernel headers in '$(KDIR)': run 'make deps' as root, or set KDIR" >&2; exit 1; }
-	$(if $(KDIR_NOTE),@echo "note: $(KDIR_NOTE)")
-	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
-
-libfiber: $(LIBFIBER_A) $(LIBFIBER_SO)
-tools: $(TOOLS)
-selftests: $(SELFTESTS) $(SELFTEST_SCRIPTS) $(LIBFIBER_TESTS) $(FIBERSTAT_TESTS)
-examples: $(EXAMPLES)
-
-$(B)/libfiber/%.c.o: libfiber/%.c $(wildcard libfiber/*.h libfiber/include/*.h)
+# The library itself: static objects and PIC ones.
+$(B)/libfiber/static/%.c.o: libfiber/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -c -o $@ $<
-$(B)/libfiber/%.c.pic.o: libfiber/%.c $(wildcard libfiber/*.h libfiber/include/*.h)
+	$(CC) $(CFLAGS) $(WARN) $(FIBER_CPPFLAGS) $(DEPFLAGS) -c -o $@ $<
+$(B)/libfiber/static/%.S.o: libfiber/%.S
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -fPIC -c -o $@ $<
-$(B)/libfiber/%.S.o: libfiber/%.S
+	$(CC) $(CFLAGS) $(FIBER_CPPFLAGS) $(DEPFLAGS) -c -o $@ $<
+$(B)/libfiber/shared/%.c.o: libfiber/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
-$(B)/libfiber/%.S.pic.o: libfiber/%.S
+	$(CC) $(CFLAGS) -fPIC $(WARN) $(FIBER_CPPFLAGS) $(DEPFLAGS) -c -o $@ $<
+$(B)/libfiber/shared/%.S.o: libfiber/%.S
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -fPIC -c -o $@ $<
+	$(CC) $(CFLAGS) -fPIC $(FIBER_CPPFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 # libfiber.a exports what libfiber.so does and nothing more, so that its
 # internals (sched, execute, netpoll, ...) cannot clash with a program's own
@@ -138,176 +144,282 @@ $(LIBFIBER_A): $(LIBFIBER_OBJS) libfiber/libfiber.map
 	rm -f $@
 	$(AR) rcs $@ $(LIBFIBER_A_OBJ)
 $(LIBFIBER_SO): $(LIBFIBER_PIC_OBJS) libfiber/libfiber.map
-	$(CC) -shared -Wl,-soname,libfiber.so.$(LIBFIBER_SOVER) \
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(LIBFIBER_SONAME) \
 		-Wl,--version-script=libfiber/libfiber.map -Wl,-z,noexecstack \
-		-o $@ $(LIBFIBER_PIC_OBJS)
-	ln -sf libfiber.so.$(LIBFIBER_SOVER) $(B)/libfiber/libfiber.so
+		-o $@ $(LIBFIBER_PIC_OBJS) -lpthread
+	ln -sf libfiber.so.$(VERSION) $(B)/libfiber/$(LIBFIBER_SONAME)
+	ln -sf $(LIBFIBER_SONAME) $(B)/libfiber/libfiber.so
 
-$(B)/bin/fiberinfo: tools/fiberinfo/fiberinfo.c uapi/linux/fiber.h
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $<
+# ---- programs ------------------------------------------------------------
+# Programs that run inside the VM go to build/bin (statically linked to
+# libfiber); libfiber's unit tests run on the host, against the shared
+# library, so that its symbol map is exercised too.
+TOOLS := $(B)/bin/fiberinfo $(B)/bin/fiberstat
+SELFTESTS := $(patsubst selftests/%.c,$(B)/bin/%,$(wildcard selftests/*_test.c))
+SELFTEST_SCRIPTS := $(patsubst selftests/%.sh,$(B)/bin/%,$(wildcard selftests/*_test.sh))
+RUNTIME_SELFTESTS := $(patsubst selftests/%.c,$(B)/bin/%,$(wildcard selftests/runtime_*_test.c))
+EXAMPLES := $(patsubst libfiber/examples/%.c,$(B)/bin/%,$(wildcard libfiber/examples/*.c))
+LIBFIBER_TESTS := $(addprefix $(B)/tests/libfiber/,$(LIBFIBER_TEST_NAMES))
+# What the VM runs besides the selftests: the demo and benchmarks.
+VM_PROGRAMS := $(B)/bin/fiber-demo $(B)/bin/block-demo $(B)/bin/libfiber-demo \
+	$(B)/bin/fiber-kbench $(B)/bin/fiber-bench $(B)/bin/vm-bench \
+	$(B)/bin/vm-bench-run $(B)/bin/observe-bench-run
 
-$(B)/bin/fiberstat: $(FIBERSTAT_SRCS) $(FIBERSTAT_HDRS) uapi/linux/fiber.h
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $(FIBERSTAT_SRCS) -lmnl
+FIBERSTAT_SRCS := $(addprefix tools/fiberstat/,fiberstat.c netlink.c parse.c output.c)
+FIBERINFO_SRCS := tools/fiberinfo/fiberinfo.c
+FIBERINFO_LIBS :=
+FIBERSTAT_TESTS := $(B)/tests/fiberstat/parse_fuzz_test
 
+# link_rule OUTPUT, PREREQUISITES, EXTRA FLAGS, LIBS: one program from the
+# C sources among its prerequisites.  gcc -MMD writes one .d per program,
+# which names the headers of its last source only: a program of several
+# sources lists its headers among the prerequisites.
+define link_rule
+$(1): $(2)
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS) $$(WARN) $$(FIBER_CPPFLAGS) $$(DEPFLAGS) $(3) $$(LDFLAGS) \
+		-o $$@ $$(filter %.c,$$^) $(4)
+endef
+$(eval $(call link_rule,$(B)/bin/fiberinfo,$(FIBERINFO_SRCS) VERSION,,$(FIBERINFO_LIBS)))
+$(eval $(call link_rule,$(B)/bin/fiberstat,$(FIBERSTAT_SRCS) $(wildcard tools/fiberstat/*.h) VERSION,,-lmnl))
+$(eval $(call link_rule,$(B)/bin/fiber-kbench,bench/kbench.c,-Iselftests,-lpthread))
+$(eval $(call link_rule,$(B)/bin/block-demo,demo/block-demo.c,-Iselftests,-lpthread))
+$(eval $(call link_rule,$(B)/bin/libfiber-demo,demo/libfiber-demo.c $(LIBFIBER_A),,$(LIBFIBER_A)))
+$(eval $(call link_rule,$(B)/bin/vm-bench,bench/vm_bench.c $(LIBFIBER_A),,$(LIBFIBER_A)))
+$(eval $(call link_rule,$(B)/bin/fiber-bench,bench/fiber_bench.c $(LIBFIBER_A),,$(LIBFIBER_A)))
+$(foreach e,$(EXAMPLES),$(eval $(call link_rule,$(e),libfiber/examples/$(notdir $(e)).c \
+	$(LIBFIBER_A),,$(LIBFIBER_A))))
+
+# The selftests: kselftest harness; netlink_test speaks libmnl; the
+# runtime_* ones are libfiber programs on the module, linked statically like
+# the programs they stand for.
+$(foreach t,$(filter-out $(RUNTIME_SELFTESTS),$(SELFTESTS)),$(eval $(call link_rule,$(t), \
+	selftests/$(notdir $(t)).c $(KSELFTEST_H),$(TEST_CPPFLAGS), \
+	$(if $(filter %/netlink_test,$(t)),-lmnl) -lpthread)))
+$(foreach t,$(RUNTIME_SELFTESTS),$(eval $(call link_rule,$(t), \
+	selftests/$(notdir $(t)).c $(LIBFIBER_A) $(KSELFTEST_H), \
+	$(TEST_CPPFLAGS) -Ilibfiber/tests,$(LIBFIBER_A) -lpthread -lm)))
+$(foreach t,$(LIBFIBER_TESTS),$(eval $(call link_rule,$(t), \
+	libfiber/tests/$(notdir $(t)).c $(LIBFIBER_SO) $(KSELFTEST_H),$(TEST_CPPFLAGS), \
+	-L$(B)/libfiber -Wl$(comma)-rpath$(comma)$(CURDIR)/$(B)/libfiber -lfiber -lm)))
+
+# fiberstat's parser under a fuzzer, with ASan+UBSan.
 $(B)/tests/fiberstat/parse_fuzz_test: tools/fiberstat/fuzz_parse.c tools/fiberstat/parse.c \
-		tools/fiberstat/parse.h uapi/linux/fiber.h
+		$(wildcard tools/fiberstat/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ tools/fiberstat/fuzz_parse.c \
-		tools/fiberstat/parse.c -lmnl
-
-$(B)/bin/fiber-kbench: bench/kbench.c selftests/fiber_test.h uapi/linux/fiber.h
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -Iselftests -o $@ $< -lpthread
-
-$(B)/bin/block-demo: demo/block-demo.c selftests/fiber_test.h uapi/linux/fiber.h
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -Iselftests -o $@ $< -lpthread
-
-$(B)/bin/libfiber-demo: demo/libfiber-demo.c $(LIBFIBER_A)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LIBFIBER_A) -lpthread
-
-$(B)/bin/vm-bench: bench/vm_bench.c $(LIBFIBER_A)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LIBFIBER_A) -lpthread
-
-$(B)/bin/fiber-bench: bench/fiber_bench.c $(LIBFIBER_A)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LIBFIBER_A)
+	$(CC) $(ASAN_CFLAGS) $(WARN) $(FIBER_CPPFLAGS) -o $@ $(filter %.c,$^) -lmnl
 
 # Boost.Context is needed only by make bench, so this is built there.
-$(B)/bin/boost-bench: bench/boost_bench.cc libfiber/context.h $(B)/libfiber/context.c.o $(B)/libfiber/context_x86_64.S.o
+$(B)/bin/boost-bench: bench/boost_bench.cc $(B)/libfiber/static/context.c.o \
+		$(B)/libfiber/static/context_x86_64.S.o
 	@mkdir -p $(@D)
-	$(CXX) $(CFLAGS) $(WARN) -Ilibfiber -o $@ $< $(B)/libfiber/context.c.o \
-		$(B)/libfiber/context_x86_64.S.o -lboost_context
+	$(CXX) $(CFLAGS) $(WARN) -Ilibfiber $(LDFLAGS) -o $@ $^ -lboost_context
 
+# Scripts that the VM runs, copied next to the programs.
+$(B)/bin/%: selftests/%.sh
+	@mkdir -p $(@D)
+	install -m 0755 $< $@
 $(B)/bin/fiber-demo: demo/fiber-demo
 	@mkdir -p $(@D)
 	install -m 0755 $< $@
-
-$(B)/bin/vm-bench-run: bench/vm-bench-run
+$(B)/bin/%-run: bench/%-run
 	@mkdir -p $(@D)
 	install -m 0755 $< $@
-
-$(B)/bin/observe-bench-run: bench/observe-bench-run
-	@mkdir -p $(@D)
-	install -m 0755 $< $@
-
-$(B)/bin/%: libfiber/examples/%.c $(LIBFIBER_A)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LIBFIBER_A)
-
-$(B)/bin/%_test: selftests/%_test.c $(wildcard selftests/*.h) uapi/linux/fiber.h $(KSELFTEST_H)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -o $@ $< -lpthread
-
-# The netlink family's selftest talks to it with libmnl.
-$(B)/bin/netlink_test: selftests/netlink_test.c $(wildcard selftests/*.h) uapi/linux/fiber.h $(KSELFTEST_H)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -o $@ $< -lmnl -lpthread
-
-# Selftests of libfiber on the module (selftests/runtime_*_test.c) link it
-# statically, like the programs they stand for.
-RUNTIME_SELFTESTS := $(patsubst selftests/%.c,$(B)/bin/%,$(wildcard selftests/runtime_*_test.c))
-$(RUNTIME_SELFTESTS): $(B)/bin/%: selftests/%.c $(wildcard selftests/*.h libfiber/tests/*.h) \
-		uapi/linux/fiber.h $(LIBFIBER_A) $(KSELFTEST_H)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -Ilibfiber/tests -o $@ $< \
-		$(LIBFIBER_A) -lpthread -lm
-
-$(B)/bin/%_test: selftests/%_test.sh
-	@mkdir -p $(@D)
-	install -m 0755 $< $@
-
-$(B)/tests/libfiber/%: libfiber/tests/%.c $(wildcard libfiber/tests/*.h) $(LIBFIBER_SO) $(KSELFTEST_H)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -o $@ $< \
-		-L$(B)/libfiber -Wl,-rpath,$(CURDIR)/$(B)/libfiber -lfiber -lm
-
-$(B)/asan/libfiber/%.c.o: libfiber/%.c $(wildcard libfiber/*.h libfiber/include/*.h)
-	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) $(WARN) $(CPPFLAGS_ALL) -c -o $@ $<
-$(B)/asan/libfiber/%.S.o: libfiber/%.S
-	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) -c -o $@ $<
-$(B)/asan/tests/%: libfiber/tests/%.c $(wildcard libfiber/tests/*.h) $(ASAN_LIB_OBJS) $(KSELFTEST_H)
-	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -o $@ $< \
-		$(ASAN_LIB_OBJS) -lm
-asan: $(ASAN_TESTS)
-
-$(A64)/libfiber/%.c.o: libfiber/%.c $(wildcard libfiber/*.h libfiber/include/*.h)
-	@mkdir -p $(@D)
-	$(A64_CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -c -o $@ $<
-$(A64)/libfiber/%.S.o: libfiber/%.S
-	@mkdir -p $(@D)
-	$(A64_CC) $(CFLAGS) -c -o $@ $<
-$(A64)/tests/%: libfiber/tests/%.c $(wildcard libfiber/tests/*.h) $(A64_LIB_OBJS) $(KSELFTEST_H)
-	@mkdir -p $(@D)
-	$(A64_CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) $(TEST_CPPFLAGS) -static -o $@ $< \
-		$(A64_LIB_OBJS) -lm
-aarch64: $(A64_TESTS)
-
-# Keep the objects: make would delete them as intermediates.
-.SECONDARY: $(ASAN_LIB_OBJS) $(A64_LIB_OBJS)
 
 # The kselftest harness comes out of Debian's linux-source-6.1 tarball.
 $(KSELFTEST_H):
 	@testing/deps.sh --kselftest
 
-deps:
-	@testing/deps.sh
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# ---- the module ----------------------------------------------------------
+# kbuild builds in module/ (M= points there, so that modules_install puts
+# fiber.ko at updates/fiber.ko).  FIBER_WERROR turns warnings into errors.
+KBUILD = $(MAKE) -C $(1) M=$(CURDIR)/module FIBER_WERROR=$(filter-out 0,$(WERROR))
+
+.PHONY: all module module-if-headers libfiber tools selftests examples vm-programs \
+	asan aarch64 clang pc install install-lib install-dev install-tools \
+	install-module install-dkms uninstall deps check check-after-deps check-loaded \
+	check-loaded-after-deps check-host check-vm check-asan check-valgrind \
+	check-aarch64 check-clang lint demo demo-after-deps vm-shell bench \
+	bench-after-deps bench-kernel bench-observe bench-vm bench-vm-after-deps \
+	clean distclean help
+
+all: libfiber tools examples module-if-headers
+
+help:
+	@sed -n '3,34s/^# \{0,1\}//p' Makefile
+
+module:
+	@test -n "$(KDIR)" || { echo "error: no headers for the running kernel $(RUNNING): install linux-headers-$(RUNNING), or set KDIR" >&2; exit 1; }
+	@test -f "$(KDIR)/Makefile" || { echo "error: no kernel build tree in KDIR=$(KDIR)" >&2; exit 1; }
+	+$(call KBUILD,$(KDIR)) modules
+
+module-if-headers:
+ifeq ($(KDIR),)
+	@echo "note: fiber.ko not built: no headers for the running kernel $(RUNNING) (install linux-headers-$(RUNNING), or set KDIR)"
+else
+	@$(MAKE) --no-print-directory module
+endif
+
+libfiber: $(LIBFIBER_A) $(LIBFIBER_SO) $(LIBFIBER_PC)
+tools: $(TOOLS)
+examples: $(EXAMPLES)
+selftests: $(SELFTESTS) $(SELFTEST_SCRIPTS) $(LIBFIBER_TESTS) $(FIBERSTAT_TESTS)
+vm-programs: $(VM_PROGRAMS)
+
+# All of user space again, built by clang into build/clang, so that both
+# compilers keep building it; make check runs libfiber's tests from there.
+clang:
+	+@$(MAKE) --no-print-directory B=$(B)/clang CC=$(CLANG) libfiber tools examples \
+		selftests vm-programs
+
+# ---- install -------------------------------------------------------------
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+DKMSDIR ?= /usr/src/fiber-$(VERSION)
+INSTALL ?= install
+MAN3 := $(wildcard docs/man/man3/*.3)
+MAN4 := $(wildcard docs/man/man4/*.4)
+MAN8 := $(wildcard docs/man/man8/*.8)
+COMPLETION := tools/fiberstat/fiberstat.bash-completion
+
+# The .pc names the folders the library is installed in, so it is made
+# again when they change.
+$(LIBFIBER_PC): libfiber/libfiber.pc.in VERSION FORCE
+	@mkdir -p $(@D)
+	@sed -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' $< > $@.tmp
+	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+FORCE:
+
+install: install-lib install-dev install-tools $(if $(wildcard module/fiber.ko),install-module)
+
+install-lib: $(LIBFIBER_SO)
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR)
+	$(INSTALL) -m 0644 $(LIBFIBER_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libfiber.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIBFIBER_SONAME)
+
+install-dev: $(LIBFIBER_A) $(LIBFIBER_PC)
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(INCLUDEDIR)/fiber/linux $(DESTDIR)$(MANDIR)/man3
+	$(INSTALL) -m 0644 $(LIBFIBER_A) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(LIBFIBER_SONAME) $(DESTDIR)$(LIBDIR)/libfiber.so
+	$(INSTALL) -m 0644 $(LIBFIBER_PC) $(DESTDIR)$(PKGCONFIGDIR)/
+	$(INSTALL) -m 0644 libfiber/include/fiber.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 0644 uapi/linux/fiber.h $(DESTDIR)$(INCLUDEDIR)/fiber/linux/
+	$(INSTALL) -m 0644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/
+
+install-tools: $(TOOLS)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man4 $(DESTDIR)$(MANDIR)/man8
+	$(INSTALL) -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+	$(if $(MAN4),$(INSTALL) -m 0644 $(MAN4) $(DESTDIR)$(MANDIR)/man4/)
+	$(INSTALL) -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	$(if $(wildcard $(COMPLETION)),$(INSTALL) -D -m 0644 $(COMPLETION) \
+		$(DESTDIR)$(BASHCOMPDIR)/fiberstat)
+
+# kbuild installs into /lib/modules/RELEASE/updates (INSTALL_MOD_PATH is
+# DESTDIR).  Distribution headers have no System.map, so kbuild skips
+# depmod: it runs here, unless the install is staged in a DESTDIR (a
+# package runs depmod when it is installed).
+KRELEASE = $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+install-module:
+	@test -f module/fiber.ko -a -n "$(KRELEASE)" || { echo "error: fiber.ko is not built for KDIR='$(KDIR)' (make module)" >&2; exit 1; }
+	+$(call KBUILD,$(KDIR)) INSTALL_MOD_DIR=updates \
+		$(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR)) modules_install
+	$(if $(DESTDIR),,depmod -a $(KRELEASE))
+
+# The DKMS source tree: what module/Kbuild needs, and dkms.conf.
+install-dkms:
+	$(INSTALL) -d $(DESTDIR)$(DKMSDIR)/module $(DESTDIR)$(DKMSDIR)/uapi/linux
+	sed 's/@VERSION@/$(VERSION)/g' module/dkms.conf > $(DESTDIR)$(DKMSDIR)/dkms.conf
+	$(INSTALL) -m 0644 VERSION $(DESTDIR)$(DKMSDIR)/
+	$(INSTALL) -m 0644 module/Kbuild $(wildcard module/*.c module/*.h) \
+		$(DESTDIR)$(DKMSDIR)/module/
+	$(INSTALL) -m 0644 uapi/linux/fiber.h $(DESTDIR)$(DKMSDIR)/uapi/linux/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libfiber.so.$(VERSION) \
+		$(DESTDIR)$(LIBDIR)/$(LIBFIBER_SONAME) $(DESTDIR)$(LIBDIR)/libfiber.so \
+		$(DESTDIR)$(LIBDIR)/libfiber.a $(DESTDIR)$(PKGCONFIGDIR)/libfiber.pc \
+		$(DESTDIR)$(INCLUDEDIR)/fiber.h $(DESTDIR)$(INCLUDEDIR)/fiber/linux/fiber.h \
+		$(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man4/,$(notdir $(MAN4))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
+		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS))) \
+		$(DESTDIR)$(BASHCOMPDIR)/fiberstat
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/fiber/linux $(DESTDIR)$(INCLUDEDIR)/fiber 2>/dev/null
+	rm -rf $(DESTDIR)$(DKMSDIR)
+ifneq ($(KRELEASE),)
+	rm -f $(DESTDIR)/lib/modules/$(KRELEASE)/updates/fiber.ko
+	$(if $(DESTDIR),,depmod -a $(KRELEASE))
+endif
 
 # ---- tests and demo ------------------------------------------------------
 # deps may install the kernel headers that KDIR is computed from, so the
-# rest runs in a sub-make that computes it afresh.
+# rest runs in a sub-make that computes it afresh.  The project's own
+# builds treat warnings as errors.
+CHECK_MAKE = $(MAKE) --no-print-directory WERROR=1 KDIR=$(CHECK_KDIR)
+
+deps:
+	@testing/deps.sh
+
 check: deps
-	@$(MAKE) --no-print-directory check-after-deps
-check-after-deps: all asan aarch64
+	@$(CHECK_MAKE) check-after-deps
+check-after-deps: all selftests vm-programs asan aarch64 clang
 	@KDIR=$(KDIR) testing/check.sh $(KERNELS)
 
 check-loaded: deps
-	@$(MAKE) --no-print-directory check-loaded-after-deps
-check-loaded-after-deps: all asan aarch64
+	@$(CHECK_MAKE) check-loaded-after-deps
+check-loaded-after-deps: all selftests vm-programs asan aarch64 clang
 	@KDIR=$(KDIR) testing/check.sh --hog 2 $(KERNELS)
 
-check-host: all asan aarch64
-	@KDIR=$(KDIR) testing/check.sh --host-only
+check-host: all selftests vm-programs asan aarch64 clang
+	@KDIR=$(CHECK_KDIR) testing/check.sh --host-only
 
 check-asan: asan
 	@testing/check-libfiber.sh asan
 
-check-valgrind: all
+check-valgrind: all selftests
 	@testing/check-libfiber.sh valgrind
 
 check-aarch64: aarch64
 	@testing/check-libfiber.sh aarch64
 
-check-vm: all
+check-clang: clang
+	@testing/check-libfiber.sh clang
+
+check-vm: all selftests vm-programs
 	@testing/check.sh --vm-only $(KERNELS)
 
 lint:
-	@testing/lint.sh $(KDIR)
+	@testing/lint.sh $(CHECK_KDIR)
+
+KERNELS ?= 6.1 6.12 debug kcsan
+KERNEL ?= 6.1
 
 demo: deps
 	@$(MAKE) --no-print-directory demo-after-deps
-demo-after-deps: all
+demo-after-deps: all selftests vm-programs
 	@demo/demo.sh $(KERNEL)
 
-vm-shell: all
+vm-shell: all selftests vm-programs
 	@testing/vm/fiber-vm --kernel $(KERNEL) --shell
 
-bench-kernel: all
+bench-kernel: all selftests vm-programs
 	@bench/kbench-vm.sh
 
-bench-observe: all
+bench-observe: all selftests vm-programs
 	@bench/observe-bench.sh $(KERNEL)
 
 bench-vm: deps
 	@$(MAKE) --no-print-directory bench-vm-after-deps
-bench-vm-after-deps: all
+bench-vm-after-deps: all selftests vm-programs
 	@bench/bench-vm.sh $(KERNEL)
 
 bench: deps
@@ -317,7 +429,7 @@ bench-after-deps: all $(B)/bin/boost-bench
 
 clean:
 	rm -rf $(B)
-	$(if $(KDIR),-$(MAKE) -C $(KDIR) M=$(CURDIR) clean >/dev/null 2>&1)
+	$(if $(KDIR),-+$(call KBUILD,$(KDIR)) clean >/dev/null 2>&1)
 
 distclean: clean
 	rm -rf .cache

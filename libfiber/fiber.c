@@ -3,7 +3,7 @@
  * A fiber's life: fiber_go() makes it, fiber_exit() (or returning from
  * its function) ends it, and its struct and stack go to a free list for
  * the next fiber_go().  Also the calls that ask about or pin the calling
- * fiber: fiber_id, fiber_num, fiber_defer, fiber_lock_thread.
+ * fiber: fiber_id, fiber_num, fiber_version, fiber_defer, fiber_lock_thread.
  *
  * A struct fiber is never freed once made: fiber_dump() walks the list of
  * every fiber without stopping anyone, as Go's allgs.  Its stack's pages
@@ -217,6 +217,15 @@ uint64_t fiber_id(void)
 int fiber_num(void)
 {
 	return (int)atomic_load(&sched.nlive);
+}
+
+#define FIBER_STRINGIFY(x) #x
+#define FIBER_NUMBER(x) FIBER_STRINGIFY(x)
+
+const char *fiber_version(void)
+{
+	return FIBER_NUMBER(FIBER_VERSION_MAJOR) "." FIBER_NUMBER(FIBER_VERSION_MINOR)
+	       "." FIBER_NUMBER(FIBER_VERSION_PATCH);
 }
 
 /*

@@ -204,11 +204,11 @@ TEST_F(group, claim_races_the_wake_up_cleanly)
 			TH_LOG("round %d, claim %s", i, claimed ? "won" : "lost");
 	}
 	TH_LOG("%d claims won, %d lost", won, lost);
-	EXPECT_EQ(won, w.s->claims);
-	EXPECT_EQ(won, w.s->holds);
-	EXPECT_EQ(won, self->map.hdr->grants);
-	EXPECT_EQ(rounds, w.s->blocks);
-	EXPECT_EQ(rounds, w.s->wakeups);
+	EXPECT_EQ((__u64)won, w.s->claims);
+	EXPECT_EQ((__u64)won, w.s->holds);
+	EXPECT_EQ((__u64)won, self->map.hdr->grants);
+	EXPECT_EQ((__u64)rounds, w.s->blocks);
+	EXPECT_EQ((__u64)rounds, w.s->wakeups);
 	EXPECT_EQ(0, self->map.hdr->nr_waiting);
 	EXPECT_EQ(0, worker_join(&w));
 }
@@ -280,20 +280,20 @@ TEST_F_TIMEOUT(group, wakes_racing_a_grant_count_once_and_are_not_kept, 60)
 		usleep(200);
 		ASSERT_EQ(i, atomic_load(&w.done_rounds))
 			TH_LOG("round %d: released without a grant", i);
-		ASSERT_EQ(i, self->map.hdr->grants);
+		ASSERT_EQ((__u64)i, self->map.hdr->grants);
 
 		atomic_store(&h.round, i + 1);
 		while (atomic_load(&h.done) < 2 * (i + 1))
 			;
 		ASSERT_EQ(i + 1, atomic_load(&w.done_rounds));
 		ASSERT_EQ(FIBER_SLOT_RUNNING, FIBER_SLOT_STATE(w.last_after));
-		ASSERT_EQ(i + 1, self->map.hdr->grants) TH_LOG("round %d", i);
+		ASSERT_EQ((__u64)(i + 1), self->map.hdr->grants) TH_LOG("round %d", i);
 	}
 	atomic_store(&h.stop, 1);
 	for (n = 0; n < 2; n++)
 		pthread_join(hammers[n], NULL);
 	EXPECT_EQ(0, h.error);
-	EXPECT_EQ(rounds, w.s->holds);
+	EXPECT_EQ((__u64)rounds, w.s->holds);
 	EXPECT_EQ(0, self->map.hdr->nr_waiting);
 	EXPECT_EQ(0, worker_join(&w));
 }

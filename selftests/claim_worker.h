@@ -43,7 +43,7 @@ static inline void *worker_main(void *arg)
 			w->state_after[0] = w->last_after;
 		/* Hold-on-wake off: come back without a P, take it back. */
 		if (FIBER_SLOT_STATE(w->last_after) == FIBER_SLOT_CLAIMED) {
-			uint64_t word = w->last_after;
+			__u64 word = w->last_after;
 
 			__atomic_compare_exchange_n(&w->s->state, &word,
 				FIBER_SLOT_WORD(FIBER_SLOT_RUNNING, FIBER_SLOT_SEQ(word)),

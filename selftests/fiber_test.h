@@ -164,7 +164,7 @@ static inline uint32_t shared_u32(const uint32_t *p)
 /* A spare claims a blocked carrier's P: BLOCKED(seq) -> CLAIMED(seq). */
 static inline int slot_claim(struct fiber_slot *s, uint64_t seq)
 {
-	uint64_t expected = FIBER_SLOT_WORD(FIBER_SLOT_BLOCKED, seq);
+	__u64 expected = FIBER_SLOT_WORD(FIBER_SLOT_BLOCKED, seq);
 
 	return __atomic_compare_exchange_n(&s->state, &expected,
 					   FIBER_SLOT_WORD(FIBER_SLOT_CLAIMED, seq),

@@ -730,7 +730,7 @@ TEST_F(nl, settings_change_and_are_checked)
 	/* The carrier limit reaches new groups. */
 	memset(&s, 0, sizeof(s));
 	s.max_carriers = 3;
-	ASSERT_EQ(0, set_config(&self->nl, &s));
+	ASSERT_EQ(0, set_config(&self->nl, &s)) TH_LOG("max_carriers 3");
 	{
 		struct fiber_info info = { .size = sizeof(info) };
 		int fd = fiber_open();
@@ -1086,7 +1086,7 @@ TEST_F(nl, a_socket_reads_with_its_openers_credentials)
 		_exit(sendmsg(sv[1], &mh, 0) == 1 ? 0 : 12);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, status) TH_LOG("the child sending the fd failed");
 	{
 		char ctl[CMSG_SPACE(sizeof(int))], c;
 		struct iovec iov = { .iov_base = &c, .iov_len = 1 };

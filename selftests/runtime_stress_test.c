@@ -52,12 +52,12 @@ static uint64_t next_rand(uint64_t *r)
 	return *r;
 }
 
+static volatile long spin_sink;
+
 static void spin(long n)
 {
-	volatile long x = 0;
-
 	while (n-- > 0)
-		x += n;
+		spin_sink += n;
 }
 
 static void worker(void *arg)

@@ -4,7 +4,8 @@
 # libfiber's tests under a checker: `asan` runs the ASan+UBSan build
 # (build/asan/tests, made by `make asan`), `valgrind` runs the normal build
 # under valgrind's memcheck, `aarch64` runs the aarch64 build (made by
-# `make aarch64`) under qemu-user.  Each test program's TAP goes to DIR (default
+# `make aarch64`) under qemu-user, `clang` runs the build by clang (made by
+# `make clang`).  Each test program's TAP goes to DIR (default
 # build/results-MODE); without DIR the summary line is printed too.
 #
 # The tests that start thousands of fibers start at most FIBER_TEST_FIBERS
@@ -15,7 +16,7 @@
 # Each program runs under a limit of its own, at least four times what it
 # takes on an idle machine (testing/tap-times).
 #
-# usage: check-libfiber.sh asan|valgrind|aarch64 [DIR]
+# usage: check-libfiber.sh asan|valgrind|aarch64|clang [DIR]
 set -uo pipefail
 FIBER_LOG_TAG=check-libfiber
 . "$(dirname "$0")/vm/lib.sh"
@@ -61,13 +62,19 @@ aarch64)
 	runner=(qemu-aarch64)
 	limit=300
 	;;
+clang)
+	# libfiber and its tests built by clang, as they are by gcc.
+	tests=("$FIBER_BUILD"/clang/tests/libfiber/*_test)
+	runner=()
+	limit=600
+	;;
 *)
-	die "usage: check-libfiber.sh asan|valgrind|aarch64 [DIR]"
+	die "usage: check-libfiber.sh asan|valgrind|aarch64|clang [DIR]"
 	;;
 esac
 
 for t in "${tests[@]}"; do
-	[ -x "$t" ] || die "$t is missing: run 'make all asan aarch64'"
+	[ -x "$t" ] || die "$t is missing: run 'make all selftests asan aarch64 clang'"
 	run_tap_into "$dir" "host-$mode-${t##*/}" "$limit" "${runner[@]}" "$t"
 done
 

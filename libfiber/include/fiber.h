@@ -120,6 +120,19 @@ FIBER_NORETURN void fiber_exit(void);
  */
 int fiber_defer(void (*fn)(void *arg), void *arg);
 
+/*
+ * The version of this header.  One project version covers libfiber, fiber.ko
+ * and the tools; fiber_version() gives that of the library the program runs
+ * with, which is newer than the header's when libfiber.so.0 was upgraded
+ * under a built program.
+ */
+#define FIBER_VERSION_MAJOR	0
+#define FIBER_VERSION_MINOR	1
+#define FIBER_VERSION_PATCH	0
+
+/** fiber_version() - the running library's version, "MAJOR.MINOR.PATCH". */
+const char *fiber_version(void);
+
 /** fiber_id() - the calling fiber's id (main is 1), 0 outside a fiber. */
 uint64_t fiber_id(void);
 

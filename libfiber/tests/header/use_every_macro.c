@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <fiber.h>
 
 static fiber_mutex_t mu = FIBER_MUTEX_INITIALIZER;
@@ -63,6 +64,16 @@ static int run(int argc, char **argv)
 	if (fiber_select(&c, 1, FIBER_SELECT_NONBLOCK) != -EAGAIN || onces != 1)
 		return 1;
 	fiber_chan_free(ch);
+
+	/* The library it runs with is the one the header came with. */
+	char version[32];
+
+	snprintf(version, sizeof(version), "%d.%d.%d", FIBER_VERSION_MAJOR,
+		 FIBER_VERSION_MINOR, FIBER_VERSION_PATCH);
+	if (strcmp(version, fiber_version())) {
+		printf("header %s, library %s\n", version, fiber_version());
+		return 1;
+	}
 	puts("ok");
 	return 0;
 }
