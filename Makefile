@@ -327,11 +327,16 @@ install-tools: $(TOOLS)
 # DESTDIR).  Distribution headers have no System.map, so kbuild skips
 # depmod: it runs here, unless the install is staged in a DESTDIR (a
 # package runs depmod when it is installed).
-KRELEASE = $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+# Distribution headers carry no signing key either: kbuild signs the module
+# only where the key is there (a self-built kernel, or one's own key).
+KRELEASE = $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
+	$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
 install-module:
 	@test -f module/fiber.ko -a -n "$(KRELEASE)" || { echo "error: fiber.ko is not built for KDIR='$(KDIR)' (make module)" >&2; exit 1; }
 	+$(call KBUILD,$(KDIR)) INSTALL_MOD_DIR=updates \
-		$(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR)) modules_install
+		$(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR)) \
+		$(if $(wildcard $(KDIR)/certs/signing_key.pem),,CONFIG_MODULE_SIG_ALL=) \
+		modules_install
 	$(if $(DESTDIR),,depmod -a $(KRELEASE))
 
 # The DKMS source tree: what module/Kbuild needs, and dkms.conf.

@@ -60,6 +60,8 @@ if [ "$host" = 1 ]; then
 	run_tap host-fiberstat 120 "$FIBER_BUILD/bin/fiberstat_test"
 	run_tap host-man-pages 120 "$FIBER_ROOT/testing/man-check.sh"
 	run_tap host-libfiber-header 120 "$FIBER_ROOT/libfiber/tests/header/check.sh"
+	run_tap host-install 300 "$FIBER_ROOT/testing/install-check.sh"
+	run_tap host-version 60 "$FIBER_ROOT/testing/version-check.sh"
 	if [ -n "${KDIR:-}" ]; then
 		run_tap host-lint-module 300 "$FIBER_ROOT/testing/lint.sh" "$KDIR"
 	else
@@ -69,6 +71,7 @@ if [ "$host" = 1 ]; then
 	"$FIBER_ROOT/testing/check-libfiber.sh" asan "$results"
 	"$FIBER_ROOT/testing/check-libfiber.sh" valgrind "$results"
 	"$FIBER_ROOT/testing/check-libfiber.sh" aarch64 "$results"
+	"$FIBER_ROOT/testing/check-libfiber.sh" clang "$results"
 fi
 
 if [ "$vm" = 1 ]; then
