@@ -304,6 +304,7 @@ install-lib: $(LIBFIBER_SO)
 	$(INSTALL) -d $(DESTDIR)$(LIBDIR)
 	$(INSTALL) -m 0644 $(LIBFIBER_SO) $(DESTDIR)$(LIBDIR)/
 	ln -sf libfiber.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIBFIBER_SONAME)
+	$(if $(DESTDIR),,-ldconfig)
 
 install-dev: $(LIBFIBER_A) $(LIBFIBER_PC)
 	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
