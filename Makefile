@@ -166,8 +166,9 @@ VM_PROGRAMS := $(B)/bin/fiber-demo $(B)/bin/block-demo $(B)/bin/libfiber-demo \
 	$(B)/bin/vm-bench-run $(B)/bin/observe-bench-run
 
 FIBERSTAT_SRCS := $(addprefix tools/fiberstat/,fiberstat.c netlink.c parse.c output.c)
-FIBERINFO_SRCS := tools/fiberinfo/fiberinfo.c
-FIBERINFO_LIBS :=
+# fiberinfo asks the module over netlink too, with fiberstat's client.
+FIBERINFO_SRCS := tools/fiberinfo/fiberinfo.c $(addprefix tools/fiberstat/,netlink.c parse.c)
+FIBERINFO_LIBS := -lmnl
 FIBERSTAT_TESTS := $(B)/tests/fiberstat/parse_fuzz_test
 
 # link_rule OUTPUT, PREREQUISITES, EXTRA FLAGS, LIBS: one program from the
@@ -180,7 +181,7 @@ $(1): $(2)
 	$$(CC) $$(CFLAGS) $$(WARN) $$(FIBER_CPPFLAGS) $$(DEPFLAGS) $(3) $$(LDFLAGS) \
 		-o $$@ $$(filter %.c,$$^) $(4)
 endef
-$(eval $(call link_rule,$(B)/bin/fiberinfo,$(FIBERINFO_SRCS) VERSION,,$(FIBERINFO_LIBS)))
+$(eval $(call link_rule,$(B)/bin/fiberinfo,$(FIBERINFO_SRCS) $(wildcard tools/fiberstat/*.h) VERSION,,$(FIBERINFO_LIBS)))
 $(eval $(call link_rule,$(B)/bin/fiberstat,$(FIBERSTAT_SRCS) $(wildcard tools/fiberstat/*.h) VERSION,,-lmnl))
 $(eval $(call link_rule,$(B)/bin/fiber-kbench,bench/kbench.c,-Iselftests,-lpthread))
 $(eval $(call link_rule,$(B)/bin/block-demo,demo/block-demo.c,-Iselftests,-lpthread))
