@@ -1,52 +1,110 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# TAP: every symbol libfiber exports (libfiber.map) has a man page in
-# docs/man/man3, every page formats without a groff warning, and every
-# .so link points at a page that exists; the tools' pages (fiberstat.8)
-# format without a warning too.
+# TAP: the man pages in docs/man/man{3,4,8}, as make install installs them
+# and as `man -M docs/man PAGE` reads them from the source tree.
+#   - every symbol libfiber exports (libfiber.map) has a page in man3;
+#   - every page lies in the folder of its section, and its .TH names it;
+#   - every page formats without a groff warning (groff -man -ww);
+#   - every .so link points at a page in the tree that lists the link's
+#     name under NAME;
+#   - man(1) renders each link page, fiber(4) and the tools' pages, with
+#     nothing on stderr (skipped where man is not installed).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-man=$root/docs/man/man3
+mandir=$root/docs/man
 syms=$(sed -n 's/^\t\t\(fiber_[a-z_]*\);$/\1/p' "$root/libfiber/libfiber.map")
-n=0
+n=0 failed=0
 echo "TAP version 13"
-for s in $syms; do
-	n=$((n + 1))
-	if [ -f "$man/$s.3" ]; then
-		echo "ok $n - $s has a man page"
-	else
-		echo "not ok $n - $s has no man page docs/man/man3/$s.3"
-	fi
-done
-# formats FILE NAME: TAP line $n, whether FILE formats without a warning.
-formats() {
-	local warn
 
-	warn=$(LC_ALL=C.UTF-8 groff -man -ww -z "$1" 2>&1)
-	if [ -z "$warn" ]; then
-		echo "ok $n - $2 formats cleanly"
+# result OK DESCRIPTION [DETAILS]: a TAP line; DETAILS (the first line of
+# them) go above a failure as a comment.
+result() {
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $n - $2"
 	else
-		echo "not ok $n - $2: $warn" | head -1
+		[ -z "${3:-}" ] || echo "#   ${3%%$'\n'*}"
+		echo "not ok $n - $2"
+		failed=1
 	fi
 }
 
-for f in "$man"/*.3; do
-	n=$((n + 1))
-	page=${f##*/}
-	if target=$(sed -n 's/^\.so man3\///p' "$f") && [ -n "$target" ]; then
-		if [ -f "$man/$target" ]; then
-			echo "ok $n - $page links to $target"
-		else
-			echo "not ok $n - $page links to missing $target"
-		fi
+[ -n "$syms" ]
+result $? "libfiber.map names the exported symbols"
+for s in $syms; do
+	[ -f "$mandir/man3/$s.3" ]
+	result $? "$s has a man page (docs/man/man3/$s.3)"
+done
+
+# The pages, and the link pages among them with their targets.
+pages=()
+links=()
+for f in "$mandir"/man*/*; do
+	[ -f "$f" ] && pages+=("${f#"$mandir"/}")
+done
+[ ${#pages[@]} -gt 0 ]
+result $? "docs/man holds pages (${#pages[@]})"
+
+for p in "${pages[@]}"; do
+	f=$mandir/$p
+	dir=${p%%/*}
+	name=${p##*/}
+	sec=${name##*.}
+	if [ "man$sec" != "$dir" ]; then
+		result 1 "$p lies in the folder of its section" "section $sec in $dir"
 		continue
 	fi
-	formats "$f" "$page"
+	target=$(sed -n 's/^\.so \(.*\)$/\1/p' "$f")
+	if [ -n "$target" ]; then
+		links+=("$p")
+		tf=$mandir/$target
+		if [ ! -f "$tf" ]; then
+			result 1 "$p links to $target" "no docs/man/$target"
+			continue
+		fi
+		# The NAME line is the one after .SH NAME.
+		names=$(sed -n '/^\.SH NAME/{n;s/ \\-.*//;s/,//g;p;q}' "$tf")
+		[[ " $names " == *" ${name%.*} "* ]]
+		result $? "$p links to $target, which lists ${name%.*}" "NAME: $names"
+		continue
+	fi
+	th=$(sed -n 's/^\.TH \([^ ]*\) \([^ ]*\).*/\1 \2/p' "$f")
+	want="${name%.*} $sec"
+	[ "$th" = "${want^^}" ]
+	result $? "$p: .TH names it (${want^^})" ".TH says '$th'"
+	warn=$(cd "$mandir" && LC_ALL=C.UTF-8 groff -man -ww -z "$p" 2>&1)
+	[ -z "$warn" ]
+	result $? "$p formats without a groff warning" "$warn"
 done
-for f in "$root"/docs/man/man8/*.8; do
-	[ -f "$f" ] || continue
-	n=$((n + 1))
-	formats "$f" "docs/man/man8/${f##*/}"
+
+# man -M on the source tree, as a user reads the pages before installing.
+rendered=("${links[@]}")
+for p in "${pages[@]}"; do
+	case $p in man4/* | man8/*) rendered+=("$p") ;; esac
 done
+if ! command -v man > /dev/null; then
+	for p in "${rendered[@]}"; do
+		n=$((n + 1))
+		echo "ok $n - man -M docs/man renders $p # SKIP man is not installed"
+	done
+else
+	err=$(mktemp)
+	trap 'rm -f "$err"' EXIT
+	for p in "${rendered[@]}"; do
+		name=${p##*/}
+		sec=${name##*.}
+		f=$mandir/$p
+		target=$(sed -n 's/^\.so \(.*\)$/\1/p' "$f")
+		[ -z "$target" ] || f=$mandir/$target
+		title=$(sed -n 's/^\.TH \([^ ]*\) \([^ ]*\).*/\1(\2)/p' "$f" 2> /dev/null)
+		out=$(MANWIDTH=80 LC_ALL=C.UTF-8 man -M "$mandir" -P cat "$sec" "${name%.*}" 2> "$err")
+		rc=$?
+		[ $rc = 0 ] && [ ! -s "$err" ] && [[ $out == "$title "* ]] &&
+			[[ $out == *$'\nNAME\n'* ]]
+		result $? "man -M docs/man renders $p ($title)" \
+			"exit $rc; stderr: $(head -1 "$err"); first line: ${out%%$'\n'*}"
+	done
+fi
 echo "1..$n"
+exit $failed
