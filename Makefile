@@ -169,7 +169,7 @@ FIBERSTAT_SRCS := $(addprefix tools/fiberstat/,fiberstat.c netlink.c parse.c out
 # fiberinfo asks the module over netlink too, with fiberstat's client.
 FIBERINFO_SRCS := tools/fiberinfo/fiberinfo.c $(addprefix tools/fiberstat/,netlink.c parse.c)
 FIBERINFO_LIBS := -lmnl
-FIBERSTAT_TESTS := $(B)/tests/fiberstat/parse_fuzz_test
+FIBERSTAT_TESTS := $(B)/tests/fiberstat/parse_fuzz_test $(B)/tests/fiberstat/completion_test
 
 # link_rule OUTPUT, PREREQUISITES, EXTRA FLAGS, LIBS: one program from the
 # C sources among its prerequisites.  gcc -MMD writes one .d per program,
@@ -209,6 +209,12 @@ $(B)/tests/fiberstat/parse_fuzz_test: tools/fiberstat/fuzz_parse.c tools/fiberst
 		$(wildcard tools/fiberstat/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ASAN_CFLAGS) $(WARN) $(FIBER_CPPFLAGS) -o $@ $(filter %.c,$^) -lmnl
+
+# fiberstat's bash completion, driven under bash.
+$(B)/tests/fiberstat/completion_test: tools/fiberstat/completion_test.sh \
+		tools/fiberstat/fiberstat.bash-completion
+	@mkdir -p $(@D)
+	install -m 0755 $< $@
 
 # Boost.Context is needed only by make bench, so this is built there.
 $(B)/bin/boost-bench: bench/boost_bench.cc $(B)/libfiber/static/context.c.o \
