@@ -72,29 +72,9 @@ static void print_features(__u64 mask, const char *sep, const char *quote)
 		printf("%s%s0x%llx%s", s, quote, (unsigned long long)mask, quote);
 }
 
-struct stats_req {
-	struct fs_stats stats;
-	int found;
-};
-
-static int stats_reply(const struct nlmsghdr *nlh, uint8_t cmd,
-		       const void *attrs, size_t len, void *data)
-{
-	struct stats_req *req = data;
-	int ret;
-
-	(void)nlh;
-	(void)cmd;
-	ret = fs_parse_stats(attrs, len, &req->stats);
-	if (!ret)
-		req->found = 1;
-	return ret;
-}
-
 /* The module's answers, or 1 after one line on stderr. */
 static int read_stats(struct fs_stats *st)
 {
-	struct stats_req req = { .found = 0 };
 	struct fs_nl nl;
 	int ret;
 
@@ -108,10 +88,7 @@ static int read_stats(struct fs_stats *st)
 		fprintf(stderr, "fiberinfo: netlink: %s\n", strerror(-ret));
 		return 1;
 	}
-	ret = fs_nl_request(&nl, FIBER_CMD_GET_STATS, 0, NULL, stats_reply,
-			    NULL, &req);
-	if (!ret && !req.found)
-		ret = -EBADMSG;
+	ret = fs_nl_get_stats(&nl, st);
 	if (ret) {
 		if (nl.err == ret && nl.errmsg[0])
 			fprintf(stderr, "fiberinfo: %s\n", nl.errmsg);
@@ -124,7 +101,6 @@ static int read_stats(struct fs_stats *st)
 		return 1;
 	}
 	fs_nl_close(&nl);
-	*st = req.stats;
 	return 0;
 }
 

@@ -284,40 +284,18 @@ static int cmd_show(struct fs_nl *nl, uint32_t pid, int json)
 
 /* ---- stats and set ------------------------------------------------- */
 
-struct stats_req {
-	struct fs_stats stats;
-	int found;
-};
-
-static int stats_reply(const struct nlmsghdr *nlh, uint8_t cmd,
-		       const void *attrs, size_t len, void *data)
-{
-	struct stats_req *req = data;
-	int ret;
-
-	(void)nlh;
-	(void)cmd;
-	ret = fs_parse_stats(attrs, len, &req->stats);
-	if (!ret)
-		req->found = 1;
-	return ret;
-}
-
 static int cmd_stats(struct fs_nl *nl, int json)
 {
-	struct stats_req req = { .found = 0 };
+	struct fs_stats stats;
 	int ret;
 
-	ret = fs_nl_request(nl, FIBER_CMD_GET_STATS, 0, NULL, stats_reply, NULL,
-			    &req);
-	if (!ret && !req.found)
-		ret = -EBADMSG;
+	ret = fs_nl_get_stats(nl, &stats);
 	if (ret)
 		return fail(nl, ret, "reading the totals");
 	if (json)
-		out_stats_json(&req.stats);
+		out_stats_json(&stats);
 	else
-		out_stats_text(&req.stats);
+		out_stats_text(&stats);
 	return 0;
 }
 

@@ -282,3 +282,34 @@ int fs_nl_wait(struct fs_nl *nl, int timeout_ms, fs_msg_fn fn, void *data)
 	}
 	return 0;
 }
+
+struct stats_req {
+	struct fs_stats *stats;
+	int found;
+};
+
+static int stats_reply(const struct nlmsghdr *nlh, uint8_t cmd,
+		       const void *attrs, size_t len, void *data)
+{
+	struct stats_req *req = data;
+	int ret;
+
+	(void)nlh;
+	(void)cmd;
+	ret = fs_parse_stats(attrs, len, req->stats);
+	if (!ret)
+		req->found = 1;
+	return ret;
+}
+
+int fs_nl_get_stats(struct fs_nl *nl, struct fs_stats *st)
+{
+	struct stats_req req = { .stats = st, .found = 0 };
+	int ret;
+
+	ret = fs_nl_request(nl, FIBER_CMD_GET_STATS, 0, NULL, stats_reply,
+			    NULL, &req);
+	if (!ret && !req.found)
+		ret = -EBADMSG;
+	return ret;
+}

@@ -53,6 +53,14 @@ int fs_nl_request(struct fs_nl *nl, uint8_t cmd, int dump,
 		  void (*put)(struct nlmsghdr *nlh, void *data),
 		  fs_msg_fn fn, void (*reset)(void *data), void *data);
 
+struct fs_stats;
+
+/*
+ * FIBER_CMD_GET_STATS: the module's totals, settings and features into
+ * @st.  Returns 0, -EBADMSG if no reply came, or fs_nl_request()'s error.
+ */
+int fs_nl_get_stats(struct fs_nl *nl, struct fs_stats *st);
+
 /* Join the events group: 0, -ENOENT if the family has none, or -errno. */
 int fs_nl_join_events(struct fs_nl *nl);
 
