@@ -62,6 +62,12 @@ if [ "$host" = 1 ]; then
 	run_tap host-libfiber-header 120 "$FIBER_ROOT/libfiber/tests/header/check.sh"
 	run_tap host-install 300 "$FIBER_ROOT/testing/install-check.sh"
 	run_tap host-version 60 "$FIBER_ROOT/testing/version-check.sh"
+	# dkms build of the install-dkms tree, then one short VM run on its
+	# fiber.ko (none with --host-only): 26 s; the package test takes 55 s
+	# with its bookworm chroot cached, 130 s when it first makes it.
+	run_tap host-dkms 300 "$FIBER_ROOT/testing/dkms-check.sh" \
+		$([ "$vm" = 1 ] || echo --no-vm)
+	run_tap host-package 600 "$FIBER_ROOT/testing/package-check.sh"
 	if [ -n "${KDIR:-}" ]; then
 		run_tap host-lint-module 300 "$FIBER_ROOT/testing/lint.sh" "$KDIR"
 	else
