@@ -111,7 +111,7 @@ tap_result "$([ -z "$missing" ] && echo 1)" \
 # every binary: RELRO and BIND_NOW from LDFLAGS, the stack protector from
 # CFLAGS, fortified calls from CPPFLAGS, PIE for the programs.
 hardening() {
-	local f=$1 bad= elf
+	local f=$1 bad='' elf
 	# Read whole, not piped into grep -q: pipefail would count readelf's
 	# SIGPIPE as a miss.
 	elf=$(readelf -hldW --dyn-syms "$f" 2>&1)
