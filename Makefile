@@ -347,12 +347,13 @@ install-module:
 		modules_install
 	$(if $(DESTDIR),,depmod -a $(KRELEASE))
 
-# The DKMS source tree: what module/Kbuild needs, and dkms.conf.
+# The DKMS source tree: what module/Kbuild needs, and dkms.conf (not
+# fiber.mod.c, which kbuild writes next to the sources).
 install-dkms:
 	$(INSTALL) -d $(DESTDIR)$(DKMSDIR)/module $(DESTDIR)$(DKMSDIR)/uapi/linux
 	sed 's/@VERSION@/$(VERSION)/g' module/dkms.conf > $(DESTDIR)$(DKMSDIR)/dkms.conf
 	$(INSTALL) -m 0644 VERSION $(DESTDIR)$(DKMSDIR)/
-	$(INSTALL) -m 0644 module/Kbuild $(wildcard module/*.c module/*.h) \
+	$(INSTALL) -m 0644 module/Kbuild $(filter-out %.mod.c,$(wildcard module/*.c module/*.h)) \
 		$(DESTDIR)$(DKMSDIR)/module/
 	$(INSTALL) -m 0644 uapi/linux/fiber.h $(DESTDIR)$(DKMSDIR)/uapi/linux/
 
