@@ -237,7 +237,9 @@ $(B)/bin/%-run: bench/%-run
 $(KSELFTEST_H):
 	@testing/deps.sh --kselftest
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+# (Only files: the VM runs stage the module's sources, modprobe.d and all,
+# under build/vm.)
+-include $(shell find $(B) -path $(B)/vm -prune -o -name '*.d' -type f -print 2>/dev/null)
 
 # ---- the module ----------------------------------------------------------
 # kbuild builds in module/ (M= points there, so that modules_install puts

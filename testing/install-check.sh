@@ -35,6 +35,16 @@ skip() {
 	echo "ok $n - $1 # SKIP $2"
 }
 
+# run [VAR=VALUE...] PROGRAM: run it under a limit; its output, and its
+# status if it failed (124: killed at the limit), go to the log.
+run() {
+	local rc=0
+
+	timeout -k 5 60 env "$@" >> "$tmp/log" 2>&1 < /dev/null || rc=$?
+	[ "$rc" = 0 ] || echo "$* exited with status $rc" >> "$tmp/log"
+	return "$rc"
+}
+
 echo "TAP version 13"
 mk() { make -s -C "$root" --no-print-directory DESTDIR="$dest" PREFIX=$prefix "$@"; }
 
@@ -73,16 +83,16 @@ for src in "$tmp"/app/*.c; do
 	# shellcheck disable=SC2046 # pkg-config's words are separate flags
 	(cd "$tmp/app" && cc -Wall -Wextra -Werror -o "$name" "$name.c" \
 		$(pkg-config --cflags --libs libfiber)) > "$tmp/log" 2>&1 &&
-		LD_LIBRARY_PATH=$dest$prefix/lib ldd "$tmp/app/$name" |
-		grep -q "libfiber.so.0 => $dest$prefix/lib/libfiber.so.0" &&
-		LD_LIBRARY_PATH=$dest$prefix/lib timeout 60 "$tmp/app/$name" >> "$tmp/log" 2>&1
+		LD_LIBRARY_PATH=$dest$prefix/lib ldd "$tmp/app/$name" >> "$tmp/log" 2>&1 &&
+		grep -q "libfiber.so.0 => $dest$prefix/lib/libfiber.so.0" "$tmp/log" &&
+		run LD_LIBRARY_PATH=$dest$prefix/lib "$tmp/app/$name"
 	result $? "$name builds with pkg-config and runs on the installed libfiber.so"
 
 	# shellcheck disable=SC2046
 	(cd "$tmp/app" && cc -static -Wall -Wextra -Werror -o "$name-static" "$name.c" \
 		$(pkg-config --static --cflags --libs libfiber)) > "$tmp/log" 2>&1 &&
 		file "$tmp/app/$name-static" | grep -q 'statically linked' &&
-		timeout 60 "$tmp/app/$name-static" >> "$tmp/log" 2>&1
+		run "$tmp/app/$name-static"
 	result $? "$name builds statically with pkg-config --static and runs"
 done
 
@@ -91,7 +101,8 @@ done
 result $? "the installed tools say their version"
 
 if [ -f "$root/module/fiber.ko" ] && [ -n "${KDIR:-}" ] &&
-	release=$(cat "$KDIR/include/config/kernel.release" 2>/dev/null); then
+	release=$(sed -n 's/^#define UTS_RELEASE "\(.*\)"$/\1/p' \
+		"$KDIR/include/generated/utsrelease.h" 2>/dev/null) && [ -n "$release" ]; then
 	mk install-module KDIR="$KDIR" > "$tmp/log" 2>&1 &&
 		[ -f "$dest/lib/modules/$release/updates/fiber.ko" ]
 	result $? "install-module puts fiber.ko in /lib/modules/$release/updates"
