@@ -34,6 +34,8 @@
 
 VERSION := $(shell cat VERSION)
 comma := ,
+# Plain make is make all, whichever rule comes first.
+.DEFAULT_GOAL := all
 
 # ---- kernel headers ------------------------------------------------------
 # fiber.ko is built for the running kernel, whose headers come in

@@ -207,8 +207,15 @@ TEST_F(group, claim_races_the_wake_up_cleanly)
 	EXPECT_EQ((__u64)won, w.s->claims);
 	EXPECT_EQ((__u64)won, w.s->holds);
 	EXPECT_EQ((__u64)won, self->map.hdr->grants);
-	EXPECT_EQ((__u64)rounds, w.s->blocks);
-	EXPECT_EQ((__u64)rounds, w.s->wakeups);
+	/*
+	 * One block per read, and a few more at most: the carrier may also
+	 * sleep where the test does not look (a page fault waiting for a
+	 * lock, say), and that is a block too.  Seen once, on a loaded
+	 * host: 2001 blocks for 2000 reads.  Each block has its wake-up.
+	 */
+	EXPECT_LE((__u64)rounds, w.s->blocks);
+	EXPECT_GE((__u64)(rounds + rounds / 100), w.s->blocks);
+	EXPECT_EQ(w.s->blocks, w.s->wakeups);
 	EXPECT_EQ(0, self->map.hdr->nr_waiting);
 	EXPECT_EQ(0, worker_join(&w));
 }

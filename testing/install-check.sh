@@ -121,4 +121,26 @@ mk uninstall KDIR="${KDIR:-}" > "$tmp/log" 2>&1 &&
 	left=$(find "$dest" ! -type d) && echo "left: $left" > "$tmp/log" && [ -z "$left" ]
 result $? "make uninstall leaves no file behind"
 
+# Plain make in a fresh copy of the tree, as a library-only user runs it:
+# the library, tools and examples, without linux-source's kselftest
+# headers or QEMU (nothing lands in .cache); without the running kernel's
+# headers, one line says why fiber.ko was not built.
+mkdir -p "$tmp/src"
+(cd "$root" && git ls-files -z | xargs -0 cp --parents -t "$tmp/src") 2> "$tmp/log" &&
+	env -u KDIR -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	make -C "$tmp/src" -j2 --no-print-directory > "$tmp/make.log" 2>&1 ||
+	{ tail -20 "$tmp/make.log" >> "$tmp/log"; false; }
+rc=$?
+for f in libfiber/libfiber.a libfiber/libfiber.so.$version bin/fiberstat bin/fiberinfo bin/hello; do
+	[ -e "$tmp/src/build/$f" ] || { echo "missing build/$f" >> "$tmp/log"; rc=1; }
+done
+[ ! -e "$tmp/src/.cache" ] || { echo "make created .cache" >> "$tmp/log"; rc=1; }
+if [ -e "/lib/modules/$(uname -r)/build/Makefile" ]; then
+	[ -e "$tmp/src/module/fiber.ko" ] || { echo "fiber.ko was not built" >> "$tmp/log"; rc=1; }
+else
+	grep -qx "note: fiber.ko not built: no headers for the running kernel $(uname -r) (install linux-headers-$(uname -r), or set KDIR)" \
+		"$tmp/make.log" || { echo "no note about fiber.ko" >> "$tmp/log"; rc=1; }
+fi
+result $rc "plain make in a fresh tree builds the library, tools and examples, needing no .cache"
+
 echo "1..$n"
