@@ -41,6 +41,49 @@
 #define FIBER_NORETURN __attribute__((__noreturn__))
 #endif
 
+/*
+ * FIBER_MUST_CHECK marks the calls whose result the caller must look at:
+ * those whose failure leaves the program in a state it did not ask for
+ * and would not notice otherwise (no fiber started, no value sent, no
+ * channel made, nothing deferred, no case known, no data read), and
+ * those whose result is the point of the call (trylock, I/O).  Ignoring
+ * such a result is then a compiler warning (-Wunused-result, on by
+ * default in gcc and clang).
+ *
+ * The other calls are not marked, so that code written the way Go is
+ * written stays quiet:
+ *  - calls whose result Go lets a program drop: fiber_chan_recv (`<-ch`
+ *    and `v := <-ch` ignore ok), fiber_maxprocs (the previous setting);
+ *  - calls that fail only on a programming error, where Go panics or
+ *    cannot fail: unlock, close, signal, WaitGroup add and done, a lock
+ *    or wait outside a fiber.  Run with FIBER_STRICT=1 (docs/libfiber.md,
+ *    "Misuse") to have those abort with a report instead of returning
+ *    the error;
+ *  - void calls (fiber_yield, fiber_sleep) and plain queries.
+ *
+ * gcc warns even for a result cast to void: test it instead, e.g.
+ * `if (fiber_defer(fn, arg)) abort();`.  Define FIBER_MUST_CHECK (empty)
+ * before including this header to turn the warnings off.
+ */
+#ifndef FIBER_MUST_CHECK
+#if defined(__cplusplus) && defined(__has_cpp_attribute)
+#if __cplusplus >= 201703L && __has_cpp_attribute(nodiscard) >= 201603L
+#define FIBER_MUST_CHECK [[nodiscard]]
+#endif
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ > 201710L && \
+	defined(__has_c_attribute)
+#if __has_c_attribute(nodiscard)
+#define FIBER_MUST_CHECK [[nodiscard]]
+#endif
+#endif
+#if !defined(FIBER_MUST_CHECK) && (defined(__GNUC__) || defined(__clang__))
+#define FIBER_MUST_CHECK __attribute__((__warn_unused_result__))
+#endif
+#ifndef FIBER_MUST_CHECK
+#define FIBER_MUST_CHECK
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -58,7 +101,8 @@ extern "C" {
  * Return: only on error: -EBUSY if the runtime is already running, -EINVAL
  * if @main_fn is NULL, -ENOMEM.
  */
-int fiber_main(int (*main_fn)(int argc, char **argv), int argc, char **argv);
+FIBER_MUST_CHECK int fiber_main(int (*main_fn)(int argc, char **argv), int argc,
+				char **argv);
 
 /**
  * fiber_go() - start a fiber running fn(arg)
@@ -69,7 +113,7 @@ int fiber_main(int (*main_fn)(int argc, char **argv), int argc, char **argv);
  * Return: 0, -EINVAL if @fn is NULL, -ESRCH if called outside fiber_main(),
  * -ENOMEM if no stack could be allocated.
  */
-int fiber_go(void (*fn)(void *arg), void *arg);
+FIBER_MUST_CHECK int fiber_go(void (*fn)(void *arg), void *arg);
 
 /**
  * struct fiber_attr - how to start a fiber (fiber_go_attr)
@@ -92,8 +136,8 @@ struct fiber_attr {
  * Return: 0, -EINVAL (NULL @fn, bad @attr->size, stack size out of
  * range), -ESRCH outside a fiber, -ENOMEM.
  */
-int fiber_go_attr(const struct fiber_attr *attr, void (*fn)(void *arg),
-		  void *arg);
+FIBER_MUST_CHECK int fiber_go_attr(const struct fiber_attr *attr,
+				   void (*fn)(void *arg), void *arg);
 
 /**
  * fiber_yield() - let the other runnable fibers run (Go's Gosched)
@@ -118,7 +162,7 @@ FIBER_NORETURN void fiber_exit(void);
  *
  * Return: 0, -EINVAL if @fn is NULL, -ESRCH outside a fiber, -ENOMEM.
  */
-int fiber_defer(void (*fn)(void *arg), void *arg);
+FIBER_MUST_CHECK int fiber_defer(void (*fn)(void *arg), void *arg);
 
 /*
  * The version of this header.  One project version covers libfiber, fiber.ko
@@ -245,7 +289,7 @@ struct fiber_stats {
  * Return: 0, -EINVAL if @out is NULL or @out->size too small, -ESRCH
  * before fiber_main().
  */
-int fiber_stats(struct fiber_stats *out);
+FIBER_MUST_CHECK int fiber_stats(struct fiber_stats *out);
 
 /**
  * fiber_dump() - write every live fiber to @fd
@@ -295,8 +339,8 @@ const void *fiber_kernel_shared(unsigned int *nr_slots);
  */
 typedef struct fiber_chan fiber_chan_t;
 
-fiber_chan_t *fiber_chan_new(size_t elem_size, size_t capacity);
-int fiber_chan_send(fiber_chan_t *c, const void *elem);
+FIBER_MUST_CHECK fiber_chan_t *fiber_chan_new(size_t elem_size, size_t capacity);
+FIBER_MUST_CHECK int fiber_chan_send(fiber_chan_t *c, const void *elem);
 int fiber_chan_recv(fiber_chan_t *c, void *elem);
 int fiber_chan_close(fiber_chan_t *c);
 void fiber_chan_free(fiber_chan_t *c);
@@ -337,7 +381,7 @@ struct fiber_case {
  * n outside 0..4096), -ENOMEM, -ESRCH outside a fiber.  With no case
  * that can become ready and no flag it blocks forever.
  */
-int fiber_select(struct fiber_case *cases, int n, int flags);
+FIBER_MUST_CHECK int fiber_select(struct fiber_case *cases, int n, int flags);
 
 /* ---- synchronization (sync.c) -------------------------------------------- */
 
@@ -367,7 +411,7 @@ typedef struct fiber_mutex {
 #define FIBER_MUTEX_INITIALIZER	{ 0, 0, FIBER_WAITQ_PRIVATE_INITIALIZER }
 
 int fiber_mutex_lock(fiber_mutex_t *mu);
-int fiber_mutex_trylock(fiber_mutex_t *mu);
+FIBER_MUST_CHECK int fiber_mutex_trylock(fiber_mutex_t *mu);
 int fiber_mutex_unlock(fiber_mutex_t *mu);
 
 /** fiber_cond_t - a condition variable used with a fiber_mutex_t. */
@@ -415,7 +459,7 @@ typedef struct fiber_sem {
 
 int fiber_sem_init(fiber_sem_t *sem, int64_t count);	/* -EINVAL if < 0 */
 int fiber_sem_acquire(fiber_sem_t *sem);
-int fiber_sem_tryacquire(fiber_sem_t *sem);		/* 0 or -EAGAIN */
+FIBER_MUST_CHECK int fiber_sem_tryacquire(fiber_sem_t *sem);		/* 0 or -EAGAIN */
 int fiber_sem_release(fiber_sem_t *sem);
 
 /* ---- time (timer.c) ------------------------------------------------------- */
@@ -442,7 +486,7 @@ void fiber_sleep(int64_t ns);
  * direction, -EINVAL, -EBADF, -ESRCH outside a fiber.  Regular files are
  * always ready.
  */
-int fiber_wait_fd(int fd, int events, int64_t timeout_ns);
+FIBER_MUST_CHECK int fiber_wait_fd(int fd, int events, int64_t timeout_ns);
 
 /**
  * fiber_read(), fiber_write(), fiber_accept(), fiber_connect() - I/O that
@@ -455,10 +499,12 @@ int fiber_wait_fd(int fd, int events, int64_t timeout_ns);
  * Return: as the system call, with -errno for errors.  Close fds used
  * with them through fiber_close(), which forgets their readiness state.
  */
-ssize_t fiber_read(int fd, void *buf, size_t len);
-ssize_t fiber_write(int fd, const void *buf, size_t len);
-int fiber_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
-int fiber_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+FIBER_MUST_CHECK ssize_t fiber_read(int fd, void *buf, size_t len);
+FIBER_MUST_CHECK ssize_t fiber_write(int fd, const void *buf, size_t len);
+FIBER_MUST_CHECK int fiber_accept(int fd, struct sockaddr *addr,
+				  socklen_t *addrlen);
+FIBER_MUST_CHECK int fiber_connect(int fd, const struct sockaddr *addr,
+				   socklen_t addrlen);
 int fiber_close(int fd);
 
 #ifdef __cplusplus

@@ -47,8 +47,9 @@ static inline int run_fiber_main_procs(int (*main_fn)(int argc, char **argv),
 		}
 		if (procs)
 			fiber_maxprocs(procs);
-		fiber_main(main_fn, 0, NULL);
-		_exit(99);	/* fiber_main failed to start */
+		if (fiber_main(main_fn, 0, NULL))
+			_exit(99);	/* fiber_main failed to start */
+		_exit(98);	/* not reached: fiber_main ends the process */
 	}
 	if (err) {
 		close(fds[1]);
