@@ -123,13 +123,15 @@ static bool attr_tail_zero(const struct fiber_attr *attr)
 	return true;
 }
 
+/* @call (fiber_go or fiber_go_attr) was called from @pc. */
 static int go_common(const struct fiber_attr *attr, void (*fn)(void *arg),
-		     void *arg, void *pc)
+		     void *arg, const char *call, void *pc)
 {
 	struct fiber_m *m = this_m();
 
 	if (!fn)
-		return -EINVAL;
+		return fiber_misuse(-EINVAL, "go of nil func value", call,
+				    "function", NULL, pc);
 	if (attr) {
 		if (attr->size < offsetof(struct fiber_attr, stack_size) +
 				 sizeof(attr->stack_size) ||
@@ -141,7 +143,8 @@ static int go_common(const struct fiber_attr *attr, void (*fn)(void *arg),
 			return -EINVAL;
 	}
 	if (!m || !m->curg)
-		return -ESRCH;
+		return fiber_misuse(-ESRCH, "go outside a fiber", call,
+				    "function", (void *)fn, pc);
 	leave_syscall(m);
 	return fiber_spawn(attr, fn, arg, pc);
 }
@@ -149,12 +152,14 @@ static int go_common(const struct fiber_attr *attr, void (*fn)(void *arg),
 int fiber_go_attr(const struct fiber_attr *attr, void (*fn)(void *arg),
 		  void *arg)
 {
-	return go_common(attr, fn, arg, __builtin_return_address(0));
+	return go_common(attr, fn, arg, "fiber_go_attr",
+			 __builtin_return_address(0));
 }
 
 int fiber_go(void (*fn)(void *arg), void *arg)
 {
-	return go_common(NULL, fn, arg, __builtin_return_address(0));
+	return go_common(NULL, fn, arg, "fiber_go",
+			 __builtin_return_address(0));
 }
 
 _Noreturn void fiber_exit(void)
@@ -194,9 +199,11 @@ int fiber_defer(void (*fn)(void *arg), void *arg)
 	struct fiber_deferred *d;
 
 	if (!fn)
-		return -EINVAL;
+		return MISUSE(-EINVAL, "defer of nil func value", "fiber_defer",
+			      "function", NULL);
 	if (!m || !m->curg)
-		return -ESRCH;
+		return MISUSE(-ESRCH, "defer outside a fiber", "fiber_defer",
+			      "function", (void *)fn);
 	d = malloc(sizeof(*d));
 	if (!d)
 		return -ENOMEM;

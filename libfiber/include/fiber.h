@@ -23,6 +23,14 @@
  * stay on one thread.
  *
  * Errors are returned as negative errno values, never through errno.
+ * Where Go panics (send on a closed channel, a second close, unlock of an
+ * unlocked mutex, a negative WaitGroup counter, go of a NULL function)
+ * the call returns an error instead, and changes nothing.  Such a misuse
+ * is a bug in the program: with FIBER_STRICT=1 in the environment it
+ * aborts the process with a report (what, which fiber, which object,
+ * the call site, then fiber_dump()), as a Go program would panic.  The
+ * man pages list the misuses of each call; docs/libfiber.md, "Misuse",
+ * all of them.
  */
 #ifndef FIBER_H
 #define FIBER_H
@@ -330,20 +338,36 @@ const void *fiber_kernel_shared(unsigned int *nr_slots);
  * of memory or elem_size * capacity overflows.  A NULL channel, like Go's
  * nil channel, blocks forever and is never ready in a select.
  *
- * fiber_chan_send: 0 once the value is taken or buffered; -EPIPE if the
- * channel is or gets closed (where Go panics).  fiber_chan_recv: 1 with a
- * value, 0 when closed and drained (*elem zeroed).  fiber_chan_close: 0;
- * -EPIPE if already closed; every waiter wakes.  fiber_chan_free: only
- * when no fiber uses the channel any more.  Outside a fiber, send and
- * receive return -ESRCH.
+ * Send and receive answer as write(2) and read(2) do:
+ *  - fiber_chan_recv is Go's `v, ok := <-ch`: 1 (ok) with a value in
+ *    *elem, 0 (not ok) once the channel is closed and drained (*elem
+ *    zeroed), or a negative errno.  Loop with `> 0`: -ESRCH is true too.
+ *  - fiber_chan_send: 0 once the value is taken or buffered, or a
+ *    negative errno: -EPIPE if the channel is or gets closed, where Go
+ *    panics.
+ * They differ on purpose: a receive has two normal outcomes and a send
+ * one.  A closed channel ends a receive loop, like read(2)'s 0, but is
+ * a bug for a send, like write(2)'s EPIPE.  With -EPIPE for a drained
+ * channel too, the same code would mean a normal end of stream in one
+ * call and a misuse (that FIBER_STRICT aborts) in the other; as it is,
+ * every negative result of a channel call is an error.  fiber_select's
+ * case results follow the same rule.
+ *
+ * fiber_chan_close: 0, every waiter wakes; -EPIPE if already closed and
+ * -EINVAL for NULL (Go panics for both).  fiber_chan_free: 0 (NULL is
+ * fine); call it when no fiber uses the channel any more: -EBUSY, and
+ * nothing is freed, while fibers still wait on it.  Outside a fiber,
+ * send and receive return -ESRCH.  The misuses named here abort under
+ * FIBER_STRICT=1 (see FIBER_MUST_CHECK).
  */
 typedef struct fiber_chan fiber_chan_t;
 
-FIBER_MUST_CHECK fiber_chan_t *fiber_chan_new(size_t elem_size, size_t capacity);
+FIBER_MUST_CHECK fiber_chan_t *fiber_chan_new(size_t elem_size,
+					      size_t capacity);
 FIBER_MUST_CHECK int fiber_chan_send(fiber_chan_t *c, const void *elem);
 int fiber_chan_recv(fiber_chan_t *c, void *elem);
 int fiber_chan_close(fiber_chan_t *c);
-void fiber_chan_free(fiber_chan_t *c);
+int fiber_chan_free(fiber_chan_t *c);
 /** fiber_chan_len() - values buffered now (Go's len(ch)). */
 int fiber_chan_len(fiber_chan_t *c);
 
@@ -400,8 +424,9 @@ struct fiber_waitq_private {
  * Starvation-free like Go's sync.Mutex: a fiber that has waited over
  * 1 ms gets the lock handed to it at the next unlock.  Zero-initialized
  * (FIBER_MUTEX_INITIALIZER) it is unlocked.  fiber_mutex_lock/unlock
- * return 0; trylock 0 or -EBUSY; unlock of an unlocked mutex -EPERM;
- * -ESRCH outside a fiber for the calls that may wait.
+ * return 0; trylock 0 or -EBUSY; unlock of an unlocked mutex -EPERM (a
+ * fatal error in Go); -ESRCH for a lock that would have to wait outside
+ * a fiber.  Both are misuses, which FIBER_STRICT=1 turns into an abort.
  */
 typedef struct fiber_mutex {
 	uint32_t state;
@@ -428,8 +453,9 @@ int fiber_cond_broadcast(fiber_cond_t *c);
  * fiber_wg_t - Go's sync.WaitGroup
  *
  * fiber_wg_add(wg, delta) returns 0, or -EINVAL (and changes nothing) if
- * the counter would go negative; fiber_wg_done is add(-1); fiber_wg_wait
- * parks until the counter is zero.
+ * the counter would go negative, where Go panics (a misuse: FIBER_STRICT
+ * aborts); fiber_wg_done is add(-1); fiber_wg_wait parks until the
+ * counter is zero.
  */
 typedef struct fiber_wg {
 	int64_t count;
