@@ -66,10 +66,18 @@ enum fiber_status {
 	FIBER_NSTATUS
 };
 
-struct fiber_deferred {
-	void (*fn)(void *arg);
-	void *arg;
-	struct fiber_deferred *next;
+/*
+ * A fiber's pending deferred calls are one list of struct fiber_scope
+ * (fiber.h), most recent first, written only by the fiber itself:
+ * fiber_defer()'s, allocated, and scoped ones (FIBER_SCOPED_DEFER), which
+ * live in the frame of the block that registered them.  A scoped one
+ * leaves the list at the end of its block; fiber_exit() runs whatever is
+ * still there.  state_private says which kind, and whether it is queued.
+ */
+enum fiber_scope_state {
+	SCOPE_IDLE,	/* not on a list: outside a fiber, or run */
+	SCOPE_QUEUED,	/* scoped, on its fiber's list */
+	SCOPE_HEAP,	/* fiber_defer()'s: freed once run */
 };
 
 struct fiber_m;
@@ -81,7 +89,7 @@ struct fiber {
 	struct fiber_stack stack;
 	void (*fn)(void *arg);
 	void *arg;
-	struct fiber_deferred *deferred;	/* most recent first */
+	struct fiber_scope *deferred;	/* most recent first */
 	struct fiber *schedlink;	/* run queue or free list link */
 
 	/* LockOSThread: the M this fiber is wired to, and the nesting. */

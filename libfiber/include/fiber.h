@@ -166,11 +166,57 @@ FIBER_NORETURN void fiber_exit(void);
  * fiber_defer() - call fn(arg) when the calling fiber ends
  *
  * Deferred calls run in reverse order when the fiber's function returns or
- * when it calls fiber_exit().
+ * when it calls fiber_exit().  Unlike Go's defer, not when the function
+ * that called fiber_defer() returns: for that, see FIBER_SCOPED_DEFER.
  *
  * Return: 0, -EINVAL if @fn is NULL, -ESRCH outside a fiber, -ENOMEM.
  */
 FIBER_MUST_CHECK int fiber_defer(void (*fn)(void *arg), void *arg);
+
+/**
+ * struct fiber_scope - a call made when a C scope ends, or its fiber
+ * @fn: the function, called with @arg.
+ * @arg: its argument.
+ * @link_private: the runtime's.
+ * @state_private: the runtime's.
+ *
+ * Go's defer runs when the function returns, and Goexit runs the defers
+ * of every frame.  C has no such hook, so libfiber offers both halves:
+ * FIBER_SCOPED_DEFER(fn, arg) calls fn(arg) when the enclosing block is
+ * left (its end, return, break, goto out of it), through the compiler's
+ * cleanup attribute; and if the fiber calls fiber_exit() (directly or
+ * deeper down) while the block is still open, fiber_exit() makes the
+ * call with the other deferred calls, in reverse order of registration,
+ * and the block's end never comes.  Either way the call is made once.
+ *
+ * FIBER_SCOPED_LOCK(mu) locks @mu and unlocks it the same way: Go's
+ * `mu.Lock(); defer mu.Unlock()`, and no lock outlives its block.
+ *
+ * The macros need gcc or clang (GNU C, C99 and later, or GNU C++): with
+ * other compilers they are not defined, rather than silently not
+ * running.  In C++ they work too; a class whose constructor calls
+ * fiber_scope_enter() and destructor fiber_scope_exit() is the RAII
+ * equivalent, and a thrown exception runs either.  Do not longjmp() out
+ * of the block: the call is not made, as with any cleanup attribute, and
+ * the record stays queued in a dead frame for fiber_exit() to read.
+ * Outside a fiber they only call at the end of the block.  They cannot
+ * fail: no memory is allocated, the record lives in the block.
+ *
+ * fiber_scope_enter() registers @s (fn and arg set) for the calling
+ * fiber and returns it; fiber_scope_exit() unregisters it and makes the
+ * call.  A NULL @fn is a misuse (Go: defer of nil func): nothing is
+ * called.
+ */
+struct fiber_scope {
+	void (*fn)(void *arg);
+	void *arg;
+	struct fiber_scope *link_private;
+	uintptr_t state_private;
+};
+
+struct fiber_scope *fiber_scope_enter(struct fiber_scope *s);
+void fiber_scope_exit(struct fiber_scope *s);
+
 
 /*
  * The version of this header.  One project version covers libfiber, fiber.ko
@@ -532,6 +578,58 @@ FIBER_MUST_CHECK int fiber_accept(int fd, struct sockaddr *addr,
 FIBER_MUST_CHECK int fiber_connect(int fd, const struct sockaddr *addr,
 				   socklen_t addrlen);
 int fiber_close(int fd);
+
+/* ---- scoped defer (fiber.c): struct fiber_scope above ------------------- */
+
+#if defined(__GNUC__) || defined(__clang__)
+/* The macros' helpers: not part of the API. */
+static inline void fiber_scope_cleanup_(struct fiber_scope **s)
+{
+	if (*s)
+		fiber_scope_exit(*s);
+}
+
+static inline void fiber_scope_unlock_(void *mu)
+{
+	fiber_mutex_unlock((fiber_mutex_t *)mu);
+}
+
+/* Lock, then register: the unlock is due only once the lock is held. */
+static inline struct fiber_scope *fiber_scope_lock_(struct fiber_scope *s)
+{
+	if (fiber_mutex_lock((fiber_mutex_t *)s->arg))
+		return 0;	/* a misuse: not locked, so no unlock */
+	return fiber_scope_enter(s);
+}
+
+/* Only a fiber_mutex_t * will do. */
+static inline void *fiber_scope_mutex_(fiber_mutex_t *mu)
+{
+	return mu;
+}
+
+#define FIBER_SCOPE_CAT_(a, b)	a##b
+#define FIBER_SCOPE_NAME_(a, n)	FIBER_SCOPE_CAT_(a, n)
+/*
+ * The record, and a pointer to it whose cleanup leaves the scope (clang
+ * counts a variable read only by its cleanup as unused).
+ */
+#define FIBER_SCOPE_VARS_(n, fn, arg, enter)				\
+	struct fiber_scope FIBER_SCOPE_NAME_(fiber_scope_, n) =		\
+		{ (fn), (arg), 0, 0 };					\
+	struct fiber_scope *FIBER_SCOPE_NAME_(fiber_scope_guard_, n)	\
+	__attribute__((__cleanup__(fiber_scope_cleanup_), __unused__)) = \
+		enter(&FIBER_SCOPE_NAME_(fiber_scope_, n))
+
+/* Call fn(arg) when the enclosing block is left (struct fiber_scope). */
+#define FIBER_SCOPED_DEFER(fn, arg)					\
+	FIBER_SCOPE_VARS_(__COUNTER__, fn, arg, fiber_scope_enter)
+
+/* Lock @mu now and unlock it when the enclosing block is left. */
+#define FIBER_SCOPED_LOCK(mu)						\
+	FIBER_SCOPE_VARS_(__COUNTER__, fiber_scope_unlock_,		\
+			  fiber_scope_mutex_(mu), fiber_scope_lock_)
+#endif
 
 #ifdef __cplusplus
 }

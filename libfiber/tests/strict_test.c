@@ -255,6 +255,17 @@ static int defer_nil(int argc, char **argv)
 	return 0;
 }
 
+static int scope_nil(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	{
+		SITE(NULL, scope_nil);
+		FIBER_SCOPED_DEFER(NULL, NULL);
+		/* Nothing to call at the block's end, nor at the fiber's. */
+	}
+	return 0;
+}
+
 static int once_calls;
 
 static void count_once(void)
@@ -416,6 +427,8 @@ MISUSE_CASE(go_attr_nil, go_attr_nil, "go of nil func value", "fiber_go_attr",
 	    "function", "EINVAL");
 MISUSE_CASE(defer_nil, defer_nil, "defer of nil func value", "fiber_defer",
 	    "function", "EINVAL");
+MISUSE_CASE(scope_nil, scope_nil, "defer of nil func value",
+	    "fiber_scope_enter", "function", "EINVAL");
 MISUSE_CASE(once_nil, once_nil, "once of nil func value", "fiber_once", "once",
 	    "EINVAL");
 OUTSIDE_CASE(send_outside, outside_send, "channel send outside a fiber",

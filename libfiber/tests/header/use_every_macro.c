@@ -22,13 +22,24 @@ static void count_once(void)
 	onces++;
 }
 
+static int scoped;
+
+static void count_scoped(void *arg)
+{
+	scoped += *(int *)arg;
+}
+
 static void worker(void *arg)
 {
+	static int one = 1;
+
 	fiber_once(&once, count_once);
-	fiber_mutex_lock(&mu);
-	sum += *(int *)arg;
-	fiber_cond_broadcast(&cond);
-	fiber_mutex_unlock(&mu);
+	{
+		FIBER_SCOPED_DEFER(count_scoped, &one);
+		FIBER_SCOPED_LOCK(&mu);
+		sum += *(int *)arg;
+		fiber_cond_broadcast(&cond);
+	}
 	fiber_wg_done(&wg);
 }
 
@@ -66,7 +77,8 @@ static int run(int argc, char **argv)
 	c.chan = ch;
 	c.elem = NULL;
 	c.timeout_ns = 0;
-	if (fiber_select(&c, 1, FIBER_SELECT_NONBLOCK) != -EAGAIN || onces != 1)
+	if (fiber_select(&c, 1, FIBER_SELECT_NONBLOCK) != -EAGAIN || onces != 1 ||
+	    scoped != 2)
 		return 1;
 	fiber_chan_free(ch);
 
