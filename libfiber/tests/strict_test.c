@@ -351,6 +351,26 @@ static void outside_defer(void)
 	CHECK(fiber_defer(nothing, NULL) == -ESRCH);
 }
 
+/* A fiber is inside fiber_once(): a second caller would have to wait. */
+static void outside_once(void)
+{
+	SITE(&once, outside_once);
+	CHECK(fiber_once(&once, count_once) == -ESRCH);
+}
+
+static fiber_chan_t *release;
+
+static void hold_once(void)
+{
+	CHECK(fiber_chan_recv(release, NULL) == 0);
+}
+
+static void once_holder(void *arg)
+{
+	(void)arg;
+	CHECK(fiber_once(&once, hold_once) == 0);
+}
+
 static void (*outside_fn)(void);	/* set by the test before the fork */
 
 static void *outside_thread(void *arg)
@@ -366,11 +386,18 @@ static int outside(int argc, char **argv)
 
 	(void)argc, (void)argv;
 	chan = fiber_chan_new(sizeof(int), 0);
-	CHECK(chan && fiber_mutex_lock(&mu) == 0);
+	release = fiber_chan_new(0, 0);
+	CHECK(chan && release && fiber_mutex_lock(&mu) == 0);
+	CHECK(fiber_go(once_holder, NULL) == 0);
+	wait_parked(1);
 	/* Blocks this fiber's thread: nothing else needs it meanwhile. */
 	CHECK(pthread_create(&t, NULL, outside_thread, NULL) == 0);
 	CHECK(pthread_join(t, NULL) == 0);
 	CHECK(fiber_mutex_unlock(&mu) == 0);
+	CHECK(fiber_chan_close(release) == 0);
+	wait_others();
+	CHECK(once_calls == 0);
+	CHECK(fiber_chan_free(release) == 0);
 	CHECK(fiber_chan_free(chan) == 0);
 	return 0;
 }
@@ -445,6 +472,8 @@ OUTSIDE_CASE(wg_wait_outside, outside_wg_wait, "WaitGroup wait outside a fiber",
 	     "fiber_wg_wait", "WaitGroup");
 OUTSIDE_CASE(sem_acquire_outside, outside_sem_acquire,
 	     "semaphore wait outside a fiber", "fiber_sem_acquire", "semaphore");
+OUTSIDE_CASE(once_outside, outside_once, "wait for a once outside a fiber",
+	     "fiber_once", "once");
 OUTSIDE_CASE(go_outside, outside_go, "go outside a fiber", "fiber_go",
 	     "function");
 OUTSIDE_CASE(defer_outside, outside_defer, "defer outside a fiber",
