@@ -102,7 +102,7 @@ int fiber_misuse(int err, const char *what, const char *call,
 	fflush(stdout);
 	dprintf(2, "libfiber: panic: %s\n\n"
 		"%s: %s(%s)\n\tcalled from %p%s%s%s\n"
-		"\tFIBER_STRICT=1 aborts; without it the call returns -%s\n\n",
+		"\tFIBER_STRICT=1 aborts; without it, -%s is returned\n\n",
 		what, who, call, object, pc, where[0] ? " (" : "", where,
 		where[0] ? ")" : "", errno_name(-err));
 	fiber_dump(2);

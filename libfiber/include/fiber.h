@@ -69,9 +69,12 @@
  *    the error;
  *  - void calls (fiber_yield, fiber_sleep) and plain queries.
  *
- * gcc warns even for a result cast to void: test it instead, e.g.
- * `if (fiber_defer(fn, arg)) abort();`.  Define FIBER_MUST_CHECK (empty)
- * before including this header to turn the warnings off.
+ * It is [[nodiscard]] in C++17 and C23, where a cast to void silences
+ * it, and warn_unused_result elsewhere with gcc and clang, where gcc
+ * warns even for a cast to void: test the result instead, e.g.
+ * `if (fiber_defer(fn, arg)) abort();`.  Other compilers get nothing.
+ * Define FIBER_MUST_CHECK (empty) before including this header to turn
+ * the warnings off.
  */
 #ifndef FIBER_MUST_CHECK
 #if defined(__cplusplus) && defined(__has_cpp_attribute)

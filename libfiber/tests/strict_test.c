@@ -551,7 +551,8 @@ TEST_F(misuse, aborts_with_a_report_under_strict)
 		EXPECT_NE(NULL, strstr(p, want)) TH_LOG("want %s in:\n%s",
 						       want, self->err);
 	}
-	snprintf(want, sizeof(want), "the call returns -%s\n", variant->err);
+	snprintf(want, sizeof(want), "without it, -%s is returned\n",
+		 variant->err);
 	EXPECT_NE(NULL, strstr(self->err, want)) TH_LOG("%s", self->err);
 
 	/* Then the fiber dump, with the culprit running. */
