@@ -31,6 +31,29 @@
 
 static fiber_wg_t echo_wg = FIBER_WG_INITIALIZER;
 
+/*
+ * A libfiber call that failed (no fiber started, a value not sent, a
+ * short write) would leave numbers that mean nothing: stop instead.  One
+ * well-predicted branch per call; Go's side cannot fail there at all.
+ */
+#define MUST(call) do {							\
+	if ((call) < 0) {						\
+		fprintf(stderr, "fiber-bench: %s failed\n", #call);	\
+		exit(1);						\
+	}								\
+} while (0)
+
+static fiber_chan_t *must_chan(size_t elem_size, size_t capacity)
+{
+	fiber_chan_t *ch = fiber_chan_new(elem_size, capacity);
+
+	if (!ch) {
+		fprintf(stderr, "fiber-bench: fiber_chan_new: out of memory\n");
+		exit(1);
+	}
+	return ch;
+}
+
 static double now_ns(void)
 {
 	struct timespec ts;
@@ -68,8 +91,8 @@ static void bench_yield(void)
 
 	total_yields = 0;
 	t0 = now_ns();
-	fiber_go(yielder, (void *)PINGPONG_N);
-	fiber_go(yielder, (void *)PINGPONG_N);
+	MUST(fiber_go(yielder, (void *)PINGPONG_N));
+	MUST(fiber_go(yielder, (void *)PINGPONG_N));
 	while (fiber_num() > 1) {
 		fiber_yield();
 		waits++;
@@ -93,7 +116,7 @@ static void bench_spawn(void)
 	long i;
 
 	for (i = 0; i < SPAWN_N; i++)
-		fiber_go(empty, NULL);
+		MUST(fiber_go(empty, NULL));
 	wait_others();
 	t = now_ns() - t0;
 	printf("spawn_exit ns/fiber %.1f\n", t / SPAWN_N);
@@ -117,32 +140,32 @@ static void skynet(void *arg)
 	long i, sum = 0, v;
 
 	if (n->size == 1) {
-		fiber_chan_send(n->out, &n->num);
+		MUST(fiber_chan_send(n->out, &n->num));
 		return;
 	}
-	ch = fiber_chan_new(sizeof(long), 10);
+	ch = must_chan(sizeof(long), 10);
 	for (i = 0; i < 10; i++) {
 		child[i].num = n->num + i * (n->size / 10);
 		child[i].size = n->size / 10;
 		child[i].out = ch;
-		fiber_go(skynet, &child[i]);
+		MUST(fiber_go(skynet, &child[i]));
 	}
 	for (i = 0; i < 10; i++) {
 		fiber_chan_recv(ch, &v);
 		sum += v;
 	}
 	fiber_chan_free(ch);
-	fiber_chan_send(n->out, &sum);
+	MUST(fiber_chan_send(n->out, &sum));
 }
 
 static void bench_skynet(void)
 {
-	fiber_chan_t *out = fiber_chan_new(sizeof(long), 1);
+	fiber_chan_t *out = must_chan(sizeof(long), 1);
 	struct skynet_node root = { 0, 1000000, out };
 	double t0 = now_ns(), t;
 	long sum = 0;
 
-	fiber_go(skynet, &root);
+	MUST(fiber_go(skynet, &root));
 	fiber_chan_recv(out, &sum);
 	t = now_ns() - t0;
 	if (sum != 499999500000L) {
@@ -162,22 +185,22 @@ static void chan_echo(void *arg)
 	long v;
 
 	while (fiber_chan_recv(ch[0], &v) == 1)
-		fiber_chan_send(ch[1], &v);
+		MUST(fiber_chan_send(ch[1], &v));
 }
 
 /* Round trips over two unbuffered channels, on one P. */
 static void bench_chan_pingpong(void)
 {
 	int prev = fiber_maxprocs(1);
-	fiber_chan_t *ch[2] = { fiber_chan_new(sizeof(long), 0),
-				fiber_chan_new(sizeof(long), 0) };
+	fiber_chan_t *ch[2] = { must_chan(sizeof(long), 0),
+				must_chan(sizeof(long), 0) };
 	double t0;
 	long i, v = 0;
 
-	fiber_go(chan_echo, ch);
+	MUST(fiber_go(chan_echo, ch));
 	t0 = now_ns();
 	for (i = 0; i < CHAN_N; i++) {
-		fiber_chan_send(ch[0], &i);
+		MUST(fiber_chan_send(ch[0], &i));
 		fiber_chan_recv(ch[1], &v);
 	}
 	printf("chan_pingpong ns/roundtrip %.1f\n", (now_ns() - t0) / CHAN_N);
@@ -191,18 +214,18 @@ static void chan_producer(void *arg)
 	long i;
 
 	for (i = 0; i < 10 * CHAN_N; i++)
-		fiber_chan_send(arg, &i);
+		MUST(fiber_chan_send(arg, &i));
 	fiber_chan_close(arg);
 }
 
 /* One producer, one consumer, a 1024-value buffer, all Ps. */
 static void bench_chan_buffered(void)
 {
-	fiber_chan_t *ch = fiber_chan_new(sizeof(long), 1024);
+	fiber_chan_t *ch = must_chan(sizeof(long), 1024);
 	double t0 = now_ns();
 	long v, n = 0;
 
-	fiber_go(chan_producer, ch);
+	MUST(fiber_go(chan_producer, ch));
 	while (fiber_chan_recv(ch, &v) == 1)
 		n++;
 	printf("chan_buffered ns/value %.1f\n", (now_ns() - t0) / n);
@@ -214,7 +237,7 @@ static void select_feeder(void *arg)
 	long i;
 
 	for (i = 0; i < CHAN_N / 4; i++)
-		fiber_chan_send(arg, &i);
+		MUST(fiber_chan_send(arg, &i));
 }
 
 /* One fiber selecting over 4 channels, each fed by its own fiber. */
@@ -226,13 +249,13 @@ static void bench_select4(void)
 	long v, i;
 
 	for (i = 0; i < 4; i++) {
-		ch[i] = fiber_chan_new(sizeof(long), 0);
+		ch[i] = must_chan(sizeof(long), 0);
 		cs[i] = (struct fiber_case){ .op = FIBER_CASE_RECV,
 					     .chan = ch[i], .elem = &v };
-		fiber_go(select_feeder, ch[i]);
+		MUST(fiber_go(select_feeder, ch[i]));
 	}
 	for (i = 0; i < CHAN_N / 4 * 4; i++)
-		fiber_select(cs, 4, 0);
+		MUST(fiber_select(cs, 4, 0));
 	printf("select4 ns/select %.1f\n", (now_ns() - t0) / (CHAN_N / 4 * 4));
 	wait_others();
 }
@@ -262,7 +285,7 @@ static void bench_mutex(void)
 
 	fiber_wg_add(&wg, 4);
 	for (i = 0; i < 4; i++)
-		fiber_go(mutex_worker, &wg);
+		MUST(fiber_go(mutex_worker, &wg));
 	fiber_wg_wait(&wg);
 	printf("mutex_2procs ns/lock %.1f\n", (now_ns() - t0) / (4 * CHAN_N));
 	fiber_maxprocs(prev);
@@ -280,7 +303,7 @@ static void echo_server_conn(void *arg)
 	ssize_t n;
 
 	while ((n = fiber_read(fd, buf, sizeof(buf))) > 0)
-		fiber_write(fd, buf, (size_t)n);
+		MUST(fiber_write(fd, buf, (size_t)n));
 	fiber_close(fd);
 }
 
@@ -295,7 +318,7 @@ static void echo_acceptor(void *arg)
 		fd = fiber_accept(echo_listen_fd, NULL, NULL);
 		if (fd < 0)
 			exit(1);
-		fiber_go(echo_server_conn, (void *)(long)fd);
+		MUST(fiber_go(echo_server_conn, (void *)(long)fd));
 	}
 }
 
@@ -313,7 +336,7 @@ static void echo_client(void *arg)
 		exit(1);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	for (i = 0; i < ECHO_MSGS; i++) {
-		fiber_write(fd, msg, sizeof(msg));
+		MUST(fiber_write(fd, msg, sizeof(msg)));
 		for (got = 0; got < (ssize_t)sizeof(msg); got += n) {
 			n = fiber_read(fd, buf + got, sizeof(buf) - got);
 			if (n <= 0)
@@ -337,11 +360,11 @@ static void bench_tcp_echo(void)
 	    listen(echo_listen_fd, 1024) ||
 	    getsockname(echo_listen_fd, (struct sockaddr *)&echo_addr, &len))
 		exit(1);
-	fiber_go(echo_acceptor, NULL);
+	MUST(fiber_go(echo_acceptor, NULL));
 	t0 = now_ns();
 	fiber_wg_add(&echo_wg, ECHO_CONNS);
 	for (i = 0; i < ECHO_CONNS; i++)
-		fiber_go(echo_client, NULL);
+		MUST(fiber_go(echo_client, NULL));
 	fiber_wg_wait(&echo_wg);
 	printf("tcp_echo msgs/s %.0f\n",
 	       ECHO_CONNS * ECHO_MSGS / ((now_ns() - t0) / 1e9));
@@ -380,7 +403,7 @@ static void bench_memory(void)
 	long before = rss_bytes(), after, i;
 
 	for (i = 0; i < PARKED_N; i++)
-		fiber_go(parked, NULL);
+		MUST(fiber_go(parked, NULL));
 	while (parked_started < PARKED_N)
 		fiber_yield();
 	after = rss_bytes();

@@ -67,6 +67,16 @@ static void die(const char *what)
 	exit(1);
 }
 
+static void go_or_die(void (*fn)(void *arg), void *arg)
+{
+	int ret = fiber_go(fn, arg);
+
+	if (ret) {
+		errno = -ret;
+		die("fiber_go");
+	}
+}
+
 /* ---- block -> running ----------------------------------------------------- */
 
 static int pipefd[2];
@@ -92,7 +102,7 @@ static void bench_block(void)
 		die("pipe");
 	for (i = 0; i < n; i++) {
 		fiber_wg_add(&b_done, 1);
-		fiber_go(block_b, (void *)i);	/* next on our only P */
+		go_or_die(block_b, (void *)i);	/* next on our only P */
 		block_t0 = now_ns();
 		if (read(pipefd[0], &c, 1) != 1)
 			die("read");
@@ -148,9 +158,9 @@ static double util_phase(bool sleepers)
 	atomic_store(&stop, false);
 	fiber_wg_add(&util_done, UTIL_FIBERS * (sleepers ? 2 : 1));
 	for (i = 0; i < UTIL_FIBERS; i++) {
-		fiber_go(compute, NULL);
+		go_or_die(compute, NULL);
 		if (sleepers)
-			fiber_go(sleeper, NULL);
+			go_or_die(sleeper, NULL);
 	}
 	before = atomic_load(&chunks);
 	start = now_ns();

@@ -183,7 +183,8 @@ static int demo_main(int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	fiber_stats(&st);
+	if (fiber_stats(&st))
+		return 1;
 	printf("  FIBER_KERNEL=%s: %s, %d P\n", getenv("FIBER_KERNEL") ?: "auto",
 	       st.kernel ? "the module assists libfiber" : "no module: sysmon retakes Ps",
 	       fiber_maxprocs(0));
@@ -192,7 +193,8 @@ static int demo_main(int argc, char **argv)
 		return 1;
 	fiber_wg_add(&blockers_done, BLOCKERS);
 	for (i = 0; i < BLOCKERS; i++)
-		fiber_go(blocker, (void *)(intptr_t)i);
+		if (fiber_go(blocker, (void *)(intptr_t)i))
+			return 1;
 	mixed = compute_for(MIXED_MS / 2, "mixed");
 	if (show_carriers)
 		print_carriers();
@@ -201,7 +203,8 @@ static int demo_main(int argc, char **argv)
 	pthread_join(t, NULL);
 	close(pipefd[1]);			/* readers see EOF */
 	fiber_wg_wait(&blockers_done);
-	fiber_stats(&st);
+	if (fiber_stats(&st))
+		return 1;
 	printf("  => compute ran at %.0f%% of its solo speed while %ld blocking calls were made\n",
 	       100.0 * mixed / solo, atomic_load(&blocking_calls));
 	if (st.kernel)

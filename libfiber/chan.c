@@ -115,9 +115,26 @@ fiber_chan_t *fiber_chan_new(size_t elem_size, size_t capacity)
 	return c;
 }
 
-void fiber_chan_free(fiber_chan_t *c)
+/*
+ * A channel that fibers still wait on (a select that lost on it counts,
+ * until it has left its queues) is not freed: they would wake into freed
+ * memory.  Only its waiters are checked; a fiber about to use it is the
+ * program's race, as in any C program.
+ */
+int fiber_chan_free(fiber_chan_t *c)
 {
+	bool busy;
+
+	if (!c)
+		return 0;
+	fiber_lock(&c->lock);
+	busy = c->recvq.head || c->sendq.head;
+	fiber_unlock(&c->lock);
+	if (busy)
+		return MISUSE(-EBUSY, "free of channel with waiting fibers",
+			      "fiber_chan_free", "channel", c);
 	free(c);
+	return 0;
 }
 
 static void *slot(struct fiber_chan *c, size_t i)
@@ -211,7 +228,8 @@ int fiber_chan_send(fiber_chan_t *c, const void *elem)
 	int ret;
 
 	if (!this_fiber())
-		return -ESRCH;
+		return MISUSE(-ESRCH, "channel send outside a fiber",
+			      "fiber_chan_send", "channel", c);
 	if (!c) {
 		fiber_park(forever_commit, NULL, "chan send (nil chan)");
 		return -EPIPE;	/* not reached */
@@ -222,13 +240,20 @@ int fiber_chan_send(fiber_chan_t *c, const void *elem)
 		fiber_unlock(&c->lock);
 		if (wake)
 			fiber_ready(wake);
-		return ret < 0 ? ret : 0;
+		if (ret < 0)
+			return MISUSE(ret, "send on closed channel",
+				      "fiber_chan_send", "channel", c);
+		return 0;
 	}
 	w.g = this_fiber();
 	w.elem = (void *)elem;
 	wq_push(&c->sendq, &w);
 	fiber_park_unlock(&c->lock, "chan send");
-	return w.success ? 0 : -EPIPE;
+	/* Closed while we waited: Go panics in the sender, so do we. */
+	if (!w.success)
+		return MISUSE(-EPIPE, "send on closed channel",
+			      "fiber_chan_send", "channel", c);
+	return 0;
 }
 
 int fiber_chan_recv(fiber_chan_t *c, void *elem)
@@ -238,7 +263,8 @@ int fiber_chan_recv(fiber_chan_t *c, void *elem)
 	int ret;
 
 	if (!this_fiber())
-		return -ESRCH;
+		return MISUSE(-ESRCH, "channel receive outside a fiber",
+			      "fiber_chan_recv", "channel", c);
 	if (!c) {
 		fiber_park(forever_commit, NULL, "chan receive (nil chan)");
 		return 0;	/* not reached */
@@ -264,11 +290,13 @@ int fiber_chan_close(fiber_chan_t *c)
 	struct chan_waiter *w, *list = NULL;
 
 	if (!c)
-		return -EINVAL;
+		return MISUSE(-EINVAL, "close of nil channel",
+			      "fiber_chan_close", "channel", c);
 	fiber_lock(&c->lock);
 	if (c->closed) {
 		fiber_unlock(&c->lock);
-		return -EPIPE;
+		return MISUSE(-EPIPE, "close of closed channel",
+			      "fiber_chan_close", "channel", c);
 	}
 	c->closed = true;
 	while ((w = wq_pop(&c->recvq))) {
@@ -389,7 +417,8 @@ int fiber_select(struct fiber_case *cases, int n, int flags)
 	struct fiber_case *c;
 
 	if (!g)
-		return -ESRCH;
+		return MISUSE(-ESRCH, "select outside a fiber", "fiber_select",
+			      "cases", cases);
 	if (n < 0 || n > SELECT_MAX || (n && !cases) ||
 	    (flags & ~FIBER_SELECT_NONBLOCK))
 		return -EINVAL;
@@ -466,6 +495,10 @@ int fiber_select(struct fiber_case *cases, int n, int flags)
 		unlock_all(&locks);
 		if (wake)
 			fiber_ready(wake);
+		if (c->op == FIBER_CASE_SEND && c->result < 0)
+			fiber_misuse(c->result, "send on closed channel",
+				     "fiber_select", "channel", c->chan,
+				     __builtin_return_address(0));
 		goto out;
 	}
 	if ((flags & FIBER_SELECT_NONBLOCK) || (!locks.n && timeout_idx < 0)) {
@@ -517,8 +550,12 @@ int fiber_select(struct fiber_case *cases, int n, int flags)
 	c = &cases[ret];
 	if (c->op == FIBER_CASE_TIMEOUT)
 		c->result = 0;
+	else if (c->op == FIBER_CASE_SEND && ws[ret].success)
+		c->result = 0;
 	else if (c->op == FIBER_CASE_SEND)
-		c->result = ws[ret].success ? 0 : -EPIPE;
+		c->result = fiber_misuse(-EPIPE, "send on closed channel",
+					 "fiber_select", "channel", c->chan,
+					 __builtin_return_address(0));
 	else
 		c->result = ws[ret].success ? 1 : 0;
 out:

@@ -123,13 +123,15 @@ static bool attr_tail_zero(const struct fiber_attr *attr)
 	return true;
 }
 
+/* @call (fiber_go or fiber_go_attr) was called from @pc. */
 static int go_common(const struct fiber_attr *attr, void (*fn)(void *arg),
-		     void *arg, void *pc)
+		     void *arg, const char *call, void *pc)
 {
 	struct fiber_m *m = this_m();
 
 	if (!fn)
-		return -EINVAL;
+		return fiber_misuse(-EINVAL, "go of nil func value", call,
+				    "function", NULL, pc);
 	if (attr) {
 		if (attr->size < offsetof(struct fiber_attr, stack_size) +
 				 sizeof(attr->stack_size) ||
@@ -141,7 +143,8 @@ static int go_common(const struct fiber_attr *attr, void (*fn)(void *arg),
 			return -EINVAL;
 	}
 	if (!m || !m->curg)
-		return -ESRCH;
+		return fiber_misuse(-ESRCH, "go outside a fiber", call,
+				    "function", (void *)fn, pc);
 	leave_syscall(m);
 	return fiber_spawn(attr, fn, arg, pc);
 }
@@ -149,32 +152,39 @@ static int go_common(const struct fiber_attr *attr, void (*fn)(void *arg),
 int fiber_go_attr(const struct fiber_attr *attr, void (*fn)(void *arg),
 		  void *arg)
 {
-	return go_common(attr, fn, arg, __builtin_return_address(0));
+	return go_common(attr, fn, arg, "fiber_go_attr",
+			 __builtin_return_address(0));
 }
 
 int fiber_go(void (*fn)(void *arg), void *arg)
 {
-	return go_common(NULL, fn, arg, __builtin_return_address(0));
+	return go_common(NULL, fn, arg, "fiber_go",
+			 __builtin_return_address(0));
 }
 
 _Noreturn void fiber_exit(void)
 {
 	struct fiber_m *m = this_m();
 	struct fiber *g = m ? m->curg : NULL;
-	struct fiber_deferred *d;
+	struct fiber_scope *d;
+	bool heap;
 
 	if (!g)
 		fiber_fatal("fiber_exit called outside a fiber");
 	/*
 	 * Unlink each call before making it, so that a deferred call that
 	 * itself exits does not run again.  Deferred calls may switch, so
-	 * the M is re-read afterwards.
+	 * the M is re-read afterwards.  A scoped call's record is in a frame
+	 * below us, alive until the fiber dies; its block never ends.
 	 */
 	leave_syscall(m);
 	while ((d = g->deferred)) {
-		g->deferred = d->next;
+		g->deferred = d->link_private;
+		heap = d->state_private == SCOPE_HEAP;
+		d->state_private = SCOPE_IDLE;
 		d->fn(d->arg);
-		free(d);
+		if (heap)
+			free(d);
 	}
 	/* A deferred call may have left a system-call section open. */
 	m = this_m();
@@ -191,20 +201,76 @@ _Noreturn void fiber_exit(void)
 int fiber_defer(void (*fn)(void *arg), void *arg)
 {
 	struct fiber_m *m = this_m();
-	struct fiber_deferred *d;
+	struct fiber_scope *d;
 
 	if (!fn)
-		return -EINVAL;
+		return MISUSE(-EINVAL, "defer of nil func value", "fiber_defer",
+			      "function", NULL);
 	if (!m || !m->curg)
-		return -ESRCH;
+		return MISUSE(-ESRCH, "defer outside a fiber", "fiber_defer",
+			      "function", (void *)fn);
 	d = malloc(sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->fn = fn;
 	d->arg = arg;
-	d->next = m->curg->deferred;
+	d->state_private = SCOPE_HEAP;
+	d->link_private = m->curg->deferred;
 	m->curg->deferred = d;
 	return 0;
+}
+
+/*
+ * FIBER_SCOPED_DEFER: the record is queued like a fiber_defer() call,
+ * so that fiber_exit() inside the block makes it, and leaves the queue
+ * when the block ends.  No lock: only the fiber touches its own list,
+ * and a block cannot end on another fiber than the one that entered it.
+ */
+struct fiber_scope *fiber_scope_enter(struct fiber_scope *s)
+{
+	struct fiber *g = this_fiber();
+
+	s->link_private = NULL;
+	s->state_private = SCOPE_IDLE;
+	if (!s->fn) {
+		MISUSE(-EINVAL, "defer of nil func value", "fiber_scope_enter",
+		       "function", NULL);
+		return s;
+	}
+	if (g) {
+		s->link_private = g->deferred;
+		g->deferred = s;
+		s->state_private = SCOPE_QUEUED;
+	}
+	return s;
+}
+
+void fiber_scope_exit(struct fiber_scope *s)
+{
+	struct fiber_scope **pp;
+	struct fiber *g;
+
+	if (s->state_private == SCOPE_QUEUED) {
+		g = this_fiber();
+		if (!g)
+			fiber_fatal("scoped defer %p ends outside a fiber",
+				    (void *)s);
+		/*
+		 * Usually the head; calls fiber_defer()'d inside the block
+		 * sit above it and stay for the fiber's end.
+		 */
+		pp = &g->deferred;
+		while (*pp && *pp != s)
+			pp = &(*pp)->link_private;
+		if (!*pp)
+			fiber_fatal("scoped defer %p ends, but fiber %llu has no "
+				    "such record (a copy of it?)", (void *)s,
+				    (unsigned long long)g->id);
+		*pp = s->link_private;
+		s->state_private = SCOPE_IDLE;
+	}
+	if (s->fn)
+		s->fn(s->arg);
 }
 
 uint64_t fiber_id(void)

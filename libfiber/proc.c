@@ -657,6 +657,9 @@ int fiber_main(int (*fn)(int argc, char **argv), int argc, char **argv)
 		return -EBUSY;
 	dbg = getenv("FIBER_DEBUG");
 	fiber_debug = dbg && *dbg && strcmp(dbg, "0");
+	ret = strict_init();
+	if (ret)
+		return ret;
 	fiber_stack_init();
 	n = initial_procs ? initial_procs : default_procs();
 	ret = kernel_init();

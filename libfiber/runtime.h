@@ -66,10 +66,18 @@ enum fiber_status {
 	FIBER_NSTATUS
 };
 
-struct fiber_deferred {
-	void (*fn)(void *arg);
-	void *arg;
-	struct fiber_deferred *next;
+/*
+ * A fiber's pending deferred calls are one list of struct fiber_scope
+ * (fiber.h), most recent first, written only by the fiber itself:
+ * fiber_defer()'s, allocated, and scoped ones (FIBER_SCOPED_DEFER), which
+ * live in the frame of the block that registered them.  A scoped one
+ * leaves the list at the end of its block; fiber_exit() runs whatever is
+ * still there.  state_private says which kind, and whether it is queued.
+ */
+enum fiber_scope_state {
+	SCOPE_IDLE,	/* not on a list: outside a fiber, or run */
+	SCOPE_QUEUED,	/* scoped, on its fiber's list */
+	SCOPE_HEAP,	/* fiber_defer()'s: freed once run */
 };
 
 struct fiber_m;
@@ -81,7 +89,7 @@ struct fiber {
 	struct fiber_stack stack;
 	void (*fn)(void *arg);
 	void *arg;
-	struct fiber_deferred *deferred;	/* most recent first */
+	struct fiber_scope *deferred;	/* most recent first */
 	struct fiber *schedlink;	/* run queue or free list link */
 
 	/* LockOSThread: the M this fiber is wired to, and the nesting. */
@@ -438,6 +446,37 @@ static inline void m_release(struct fiber_m *m)
 /* stats.c */
 void allfibers_add(struct fiber *g);
 const char *fiber_status_name(uint32_t status);
+/*
+ * @pc in words: "symbol+0x1c (binary+0x11a4)", or "binary+0x11a4" when
+ * the symbol is not exported (a program linked without -rdynamic), or
+ * false and the bare address when dladdr() knows nothing of it.
+ */
+bool fiber_describe_pc(void *pc, char *buf, size_t len);
+
+/*
+ * strict.c: a programming error, where Go panics (docs/libfiber.md,
+ * "Misuse").  What counts: a use of a channel or sync object that its
+ * state forbids (send on or close of a closed channel, close of NULL,
+ * free while fibers wait on it, unlock of an unlocked mutex, a negative
+ * WaitGroup counter), a NULL function to run (go, defer, once), and a
+ * call that must wait on a channel or sync object, or start or defer
+ * something for the calling fiber, made on a thread that is not running
+ * a fiber.  Bad arguments (a select op, a stack size) and failures of
+ * the system (-ENOMEM, -ETIMEDOUT) do not count: a program may handle
+ * them.
+ *
+ * fiber_misuse() returns @err for the call to return, or, under
+ * FIBER_STRICT=1, aborts with a report naming @what (Go's words), the
+ * calling fiber, @call on @kind @obj, and @pc, the return address into
+ * @call's caller.  Call it with no runtime lock held.  MISUSE() is for
+ * use in @call itself.
+ */
+int strict_init(void);		/* fiber_main: read FIBER_STRICT */
+int fiber_misuse(int err, const char *what, const char *call,
+		 const char *kind, const void *obj, void *pc)
+	__attribute__((cold));
+#define MISUSE(err, what, call, kind, obj)				\
+	fiber_misuse(err, what, call, kind, obj, __builtin_return_address(0))
 
 /* fiber.c */
 int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *arg),

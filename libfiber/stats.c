@@ -124,21 +124,28 @@ int fiber_stats(struct fiber_stats *out)
 	return 0;
 }
 
-static void describe_pc(void *pc, char *buf, size_t len)
+bool fiber_describe_pc(void *pc, char *buf, size_t len)
 {
 	Dl_info info;
 
 	if (!pc) {
 		snprintf(buf, len, "fiber_main");
-		return;
+		return true;
 	}
-	if (dladdr(pc, &info) && info.dli_sname)
-		snprintf(buf, len, "%s+0x%lx", info.dli_sname,
-			 (unsigned long)((char *)pc - (char *)info.dli_saddr));
-	else if (info.dli_fname)
-		snprintf(buf, len, "%p (%s)", pc, info.dli_fname);
-	else
+	/* A static program may know nothing of itself: then the address. */
+	if (!dladdr(pc, &info) || !info.dli_fname || !*info.dli_fname) {
 		snprintf(buf, len, "%p", pc);
+		return false;
+	}
+	if (info.dli_sname)
+		snprintf(buf, len, "%s+0x%lx (%s+0x%lx)", info.dli_sname,
+			 (unsigned long)((char *)pc - (char *)info.dli_saddr),
+			 info.dli_fname,
+			 (unsigned long)((char *)pc - (char *)info.dli_fbase));
+	else
+		snprintf(buf, len, "%s+0x%lx", info.dli_fname,
+			 (unsigned long)((char *)pc - (char *)info.dli_fbase));
+	return true;
 }
 
 void fiber_dump(int fd)
@@ -153,7 +160,7 @@ void fiber_dump(int fd)
 		st = atomic_load(&g->status);
 		if (st == FIBER_DEAD || st == FIBER_IDLE)
 			continue;
-		describe_pc(g->created_pc, where, sizeof(where));
+		fiber_describe_pc(g->created_pc, where, sizeof(where));
 		dprintf(fd, "fiber %llu [%s%s%s]%s\n\tcreated by fiber %llu at %s\n",
 			(unsigned long long)g->id, fiber_status_name(st),
 			g->wait_reason ? ", " : "",

@@ -102,7 +102,8 @@ int fiber_mutex_trylock(fiber_mutex_t *mu)
 	return -EBUSY;
 }
 
-int fiber_mutex_lock(fiber_mutex_t *mu)
+/* Lock @mu.  Return: 0, or -ESRCH if it is locked and we are no fiber. */
+static int mutex_lock(fiber_mutex_t *mu)
 {
 	_Atomic uint32_t *state = (_Atomic uint32_t *)&mu->state;
 	struct waitq *q = Q(&mu->q);
@@ -160,7 +161,22 @@ int fiber_mutex_lock(fiber_mutex_t *mu)
 	}
 }
 
-int fiber_mutex_unlock(fiber_mutex_t *mu)
+int fiber_mutex_lock(fiber_mutex_t *mu)
+{
+	uint32_t zero = 0;
+
+	/* Uncontended: no call, as fast as before mutex_lock() was split off. */
+	if (atomic_compare_exchange_strong((_Atomic uint32_t *)&mu->state,
+					   &zero, MUTEX_LOCKED))
+		return 0;
+	if (mutex_lock(mu))
+		return MISUSE(-ESRCH, "wait for a mutex outside a fiber",
+			      "fiber_mutex_lock", "mutex", mu);
+	return 0;
+}
+
+/* Unlock @mu.  Return: 0, or -EPERM if it was not locked. */
+static int mutex_unlock(fiber_mutex_t *mu)
 {
 	_Atomic uint32_t *state = (_Atomic uint32_t *)&mu->state;
 	struct waitq *q = Q(&mu->q);
@@ -190,6 +206,20 @@ int fiber_mutex_unlock(fiber_mutex_t *mu)
 	return 0;
 }
 
+int fiber_mutex_unlock(fiber_mutex_t *mu)
+{
+	uint32_t s = MUTEX_LOCKED;
+
+	/* Nobody waits: no call. */
+	if (atomic_compare_exchange_strong((_Atomic uint32_t *)&mu->state,
+					   &s, 0))
+		return 0;
+	if (mutex_unlock(mu))
+		return MISUSE(-EPERM, "sync: unlock of unlocked mutex",
+			      "fiber_mutex_unlock", "mutex", mu);
+	return 0;
+}
+
 /* ---- condition variable ------------------------------------------------- */
 
 int fiber_cond_wait(fiber_cond_t *c, fiber_mutex_t *mu)
@@ -199,12 +229,13 @@ int fiber_cond_wait(fiber_cond_t *c, fiber_mutex_t *mu)
 	int ret;
 
 	if (!this_fiber())
-		return -ESRCH;
+		return MISUSE(-ESRCH, "wait for a condition outside a fiber",
+			      "fiber_cond_wait", "cond", c);
 	w.g = this_fiber();
 	fiber_lock(&q->lock);
 	wq_push_tail(q, &w);
 	/* Queued before the mutex goes: a signal after it finds us. */
-	ret = fiber_mutex_unlock(mu);
+	ret = mutex_unlock(mu);
 	if (ret) {
 		/* Not locked: take ourselves off again. */
 		struct sync_waiter **pp = &q->head, *prev = NULL;
@@ -217,10 +248,11 @@ int fiber_cond_wait(fiber_cond_t *c, fiber_mutex_t *mu)
 		if (q->tail == &w)
 			q->tail = prev;
 		fiber_unlock(&q->lock);
-		return ret;
+		return MISUSE(ret, "sync: unlock of unlocked mutex",
+			      "fiber_cond_wait", "mutex", mu);
 	}
 	wq_park(q, "cond wait");
-	return fiber_mutex_lock(mu);
+	return mutex_lock(mu);	/* a fiber: cannot fail */
 }
 
 static int cond_wake(fiber_cond_t *c, bool all)
@@ -252,7 +284,8 @@ int fiber_cond_broadcast(fiber_cond_t *c)
 
 /* ---- WaitGroup ---------------------------------------------------------- */
 
-int fiber_wg_add(fiber_wg_t *wg, int64_t delta)
+/* @call (fiber_wg_add or _done) was called from @pc. */
+static int wg_add(fiber_wg_t *wg, int64_t delta, const char *call, void *pc)
 {
 	struct waitq *q = Q(&wg->q);
 	struct sync_waiter *list = NULL;
@@ -262,7 +295,8 @@ int fiber_wg_add(fiber_wg_t *wg, int64_t delta)
 	v = wg->count + delta;
 	if (v < 0) {
 		fiber_unlock(&q->lock);
-		return -EINVAL;	/* Go: "sync: negative WaitGroup counter" */
+		return fiber_misuse(-EINVAL, "sync: negative WaitGroup counter",
+				    call, "WaitGroup", wg, pc);
 	}
 	wg->count = v;
 	if (v == 0) {
@@ -274,9 +308,14 @@ int fiber_wg_add(fiber_wg_t *wg, int64_t delta)
 	return 0;
 }
 
+int fiber_wg_add(fiber_wg_t *wg, int64_t delta)
+{
+	return wg_add(wg, delta, "fiber_wg_add", __builtin_return_address(0));
+}
+
 int fiber_wg_done(fiber_wg_t *wg)
 {
-	return fiber_wg_add(wg, -1);
+	return wg_add(wg, -1, "fiber_wg_done", __builtin_return_address(0));
 }
 
 int fiber_wg_wait(fiber_wg_t *wg)
@@ -285,7 +324,8 @@ int fiber_wg_wait(fiber_wg_t *wg)
 	struct sync_waiter w = { 0 };
 
 	if (!this_fiber())
-		return -ESRCH;
+		return MISUSE(-ESRCH, "WaitGroup wait outside a fiber",
+			      "fiber_wg_wait", "WaitGroup", wg);
 	fiber_lock(&q->lock);
 	if (wg->count == 0) {
 		fiber_unlock(&q->lock);
@@ -305,17 +345,19 @@ int fiber_once(fiber_once_t *once, void (*fn)(void))
 	int ret;
 
 	if (!fn)
-		return -EINVAL;
+		return MISUSE(-EINVAL, "once of nil func value", "fiber_once",
+			      "once", once);
 	if (atomic_load(done))
 		return 0;
-	ret = fiber_mutex_lock(&once->mu);
+	ret = mutex_lock(&once->mu);
 	if (ret)
-		return ret;
+		return MISUSE(ret, "wait for a once outside a fiber",
+			      "fiber_once", "once", once);
 	if (!atomic_load(done)) {
 		fn();
 		atomic_store(done, 1);
 	}
-	return fiber_mutex_unlock(&once->mu);
+	return mutex_unlock(&once->mu);
 }
 
 /* ---- semaphore ---------------------------------------------------------- */
@@ -348,7 +390,8 @@ int fiber_sem_acquire(fiber_sem_t *sem)
 	struct sync_waiter w = { 0 };
 
 	if (!this_fiber())
-		return -ESRCH;
+		return MISUSE(-ESRCH, "semaphore wait outside a fiber",
+			      "fiber_sem_acquire", "semaphore", sem);
 	fiber_lock(&q->lock);
 	if (sem->count > 0) {
 		sem->count--;

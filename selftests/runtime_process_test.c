@@ -108,8 +108,8 @@ __attribute__((constructor)) static void exec_child(void)
 		return;
 	unsetenv("RUNTIME_EXEC_CHILD");
 	fiber_maxprocs(1);
-	fiber_main(exec_child_main, 0, NULL);
-	_exit(99);
+	if (fiber_main(exec_child_main, 0, NULL))
+		_exit(99);	/* it did not start; it never returns otherwise */
 }
 
 static void exec_self(void)

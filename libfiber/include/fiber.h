@@ -23,6 +23,14 @@
  * stay on one thread.
  *
  * Errors are returned as negative errno values, never through errno.
+ * Where Go panics (send on a closed channel, a second close, unlock of an
+ * unlocked mutex, a negative WaitGroup counter, go of a NULL function)
+ * the call returns an error instead, and changes nothing.  Such a misuse
+ * is a bug in the program: with FIBER_STRICT=1 in the environment it
+ * aborts the process with a report (what, which fiber, which object,
+ * the call site, then fiber_dump()), as a Go program would panic.  The
+ * man pages list the misuses of each call; docs/libfiber.md, "Misuse",
+ * all of them.
  */
 #ifndef FIBER_H
 #define FIBER_H
@@ -39,6 +47,52 @@
 #define FIBER_NORETURN _Noreturn
 #else
 #define FIBER_NORETURN __attribute__((__noreturn__))
+#endif
+
+/*
+ * FIBER_MUST_CHECK marks the calls whose result the caller must look at:
+ * those whose failure leaves the program in a state it did not ask for
+ * and would not notice otherwise (no fiber started, no value sent, no
+ * channel made, nothing deferred, no case known, no data read), and
+ * those whose result is the point of the call (trylock, I/O).  Ignoring
+ * such a result is then a compiler warning (-Wunused-result, on by
+ * default in gcc and clang).
+ *
+ * The other calls are not marked, so that code written the way Go is
+ * written stays quiet:
+ *  - calls whose result Go lets a program drop: fiber_chan_recv (`<-ch`
+ *    and `v := <-ch` ignore ok), fiber_maxprocs (the previous setting);
+ *  - calls that fail only on a programming error, where Go panics or
+ *    cannot fail: unlock, close, signal, WaitGroup add and done, a lock
+ *    or wait outside a fiber.  Run with FIBER_STRICT=1 (docs/libfiber.md,
+ *    "Misuse") to have those abort with a report instead of returning
+ *    the error;
+ *  - void calls (fiber_yield, fiber_sleep) and plain queries.
+ *
+ * It is [[nodiscard]] in C++17 and C23, where a cast to void silences
+ * it, and warn_unused_result elsewhere with gcc and clang, where gcc
+ * warns even for a cast to void: test the result instead, e.g.
+ * `if (fiber_defer(fn, arg)) abort();`.  Other compilers get nothing.
+ * Define FIBER_MUST_CHECK (empty) before including this header to turn
+ * the warnings off.
+ */
+#ifndef FIBER_MUST_CHECK
+#if defined(__cplusplus) && defined(__has_cpp_attribute)
+#if __cplusplus >= 201703L && __has_cpp_attribute(nodiscard) >= 201603L
+#define FIBER_MUST_CHECK [[nodiscard]]
+#endif
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ > 201710L && \
+	defined(__has_c_attribute)
+#if __has_c_attribute(nodiscard)
+#define FIBER_MUST_CHECK [[nodiscard]]
+#endif
+#endif
+#if !defined(FIBER_MUST_CHECK) && (defined(__GNUC__) || defined(__clang__))
+#define FIBER_MUST_CHECK __attribute__((__warn_unused_result__))
+#endif
+#ifndef FIBER_MUST_CHECK
+#define FIBER_MUST_CHECK
+#endif
 #endif
 
 #ifdef __cplusplus
@@ -58,7 +112,8 @@ extern "C" {
  * Return: only on error: -EBUSY if the runtime is already running, -EINVAL
  * if @main_fn is NULL, -ENOMEM.
  */
-int fiber_main(int (*main_fn)(int argc, char **argv), int argc, char **argv);
+FIBER_MUST_CHECK int fiber_main(int (*main_fn)(int argc, char **argv), int argc,
+				char **argv);
 
 /**
  * fiber_go() - start a fiber running fn(arg)
@@ -69,7 +124,7 @@ int fiber_main(int (*main_fn)(int argc, char **argv), int argc, char **argv);
  * Return: 0, -EINVAL if @fn is NULL, -ESRCH if called outside fiber_main(),
  * -ENOMEM if no stack could be allocated.
  */
-int fiber_go(void (*fn)(void *arg), void *arg);
+FIBER_MUST_CHECK int fiber_go(void (*fn)(void *arg), void *arg);
 
 /**
  * struct fiber_attr - how to start a fiber (fiber_go_attr)
@@ -92,8 +147,8 @@ struct fiber_attr {
  * Return: 0, -EINVAL (NULL @fn, bad @attr->size, stack size out of
  * range), -ESRCH outside a fiber, -ENOMEM.
  */
-int fiber_go_attr(const struct fiber_attr *attr, void (*fn)(void *arg),
-		  void *arg);
+FIBER_MUST_CHECK int fiber_go_attr(const struct fiber_attr *attr,
+				   void (*fn)(void *arg), void *arg);
 
 /**
  * fiber_yield() - let the other runnable fibers run (Go's Gosched)
@@ -114,11 +169,57 @@ FIBER_NORETURN void fiber_exit(void);
  * fiber_defer() - call fn(arg) when the calling fiber ends
  *
  * Deferred calls run in reverse order when the fiber's function returns or
- * when it calls fiber_exit().
+ * when it calls fiber_exit().  Unlike Go's defer, not when the function
+ * that called fiber_defer() returns: for that, see FIBER_SCOPED_DEFER.
  *
  * Return: 0, -EINVAL if @fn is NULL, -ESRCH outside a fiber, -ENOMEM.
  */
-int fiber_defer(void (*fn)(void *arg), void *arg);
+FIBER_MUST_CHECK int fiber_defer(void (*fn)(void *arg), void *arg);
+
+/**
+ * struct fiber_scope - a call made when a C scope ends, or its fiber
+ * @fn: the function, called with @arg.
+ * @arg: its argument.
+ * @link_private: the runtime's.
+ * @state_private: the runtime's.
+ *
+ * Go's defer runs when the function returns, and Goexit runs the defers
+ * of every frame.  C has no such hook, so libfiber offers both halves:
+ * FIBER_SCOPED_DEFER(fn, arg) calls fn(arg) when the enclosing block is
+ * left (its end, return, break, goto out of it), through the compiler's
+ * cleanup attribute; and if the fiber calls fiber_exit() (directly or
+ * deeper down) while the block is still open, fiber_exit() makes the
+ * call with the other deferred calls, in reverse order of registration,
+ * and the block's end never comes.  Either way the call is made once.
+ *
+ * FIBER_SCOPED_LOCK(mu) locks @mu and unlocks it the same way: Go's
+ * `mu.Lock(); defer mu.Unlock()`, and no lock outlives its block.
+ *
+ * The macros need gcc or clang (GNU C, C99 and later, or GNU C++): with
+ * other compilers they are not defined, rather than silently not
+ * running.  In C++ they work too; a class whose constructor calls
+ * fiber_scope_enter() and destructor fiber_scope_exit() is the RAII
+ * equivalent, and a thrown exception runs either.  Do not longjmp() out
+ * of the block: the call is not made, as with any cleanup attribute, and
+ * the record stays queued in a dead frame for fiber_exit() to read.
+ * Outside a fiber they only call at the end of the block.  They cannot
+ * fail: no memory is allocated, the record lives in the block.
+ *
+ * fiber_scope_enter() registers @s (fn and arg set) for the calling
+ * fiber and returns it; fiber_scope_exit() unregisters it and makes the
+ * call.  A NULL @fn is a misuse (Go: defer of nil func): nothing is
+ * called.
+ */
+struct fiber_scope {
+	void (*fn)(void *arg);
+	void *arg;
+	struct fiber_scope *link_private;
+	uintptr_t state_private;
+};
+
+struct fiber_scope *fiber_scope_enter(struct fiber_scope *s);
+void fiber_scope_exit(struct fiber_scope *s);
+
 
 /*
  * The version of this header.  One project version covers libfiber, fiber.ko
@@ -245,7 +346,7 @@ struct fiber_stats {
  * Return: 0, -EINVAL if @out is NULL or @out->size too small, -ESRCH
  * before fiber_main().
  */
-int fiber_stats(struct fiber_stats *out);
+FIBER_MUST_CHECK int fiber_stats(struct fiber_stats *out);
 
 /**
  * fiber_dump() - write every live fiber to @fd
@@ -286,20 +387,36 @@ const void *fiber_kernel_shared(unsigned int *nr_slots);
  * of memory or elem_size * capacity overflows.  A NULL channel, like Go's
  * nil channel, blocks forever and is never ready in a select.
  *
- * fiber_chan_send: 0 once the value is taken or buffered; -EPIPE if the
- * channel is or gets closed (where Go panics).  fiber_chan_recv: 1 with a
- * value, 0 when closed and drained (*elem zeroed).  fiber_chan_close: 0;
- * -EPIPE if already closed; every waiter wakes.  fiber_chan_free: only
- * when no fiber uses the channel any more.  Outside a fiber, send and
- * receive return -ESRCH.
+ * Send and receive answer as write(2) and read(2) do:
+ *  - fiber_chan_recv is Go's `v, ok := <-ch`: 1 (ok) with a value in
+ *    *elem, 0 (not ok) once the channel is closed and drained (*elem
+ *    zeroed), or a negative errno.  Loop with `> 0`: -ESRCH is true too.
+ *  - fiber_chan_send: 0 once the value is taken or buffered, or a
+ *    negative errno: -EPIPE if the channel is or gets closed, where Go
+ *    panics.
+ * They differ on purpose: a receive has two normal outcomes and a send
+ * one.  A closed channel ends a receive loop, like read(2)'s 0, but is
+ * a bug for a send, like write(2)'s EPIPE.  With -EPIPE for a drained
+ * channel too, the same code would mean a normal end of stream in one
+ * call and a misuse (that FIBER_STRICT aborts) in the other; as it is,
+ * every negative result of a channel call is an error.  fiber_select's
+ * case results follow the same rule.
+ *
+ * fiber_chan_close: 0, every waiter wakes; -EPIPE if already closed and
+ * -EINVAL for NULL (Go panics for both).  fiber_chan_free: 0 (NULL is
+ * fine); call it when no fiber uses the channel any more: -EBUSY, and
+ * nothing is freed, while fibers still wait on it.  Outside a fiber,
+ * send and receive return -ESRCH.  The misuses named here abort under
+ * FIBER_STRICT=1 (see FIBER_MUST_CHECK).
  */
 typedef struct fiber_chan fiber_chan_t;
 
-fiber_chan_t *fiber_chan_new(size_t elem_size, size_t capacity);
-int fiber_chan_send(fiber_chan_t *c, const void *elem);
+FIBER_MUST_CHECK fiber_chan_t *fiber_chan_new(size_t elem_size,
+					      size_t capacity);
+FIBER_MUST_CHECK int fiber_chan_send(fiber_chan_t *c, const void *elem);
 int fiber_chan_recv(fiber_chan_t *c, void *elem);
 int fiber_chan_close(fiber_chan_t *c);
-void fiber_chan_free(fiber_chan_t *c);
+int fiber_chan_free(fiber_chan_t *c);
 /** fiber_chan_len() - values buffered now (Go's len(ch)). */
 int fiber_chan_len(fiber_chan_t *c);
 
@@ -337,7 +454,7 @@ struct fiber_case {
  * n outside 0..4096), -ENOMEM, -ESRCH outside a fiber.  With no case
  * that can become ready and no flag it blocks forever.
  */
-int fiber_select(struct fiber_case *cases, int n, int flags);
+FIBER_MUST_CHECK int fiber_select(struct fiber_case *cases, int n, int flags);
 
 /* ---- synchronization (sync.c) -------------------------------------------- */
 
@@ -356,8 +473,9 @@ struct fiber_waitq_private {
  * Starvation-free like Go's sync.Mutex: a fiber that has waited over
  * 1 ms gets the lock handed to it at the next unlock.  Zero-initialized
  * (FIBER_MUTEX_INITIALIZER) it is unlocked.  fiber_mutex_lock/unlock
- * return 0; trylock 0 or -EBUSY; unlock of an unlocked mutex -EPERM;
- * -ESRCH outside a fiber for the calls that may wait.
+ * return 0; trylock 0 or -EBUSY; unlock of an unlocked mutex -EPERM (a
+ * fatal error in Go); -ESRCH for a lock that would have to wait outside
+ * a fiber.  Both are misuses, which FIBER_STRICT=1 turns into an abort.
  */
 typedef struct fiber_mutex {
 	uint32_t state;
@@ -367,7 +485,7 @@ typedef struct fiber_mutex {
 #define FIBER_MUTEX_INITIALIZER	{ 0, 0, FIBER_WAITQ_PRIVATE_INITIALIZER }
 
 int fiber_mutex_lock(fiber_mutex_t *mu);
-int fiber_mutex_trylock(fiber_mutex_t *mu);
+FIBER_MUST_CHECK int fiber_mutex_trylock(fiber_mutex_t *mu);
 int fiber_mutex_unlock(fiber_mutex_t *mu);
 
 /** fiber_cond_t - a condition variable used with a fiber_mutex_t. */
@@ -384,8 +502,9 @@ int fiber_cond_broadcast(fiber_cond_t *c);
  * fiber_wg_t - Go's sync.WaitGroup
  *
  * fiber_wg_add(wg, delta) returns 0, or -EINVAL (and changes nothing) if
- * the counter would go negative; fiber_wg_done is add(-1); fiber_wg_wait
- * parks until the counter is zero.
+ * the counter would go negative, where Go panics (a misuse: FIBER_STRICT
+ * aborts); fiber_wg_done is add(-1); fiber_wg_wait parks until the
+ * counter is zero.
  */
 typedef struct fiber_wg {
 	int64_t count;
@@ -415,7 +534,7 @@ typedef struct fiber_sem {
 
 int fiber_sem_init(fiber_sem_t *sem, int64_t count);	/* -EINVAL if < 0 */
 int fiber_sem_acquire(fiber_sem_t *sem);
-int fiber_sem_tryacquire(fiber_sem_t *sem);		/* 0 or -EAGAIN */
+FIBER_MUST_CHECK int fiber_sem_tryacquire(fiber_sem_t *sem);		/* 0 or -EAGAIN */
 int fiber_sem_release(fiber_sem_t *sem);
 
 /* ---- time (timer.c) ------------------------------------------------------- */
@@ -442,7 +561,7 @@ void fiber_sleep(int64_t ns);
  * direction, -EINVAL, -EBADF, -ESRCH outside a fiber.  Regular files are
  * always ready.
  */
-int fiber_wait_fd(int fd, int events, int64_t timeout_ns);
+FIBER_MUST_CHECK int fiber_wait_fd(int fd, int events, int64_t timeout_ns);
 
 /**
  * fiber_read(), fiber_write(), fiber_accept(), fiber_connect() - I/O that
@@ -455,11 +574,65 @@ int fiber_wait_fd(int fd, int events, int64_t timeout_ns);
  * Return: as the system call, with -errno for errors.  Close fds used
  * with them through fiber_close(), which forgets their readiness state.
  */
-ssize_t fiber_read(int fd, void *buf, size_t len);
-ssize_t fiber_write(int fd, const void *buf, size_t len);
-int fiber_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
-int fiber_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+FIBER_MUST_CHECK ssize_t fiber_read(int fd, void *buf, size_t len);
+FIBER_MUST_CHECK ssize_t fiber_write(int fd, const void *buf, size_t len);
+FIBER_MUST_CHECK int fiber_accept(int fd, struct sockaddr *addr,
+				  socklen_t *addrlen);
+FIBER_MUST_CHECK int fiber_connect(int fd, const struct sockaddr *addr,
+				   socklen_t addrlen);
 int fiber_close(int fd);
+
+/* ---- scoped defer (fiber.c): struct fiber_scope above ------------------- */
+
+#if defined(__GNUC__) || defined(__clang__)
+/* The macros' helpers: not part of the API. */
+static inline void fiber_scope_cleanup_(struct fiber_scope **s)
+{
+	if (*s)
+		fiber_scope_exit(*s);
+}
+
+static inline void fiber_scope_unlock_(void *mu)
+{
+	fiber_mutex_unlock((fiber_mutex_t *)mu);
+}
+
+/* Lock, then register: the unlock is due only once the lock is held. */
+static inline struct fiber_scope *fiber_scope_lock_(struct fiber_scope *s)
+{
+	if (fiber_mutex_lock((fiber_mutex_t *)s->arg))
+		return 0;	/* a misuse: not locked, so no unlock */
+	return fiber_scope_enter(s);
+}
+
+/* Only a fiber_mutex_t * will do. */
+static inline void *fiber_scope_mutex_(fiber_mutex_t *mu)
+{
+	return mu;
+}
+
+#define FIBER_SCOPE_CAT_(a, b)	a##b
+#define FIBER_SCOPE_NAME_(a, n)	FIBER_SCOPE_CAT_(a, n)
+/*
+ * The record, and a pointer to it whose cleanup leaves the scope (clang
+ * counts a variable read only by its cleanup as unused).
+ */
+#define FIBER_SCOPE_VARS_(n, fn, arg, enter)				\
+	struct fiber_scope FIBER_SCOPE_NAME_(fiber_scope_, n) =		\
+		{ (fn), (arg), 0, 0 };					\
+	struct fiber_scope *FIBER_SCOPE_NAME_(fiber_scope_guard_, n)	\
+	__attribute__((__cleanup__(fiber_scope_cleanup_), __unused__)) = \
+		enter(&FIBER_SCOPE_NAME_(fiber_scope_, n))
+
+/* Call fn(arg) when the enclosing block is left (struct fiber_scope). */
+#define FIBER_SCOPED_DEFER(fn, arg)					\
+	FIBER_SCOPE_VARS_(__COUNTER__, fn, arg, fiber_scope_enter)
+
+/* Lock @mu now and unlock it when the enclosing block is left. */
+#define FIBER_SCOPED_LOCK(mu)						\
+	FIBER_SCOPE_VARS_(__COUNTER__, fiber_scope_unlock_,		\
+			  fiber_scope_mutex_(mu), fiber_scope_lock_)
+#endif
 
 #ifdef __cplusplus
 }

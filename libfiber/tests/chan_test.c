@@ -165,18 +165,7 @@ static int main_close(int argc, char **argv)
 	CHECK(fiber_chan_close(closing) == 0);
 	wait_others();
 	CHECK(woke_recv == 10);
-	fiber_chan_free(closing);
-
-	closing = fiber_chan_new(sizeof(int), 0);
-	for (i = 0; i < 10; i++)
-		CHECK(fiber_go(blocked_sender, NULL) == 0);
-	while (stats_now().waiting < 10)
-		fiber_yield();
-	CHECK(fiber_chan_close(closing) == 0);
-	wait_others();
-	CHECK(woke_send == 10);
-	CHECK(fiber_chan_close(closing) == -EPIPE);
-	CHECK(fiber_chan_send(closing, &v) == -EPIPE);
+	CHECK(fiber_chan_free(closing) == 0);
 
 	/* A closed buffered channel drains first, then gives 0. */
 	for (i = 1; i <= 3; i++)
@@ -189,20 +178,41 @@ static int main_close(int argc, char **argv)
 	}
 	CHECK(fiber_chan_recv(buf, &v) == 0);
 	CHECK(fiber_chan_recv(buf, NULL) == 0);
-	fiber_chan_free(buf);
-	fiber_chan_free(closing);
+	CHECK(fiber_chan_free(buf) == 0);
+	return 0;
+}
+
+/*
+ * Senders blocked when the channel closes all wake with -EPIPE.  That is
+ * a misuse (Go panics in each sender), so it runs with FIBER_STRICT off;
+ * strict_test has the misuses one by one.
+ */
+static int main_close_senders(int argc, char **argv)
+{
+	int i;
+
+	(void)argc, (void)argv;
+	closing = fiber_chan_new(sizeof(int), 0);
+	for (i = 0; i < 10; i++)
+		CHECK(fiber_go(blocked_sender, NULL) == 0);
+	while (stats_now().waiting < 10)
+		fiber_yield();
+	CHECK(fiber_chan_close(closing) == 0);
+	wait_others();
+	CHECK(woke_send == 10);
+	CHECK(fiber_chan_free(closing) == 0);
 	return 0;
 }
 
 TEST(close_wakes_every_waiter_and_drains_first)
 {
 	EXPECT_TRUE(exited_with(run_fiber_main(main_close), 0));
+	EXPECT_TRUE(exited_with(run_fiber_main_lax(main_close_senders), 0));
 }
 
 static int main_errors(int argc, char **argv)
 {
 	(void)argc, (void)argv;
-	CHECK(fiber_chan_close(NULL) == -EINVAL);
 	CHECK(fiber_chan_new(1, SIZE_MAX) == NULL);
 	CHECK(fiber_chan_len(NULL) == 0);
 	return 0;
@@ -216,7 +226,7 @@ TEST(errors)
 	/* Outside a fiber. */
 	EXPECT_EQ(-ESRCH, fiber_chan_send(c, &v));
 	EXPECT_EQ(-ESRCH, fiber_chan_recv(c, &v));
-	fiber_chan_free(c);
+	EXPECT_EQ(0, fiber_chan_free(c));
 	EXPECT_TRUE(exited_with(run_fiber_main(main_errors), 0));
 }
 

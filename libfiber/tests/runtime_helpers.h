@@ -25,11 +25,19 @@
 
 /*
  * Run main_fn under fiber_main() in a child with @procs processors (0:
- * the default); return its wait status.  If @err is not NULL, the child's
- * stderr is captured there (NUL-terminated, truncated to @len - 1 bytes).
+ * the default) and FIBER_STRICT=@strict; return its wait status.  If @err
+ * is not NULL, the child's stderr is captured there (NUL-terminated,
+ * truncated to @len - 1 bytes).
+ *
+ * The tests run with FIBER_STRICT=1 (run_fiber_main*): a misuse of the
+ * API aborts the scenario with a report instead of returning an error
+ * the test might not look at (docs/libfiber.md, "Misuse").  A scenario
+ * that checks the error a misuse returns runs with strict off
+ * (run_fiber_main_lax*).  Whatever the caller's environment says.
  */
-static inline int run_fiber_main_procs(int (*main_fn)(int argc, char **argv),
-				       int procs, char *err, size_t len)
+static inline int run_fiber_main_as(int (*main_fn)(int argc, char **argv),
+				    int procs, const char *strict,
+				    char *err, size_t len)
 {
 	int status, fds[2] = { -1, -1 };
 	size_t got = 0;
@@ -45,10 +53,12 @@ static inline int run_fiber_main_procs(int (*main_fn)(int argc, char **argv),
 			dup2(fds[1], 2);
 			close(fds[0]);
 		}
+		setenv("FIBER_STRICT", strict, 1);
 		if (procs)
 			fiber_maxprocs(procs);
-		fiber_main(main_fn, 0, NULL);
-		_exit(99);	/* fiber_main failed to start */
+		if (fiber_main(main_fn, 0, NULL))
+			_exit(99);	/* fiber_main failed to start */
+		_exit(98);	/* not reached: fiber_main ends the process */
 	}
 	if (err) {
 		close(fds[1]);
@@ -63,6 +73,12 @@ static inline int run_fiber_main_procs(int (*main_fn)(int argc, char **argv),
 	return status;
 }
 
+static inline int run_fiber_main_procs(int (*main_fn)(int argc, char **argv),
+				       int procs, char *err, size_t len)
+{
+	return run_fiber_main_as(main_fn, procs, "1", err, len);
+}
+
 static inline int run_fiber_main_err(int (*main_fn)(int argc, char **argv),
 				     char *err, size_t len)
 {
@@ -72,6 +88,12 @@ static inline int run_fiber_main_err(int (*main_fn)(int argc, char **argv),
 static inline int run_fiber_main(int (*main_fn)(int argc, char **argv))
 {
 	return run_fiber_main_procs(main_fn, 0, NULL, 0);
+}
+
+/* With FIBER_STRICT=0: for the scenarios that check a misuse's error. */
+static inline int run_fiber_main_lax(int (*main_fn)(int argc, char **argv))
+{
+	return run_fiber_main_as(main_fn, 0, "0", NULL, 0);
 }
 
 /* Yield until only the caller is left. */

@@ -103,9 +103,11 @@ static int main_nonblock(int argc, char **argv)
 	CHECK(fiber_select(cs, 2, FIBER_SELECT_NONBLOCK) == 0);
 	CHECK(cs[0].result == 0);
 	CHECK(fiber_select(cs, 2, FIBER_SELECT_NONBLOCK) == -EAGAIN);
-	/* Closed: a receive is ready with 0, a send with -EPIPE. */
+	/*
+	 * Closed: a receive is ready with 1 while values are buffered, then
+	 * with 0.  (A send is ready with -EPIPE, a misuse: strict_test.)
+	 */
 	CHECK(fiber_chan_close(ch) == 0);
-	CHECK(fiber_select(cs, 2, 0) == 0 && cs[0].result == -EPIPE);
 	cs[0].op = FIBER_CASE_RECV;
 	CHECK(fiber_select(cs, 2, 0) == 0 && cs[0].result == 1 && v == 5);
 	CHECK(fiber_select(cs, 2, 0) == 0 && cs[0].result == 0 && v == 0);

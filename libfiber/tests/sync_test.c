@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Mutex (hammer across 8 Ps, starvation), condition variable,
- * WaitGroup with 100k fibers, once, semaphore, and their errors.
+ * WaitGroup with 100k fibers, once, semaphore, and their errors (their
+ * misuses are in strict_test).
  */
 #include <errno.h>
 
@@ -40,7 +41,6 @@ static int main_hammer(int argc, char **argv)
 	CHECK(fiber_mutex_trylock(&mu) == 0);
 	CHECK(fiber_mutex_trylock(&mu) == -EBUSY);
 	CHECK(fiber_mutex_unlock(&mu) == 0);
-	CHECK(fiber_mutex_unlock(&mu) == -EPERM);
 	return 0;
 }
 
@@ -116,7 +116,6 @@ static void cond_waiter(void *arg)
 
 static int main_cond(int argc, char **argv)
 {
-	fiber_mutex_t unlocked = FIBER_MUTEX_INITIALIZER;
 	int i;
 
 	(void)argc, (void)argv;
@@ -135,8 +134,6 @@ static int main_cond(int argc, char **argv)
 	fiber_mutex_unlock(&mu);
 	wait_others();
 	CHECK(woken == 20);
-	/* Waiting with a mutex not held is refused. */
-	CHECK(fiber_cond_wait(&cond, &unlocked) == -EPERM);
 	return 0;
 }
 
@@ -167,11 +164,6 @@ static int main_wg(int argc, char **argv)
 		CHECK(fiber_go(wg_worker, NULL) == 0);
 	CHECK(fiber_wg_wait(&wg) == 0);
 	CHECK(wg_ran == n);
-	/* A negative counter is refused and changes nothing. */
-	CHECK(fiber_wg_add(&wg, -1) == -EINVAL);
-	CHECK(fiber_wg_add(&wg, 1) == 0);
-	CHECK(fiber_wg_done(&wg) == 0);
-	CHECK(fiber_wg_done(&wg) == -EINVAL);
 	return 0;
 }
 
@@ -205,7 +197,6 @@ static int main_once(int argc, char **argv)
 		CHECK(fiber_go(once_user, NULL) == 0);
 	wait_others();
 	CHECK(once_calls == 1);
-	CHECK(fiber_once(&once, NULL) == -EINVAL);
 	return 0;
 }
 

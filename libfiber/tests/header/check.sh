@@ -5,7 +5,9 @@
 #  - fiber.h everywhere a C programmer works: use_every_macro.c compiled as
 #    C99, C11 and C17 with gcc and clang, and as C++11, C++17 and C++20
 #    with g++ and clang++, each with -Wall -Wextra -pedantic -Werror,
-#    linked against libfiber.so and run;
+#    linked against libfiber.so and run; and, in each of those, the same
+#    program ignoring the result of a FIBER_MUST_CHECK call must not
+#    compile;
 #  - own_names.c, which defines names libfiber uses inside (schedule,
 #    execute, sched, timer_add, netpoll), linked against libfiber.a and
 #    against libfiber.so and run.
@@ -27,7 +29,7 @@ cases=(
 	"clang++ -x c++ -std=c++11" "clang++ -x c++ -std=c++17" "clang++ -x c++ -std=c++20"
 )
 echo "TAP version 13"
-echo "1..$((${#cases[@]} + 2))"
+echo "1..$((${#cases[@]} * 2 + 2))"
 n=0
 
 # Build and run: check NUMBER DESCRIPTION COMMAND...
@@ -61,6 +63,24 @@ for c in "${cases[@]}"; do
 	build_and_run "$n" "$desc" "${cmd[@]}" -Wall -Wextra -pedantic -Werror \
 		-I"$root/libfiber/include" -I"$root/uapi" "$src" \
 		-x none "$lib" -lpthread
+done
+for c in "${cases[@]}"; do
+	n=$((n + 1))
+	read -r -a cmd <<< "$c"
+	desc="an ignored FIBER_MUST_CHECK result is an error with ${cmd[0]} ${cmd[-1]}"
+	if ! command -v "${cmd[0]}" > /dev/null; then
+		echo "ok $n - $desc # SKIP ${cmd[0]} is not installed"
+	# Compiled, not -fsyntax-only: gcc warns about results late.
+	elif "${cmd[@]}" -c -o "$tmp/o" -Wall -Wextra -pedantic -Werror \
+		-DIGNORE_A_RESULT -I"$root/libfiber/include" -I"$root/uapi" \
+		"$src" > "$tmp/log" 2>&1; then
+		echo "not ok $n - $desc: it compiled"
+	elif ! grep -q 'unused-result' "$tmp/log"; then
+		sed 's/^/# /' "$tmp/log"
+		echo "not ok $n - $desc: it failed for another reason"
+	else
+		echo "ok $n - $desc"
+	fi
 done
 for with in "$archive" "$lib"; do
 	n=$((n + 1))

@@ -43,7 +43,8 @@ static int run(int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	fiber_go(add, &n);
+	if (fiber_go(add, &n))
+		return 1;
 	while (!got)
 		fiber_yield();
 	if (schedule(1) != 2 || execute(2) != 4 || timer_add(1, 2) != 3 ||

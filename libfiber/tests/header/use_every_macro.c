@@ -3,7 +3,8 @@
  * fiber.h as a user includes it, compiled as C (C99, C11, C17) and as C++
  * (C++11, 17, 20) by libfiber/tests/header/check.sh: every public macro
  * and a few functions, then run.  It prints "ok" and exits 0 if the
- * initializers made working objects.
+ * initializers made working objects.  With -DIGNORE_A_RESULT it ignores
+ * the result of a FIBER_MUST_CHECK call, which must not compile.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,13 +22,24 @@ static void count_once(void)
 	onces++;
 }
 
+static int scoped;
+
+static void count_scoped(void *arg)
+{
+	scoped += *(int *)arg;
+}
+
 static void worker(void *arg)
 {
+	static int one = 1;
+
 	fiber_once(&once, count_once);
-	fiber_mutex_lock(&mu);
-	sum += *(int *)arg;
-	fiber_cond_broadcast(&cond);
-	fiber_mutex_unlock(&mu);
+	{
+		FIBER_SCOPED_DEFER(count_scoped, &one);
+		FIBER_SCOPED_LOCK(&mu);
+		sum += *(int *)arg;
+		fiber_cond_broadcast(&cond);
+	}
 	fiber_wg_done(&wg);
 }
 
@@ -46,9 +58,13 @@ static int run(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	fiber_wg_add(&wg, 2);
-	fiber_go(worker, &one);
-	fiber_go(worker, &two);
+	if (fiber_go(worker, &one) || fiber_go(worker, &two) ||
+	    fiber_go(quit, NULL))
+		return 1;
+#ifdef IGNORE_A_RESULT
+	/* FIBER_MUST_CHECK: check.sh expects this not to compile. */
 	fiber_go(quit, NULL);
+#endif
 	fiber_mutex_lock(&mu);
 	while (sum != 3)
 		fiber_cond_wait(&cond, &mu);
@@ -61,7 +77,8 @@ static int run(int argc, char **argv)
 	c.chan = ch;
 	c.elem = NULL;
 	c.timeout_ns = 0;
-	if (fiber_select(&c, 1, FIBER_SELECT_NONBLOCK) != -EAGAIN || onces != 1)
+	if (fiber_select(&c, 1, FIBER_SELECT_NONBLOCK) != -EAGAIN || onces != 1 ||
+	    scoped != 2)
 		return 1;
 	fiber_chan_free(ch);
 
