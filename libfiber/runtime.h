@@ -354,6 +354,7 @@ bool timer_del(struct fiber_timer *t);
 int64_t timers_run(struct fiber_p *p, int64_t now);
 int64_t timers_earliest(void);
 void timers_move(struct fiber_p *from, struct fiber_p *to);
+bool timers_run_overdue(int64_t now, int64_t grace);
 
 /* netpoll.c */
 int netpoll_init(void);
