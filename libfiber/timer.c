@@ -33,8 +33,8 @@
  * deleted until its callback starts: timer_del() tells which happened,
  * and returns only once a running callback is done.  A timer usually
  * lives on the stack of the fiber it wakes, so that fiber must not
- * return before t->firing is false (timer_del, or the wait in
- * fiber_sleep).
+ * return before t->firing is 0 (timer_del, or the wait in fiber_sleep).
+ * The timer objects of the API (timerobj.c) are built on these.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -140,17 +140,16 @@ int timer_add(struct fiber_timer *t)
 }
 
 /*
- * Disarm @t.  Return: true if it was armed (its callback will not run),
- * false if it already fired or is firing.
+ * Disarm @t, without waiting for a callback already running.  Return:
+ * true if it was armed (this arming's callback will not run), false if
+ * it was not armed, or already taken off its heap to fire: then
+ * t->firing is non-zero until that callback is done.
  */
-bool timer_del(struct fiber_timer *t)
+bool timer_cancel(struct fiber_timer *t)
 {
 	struct fiber_p *p;
 
-	for (;;) {
-		p = atomic_load(&t->p);
-		if (!p)
-			break;
+	while ((p = atomic_load(&t->p))) {
 		fiber_lock(&p->timerlock);
 		/* It may have moved (procresize) or fired meanwhile. */
 		if (atomic_load(&t->p) == p) {
@@ -160,6 +159,17 @@ bool timer_del(struct fiber_timer *t)
 		}
 		fiber_unlock(&p->timerlock);
 	}
+	return false;
+}
+
+/*
+ * Disarm @t.  Return: true if it was armed (its callback will not run),
+ * false if it already fired or is firing.
+ */
+bool timer_del(struct fiber_timer *t)
+{
+	if (timer_cancel(t))
+		return true;
 	/*
 	 * Taken off to fire: wait until the callback is done with its
 	 * argument, which usually lives on the caller's stack.
@@ -185,11 +195,13 @@ int64_t timers_run(struct fiber_p *p, int64_t now)
 			break;
 		}
 		t = p->timers[0];
-		atomic_store(&t->firing, true);
+		/* Counted before t->p is cleared: see timer_cancel(). */
+		atomic_fetch_add(&t->firing, 1);
 		heap_remove(p, 0);
 		fiber_unlock(&p->timerlock);
 		t->fn(t->arg);
-		atomic_store(&t->firing, false);
+		/* The last touch of t: its owner may free it at 0. */
+		atomic_fetch_sub(&t->firing, 1);
 		next = atomic_load(&p->timer0);
 	}
 	return atomic_load(&p->timer0);
