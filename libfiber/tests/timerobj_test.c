@@ -369,9 +369,9 @@ static void chase_armer(void *arg)
 	for (round = 1; !atomic_load(&chase.stop); round++) {
 		chase.due = fiber_now() + 20 * US;
 		if (round % 3 == 0)
-			chase.t = fiber_ticker_new(chase.due - fiber_now());
+			chase.t = fiber_ticker_new(20 * US);
 		else
-			chase.t = fiber_timer_new(chase.due - fiber_now());
+			chase.t = fiber_timer_new(20 * US);
 		CHECK(chase.t);
 		atomic_store(&chase.round, round);
 		while (atomic_load(&chase.done) != round &&
