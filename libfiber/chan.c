@@ -567,3 +567,39 @@ out:
 		free(order);
 	return ret;
 }
+
+/* ---- for the runtime's timers (timerobj.c) ------------------------------ */
+
+/*
+ * Send @elem on @c if that needs no wait; from any thread, fiber or not
+ * (a timer's callback).  Return: 1 sent, 0 full (the value is dropped),
+ * -EPIPE closed.  *@wake: a receiver that took the value, for the caller
+ * to ready once it holds no lock.
+ */
+int chan_send_nowait(struct fiber_chan *c, const void *elem,
+		     struct fiber **wake)
+{
+	int ret;
+
+	*wake = NULL;
+	fiber_lock(&c->lock);
+	ret = try_send(c, elem, wake);
+	fiber_unlock(&c->lock);
+	return ret;
+}
+
+/* Drop the values buffered in @c.  Return: how many there were. */
+int chan_drain(struct fiber_chan *c)
+{
+	int n;
+
+	fiber_lock(&c->lock);
+	n = (int)c->count;
+	while (c->count > 0) {
+		zero_elem(c, slot(c, c->recvx));
+		c->recvx = (c->recvx + 1) % c->cap;
+		c->count--;
+	}
+	fiber_unlock(&c->lock);
+	return n;
+}

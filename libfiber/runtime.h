@@ -107,7 +107,9 @@ struct fiber {
 
 /*
  * A timer (timer.c).  @when, @fn and @arg are the owner's to set while
- * it is not armed; the rest belongs to the heap it is in.
+ * it is not armed; the rest belongs to the heap it is in.  @firing counts
+ * the callbacks running: more than one only for a timer that its own
+ * callback, or a reset racing it, arms again (timerobj.c).
  */
 struct fiber_timer {
 	int64_t when;			/* CLOCK_MONOTONIC ns */
@@ -115,7 +117,7 @@ struct fiber_timer {
 	void *arg;
 	_Atomic(struct fiber_p *) p;	/* heap it is in, NULL if none */
 	int idx;			/* index in that heap */
-	_Atomic bool firing;		/* off the heap, callback running */
+	_Atomic int firing;		/* callbacks taken off a heap, running */
 };
 
 /* ---- P ------------------------------------------------------------------ */
@@ -359,9 +361,16 @@ _Noreturn void fiber_fatal(const char *fmt, ...)
 /* timer.c */
 int timer_add(struct fiber_timer *t);
 bool timer_del(struct fiber_timer *t);
+bool timer_cancel(struct fiber_timer *t);
 int64_t timers_run(struct fiber_p *p, int64_t now);
 int64_t timers_earliest(void);
 void timers_move(struct fiber_p *from, struct fiber_p *to);
+bool timers_run_overdue(int64_t now, int64_t grace);
+
+/* chan.c */
+int chan_send_nowait(struct fiber_chan *c, const void *elem,
+		     struct fiber **wake);
+int chan_drain(struct fiber_chan *c);
 
 /* netpoll.c */
 int netpoll_init(void);

@@ -9,6 +9,11 @@
  *    scheduling point holds its P.  A P whose schedtick has not moved for
  *    10 ms is counted in fiber_stats().long_runs, and with FIBER_DEBUG=1
  *    reported on stderr by fiber id.
+ *  - Overdue timers: a P that computes (or whose M blocks) never runs its
+ *    timers, and no other P steals them while it is busy too.  Timers
+ *    more than TIMER_OVERDUE_NS past due are run here, on any P's heap
+ *    (timer.c, "Timers stuck behind a busy P"); their fibers go to the
+ *    global queue for any P to pick up.
  *  - Scavenging: once a second, stacks of fibers that have sat on the
  *    global free list for a second give their pages back to the kernel.
  *  - Blocking calls nobody announced.  Kernel mode: keep the pool of
@@ -39,6 +44,7 @@
 #define SCAVENGE_BATCH		4096
 #define RETAKE_STALL_NS		20000LL
 #define RETAKE_PROBE_NS		1000000LL
+#define TIMER_OVERDUE_NS	1000000LL
 
 static struct fiber_note sysmon_note;
 
@@ -235,6 +241,8 @@ static void *sysmon(void *arg)
 		else
 			idle++;
 		if (kernel_sysmon())
+			idle = 0;
+		if (timers_run_overdue(now, TIMER_OVERDUE_NS))
 			idle = 0;
 		/* A safety net: queued work, an idle P, and nobody looking. */
 		if (atomic_load(&sched.runqsize) > 0 &&

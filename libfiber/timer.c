@@ -3,18 +3,38 @@
  * Timers: a min-heap per P, as in Go.
  *
  * A timer lives in the heap of the P that added it, under that P's
- * timerlock.  Whoever holds a P runs its expired timers from the
- * scheduler (timers_run), thieves run a victim's, and when every P is
- * idle one M sleeps in the netpoller until the earliest timer of all
- * (netpoll.c), so a timer fires on time with no thread polling.  Adding a
- * timer that is earlier than what that sleeper waits for wakes it.
+ * timerlock.  Every access to a heap takes that lock, the owner's
+ * included, so any thread may run any P's timers: the owner at each
+ * scheduling point (check_timers, also on every yield), thieves for a
+ * victim whose M is busy, the M that wakes from the netpoller for every
+ * P, and sysmon (below).  Only p->timer0, the earliest due time, is read
+ * without the lock, as a hint; whoever acts on it rechecks under the
+ * lock.  When every P is idle one M sleeps in the netpoller until the
+ * earliest timer of all (netpoll.c), so a timer fires on time with no
+ * thread polling.  Adding a timer that is earlier than what that
+ * sleeper waits for wakes it.
  *
- * A timer's callback runs on the scheduler's stack with no lock held; it
- * must not block (it readies fibers).  A timer can be deleted until its
- * callback starts: timer_del() tells which happened, and returns only
- * once a running callback is done.  A timer usually lives on the stack
- * of the fiber it wakes, so that fiber must not return before t->firing
- * is false (timer_del, or the wait in fiber_sleep).
+ * Timers stuck behind a busy P.  A P whose fiber computes without a
+ * scheduling point never looks at its heap, and while another P is busy
+ * too (or yields in a loop: a yield checks only its own P's heap) nobody
+ * steals.  So sysmon, at every tick, runs the timers of any P that are
+ * more than TIMER_OVERDUE_NS past due (timers_run_overdue).  A timer is
+ * then at most about SYSMON_MAX_NS + TIMER_OVERDUE_NS late (11 ms on an
+ * unloaded machine: Go's order of magnitude), whatever its P does.  The
+ * grace leaves the owner, which normally runs a timer within microseconds
+ * of its time, to run it on its own P with the woken fiber in its
+ * runnext.  Run by sysmon, which has no P, a callback readies its fiber
+ * onto the global queue and wakes an idle P if there is one; with every
+ * P busy, the first to reach a scheduling point takes it.  A P that never
+ * reaches one still starves its own run queue: there is no preemption.
+ *
+ * A timer's callback runs on the scheduler's stack (or sysmon's) with no
+ * lock held; it must not block (it readies fibers).  A timer can be
+ * deleted until its callback starts: timer_del() tells which happened,
+ * and returns only once a running callback is done.  A timer usually
+ * lives on the stack of the fiber it wakes, so that fiber must not
+ * return before t->firing is 0 (timer_del, or the wait in fiber_sleep).
+ * The timer objects of the API (timerobj.c) are built on these.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -120,17 +140,16 @@ int timer_add(struct fiber_timer *t)
 }
 
 /*
- * Disarm @t.  Return: true if it was armed (its callback will not run),
- * false if it already fired or is firing.
+ * Disarm @t, without waiting for a callback already running.  Return:
+ * true if it was armed (this arming's callback will not run), false if
+ * it was not armed, or already taken off its heap to fire: then
+ * t->firing is non-zero until that callback is done.
  */
-bool timer_del(struct fiber_timer *t)
+bool timer_cancel(struct fiber_timer *t)
 {
 	struct fiber_p *p;
 
-	for (;;) {
-		p = atomic_load(&t->p);
-		if (!p)
-			break;
+	while ((p = atomic_load(&t->p))) {
 		fiber_lock(&p->timerlock);
 		/* It may have moved (procresize) or fired meanwhile. */
 		if (atomic_load(&t->p) == p) {
@@ -140,6 +159,17 @@ bool timer_del(struct fiber_timer *t)
 		}
 		fiber_unlock(&p->timerlock);
 	}
+	return false;
+}
+
+/*
+ * Disarm @t.  Return: true if it was armed (its callback will not run),
+ * false if it already fired or is firing.
+ */
+bool timer_del(struct fiber_timer *t)
+{
+	if (timer_cancel(t))
+		return true;
 	/*
 	 * Taken off to fire: wait until the callback is done with its
 	 * argument, which usually lives on the caller's stack.
@@ -165,11 +195,13 @@ int64_t timers_run(struct fiber_p *p, int64_t now)
 			break;
 		}
 		t = p->timers[0];
-		atomic_store(&t->firing, true);
+		/* Counted before t->p is cleared: see timer_cancel(). */
+		atomic_fetch_add(&t->firing, 1);
 		heap_remove(p, 0);
 		fiber_unlock(&p->timerlock);
 		t->fn(t->arg);
-		atomic_store(&t->firing, false);
+		/* The last touch of t: its owner may free it at 0. */
+		atomic_fetch_sub(&t->firing, 1);
 		next = atomic_load(&p->timer0);
 	}
 	return atomic_load(&p->timer0);
@@ -189,11 +221,16 @@ int64_t timers_earliest(void)
 	return min;
 }
 
-/* Move the timers of @from (being removed) to @to.  World stopped. */
+/*
+ * Move the timers of @from (being removed) to @to.  The world is stopped,
+ * but sysmon may be running @from's overdue timers: lock both heaps.  No
+ * other code holds two timerlocks, so the order does not matter.
+ */
 void timers_move(struct fiber_p *from, struct fiber_p *to)
 {
 	struct fiber_timer *t;
 
+	fiber_lock(&from->timerlock);
 	fiber_lock(&to->timerlock);
 	while (from->ntimers) {
 		t = from->timers[from->ntimers - 1];
@@ -203,6 +240,30 @@ void timers_move(struct fiber_p *from, struct fiber_p *to)
 	}
 	atomic_store(&from->timer0, 0);
 	fiber_unlock(&to->timerlock);
+	fiber_unlock(&from->timerlock);
+}
+
+/*
+ * For sysmon: run the timers of every P whose earliest one is more than
+ * @grace past due at @now (see "Timers stuck behind a busy P" above).
+ * Return: whether any P had such timers.
+ */
+bool timers_run_overdue(int64_t now, int64_t grace)
+{
+	int n = atomic_load(&sched.nprocs), i;
+	struct fiber_p *p;
+	bool ran = false;
+	int64_t when;
+
+	for (i = 0; i < n; i++) {
+		p = sched.allp[i];
+		when = atomic_load(&p->timer0);
+		if (when && now - when > grace) {
+			timers_run(p, now);
+			ran = true;
+		}
+	}
+	return ran;
 }
 
 /* ---- fiber_sleep -------------------------------------------------------- */

@@ -550,6 +550,40 @@ int64_t fiber_now(void);
  */
 void fiber_sleep(int64_t ns);
 
+/**
+ * fiber_timer_t - Go's time.Timer and time.Ticker, delivered on a channel
+ *
+ * fiber_timer_new(ns) fires once, @ns from now (<= 0: at once);
+ * fiber_ticker_new(period_ns) fires every @period_ns (> 0).  Each firing
+ * sends the time it was due (an int64_t in fiber_now()'s clock) on the
+ * timer's channel, fiber_timer_chan(): a buffered channel of capacity 1,
+ * to receive from or select on, never to send on, close or free.  A
+ * ticker whose receiver lags drops ticks rather than queue them, and
+ * keeps to its period's grid.  NULL with errno EINVAL (a period <= 0),
+ * ENOMEM, or ESRCH before fiber_main().
+ *
+ * fiber_timer_stop() and fiber_timer_reset() follow Go 1.23: once either
+ * returns, no value from before the call can be received (one waiting in
+ * the buffer is dropped).  Both return 1 if the timer was active, that
+ * is, it had not fired yet or its value had not been received; else 0.
+ * Reset arms it again for @ns from now; on a ticker @ns is the new
+ * period (> 0).  -EINVAL for a NULL timer or a bad period (nothing
+ * changes), -ENOMEM (the timer is left stopped).
+ *
+ * fiber_timer_free() stops the timer and frees it with its channel: only
+ * once no fiber uses either any more (as fiber_chan_free).  A firing in
+ * progress is waited for; a value not received is dropped.  NULL is a
+ * no-op.  These calls work from any thread once fiber_main() runs.
+ */
+typedef struct fiber_timer_obj fiber_timer_t;
+
+fiber_timer_t *fiber_timer_new(int64_t ns);
+fiber_timer_t *fiber_ticker_new(int64_t period_ns);
+fiber_chan_t *fiber_timer_chan(fiber_timer_t *t);
+int fiber_timer_stop(fiber_timer_t *t);
+int fiber_timer_reset(fiber_timer_t *t, int64_t ns);
+void fiber_timer_free(fiber_timer_t *t);
+
 /* ---- I/O (netpoll.c, io.c) ------------------------------------------------ */
 
 /**

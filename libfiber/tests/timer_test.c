@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * Timers: fiber_sleep accuracy, many sleepers across Ps firing in order,
- * a sleeper on an otherwise idle runtime (no thread polls), and sleeping
- * is not a deadlock.
+ * a sleeper on an otherwise idle runtime (no thread polls), sleeping is
+ * not a deadlock, and timers left behind a P that computes or yields for
+ * ever still fire (sysmon runs them).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -152,6 +154,190 @@ TEST(sleep_outside_a_fiber_sleeps_the_thread)
 
 	fiber_sleep(2 * MS);
 	EXPECT_GE(fiber_now() - t0, 2 * MS);
+}
+
+/*
+ * Timers stuck behind a busy P.  Main starts @compute fibers that run
+ * without a scheduling point and sleeps 1 ms at once: its timer is in the
+ * heap of its P, which then runs the last hog started (its runnext).
+ * @yielders fibers call fiber_yield() in a loop and keep the other Ps
+ * busy, two per P so that the global queue is never empty: no P runs out
+ * of work and steals the timer, and a yield looks only at its own P's
+ * heap, so only sysmon can run it.  The sleeper must wake, never early,
+ * within a generous bound, on whichever P is free.  Each round then stops
+ * the compute hogs, so main runs on another P the next time.
+ */
+#define HOG_ROUNDS	5
+#define STUCK_LIMIT	(2000 * MS)	/* sysmon's bound is about 11 ms */
+
+static struct {
+	int compute, yielders;
+	_Atomic bool stop_compute, stop_yield;
+	_Atomic int computing, yielding;	/* started, not yet returned */
+	_Atomic int64_t asleep_since;	/* main's sleep, 0 when awake */
+} hog;
+
+/*
+ * Counted by main when started, not when it runs: one that had not run
+ * yet when a round ended would otherwise compute through the next one.
+ */
+static void compute_hog(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&hog.stop_compute, memory_order_relaxed))
+		;
+	atomic_fetch_sub(&hog.computing, 1);
+}
+
+/*
+ * Yields for ever; also the watchdog: without sysmon's help main would
+ * sleep for ever and the test would only end at the harness's limit.
+ */
+static void yield_hog(void *arg)
+{
+	int64_t since;
+
+	(void)arg;
+	atomic_fetch_add(&hog.yielding, 1);
+	while (!atomic_load(&hog.stop_yield)) {
+		since = atomic_load(&hog.asleep_since);
+		if (since && fiber_now() - since > 2 * STUCK_LIMIT) {
+			fprintf(stderr, "a 1 ms sleep has not woken after %lld ms\n",
+				(long long)((fiber_now() - since) / MS));
+			exit(3);
+		}
+		fiber_yield();
+	}
+	atomic_fetch_sub(&hog.yielding, 1);
+}
+
+static int main_hogs(int argc, char **argv)
+{
+	int64_t t0, dt, worst = 0;
+	int round, i;
+
+	(void)argc, (void)argv;
+	for (i = 0; i < hog.yielders; i++)
+		CHECK(fiber_go(yield_hog, NULL) == 0);
+	for (round = 0; round < HOG_ROUNDS; round++) {
+		atomic_store(&hog.stop_compute, false);
+		for (i = 0; i < hog.compute; i++) {
+			atomic_fetch_add(&hog.computing, 1);
+			CHECK(fiber_go(compute_hog, NULL) == 0);
+		}
+		t0 = fiber_now();
+		atomic_store(&hog.asleep_since, t0);
+		fiber_sleep(MS);
+		dt = fiber_now() - t0;
+		atomic_store(&hog.asleep_since, 0);
+		CHECK(dt >= MS);
+		CHECK(dt <= STUCK_LIMIT);
+		if (dt > worst)
+			worst = dt;
+		atomic_store(&hog.stop_compute, true);
+		while (atomic_load(&hog.computing) > 0)
+			fiber_yield();
+	}
+	printf("# %d compute, %d yield hogs: the slowest 1 ms sleep took %.2f ms\n",
+	       hog.compute, hog.yielders, worst / 1e6);
+	atomic_store(&hog.stop_yield, true);
+	while (atomic_load(&hog.yielding) > 0)
+		fiber_yield();
+	return 0;
+}
+
+static int run_hogs(int procs, int compute, int yielders)
+{
+	hog.compute = compute;
+	hog.yielders = yielders;
+	return run_fiber_main_procs(main_hogs, procs, NULL, 0);
+}
+
+TEST(one_p_yield_hog_sleep_wakes)
+{
+	EXPECT_TRUE(exited_with(run_hogs(1, 0, 1), 0));
+}
+
+TEST(two_ps_compute_hog_and_yield_hogs_sleep_wakes)
+{
+	EXPECT_TRUE(exited_with(run_hogs(2, 1, 2), 0));
+}
+
+TEST(two_ps_compute_hog_and_an_idle_p_sleep_wakes)
+{
+	EXPECT_TRUE(exited_with(run_hogs(2, 1, 0), 0));
+}
+
+TEST(two_ps_two_yield_hogs_sleep_wakes)
+{
+	EXPECT_TRUE(exited_with(run_hogs(2, 0, 2), 0));
+}
+
+TEST(four_ps_three_compute_hogs_and_yield_hogs_sleep_wakes)
+{
+	EXPECT_TRUE(exited_with(run_hogs(4, 3, 2), 0));
+}
+
+TEST(four_ps_compute_hog_and_yield_hogs_sleep_wakes)
+{
+	EXPECT_TRUE(exited_with(run_hogs(4, 1, 6), 0));
+}
+
+TEST(four_ps_two_compute_hogs_and_idle_ps_sleep_wakes)
+{
+	EXPECT_TRUE(exited_with(run_hogs(4, 2, 0), 0));
+}
+
+/*
+ * One P and a fiber that computes: nothing can run the sleeper until the
+ * hog reaches a scheduling point (no preemption, as Go with GOMAXPROCS=1
+ * before 1.14).  The documented behaviour: the sleep lasts until then,
+ * and the sleeper runs as soon as the P is free.  Main sleeps first, so
+ * that its timer is armed when the hog starts; the hog runs well past it.
+ */
+#define LONE_SLEEP_NS	(50 * MS)
+#define LONE_HOG_NS	(300 * MS)
+static _Atomic int64_t lone_hog_start, lone_hog_end;
+
+static void lone_hog(void *arg)
+{
+	int64_t end;
+
+	(void)arg;
+	atomic_store(&lone_hog_start, fiber_now());
+	end = fiber_now() + LONE_HOG_NS;
+	while (fiber_now() < end)
+		;
+	atomic_store(&lone_hog_end, fiber_now());
+}
+
+static int main_lone_hog(int argc, char **argv)
+{
+	int64_t t0, woke, start, end;
+
+	(void)argc, (void)argv;
+	CHECK(fiber_go(lone_hog, NULL) == 0);
+	t0 = fiber_now();
+	fiber_sleep(LONE_SLEEP_NS);
+	woke = fiber_now();
+	start = atomic_load(&lone_hog_start);
+	end = atomic_load(&lone_hog_end);
+	CHECK(woke - t0 >= LONE_SLEEP_NS);
+	if (!start || start >= t0 + LONE_SLEEP_NS) {
+		/* valgrind: the sleep was over before the hog ever ran. */
+		printf("# the hog started after the sleep was due: nothing to see\n");
+		return 0;
+	}
+	printf("# slept %.1f ms behind a %lld ms hog\n", (woke - t0) / 1e6,
+	       LONE_HOG_NS / MS);
+	CHECK(end != 0 && woke >= end);
+	CHECK(woke - end <= STUCK_LIMIT);
+	return 0;
+}
+
+TEST(one_p_compute_hog_delays_the_sleeper_until_it_yields)
+{
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_lone_hog, 1, NULL, 0), 0));
 }
 
 TEST_HARNESS_MAIN
