@@ -577,11 +577,11 @@ void fiber_sleep(int64_t ns);
  */
 typedef struct fiber_timer_obj fiber_timer_t;
 
-fiber_timer_t *fiber_timer_new(int64_t ns);
-fiber_timer_t *fiber_ticker_new(int64_t period_ns);
+FIBER_MUST_CHECK fiber_timer_t *fiber_timer_new(int64_t ns);
+FIBER_MUST_CHECK fiber_timer_t *fiber_ticker_new(int64_t period_ns);
 fiber_chan_t *fiber_timer_chan(fiber_timer_t *t);
-int fiber_timer_stop(fiber_timer_t *t);
-int fiber_timer_reset(fiber_timer_t *t, int64_t ns);
+int fiber_timer_stop(fiber_timer_t *t);		/* like Go's Stop: may be ignored */
+FIBER_MUST_CHECK int fiber_timer_reset(fiber_timer_t *t, int64_t ns);
 void fiber_timer_free(fiber_timer_t *t);
 
 /* ---- I/O (netpoll.c, io.c) ------------------------------------------------ */
