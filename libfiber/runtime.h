@@ -215,6 +215,7 @@ struct fiber_m {
 	void *g0_lo;
 	size_t g0_size;
 	bool dead;			/* exited (locked fiber, or a retired spare) */
+	bool locked_exit;		/* its locked fiber exited: in mexit() */
 
 	/*
 	 * Runtime locks held, plus m_acquire() sections: while non-zero,
@@ -332,6 +333,7 @@ void set_this_m(struct fiber_m *m);
 /* proc.c */
 void startm(struct fiber_p *p, bool spinning);
 int newm(struct fiber_p *p, bool spinning);
+void mark_runtime_thread(void);
 void stopm(void);
 void midle_put(struct fiber_m *m);		/* sched.lock held */
 bool midle_remove(struct fiber_m *m);		/* sched.lock held */

@@ -220,6 +220,8 @@ static void *sysmon(void *arg)
 	int idle = 0;
 
 	(void)arg;
+	/* It runs no fiber, so the Ms it starts are clean (newm). */
+	mark_runtime_thread();
 	for (;;) {
 		if (idle == 0)
 			delay = SYSMON_MIN_NS;
