@@ -56,7 +56,7 @@ extern "C" {
  * stderr and exits with status 2.
  *
  * Return: only on error: -EBUSY if the runtime is already running, -EINVAL
- * if @main_fn is NULL, -ENOMEM.
+ * if @main_fn is NULL, -ENOMEM, -EAGAIN if its threads cannot be started.
  */
 int fiber_main(int (*main_fn)(int argc, char **argv), int argc, char **argv);
 
@@ -165,7 +165,10 @@ int fiber_maxprocs(int n);
  * runs only on this thread, and the thread runs no other fiber.  A fiber
  * that exits while locked takes its thread with it: the thread ends (the
  * main thread parks for good), since it may hold state others must not
- * inherit.
+ * inherit.  Nor do new threads inherit it (Go 1.10's rule): while a fiber
+ * is locked, threads the runtime needs are started by a clean template
+ * thread, never by the locked one.  Unlocking promises that the thread's
+ * state is as it was.
  */
 void fiber_lock_thread(void);
 
