@@ -86,7 +86,7 @@ static void uts_of(pid_t tid, char *buf, size_t len)
  */
 static bool thread_is_clean(const char *who)
 {
-	char cwd[PATH_MAX] = "?", host[256] = "?", what[PATH_MAX + 64];
+	char cwd[PATH_MAX] = "?", host[256] = "?", what[2 * PATH_MAX + 64];
 	sigset_t mask;
 
 	switch (st.taint) {
