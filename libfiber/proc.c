@@ -154,7 +154,7 @@ static struct fiber_m *m_alloc(void)
 	if (!m)
 		return NULL;
 	fiber_lock(&sched.lock);
-	m->statfd = -1;
+	m->callfd = -1;
 	/* Grantable only once a claim has finished with it (kernel.c). */
 	atomic_store(&m->granting, 1);
 	m->id = sched.next_mid++;
@@ -814,6 +814,9 @@ int fiber_main(int (*fn)(int argc, char **argv), int argc, char **argv)
 	fiber_debug = dbg && *dbg && strcmp(dbg, "0");
 	fiber_stack_init();
 	n = initial_procs ? initial_procs : default_procs();
+	ret = retake_read_env();
+	if (ret)
+		return ret;
 	ret = kernel_init();
 	if (ret)
 		return ret;

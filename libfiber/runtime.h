@@ -131,6 +131,7 @@ struct fiber_sysmon_view {
 	int64_t syscallwhen;
 	int64_t probewhen;	/* fallback: last look at its M's state */
 	bool reported;		/* this run was counted as long */
+	bool skipped;		/* this stall was counted in signal_skips */
 };
 
 struct fiber_p {
@@ -233,7 +234,7 @@ struct fiber_m {
 
 	/* Fallback mode: sysmon asked the signal handler to retake. */
 	_Atomic bool retake_req;
-	int statfd;			/* sysmon's: /proc/self/task/TID/stat */
+	int callfd;			/* sysmon's: /proc/self/task/TID/syscall */
 };
 
 /* ---- the scheduler ------------------------------------------------------ */
@@ -285,6 +286,8 @@ struct fiber_sched {
 	_Atomic uint64_t nclaims;	/* Ps taken from blocked Ms */
 	_Atomic uint64_t ngrants;	/* Ps given to held Ms */
 	_Atomic uint64_t nsignal_retakes; /* fallback: blocked Ms caught */
+	_Atomic uint64_t nsignal_skips;	/* ...left blocked: EINTR otherwise */
+	_Atomic uint64_t nsignal_eintrs; /* calls the signal cut short */
 	_Atomic uint64_t nretired;	/* spare Ms that exited idle */
 	_Atomic int nunassisted;	/* Ms the module refused (its limit) */
 	/*
@@ -379,7 +382,15 @@ void sysmon_kick(void);
 int64_t fiber_nanotime(void);
 
 /* syscall.c: the fallback's retake of Ms blocked outside a section */
+struct thread_call {
+	long nr;		/* the system call a thread sleeps in, -1: none */
+	uint64_t args[6];
+};
+int retake_read_env(void);
 int retake_signal_init(void);
+bool retake_signal_on(void);
+int thread_call_read(int fd, struct thread_call *c);
+bool retake_call_restarts(const struct thread_call *c);
 void retake_signal(struct fiber_m *m);
 
 /* kernel.c */

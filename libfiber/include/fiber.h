@@ -225,6 +225,12 @@ void fiber_syscall_exit(void);
  * in a system call nobody announced.  @threads_retired: spare threads
  * that exited after idling.  @threads_unassisted: threads the module
  * refused, past its limit of carriers (FIBER_MAX_CARRIERS).
+ *
+ * The fallback's signal (since LIBFIBER_0.6; see docs/libfiber.md,
+ * "Without the module"): @signal_skips, times sysmon left a processor
+ * with a thread blocked in a call that its signal would have cut short
+ * with EINTR (nanosleep, poll...: FIBER_SIGNAL_RETAKE); @signal_eintrs,
+ * system calls its signal did cut short.  Both stay 0 with the module.
  */
 struct fiber_stats {
 	uint64_t size;
@@ -237,6 +243,7 @@ struct fiber_stats {
 	uint32_t kernel, carriers, kernel_spares, threads_retired;
 	uint64_t kernel_claims, kernel_grants, signal_retakes;
 	uint32_t threads_unassisted, pad2;
+	uint64_t signal_skips, signal_eintrs;
 };
 
 /**
