@@ -19,9 +19,11 @@
  * Under valgrind and qemu-user a signal reaches the program only at its
  * next system call, and a thread they make wait for their own locks
  * looks blocked in a futex wait, so a signal sysmon meant for a
- * restartable call can cut the next one short: there the calls that
- * must not be cut short only have to be counted when they are
- * (docs/libfiber.md, "Which calls, and EINTR").
+ * restartable call can cut the next one short, or land just before it
+ * (at the system call instruction, which costs nothing): there a call
+ * that must not be cut short only has to be counted when it is
+ * (docs/libfiber.md, "Which calls, and EINTR"), and what depends on
+ * where the signal landed is not checked.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -289,6 +291,13 @@ static bool expect_held(struct __test_metadata *_metadata, enum block b)
 		return false;
 	EXPECT_NE(EINTR, run.err);
 	EXPECT_GE(run.took_ns, SLEEP_MS * 1000000LL);
+	/*
+	 * Under valgrind and qemu a late signal may also land just before
+	 * the call, at the system call instruction, and retake the P there:
+	 * harmless, but then the rest need not hold.
+	 */
+	if (signals_come_late())
+		return true;
 	EXPECT_EQ(0, run.done_at_return);
 	EXPECT_GE(run.stats.signal_skips, 1);
 	EXPECT_EQ(0, run.stats.signal_retakes);
@@ -359,7 +368,9 @@ TEST(mode_all_retakes_everything_and_counts_the_eintrs)
 	EXPECT_EQ(0, run.ret);
 	EXPECT_EQ(WORKERS, run.done_at_return);
 	EXPECT_GE(run.stats.signal_retakes, 1);
-	EXPECT_GE(run.stats.signal_eintrs, 1);
+	/* A late signal may land before the call instead (see the top). */
+	if (!signals_come_late())
+		EXPECT_GE(run.stats.signal_eintrs, 1);
 	EXPECT_EQ(0, run.stats.signal_skips);
 }
 
@@ -381,6 +392,8 @@ TEST(an_announced_call_is_handed_off_without_a_signal)
 	EXPECT_GE(run.took_ns, SLEEP_MS * 1000000LL);
 	EXPECT_EQ(WORKERS, run.done_at_return);
 	EXPECT_GE(run.stats.handoffs, 1);
+	if (signals_come_late())
+		return;
 	EXPECT_EQ(0, run.stats.signal_retakes);
 	EXPECT_EQ(0, run.stats.signal_eintrs);
 }
