@@ -11,7 +11,8 @@
  * the mixed phase, as a share of the solo speed, is what blocking costs
  * the P.  With the module that share stays near 100%: a blocked fiber's P
  * goes to a spare at once.  Without it, every call holds the P until
- * sysmon notices.
+ * sysmon notices, and the nanosleeps until they end (a signal would cut
+ * them short: FIBER_SIGNAL_RETAKE in docs/libfiber.md).
  *
  * usage: libfiber-demo [--carriers]   (--carriers: print the module's
  * view of the process, its carrier slots, in the middle of the run)
@@ -212,9 +213,10 @@ static int demo_main(int argc, char **argv)
 		       (unsigned long long)st.kernel_claims,
 		       (unsigned long long)st.kernel_grants, st.threads);
 	else
-		printf("     sysmon caught threads blocked %llu times, and retook their P %llu times; %u threads\n",
+		printf("     sysmon caught threads blocked %llu times, and retook their P %llu times; it left %llu sleeps their P (a signal would cut them short); %u threads\n",
 		       (unsigned long long)st.signal_retakes,
-		       (unsigned long long)st.handoffs, st.threads);
+		       (unsigned long long)st.handoffs,
+		       (unsigned long long)st.signal_skips, st.threads);
 	printf("RESULT %s utilisation=%.3f blocking_calls=%ld\n",
 	       st.kernel ? "module" : "fallback", mixed / solo,
 	       atomic_load(&blocking_calls));

@@ -13,6 +13,11 @@
  * Handing a P to an M.  startm() puts the P in the woken M's nextp before
  * waking it; the M acquires it when it wakes.  An M never sleeps with a P.
  *
+ * Starting an M.  A new thread inherits its creator's state (signal mask,
+ * working directory, namespaces...), so a thread that a locked fiber may
+ * have changed never starts one: the template thread does (Go's
+ * templateThread; "clean threads for new Ms" below).
+ *
  * Deadlock.  When an M goes idle, checkdead() counts the Ms still doing
  * something.  If there are none and no timer is armed, no fiber can ever
  * become runnable again (an M blocked in the netpoller counts as doing
@@ -91,6 +96,21 @@ struct fiber_p *releasep(struct fiber_m *m)
 	return p;
 }
 
+/*
+ * Park @p, which nobody owns: stopped if a stop-the-world waits for it
+ * (it was not counted as stopped yet), else idle.  sched.lock held.
+ */
+static void idle_or_stop(struct fiber_p *p)
+{
+	if (atomic_load(&sched.gcwaiting)) {
+		atomic_store(&p->status, P_STOP);
+		if (--sched.stopwait == 0)
+			note_wakeup(&sched.stopnote);
+		return;
+	}
+	pidleput(p);
+}
+
 static struct fiber_p *p_alloc(int id)
 {
 	struct fiber_p *p = calloc(1, sizeof(*p));
@@ -134,7 +154,7 @@ static struct fiber_m *m_alloc(void)
 	if (!m)
 		return NULL;
 	fiber_lock(&sched.lock);
-	m->statfd = -1;
+	m->callfd = -1;
 	/* Grantable only once a claim has finished with it (kernel.c). */
 	atomic_store(&m->granting, 1);
 	m->id = sched.next_mid++;
@@ -170,39 +190,191 @@ static void *mstart(void *arg)
 }
 
 /*
+ * Starting a thread for M @m failed, or its struct could not be made
+ * (@m NULL): give back what it was handed.  An idle P must have an empty
+ * queue, so @p's fibers move to the global queue, where sysmon's safety
+ * net (queued work and an idle P) tries to start an M for them again.
+ * @spinning: the M was counted in sched.nmspinning.
+ */
+static void newm_failed(struct fiber_m *m, struct fiber_p *p, bool spinning)
+{
+	struct fiber *batch[FIBER_RUNQ_SIZE + 1];
+	int n = p ? runq_drain(p, batch) : 0, i;
+
+	fiber_lock(&sched.lock);
+	if (m) {
+		/* Keep the struct on allm, but uncount it. */
+		sched.mcount--;
+		m->dead = true;
+		m->nextp = NULL;
+	}
+	for (i = 0; i < n; i++)
+		globrunq_put(batch[i]);
+	if (p)
+		idle_or_stop(p);
+	fiber_unlock(&sched.lock);
+	atomic_fetch_add(&sched.nthread_fail, 1);
+	if (m && m->spare) {
+		m->spare = false;
+		atomic_fetch_sub(&sched.nspares, 1);
+	}
+	if (spinning)
+		atomic_fetch_sub(&sched.nmspinning, 1);
+}
+
+/* Start @m's thread from the calling one.  Return: 0 or -errno. */
+static int m_clone(struct fiber_m *m)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int ret;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	ret = -pthread_create(&t, &attr, mstart, m);
+	pthread_attr_destroy(&attr);
+	if (ret)
+		newm_failed(m, m->nextp, m->spinning);
+	return ret;
+}
+
+/* ---- clean threads for new Ms ------------------------------------------- */
+
+/*
+ * A thread starts as a copy of the one that creates it: pthread_create()
+ * gives it the creator's signal mask, scheduling policy and priority,
+ * CPU affinity and credentials, and clone() its namespaces and (with
+ * CLONE_FS, which threads always share) its fs_struct: working
+ * directory, root and umask.  A fiber locks its thread precisely to
+ * change such state (unshare(CLONE_FS) and chdir(), setns(), a signal
+ * mask), so a thread started from it would carry the change into every
+ * fiber that later runs there, and into every thread that one starts.
+ *
+ * Go's rule since 1.10, and ours: a thread whose state may differ from
+ * the process's never starts an M itself.  Such a thread ("tainted") is
+ * an M whose fiber is locked to it (LockOSThread: a fiber that unlocks
+ * has promised to have undone what it changed), an M ending because its
+ * locked fiber exited (mexit: the thread is not reused), or a thread
+ * that is not the runtime's at all (one of the program's own pthreads
+ * waking a fiber).  It hands the new M to the template thread instead,
+ * which fiber_main() starts before any fiber runs, so its state is the
+ * process's at start, and which does nothing but start threads: it runs
+ * no fiber, so nothing can change it.  sysmon, started the same way,
+ * starts Ms itself.
+ *
+ * The hand-over (Go's newmHandoff): the M, counted and holding its P in
+ * nextp, goes on the pending list and the template is woken; until its
+ * thread runs, the M counts as running (checkdead) and, if spinning, as
+ * spinning, exactly as when its creator starts it directly.  If the
+ * thread cannot be started, the template gives its P back
+ * (newm_failed).  The template sleeps on a note that it clears, under the
+ * list's lock, only after finding the list empty, and wakers add to the
+ * list and wake it under that lock, so no hand-over is missed.
+ */
+static struct {
+	struct fiber_lock lock;
+	struct fiber_m *pending;	/* Ms to start, linked by schedlink */
+	bool sleeping;			/* the template sleeps on wake */
+	struct fiber_note wake;
+} mtemplate;
+
+/* sysmon and the template: threads that run no fiber and are clean. */
+static __thread bool runtime_thread;
+
+void mark_runtime_thread(void)
+{
+	runtime_thread = true;
+}
+
+/* May the calling thread's state differ from the process's? */
+static bool thread_tainted(void)
+{
+	struct fiber_m *m = this_m();
+
+	if (!m)
+		return !runtime_thread;
+	return m->lockedg || m->locked_exit;
+}
+
+static void *mtemplate_loop(void *arg)
+{
+	struct fiber_m *list, *m;
+
+	(void)arg;
+	mark_runtime_thread();
+	for (;;) {
+		fiber_lock(&mtemplate.lock);
+		while ((list = mtemplate.pending)) {
+			mtemplate.pending = NULL;
+			fiber_unlock(&mtemplate.lock);
+			while ((m = list)) {
+				list = m->schedlink;
+				m->schedlink = NULL;
+				(void)m_clone(m);
+			}
+			fiber_lock(&mtemplate.lock);
+		}
+		mtemplate.sleeping = true;
+		note_clear(&mtemplate.wake);
+		fiber_unlock(&mtemplate.lock);
+		note_sleep(&mtemplate.wake);
+	}
+	return NULL;
+}
+
+/* Hand @m to the template, which starts its thread. */
+static void mtemplate_handoff(struct fiber_m *m)
+{
+	fiber_lock(&mtemplate.lock);
+	m->schedlink = mtemplate.pending;
+	mtemplate.pending = m;
+	if (mtemplate.sleeping) {
+		mtemplate.sleeping = false;
+		note_wakeup(&mtemplate.wake);
+	}
+	fiber_unlock(&mtemplate.lock);
+}
+
+/* From fiber_main(), before any fiber runs.  Return: 0 or -errno. */
+static int mtemplate_start(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int ret;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	ret = -pthread_create(&t, &attr, mtemplate_loop, NULL);
+	pthread_attr_destroy(&attr);
+	return ret;
+}
+
+/*
  * A new M to run @p, or a spare that parks at once if @p is NULL.
- * Return: 0 or -errno; on failure the M is not counted and the caller
- * still owns @p.
+ * @spinning: the caller counted it in sched.nmspinning.  Its thread is
+ * started here, or by the template if the calling thread is tainted.
+ * Return: 0 or -errno; on failure the M is not counted, @p is idle (its
+ * fibers on the global queue) and the M uncounted as spinning.
  */
 int newm(struct fiber_p *p, bool spinning)
 {
 	struct fiber_m *m = m_alloc();
-	pthread_attr_t attr;
-	int ret;
 
-	if (!m)
+	if (!m) {
+		newm_failed(NULL, p, spinning);
 		return -ENOMEM;
+	}
 	if (!p) {
 		m->spare = true;
 		atomic_fetch_add(&sched.nspares, 1);
 	}
 	m->nextp = p;
 	m->spinning = spinning;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ret = -pthread_create(&m->thread, &attr, mstart, m);
-	pthread_attr_destroy(&attr);
-	if (ret) {
-		/* Keep the struct on allm, but uncount it. */
-		fiber_lock(&sched.lock);
-		sched.mcount--;
-		m->dead = true;
-		fiber_unlock(&sched.lock);
-		atomic_fetch_add(&sched.nthread_fail, 1);
-		if (!p)
-			atomic_fetch_sub(&sched.nspares, 1);
+	if (thread_tainted()) {
+		mtemplate_handoff(m);
+		return 0;
 	}
-	return ret;
+	return m_clone(m);
 }
 
 /*
@@ -222,21 +394,6 @@ static void m_wake(struct fiber_m *m)
 	} else {
 		note_wakeup(&m->park);
 	}
-}
-
-/*
- * Park @p, which nobody owns: stopped if a stop-the-world waits for it
- * (it was not counted as stopped yet), else idle.  sched.lock held.
- */
-static void idle_or_stop(struct fiber_p *p)
-{
-	if (atomic_load(&sched.gcwaiting)) {
-		atomic_store(&p->status, P_STOP);
-		if (--sched.stopwait == 0)
-			note_wakeup(&sched.stopnote);
-		return;
-	}
-	pidleput(p);
 }
 
 /*
@@ -269,13 +426,8 @@ void startm(struct fiber_p *p, bool spinning)
 		m_wake(nm);
 		return;
 	}
-	if (newm(p, spinning)) {
-		fiber_lock(&sched.lock);
-		idle_or_stop(p);
-		fiber_unlock(&sched.lock);
-		if (spinning)
-			atomic_fetch_sub(&sched.nmspinning, 1);
-	}
+	/* On failure newm() has given @p back. */
+	(void)newm(p, spinning);
 }
 
 /*
@@ -416,10 +568,13 @@ void startlockedm(struct fiber *g)
 /*
  * The calling M's locked fiber exited: the thread goes too (Go's rule:
  * its state may be unfit for other fibers).  The main thread cannot end
- * without ending the process, so it parks for good instead.
+ * without ending the process, so it parks for good instead.  Either way
+ * the thread is tainted from here on: an M that the hand-off below
+ * starts is started by the template (newm).
  */
 _Noreturn void mexit(struct fiber_m *m)
 {
+	m->locked_exit = true;
 	handoffp(releasep(m));
 	fiber_lock(&sched.lock);
 	sched.mcount--;
@@ -662,6 +817,9 @@ int fiber_main(int (*fn)(int argc, char **argv), int argc, char **argv)
 		return ret;
 	fiber_stack_init();
 	n = initial_procs ? initial_procs : default_procs();
+	ret = retake_read_env();
+	if (ret)
+		return ret;
 	ret = kernel_init();
 	if (ret)
 		return ret;
@@ -692,6 +850,10 @@ int fiber_main(int (*fn)(int argc, char **argv), int argc, char **argv)
 	main_fn = fn;
 	main_argc = argc;
 	main_argv = argv;
+	/* While the calling thread is still the process's baseline. */
+	ret = mtemplate_start();
+	if (ret)
+		return ret;
 	ret = fiber_spawn(NULL, main_fiber, NULL, NULL);
 	if (ret)
 		return ret;

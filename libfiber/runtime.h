@@ -141,6 +141,7 @@ struct fiber_sysmon_view {
 	int64_t syscallwhen;
 	int64_t probewhen;	/* fallback: last look at its M's state */
 	bool reported;		/* this run was counted as long */
+	bool skipped;		/* this stall was counted in signal_skips */
 };
 
 struct fiber_p {
@@ -225,6 +226,7 @@ struct fiber_m {
 	void *g0_lo;
 	size_t g0_size;
 	bool dead;			/* exited (locked fiber, or a retired spare) */
+	bool locked_exit;		/* its locked fiber exited: in mexit() */
 
 	/*
 	 * Runtime locks held, plus m_acquire() sections: while non-zero,
@@ -242,7 +244,7 @@ struct fiber_m {
 
 	/* Fallback mode: sysmon asked the signal handler to retake. */
 	_Atomic bool retake_req;
-	int statfd;			/* sysmon's: /proc/self/task/TID/stat */
+	int callfd;			/* sysmon's: /proc/self/task/TID/syscall */
 };
 
 /* ---- the scheduler ------------------------------------------------------ */
@@ -294,6 +296,8 @@ struct fiber_sched {
 	_Atomic uint64_t nclaims;	/* Ps taken from blocked Ms */
 	_Atomic uint64_t ngrants;	/* Ps given to held Ms */
 	_Atomic uint64_t nsignal_retakes; /* fallback: blocked Ms caught */
+	_Atomic uint64_t nsignal_skips;	/* ...left blocked: EINTR otherwise */
+	_Atomic uint64_t nsignal_eintrs; /* calls the signal cut short */
 	_Atomic uint64_t nretired;	/* spare Ms that exited idle */
 	_Atomic int nunassisted;	/* Ms the module refused (its limit) */
 	/*
@@ -342,6 +346,7 @@ void set_this_m(struct fiber_m *m);
 /* proc.c */
 void startm(struct fiber_p *p, bool spinning);
 int newm(struct fiber_p *p, bool spinning);
+void mark_runtime_thread(void);
 void stopm(void);
 void midle_put(struct fiber_m *m);		/* sched.lock held */
 bool midle_remove(struct fiber_m *m);		/* sched.lock held */
@@ -394,7 +399,15 @@ void sysmon_kick(void);
 int64_t fiber_nanotime(void);
 
 /* syscall.c: the fallback's retake of Ms blocked outside a section */
+struct thread_call {
+	long nr;		/* the system call a thread sleeps in, -1: none */
+	uint64_t args[6];
+};
+int retake_read_env(void);
 int retake_signal_init(void);
+bool retake_signal_on(void);
+int thread_call_read(int fd, struct thread_call *c);
+bool retake_call_restarts(const struct thread_call *c);
 void retake_signal(struct fiber_m *m);
 
 /* kernel.c */

@@ -118,6 +118,8 @@ int fiber_stats(struct fiber_stats *out)
 	s.stacks_canary = sc.canary;
 	s.stack_mapped_bytes = sc.mapped_bytes;
 	kernel_stats(&s);
+	s.signal_skips = atomic_load(&sched.nsignal_skips);
+	s.signal_eintrs = atomic_load(&sched.nsignal_eintrs);
 
 	memcpy((char *)out + sizeof(out->size), (char *)&s + sizeof(s.size),
 	       (out->size < sizeof(s) ? out->size : sizeof(s)) - sizeof(s.size));

@@ -19,11 +19,12 @@
  *  - Blocking calls nobody announced.  Kernel mode: keep the pool of
  *    spare Ms filled and catch lost wake-ups (kernel_sysmon).  Fallback:
  *    when work waits behind a P, sysmon asks the kernel whether the P's
- *    M is asleep (/proc/self/task/TID/stat) - at once if the P has not
- *    moved for RETAKE_STALL_NS, else at most every RETAKE_PROBE_NS - and
- *    if so sends it a signal, which turns a blocking system call into a
- *    system-call section that the retake above then handles (syscall.c).
- *    That costs a read of a /proc file, so it is done only then.
+ *    M is asleep and in which system call (/proc/self/task/TID/syscall)
+ *    - at once if the P has not moved for RETAKE_STALL_NS, else at most
+ *    every RETAKE_PROBE_NS - and if the call is one that a signal does
+ *    not cut short, sends it a signal, which turns it into a system-call
+ *    section that the retake above then handles (syscall.c).  That costs
+ *    a read of a /proc file, so it is done only then.
  *
  * It wakes every 20 us while it finds something to do, and backs off to
  * every 10 ms after 50 idle rounds.
@@ -69,46 +70,68 @@ static void report_long_run(struct fiber_p *p, int64_t ran)
 			p->id, g->created_pc);
 }
 
-/*
- * Is @m asleep in the kernel?  Its /proc stat file says S or D after the
- * command name; the file stays open (sysmon's, in m->statfd).
- */
-static bool m_sleeping(struct fiber_m *m)
+/* FIBER_DEBUG=1: a fiber holds its P in a call the signal would cut short. */
+static void report_skip(struct fiber_p *p, const struct thread_call *c)
 {
-	char buf[256], *st;
-	ssize_t n;
+	struct fiber_m *m = p->m;
+	struct fiber *g = m ? m->curg : NULL;
 
-	if (m->statfd < 0) {
-		snprintf(buf, sizeof(buf), "/proc/self/task/%d/stat", m->tid);
-		m->statfd = open(buf, O_RDONLY | O_CLOEXEC);
-		if (m->statfd < 0)
-			return false;
-	}
-	n = pread(m->statfd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	st = strrchr(buf, ')');
-	return st && st[1] == ' ' && (st[2] == 'S' || st[2] == 'D');
+	if (fiber_debug && g)
+		fprintf(stderr,
+			"libfiber: fiber %llu holds P %d in system call %ld, which a signal would cut short (EINTR): it keeps the P until the call returns (created at %p)\n",
+			(unsigned long long)g->id, p->id, c->nr, g->created_pc);
 }
 
 /*
- * Fallback: work waits behind running P @p.  If its M sleeps in the
- * kernel, ask it to let the P go.  Return: whether we asked.
+ * What is @m doing?  Its /proc/self/task/TID/syscall says "running", or
+ * which system call it sleeps in and with what arguments; the file stays
+ * open (sysmon's, in m->callfd).  Return: as thread_call_read().
+ */
+static int m_blocked_call(struct fiber_m *m, struct thread_call *c)
+{
+	char path[64];
+
+	if (m->callfd < 0) {
+		snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", m->tid);
+		m->callfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (m->callfd < 0)
+			return -1;
+	}
+	return thread_call_read(m->callfd, c);
+}
+
+/*
+ * Fallback: work waits behind running P @p.  If its M sleeps in a system
+ * call that the signal would not cut short, ask it to let the P go; if
+ * in one it would, leave it (syscall.c, "Which calls") and count the
+ * stall once.  Return: whether we asked.
  */
 static bool retake_blocked(struct fiber_p *p, int64_t now)
 {
 	struct fiber_sysmon_view *v = &p->sysmon;
 	struct fiber_m *m = p->m;
+	struct thread_call call;
 
-	if (kernel_on || !m || m->dead ||
+	if (kernel_on || !retake_signal_on() || !m || m->dead ||
 	    (runq_empty(p) && atomic_load(&sched.runqsize) == 0))
+		return false;
+	/* The runtime's own sleep, short: the handler would refuse anyway. */
+	if (atomic_load_explicit(&m->locks, memory_order_relaxed))
 		return false;
 	if (now - v->schedwhen < RETAKE_STALL_NS && now - v->probewhen < RETAKE_PROBE_NS)
 		return false;
 	v->probewhen = now;
-	if (!m_sleeping(m))
+	/* Asleep outside a system call (a page fault): nothing to do. */
+	if (m_blocked_call(m, &call) != 1 || call.nr < 0)
 		return false;
+	if (!retake_call_restarts(&call)) {
+		if (!v->skipped) {
+			v->skipped = true;
+			atomic_fetch_add(&sched.nsignal_skips, 1);
+			report_skip(p, &call);
+		}
+		return false;
+	}
 	/*
 	 * The P's status was read before the probe: meanwhile its M may
 	 * have entered a fiber_syscall_enter() section (the usual way to
@@ -142,6 +165,7 @@ static bool retake(int64_t now)
 				v->schedtick = tick;
 				v->schedwhen = now;
 				v->reported = false;
+				v->skipped = false;
 			} else if (!v->reported && now - v->schedwhen >= LONG_RUN_NS) {
 				v->reported = true;
 				report_long_run(p, now - v->schedwhen);
@@ -226,6 +250,8 @@ static void *sysmon(void *arg)
 	int idle = 0;
 
 	(void)arg;
+	/* It runs no fiber, so the Ms it starts are clean (newm). */
+	mark_runtime_thread();
 	for (;;) {
 		if (idle == 0)
 			delay = SYSMON_MIN_NS;

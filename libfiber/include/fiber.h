@@ -110,7 +110,7 @@ extern "C" {
  * stderr and exits with status 2.
  *
  * Return: only on error: -EBUSY if the runtime is already running, -EINVAL
- * if @main_fn is NULL, -ENOMEM.
+ * if @main_fn is NULL, -ENOMEM, -EAGAIN if its threads cannot be started.
  */
 FIBER_MUST_CHECK int fiber_main(int (*main_fn)(int argc, char **argv), int argc,
 				char **argv);
@@ -266,7 +266,10 @@ int fiber_maxprocs(int n);
  * runs only on this thread, and the thread runs no other fiber.  A fiber
  * that exits while locked takes its thread with it: the thread ends (the
  * main thread parks for good), since it may hold state others must not
- * inherit.
+ * inherit.  Nor do new threads inherit it (Go 1.10's rule): while a fiber
+ * is locked, threads the runtime needs are started by a clean template
+ * thread, never by the locked one.  Unlocking promises that the thread's
+ * state is as it was.
  */
 void fiber_lock_thread(void);
 
@@ -323,6 +326,12 @@ void fiber_syscall_exit(void);
  * in a system call nobody announced.  @threads_retired: spare threads
  * that exited after idling.  @threads_unassisted: threads the module
  * refused, past its limit of carriers (FIBER_MAX_CARRIERS).
+ *
+ * The fallback's signal (since LIBFIBER_0.6; see docs/libfiber.md,
+ * "Without the module"): @signal_skips, times sysmon left a processor
+ * with a thread blocked in a call that its signal would have cut short
+ * with EINTR (nanosleep, poll...: FIBER_SIGNAL_RETAKE); @signal_eintrs,
+ * system calls its signal did cut short.  Both stay 0 with the module.
  */
 struct fiber_stats {
 	uint64_t size;
@@ -335,6 +344,7 @@ struct fiber_stats {
 	uint32_t kernel, carriers, kernel_spares, threads_retired;
 	uint64_t kernel_claims, kernel_grants, signal_retakes;
 	uint32_t threads_unassisted, pad2;
+	uint64_t signal_skips, signal_eintrs;
 };
 
 /**

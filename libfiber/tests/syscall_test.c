@@ -35,8 +35,9 @@ static void sleeper(void *arg)
 	fiber_syscall_enter();
 	/*
 	 * Without the module, sysmon's retake signal may still catch us
-	 * (it decided just before we entered the section), and poll() is
-	 * never restarted: EINTR, as docs/libfiber.md says.
+	 * (it saw us in a restartable call just before we entered the
+	 * section), and poll() is never restarted: EINTR, as
+	 * docs/libfiber.md says ("Which calls, and EINTR").
 	 */
 	do {
 		poll_ret = poll(&pfd, 1, 20000);
