@@ -356,6 +356,24 @@ int64_t timers_earliest(void);
 void timers_move(struct fiber_p *from, struct fiber_p *to);
 
 /* netpoll.c */
+
+/*
+ * One I/O call's hold on an fd, from netpoll_begin() to netpoll_end():
+ * the directions it owns, in turn with the other fibers using the fd.
+ */
+struct netpoll_op {
+	struct fiber_pd *pd;	/* NULL: not pollable, always ready */
+	int events;		/* POLLIN, POLLOUT or both */
+	int held;		/* those it owns now */
+	bool waited;		/* handed over after others' turns */
+	uint32_t seq;		/* the fd's incarnation (fiber_close) */
+	int64_t deadline;	/* its own, CLOCK_MONOTONIC ns; 0: none */
+};
+
+int netpoll_begin(struct netpoll_op *op, int fd, int events, int64_t deadline);
+int netpoll_wait(struct netpoll_op *op);
+void netpoll_end(struct netpoll_op *op);
+int64_t netpoll_deadline(int64_t timeout_ns);
 int netpoll_init(void);
 bool netpoll_active(void);
 bool netpoll_has_waiters(void);
