@@ -9,6 +9,16 @@
  * netpoll_end(), so calls of several fibers on one fd take turns, and
  * each one tries the system call before it waits (netpoll.c says why
  * that loses no wake-up).
+ *
+ * SIGPIPE.  write(2) to a socket whose peer is gone raises SIGPIPE,
+ * which kills a process that has not ignored it: one client that hangs
+ * up would take a server down.  Go ignores SIGPIPE for every fd but 1
+ * and 2; a library must not change a process's signal dispositions, so
+ * fiber_write sends with MSG_NOSIGNAL, which only sockets have.  Whether
+ * an fd is a socket is learnt from the first send(), which fails with
+ * ENOTSOCK on anything else, and remembered until fiber_close(); that
+ * costs sockets nothing and other fds one failed call.  Pipes still
+ * raise SIGPIPE: programs ignore it (fiber_main(3)).
  */
 #include <errno.h>
 #include <poll.h>
@@ -40,6 +50,28 @@ static int io_retry(struct netpoll_op *op, int err)
 		return -err;
 	ret = netpoll_wait(op);
 	return ret < 0 ? ret : 1;
+}
+
+/* write(2), or send(2) without SIGPIPE on a socket.  Return: n or -errno. */
+static ssize_t write_nosignal(int fd, const void *buf, size_t len)
+{
+	int kind = netpoll_kind(fd);
+	ssize_t n;
+
+	if (kind != FD_OTHER) {
+		n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n >= 0 || errno == EAGAIN || errno == EPIPE) {
+			if (kind == FD_UNKNOWN)
+				netpoll_set_kind(fd, FD_SOCKET);
+			return n >= 0 ? n : -errno;
+		}
+		if (errno != ENOTSOCK)
+			return -errno;
+		/* Not a socket (or no longer: plain close() and reuse). */
+		netpoll_set_kind(fd, FD_OTHER);
+	}
+	n = write(fd, buf, len);
+	return n >= 0 ? n : -errno;
 }
 
 static ssize_t io_read(int fd, void *buf, size_t len, int64_t deadline)
@@ -81,12 +113,12 @@ static ssize_t io_write(int fd, const void *buf, size_t len, int64_t deadline)
 	if (ret)
 		return ret;
 	while (done < len) {
-		n = write(fd, p + done, len - done);
+		n = write_nosignal(fd, p + done, len - done);
 		if (n >= 0) {
 			done += (size_t)n;
 			continue;
 		}
-		ret = io_retry(&op, errno);
+		ret = io_retry(&op, (int)-n);
 		if (ret < 0)
 			break;
 	}
@@ -114,12 +146,8 @@ ssize_t fiber_read_timeout(int fd, void *buf, size_t len, int64_t timeout_ns)
 
 ssize_t fiber_write(int fd, const void *buf, size_t len)
 {
-	ssize_t n;
-
-	if (!this_fiber()) {
-		n = write(fd, buf, len);
-		return n < 0 ? -errno : n;
-	}
+	if (!this_fiber())
+		return write_nosignal(fd, buf, len);
 	return io_write(fd, buf, len, 0);
 }
 

@@ -122,6 +122,7 @@ struct fiber_pd {
 	_Atomic uint32_t seq;		/* incarnation: fiber_close() bumps it */
 	_Atomic bool nonblock;		/* io.c made it O_NONBLOCK */
 	_Atomic bool registered;	/* in the epoll set */
+	_Atomic uint8_t kind;		/* enum netpoll_kind (io.c) */
 	struct pd_dir dir[PD_NDIR];
 };
 
@@ -246,6 +247,24 @@ static int pd_register(int fd, struct fiber_pd *pd)
 	}
 	fiber_unlock(&pd->lock);
 	return ret;
+}
+
+/* Whether @fd is a socket, as io.c last found out: enum netpoll_kind. */
+int netpoll_kind(int fd)
+{
+	struct fiber_pd *pd = pd_get(fd);
+
+	return pd ? atomic_load_explicit(&pd->kind, memory_order_relaxed) :
+		    FD_UNKNOWN;
+}
+
+void netpoll_set_kind(int fd, int kind)
+{
+	struct fiber_pd *pd = pd_get(fd);
+
+	if (pd)
+		atomic_store_explicit(&pd->kind, (uint8_t)kind,
+				      memory_order_relaxed);
 }
 
 /* ---- waiters ------------------------------------------------------------ */
@@ -715,6 +734,7 @@ void netpoll_close(int fd)
 	}
 	atomic_store(&pd->nonblock, false);
 	atomic_store(&pd->registered, false);
+	atomic_store(&pd->kind, FD_UNKNOWN);
 	fiber_unlock(&pd->lock);
 	fiber_unlock(&pd->dlock);
 	fiber_ready_list(list);

@@ -370,10 +370,15 @@ struct netpoll_op {
 	int64_t deadline;	/* its own, CLOCK_MONOTONIC ns; 0: none */
 };
 
+/* What io.c found @fd to be, until fiber_close(). */
+enum netpoll_kind { FD_UNKNOWN, FD_SOCKET, FD_OTHER };
+
 int netpoll_begin(struct netpoll_op *op, int fd, int events, int64_t deadline);
 int netpoll_wait(struct netpoll_op *op);
 void netpoll_end(struct netpoll_op *op);
 int64_t netpoll_deadline(int64_t timeout_ns);
+int netpoll_kind(int fd);
+void netpoll_set_kind(int fd, int kind);
 int netpoll_init(void);
 bool netpoll_active(void);
 bool netpoll_has_waiters(void);

@@ -456,7 +456,9 @@ int fiber_wait_fd(int fd, int events, int64_t timeout_ns);
  * block.  Any number of fibers may use one fd: in each direction the
  * calls take turns, first come first served (as Go's net.Conn), and a
  * fiber_write is never interleaved with another's.  fiber_write writes
- * all @len bytes unless an error occurs.  fiber_accept returns the new fd,
+ * all @len bytes unless an error occurs, and on a socket never raises
+ * SIGPIPE (MSG_NOSIGNAL: a peer that is gone is -EPIPE); for pipes,
+ * ignore SIGPIPE (see fiber_main(3)).  fiber_accept returns the new fd,
  * non-blocking and close-on-exec.  Return: as the system call, with
  * -errno for errors, -ETIMEDOUT past the fd's deadline.  Close fds used
  * with them through fiber_close(), which wakes the fibers waiting on
