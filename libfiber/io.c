@@ -5,10 +5,12 @@
  * internal/poll does the same.  The fd is switched to non-blocking mode
  * on first use and stays so.
  *
- * Each call holds its direction of the fd from netpoll_begin() to
+ * Each call holds its direction of the fd from netpoll_io_begin() to
  * netpoll_end(), so calls of several fibers on one fd take turns, and
  * each one tries the system call before it waits (netpoll.c says why
- * that loses no wake-up).
+ * that loses no wake-up).  The fd's mode is remembered until
+ * fiber_close(): an fd closed with plain close() whose number is reused
+ * by a blocking file would block the thread.  Hence fiber_close().
  *
  * SIGPIPE.  write(2) to a socket whose peer is gone raises SIGPIPE,
  * which kills a process that has not ignored it: one client that hangs
@@ -27,16 +29,6 @@
 #include "runtime.h"
 
 /*
- * The fd's mode is remembered until fiber_close(): an fd closed with
- * plain close() whose number is reused by a blocking file would block
- * the thread.  Hence fiber_close().
- */
-static int set_nonblock(int fd)
-{
-	return netpoll_set_nonblock(fd);
-}
-
-/*
  * The call failed with errno @err.  Return: 1 to try it again (EINTR, or
  * EAGAIN and the fd became ready), else the -errno to report.
  */
@@ -52,22 +44,28 @@ static int io_retry(struct netpoll_op *op, int err)
 	return ret < 0 ? ret : 1;
 }
 
-/* write(2), or send(2) without SIGPIPE on a socket.  Return: n or -errno. */
-static ssize_t write_nosignal(int fd, const void *buf, size_t len)
+/*
+ * write(2), or send(2) without SIGPIPE on a socket; *@kind is what we
+ * know of @fd, updated here and in its descriptor as we learn.
+ * Return: n or -errno.
+ */
+static ssize_t write_nosignal(int fd, int *kind, const void *buf, size_t len)
 {
-	int kind = netpoll_kind(fd);
 	ssize_t n;
 
-	if (kind != FD_OTHER) {
+	if (*kind != FD_OTHER) {
 		n = send(fd, buf, len, MSG_NOSIGNAL);
 		if (n >= 0 || errno == EAGAIN || errno == EPIPE) {
-			if (kind == FD_UNKNOWN)
+			if (*kind == FD_UNKNOWN) {
+				*kind = FD_SOCKET;
 				netpoll_set_kind(fd, FD_SOCKET);
+			}
 			return n >= 0 ? n : -errno;
 		}
 		if (errno != ENOTSOCK)
 			return -errno;
 		/* Not a socket (or no longer: plain close() and reuse). */
+		*kind = FD_OTHER;
 		netpoll_set_kind(fd, FD_OTHER);
 	}
 	n = write(fd, buf, len);
@@ -80,9 +78,7 @@ static ssize_t io_read(int fd, void *buf, size_t len, int64_t deadline)
 	ssize_t n;
 	int ret;
 
-	ret = set_nonblock(fd);
-	if (!ret)
-		ret = netpoll_begin(&op, fd, POLLIN, deadline);
+	ret = netpoll_io_begin(&op, fd, POLLIN, deadline);
 	if (ret)
 		return ret;
 	for (;;) {
@@ -107,13 +103,11 @@ static ssize_t io_write(int fd, const void *buf, size_t len, int64_t deadline)
 	ssize_t n;
 	int ret;
 
-	ret = set_nonblock(fd);
-	if (!ret)
-		ret = netpoll_begin(&op, fd, POLLOUT, deadline);
+	ret = netpoll_io_begin(&op, fd, POLLOUT, deadline);
 	if (ret)
 		return ret;
 	while (done < len) {
-		n = write_nosignal(fd, p + done, len - done);
+		n = write_nosignal(fd, &op.kind, p + done, len - done);
 		if (n >= 0) {
 			done += (size_t)n;
 			continue;
@@ -146,8 +140,12 @@ ssize_t fiber_read_timeout(int fd, void *buf, size_t len, int64_t timeout_ns)
 
 ssize_t fiber_write(int fd, const void *buf, size_t len)
 {
-	if (!this_fiber())
-		return write_nosignal(fd, buf, len);
+	int kind;
+
+	if (!this_fiber()) {
+		kind = netpoll_kind(fd);
+		return write_nosignal(fd, &kind, buf, len);
+	}
 	return io_write(fd, buf, len, 0);
 }
 
@@ -166,9 +164,7 @@ int fiber_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 
 	if (!this_fiber())
 		return -ESRCH;
-	ret = set_nonblock(fd);
-	if (!ret)
-		ret = netpoll_begin(&op, fd, POLLIN, 0);
+	ret = netpoll_io_begin(&op, fd, POLLIN, 0);
 	if (ret)
 		return ret;
 	for (;;) {
@@ -194,9 +190,7 @@ int fiber_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 
 	if (!this_fiber())
 		return -ESRCH;
-	ret = set_nonblock(fd);
-	if (!ret)
-		ret = netpoll_begin(&op, fd, POLLOUT, 0);
+	ret = netpoll_io_begin(&op, fd, POLLOUT, 0);
 	if (ret)
 		return ret;
 	if (!connect(fd, addr, addrlen))

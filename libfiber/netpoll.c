@@ -52,10 +52,11 @@
  * pd->lock and readies it; after that only the fiber touches it.
  *
  * Locks: pd->dlock (fiber_set_deadline, fiber_close: they delete and
- * re-arm the deadline timers) before pd->lock (the rest of the pd)
- * before a P's timerlock.  Timer callbacks take pd->lock alone, so
- * timer_del(), which waits for a running callback, is never called with
- * pd->lock held.
+ * re-arm the deadline timers) before pd->lock (the rest of the pd, but
+ * an uncontended call takes and gives back its turn without it: see
+ * TURN_OWNED) before a P's timerlock.  Timer callbacks take pd->lock
+ * alone, so timer_del(), which waits for a running callback, is never
+ * called with pd->lock held.
  *
  * Who polls.  Ms looking for work poll without blocking.  When an M has
  * found nothing at all and fibers wait on fds or timers are armed, one M
@@ -107,19 +108,32 @@ struct pd_waiter {
 	struct pd_waiter *next, *prev;	/* W_QUEUED: the queue */
 };
 
+/*
+ * A direction's turn word: the incarnation it belongs to, whether a call
+ * owns the direction, whether fibers queue for it.  An uncontended call
+ * takes its turn and gives it back with one compare-and-swap each, no
+ * lock: from "free in incarnation seq" to "owned", and back.  With
+ * TURN_QUEUED set both swaps fail, and both sides go the slow way under
+ * pd->lock, which alone sets and clears TURN_QUEUED (set while the queue
+ * is not empty) and changes the incarnation.
+ */
+#define TURN_OWNED	1u
+#define TURN_QUEUED	2u
+#define TURN_SEQ(seq)	((uint32_t)(seq) << 2)
+
 struct pd_dir {
-	bool owned;			/* a call works in this direction */
+	_Atomic uint32_t turn;		/* see TURN_OWNED */
 	bool ready;			/* an edge came while nobody waited */
 	struct pd_waiter *edge;		/* the owner, parked for an edge */
 	struct pd_waiter *head, *tail;	/* queued to own it, FIFO */
-	int64_t deadline;		/* ns; 0: none; <= now: passed */
+	_Atomic int64_t deadline;	/* ns; 0: none; <= now: passed */
 	struct fiber_timer timer;	/* armed for a deadline to come */
 };
 
 struct fiber_pd {
-	struct fiber_lock lock;		/* dir[], but for their timers */
+	struct fiber_lock lock;		/* dir[] (but see turn, timer) */
 	struct fiber_lock dlock;	/* the deadline timers */
-	_Atomic uint32_t seq;		/* incarnation: fiber_close() bumps it */
+	_Atomic uint32_t seq;		/* incarnation, fiber_close() bumps */
 	_Atomic bool nonblock;		/* io.c made it O_NONBLOCK */
 	_Atomic bool registered;	/* in the epoll set */
 	_Atomic uint8_t kind;		/* enum netpoll_kind (io.c) */
@@ -225,7 +239,7 @@ static int pd_register(int fd, struct fiber_pd *pd)
 
 	int ret = 0;
 
-	/* Until fiber_close(): see netpoll_set_nonblock. */
+	/* Until fiber_close(): see pd_set_nonblock. */
 	if (atomic_load_explicit(&pd->registered, memory_order_acquire))
 		return 0;
 	/*
@@ -247,6 +261,25 @@ static int pd_register(int fd, struct fiber_pd *pd)
 	}
 	fiber_unlock(&pd->lock);
 	return ret;
+}
+
+/*
+ * Put @fd in non-blocking mode, once per fiber_close(): every I/O call
+ * asks.  Return: 0 or -errno.
+ */
+static int pd_set_nonblock(int fd, struct fiber_pd *pd)
+{
+	int flags;
+
+	if (atomic_load_explicit(&pd->nonblock, memory_order_relaxed))
+		return 0;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0)
+		return -errno;
+	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK))
+		return -errno;
+	atomic_store(&pd->nonblock, true);
+	return 0;
 }
 
 /* Whether @fd is a socket, as io.c last found out: enum netpoll_kind. */
@@ -300,6 +333,8 @@ static bool pd_unlink(struct fiber_pd *pd, struct pd_waiter *w)
 		dir = &pd->dir[w->d];
 		*(w->prev ? &w->prev->next : &dir->head) = w->next;
 		*(w->next ? &w->next->prev : &dir->tail) = w->prev;
+		if (!dir->head)
+			atomic_fetch_and(&dir->turn, ~TURN_QUEUED);
 		break;
 	case W_EDGE:
 		for (d = 0; d < PD_NDIR; d++)
@@ -389,27 +424,35 @@ static int pd_park(struct fiber_pd *pd, struct pd_waiter *w, int64_t deadline,
 	return w->result;
 }
 
-/*
- * May a call that began in incarnation @seq go on in @events?  pd->lock
- * held.  Return: 0, -EBADF (closed since), -ETIMEDOUT (a deadline passed).
- */
-static int pd_check(struct fiber_pd *pd, uint32_t seq, int events)
+/* Has the deadline of a direction in @events passed? */
+static bool deadline_passed(struct fiber_pd *pd, int events)
 {
 	int64_t now = 0, deadline;
 	int d;
 
-	if (atomic_load_explicit(&pd->seq, memory_order_relaxed) != seq)
-		return -EBADF;
 	for (d = 0; d < PD_NDIR; d++) {
-		deadline = pd->dir[d].deadline;
+		deadline = atomic_load_explicit(&pd->dir[d].deadline,
+						memory_order_relaxed);
 		if (!(events & dir_event(d)) || !deadline)
 			continue;
 		if (!now)
 			now = fiber_nanotime();
 		if (deadline <= now)
-			return -ETIMEDOUT;
+			return true;
 	}
-	return 0;
+	return false;
+}
+
+/*
+ * May a call that began in incarnation @seq go on in @events?  A wait
+ * asks under pd->lock, so that no close or deadline comes between the
+ * answer and its park.  Return: 0, -EBADF (closed since), -ETIMEDOUT.
+ */
+static int pd_check(struct fiber_pd *pd, uint32_t seq, int events)
+{
+	if (atomic_load_explicit(&pd->seq, memory_order_relaxed) != seq)
+		return -EBADF;
+	return deadline_passed(pd, events) ? -ETIMEDOUT : 0;
 }
 
 /* ---- a call's hold on an fd --------------------------------------------- */
@@ -435,16 +478,38 @@ static int dir_acquire(struct netpoll_op *op, int d)
 {
 	struct fiber_pd *pd = op->pd;
 	struct pd_dir *dir = &pd->dir[d];
+	uint32_t turn = TURN_SEQ(op->seq);
 	struct pd_waiter w;
 	int ret;
 
+	/* Free, in our incarnation, nobody queued: ours. */
+	if (atomic_compare_exchange_strong_explicit(&dir->turn, &turn,
+						    turn | TURN_OWNED,
+						    memory_order_acquire,
+						    memory_order_relaxed))
+		return 0;
 	fiber_lock(&pd->lock);
-	ret = pd_check(pd, op->seq, dir_event(d));
-	if (ret || !dir->owned) {
-		if (!ret)
-			dir->owned = true;
-		fiber_unlock(&pd->lock);
-		return ret;
+	for (;;) {
+		ret = pd_check(pd, op->seq, dir_event(d));
+		if (ret) {
+			fiber_unlock(&pd->lock);
+			return ret;
+		}
+		/* Our incarnation (pd->seq and turn change together). */
+		turn = atomic_load(&dir->turn);
+		if (!(turn & TURN_OWNED)) {
+			/* Freed meanwhile; a fast taker may beat us. */
+			if (atomic_compare_exchange_strong(&dir->turn, &turn,
+							   turn | TURN_OWNED)) {
+				fiber_unlock(&pd->lock);
+				return 0;
+			}
+		} else if ((turn & TURN_QUEUED) ||
+			   atomic_compare_exchange_strong(&dir->turn, &turn,
+							  turn | TURN_QUEUED)) {
+			/* Now the owner's swap fails: it will hand over. */
+			break;
+		}
 	}
 	waiter_init(&w, pd);
 	queue_append(pd, d, &w);
@@ -453,13 +518,41 @@ static int dir_acquire(struct netpoll_op *op, int d)
 }
 
 /*
+ * Give back direction @d, owned by @op: to the first in line, else free.
+ * A fiber_close() since made it no longer ours to give.
+ */
+static void dir_release(struct netpoll_op *op, int d, struct fiber **list)
+{
+	struct fiber_pd *pd = op->pd;
+	struct pd_dir *dir = &pd->dir[d];
+	uint32_t turn = TURN_SEQ(op->seq) | TURN_OWNED;
+
+	if (atomic_compare_exchange_strong_explicit(&dir->turn, &turn,
+						    TURN_SEQ(op->seq),
+						    memory_order_release,
+						    memory_order_relaxed))
+		return;
+	fiber_lock(&pd->lock);
+	turn = atomic_load(&dir->turn);
+	if ((turn & ~(TURN_OWNED | TURN_QUEUED)) == TURN_SEQ(op->seq)) {
+		if (dir->head)	/* still owned, by the next; see pd_unlink */
+			pd_unwait(pd, dir->head, 0, list);
+		else		/* the queue left (timeouts): no fast taker */
+			atomic_store(&dir->turn, TURN_SEQ(op->seq));
+	}
+	fiber_unlock(&pd->lock);
+}
+
+/*
  * Begin a call on @fd in @events (POLLIN, POLLOUT or both) that waits
  * until @deadline at most (0: no limit; the fd's deadlines apply too):
- * register @fd with the poller and own those directions, in turn.
- * Return: 0, or -errno (-ETIMEDOUT, -EBADF, what epoll says).  On
- * success netpoll_end() must follow; on failure it does nothing.
+ * register @fd with the poller and own those directions, in turn; for
+ * an I/O call (@io), make @fd non-blocking first.  Return: 0, or -errno
+ * (-ETIMEDOUT, -EBADF, -ENOMEM, what fcntl or epoll says).  On success
+ * netpoll_end() must follow; on failure it does nothing.
  */
-int netpoll_begin(struct netpoll_op *op, int fd, int events, int64_t deadline)
+static int op_begin(struct netpoll_op *op, int fd, int events,
+		    int64_t deadline, bool io)
 {
 	struct fiber_pd *pd = pd_get(fd);
 	int d, ret;
@@ -469,8 +562,16 @@ int netpoll_begin(struct netpoll_op *op, int fd, int events, int64_t deadline)
 	op->held = 0;
 	op->waited = false;
 	op->deadline = deadline;
+	op->kind = FD_UNKNOWN;
 	if (!pd)
 		return fd < 0 ? -EBADF : -ENOMEM;
+	if (io) {
+		ret = pd_set_nonblock(fd, pd);
+		if (ret)
+			return ret;
+		op->kind = atomic_load_explicit(&pd->kind,
+						memory_order_relaxed);
+	}
 	/*
 	 * The incarnation before registering: a fiber_close() after this
 	 * is noticed (-EBADF) rather than leaving us in an fd it has
@@ -492,21 +593,27 @@ int netpoll_begin(struct netpoll_op *op, int fd, int events, int64_t deadline)
 		op->held |= dir_event(d);
 		op->waited |= ret;
 	}
-	if (op->waited) {
-		/*
-		 * Handed over after a wait: the fd may have been closed or
-		 * its deadline passed meanwhile (Go checks the deadline
-		 * after taking fdMutex, too).
-		 */
-		fiber_lock(&pd->lock);
-		ret = pd_check(pd, op->seq, events);
-		fiber_unlock(&pd->lock);
-		if (ret) {
-			netpoll_end(op);
-			return ret;
-		}
+	/*
+	 * Closed or past the deadline, maybe while we waited for our turn
+	 * (Go checks the deadline after taking fdMutex, too).
+	 */
+	ret = pd_check(pd, op->seq, events);
+	if (ret) {
+		netpoll_end(op);
+		return ret;
 	}
 	return 0;
+}
+
+int netpoll_begin(struct netpoll_op *op, int fd, int events, int64_t deadline)
+{
+	return op_begin(op, fd, events, deadline, false);
+}
+
+int netpoll_io_begin(struct netpoll_op *op, int fd, int events,
+		     int64_t deadline)
+{
+	return op_begin(op, fd, events, deadline, true);
 }
 
 /*
@@ -552,27 +659,14 @@ int netpoll_wait(struct netpoll_op *op)
 /* End the call: hand each direction it owns to the first in line. */
 void netpoll_end(struct netpoll_op *op)
 {
-	struct fiber_pd *pd = op->pd;
 	struct fiber *list = NULL;
-	struct pd_dir *dir;
 	int d;
 
-	if (!pd || !op->held)
+	if (!op->pd)
 		return;
-	fiber_lock(&pd->lock);
-	/* Closed since: the directions are no longer ours to give. */
-	if (atomic_load_explicit(&pd->seq, memory_order_relaxed) == op->seq) {
-		for (d = 0; d < PD_NDIR; d++) {
-			dir = &pd->dir[d];
-			if (!(op->held & dir_event(d)))
-				continue;
-			if (dir->head)
-				pd_unwait(pd, dir->head, 0, &list); /* it owns it */
-			else
-				dir->owned = false;
-		}
-	}
-	fiber_unlock(&pd->lock);
+	for (d = 0; d < PD_NDIR; d++)
+		if (op->held & dir_event(d))
+			dir_release(op, d, &list);
 	op->held = 0;
 	fiber_ready_list(list);
 }
@@ -635,8 +729,7 @@ static void pd_deadline_fired(struct fiber_pd *pd, int d)
 	 * A deadline is changed only after its timer was deleted, so this
 	 * is the one it was armed for, and it has passed; check anyway.
 	 */
-	if (pd->dir[d].deadline &&
-	    pd->dir[d].deadline <= fiber_nanotime())
+	if (deadline_passed(pd, dir_event(d)))
 		dir_wake_all(pd, d, -ETIMEDOUT, &list);
 	fiber_unlock(&pd->lock);
 	fiber_ready_list(list);
@@ -681,7 +774,7 @@ int fiber_set_deadline(int fd, int which, int64_t when_ns)
 		/* Before the deadline changes: see pd_deadline_fired. */
 		timer_del(&dir->timer);
 		fiber_lock(&pd->lock);
-		dir->deadline = when_ns;
+		atomic_store(&dir->deadline, when_ns);
 		now = fiber_nanotime();
 		if (when_ns && when_ns <= now)
 			dir_wake_all(pd, d, -ETIMEDOUT, &list);
@@ -694,7 +787,7 @@ int fiber_set_deadline(int fd, int which, int64_t when_ns)
 		if (timer_add(&dir->timer)) {
 			/* Never a deadline that nothing would enforce. */
 			fiber_lock(&pd->lock);
-			dir->deadline = 0;
+			atomic_store(&dir->deadline, 0);
 			fiber_unlock(&pd->lock);
 			ret = -ENOMEM;
 		}
@@ -716,6 +809,7 @@ void netpoll_close(int fd)
 	struct fiber_pd *pd = pd_get(fd);
 	struct fiber *list = NULL;
 	struct pd_dir *dir;
+	uint32_t seq;
 	int d;
 
 	if (!pd)
@@ -724,13 +818,14 @@ void netpoll_close(int fd)
 	for (d = 0; d < PD_NDIR; d++)
 		timer_del(&pd->dir[d].timer);
 	fiber_lock(&pd->lock);
-	atomic_fetch_add(&pd->seq, 1);
+	seq = atomic_fetch_add(&pd->seq, 1) + 1;
 	for (d = 0; d < PD_NDIR; d++) {
 		dir = &pd->dir[d];
 		dir_wake_all(pd, d, -EBADF, &list);
-		dir->owned = false;
+		/* Free in the new incarnation; the old owner's swap fails. */
+		atomic_store(&dir->turn, TURN_SEQ(seq));
 		dir->ready = false;
-		dir->deadline = 0;
+		atomic_store(&dir->deadline, 0);
 	}
 	atomic_store(&pd->nonblock, false);
 	atomic_store(&pd->registered, false);
@@ -738,27 +833,6 @@ void netpoll_close(int fd)
 	fiber_unlock(&pd->lock);
 	fiber_unlock(&pd->dlock);
 	fiber_ready_list(list);
-}
-
-/*
- * Put @fd in non-blocking mode, once per fiber_close(): io.c calls this
- * before every operation.  Return: 0 or -errno.
- */
-int netpoll_set_nonblock(int fd)
-{
-	struct fiber_pd *pd = pd_get(fd);
-	int flags;
-
-	if (pd && atomic_load_explicit(&pd->nonblock, memory_order_relaxed))
-		return 0;
-	flags = fcntl(fd, F_GETFL);
-	if (flags < 0)
-		return -errno;
-	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK))
-		return -errno;
-	if (pd)
-		atomic_store(&pd->nonblock, true);
-	return 0;
 }
 
 /*

@@ -368,12 +368,15 @@ struct netpoll_op {
 	bool waited;		/* handed over after others' turns */
 	uint32_t seq;		/* the fd's incarnation (fiber_close) */
 	int64_t deadline;	/* its own, CLOCK_MONOTONIC ns; 0: none */
+	int kind;		/* enum netpoll_kind, for io.c */
 };
 
 /* What io.c found @fd to be, until fiber_close(). */
 enum netpoll_kind { FD_UNKNOWN, FD_SOCKET, FD_OTHER };
 
 int netpoll_begin(struct netpoll_op *op, int fd, int events, int64_t deadline);
+int netpoll_io_begin(struct netpoll_op *op, int fd, int events,
+		     int64_t deadline);
 int netpoll_wait(struct netpoll_op *op);
 void netpoll_end(struct netpoll_op *op);
 int64_t netpoll_deadline(int64_t timeout_ns);
@@ -385,7 +388,6 @@ bool netpoll_has_waiters(void);
 bool netpoll_block(struct fiber **list);
 bool netpoll_stale(int64_t now, int64_t ns);
 void netpoll_close(int fd);
-int netpoll_set_nonblock(int fd);
 struct fiber *netpoll(int64_t delay_ns);
 void netpoll_wake_for(int64_t when);
 void netpoll_break(void);

@@ -65,7 +65,7 @@ static void close_pair(int fds[2])
 	CHECK(fiber_close(fds[1]) == 0);
 }
 
-/* ---- a read deadline: expiry, at once when passed, cleared --------------- */
+/* ---- a read deadline: expiry, at once when passed, cleared -------------- */
 
 static void read_deadline(bool sock)
 {
@@ -97,7 +97,8 @@ static void read_deadline(bool sock)
 	CHECK(fiber_set_deadline(fds[0], FIBER_READ, -5) == 0);
 	CHECK(fiber_read(fds[0], &c, 1) == -ETIMEDOUT);
 	/* A future one lets reads through until then. */
-	CHECK(fiber_set_deadline(fds[0], FIBER_READ, fiber_now() + LATE_NS) == 0);
+	CHECK(fiber_set_deadline(fds[0], FIBER_READ,
+				 fiber_now() + LATE_NS) == 0);
 	CHECK(write(fds[1], "w", 1) == 1);
 	CHECK(fiber_read(fds[0], &c, 1) == 1 && c == 'w');
 	close_pair(fds);
@@ -116,7 +117,7 @@ TEST(read_deadline_on_pipe_and_socket)
 	EXPECT_CLEAN_RUN(main_read_deadline);
 }
 
-/* ---- set while fibers wait, or moved later ------------------------------- */
+/* ---- set while fibers wait, or moved later ------------------------------ */
 
 #define WAITERS	8
 static int wfds[2];
@@ -237,7 +238,8 @@ static void extended(bool sock)
 	for (i = 0; i < WAITERS; i++)
 		CHECK(wresult[i] == -ETIMEDOUT);
 	/* Extended after it passed: the fd works again. */
-	CHECK(fiber_set_deadline(wfds[0], FIBER_READ, fiber_now() + LATE_NS) == 0);
+	CHECK(fiber_set_deadline(wfds[0], FIBER_READ,
+				 fiber_now() + LATE_NS) == 0);
 	start_waiters();
 	CHECK(write(wfds[1], "abcdefgh", WAITERS) == WAITERS);
 	WAIT_FOR(wdone == WAITERS);
@@ -295,7 +297,7 @@ TEST(deadline_set_from_a_plain_thread)
 	EXPECT_CLEAN_RUN(main_from_thread);
 }
 
-/* ---- write deadlines ------------------------------------------------------ */
+/* ---- write deadlines ---------------------------------------------------- */
 
 #define BIG	(4 << 20)
 
@@ -335,7 +337,8 @@ static void write_deadline(bool sock)
 	/* The fd's deadline cuts a longer timeout short. */
 	t0 = fiber_now();
 	CHECK(fiber_set_deadline(fds[1], FIBER_WRITE, t0 + 10 * MS) == 0);
-	CHECK(fiber_write_timeout(fds[1], "x", 1, 3600 * 1000 * MS) == -ETIMEDOUT);
+	CHECK(fiber_write_timeout(fds[1], "x", 1,
+				  3600 * 1000 * MS) == -ETIMEDOUT);
 	CHECK(fiber_now() - t0 >= 10 * MS);
 	CHECK(fiber_now() - t0 < LATE_NS);
 	CHECK(fiber_read(fds[0], &c, 1) == 1);
@@ -356,7 +359,7 @@ TEST(write_deadline_on_pipe_and_socket)
 	EXPECT_CLEAN_RUN(main_write_deadline);
 }
 
-/* ---- accept and connect ---------------------------------------------------- */
+/* ---- accept and connect ------------------------------------------------- */
 
 static int main_accept_connect(int argc, char **argv)
 {
@@ -400,7 +403,7 @@ TEST(accept_and_connect_deadlines)
 	EXPECT_CLEAN_RUN(main_accept_connect);
 }
 
-/* ---- fiber_read_timeout, alone and in the queue ---------------------------- */
+/* ---- fiber_read_timeout, alone and in the queue ------------------------- */
 
 static int qfds[2];
 static _Atomic int qresult[3];
@@ -467,7 +470,7 @@ TEST(read_timeout_alone_and_in_line)
 	EXPECT_CLEAN_RUN(main_read_timeouts);
 }
 
-/* ---- fiber_close clears them; the errors --------------------------------- */
+/* ---- fiber_close clears them; the errors -------------------------------- */
 
 static int main_close_and_errors(int argc, char **argv)
 {

@@ -159,7 +159,8 @@ static int main_acceptors(int argc, char **argv)
 	server_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	CHECK(bind(listen_fd, (struct sockaddr *)&server_addr, len) == 0);
 	CHECK(listen(listen_fd, 4096) == 0);
-	CHECK(getsockname(listen_fd, (struct sockaddr *)&server_addr, &len) == 0);
+	CHECK(getsockname(listen_fd, (struct sockaddr *)&server_addr,
+			  &len) == 0);
 	/* Acceptor k joins the line k-th: parked before the next starts. */
 	for (i = 0; i < ACCEPTORS; i++) {
 		CHECK(fiber_go(acceptor, (void *)i) == 0);
@@ -409,10 +410,10 @@ TEST(wait_fd_waiters_served_in_order)
 		TH_LOG("%s", err);
 }
 
-/* ---- writes do not interleave -------------------------------------------- */
+/* ---- writes do not interleave ------------------------------------------- */
 
 #define BIG_WRITERS	4
-#define BIG_LEN		(256 * 1024)	/* far more than a pipe or socket holds */
+#define BIG_LEN		(256 * 1024)	/* more than a pipe or socket holds */
 
 static int big_fds[2];
 
@@ -478,7 +479,7 @@ TEST(concurrent_writes_never_interleave)
 		TH_LOG("%s", err);
 }
 
-/* ---- close while many wait ----------------------------------------------- */
+/* ---- close while many wait ---------------------------------------------- */
 
 #define CLOSE_WAITERS	16
 static int rpipe[2], wpipe[2];
