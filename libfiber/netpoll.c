@@ -1,13 +1,62 @@
 // SPDX-License-Identifier: MIT
 /*
  * The netpoller: one edge-triggered epoll instance for the process, as
- * Go's netpoll_epoll.go.
+ * Go's netpoll_epoll.go, and the state of each fd that lets any number
+ * of fibers use it at once, as Go's internal/poll.
  *
- * Each fd a fiber waits on has a descriptor (struct fiber_pd) with, per
- * direction, either a waiting fiber or a "ready" flag left by an edge
- * nobody waited for.  A waiter first consumes the flag; if there is none
- * it parks, and the descriptor's lock is released only after it is off
- * its stack (the park commit), so the poller cannot ready it too early.
+ * Each fd a fiber uses has a descriptor (struct fiber_pd) with two
+ * directions, read and write.  A direction has at most one owner: the
+ * fiber whose call (a read, an accept, a whole write, fiber_wait_fd)
+ * works in that direction now.  Other fibers queue for it, parked, in
+ * FIFO order, and each call hands the direction to the first in line
+ * as it ends (Go's fdMutex, but strictly in turn).  From this:
+ *
+ *  - Only the owner waits for an edge, in the direction's edge slot, so
+ *    an edge wakes one fiber, never a herd.
+ *  - Every owner makes its system call before it waits for an edge.
+ *    With edge-triggered epoll one edge may stand for many connections
+ *    or bytes, and no second edge comes for those: the owner takes what
+ *    it needs and passes the direction on, and the next owner finds the
+ *    rest with its own call.  So a consumed edge strands nobody while
+ *    data remains, and EOF or an error reaches every reader in turn.  A
+ *    woken owner that finds EAGAIN (a plain read() elsewhere was
+ *    quicker) waits again, still first in line.
+ *  - A whole fiber_write is one owner's: writes of several fibers to a
+ *    stream never interleave, as in Go.
+ *  - fiber_wait_fd makes no call of its own, so one whose turn came
+ *    after a wait looks with poll() first (fiber_wait_fd).
+ *  - A fiber in a queue waits for an owner that runs, is runnable, or
+ *    is parked for an edge and counted in np.nwaiters: the poller and
+ *    the deadlock check need not know about queues.
+ *  - An edge that comes while no owner waits sets the direction's
+ *    "ready" flag, which the next wait consumes and retries on: an edge
+ *    is never lost (at worst, one retry finds EAGAIN).
+ *
+ * Deadlines (fiber_set_deadline, Go's SetReadDeadline) belong to a
+ * direction: an absolute time from which calls fail with -ETIMEDOUT at
+ * once, before any I/O, and waits end.  A timer per direction (timer.c)
+ * wakes the owner and the queue when it passes; a deadline set in the
+ * past does so at once; moving it later leaves them waiting.  A call's
+ * own timeout (fiber_read_timeout, fiber_wait_fd) is a timer on its
+ * waiter, armed only while it is parked.
+ *
+ * fiber_close() ends the fd's incarnation: it wakes the owner and the
+ * queue with -EBADF and bumps pd->seq, so that a call still running on
+ * the old file can no longer touch the state of a new file that got the
+ * same number.
+ *
+ * Waiters.  A waiter lives on its fiber's stack.  It is put on a list
+ * (a queue, or the edge slots) under pd->lock, which the park's commit
+ * releases once the fiber is off its stack.  Whoever takes it off (an
+ * edge, a hand-over, a timer, a close: pd_unwait) sets its result under
+ * pd->lock and readies it; after that only the fiber touches it.
+ *
+ * Locks: pd->dlock (fiber_set_deadline, fiber_close: they delete and
+ * re-arm the deadline timers) before pd->lock (the rest of the pd, but
+ * an uncontended call takes and gives back its turn without it: see
+ * TURN_OWNED) before a P's timerlock.  Timer callbacks take pd->lock
+ * alone, so timer_del(), which waits for a running callback, is never
+ * called with pd->lock held.
  *
  * Who polls.  Ms looking for work poll without blocking.  When an M has
  * found nothing at all and fibers wait on fds or timers are armed, one M
@@ -20,6 +69,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
@@ -31,18 +81,63 @@
 #define PD_CHUNK	4096
 #define PD_CHUNKS	1024		/* fds up to 4M */
 
+/* fiber_set_deadline() takes the bits fiber_wait_fd() does. */
+_Static_assert(FIBER_READ == POLLIN && FIBER_WRITE == POLLOUT,
+	       "FIBER_READ and FIBER_WRITE are POLLIN and POLLOUT");
+
+enum { PD_READ, PD_WRITE, PD_NDIR };
+
+static inline int dir_event(int d)
+{
+	return d == PD_READ ? POLLIN : POLLOUT;
+}
+
+enum pd_waiter_state {
+	W_DONE,		/* on no list: running, or readied with its result */
+	W_QUEUED,	/* in dir[d]'s queue, waiting to own it */
+	W_EDGE,		/* the owner, in the edge slots of @events */
+};
+
 struct pd_waiter {
 	struct fiber *g;
-	int ready;		/* POLLIN/POLLOUT that woke it, 0 on timeout */
-	bool closed;		/* fiber_close() woke it */
+	struct fiber_pd *pd;
+	enum pd_waiter_state state;
+	int d;				/* W_QUEUED: the direction */
+	int events;			/* W_EDGE: POLLIN, POLLOUT, both */
+	int result;			/* set by pd_unwait */
+	struct pd_waiter *next, *prev;	/* W_QUEUED: the queue */
+};
+
+/*
+ * A direction's turn word: the incarnation it belongs to, whether a call
+ * owns the direction, whether fibers queue for it.  An uncontended call
+ * takes its turn and gives it back with one compare-and-swap each, no
+ * lock: from "free in incarnation seq" to "owned", and back.  With
+ * TURN_QUEUED set both swaps fail, and both sides go the slow way under
+ * pd->lock, which alone sets and clears TURN_QUEUED (set while the queue
+ * is not empty) and changes the incarnation.
+ */
+#define TURN_OWNED	1u
+#define TURN_QUEUED	2u
+#define TURN_SEQ(seq)	((uint32_t)(seq) << 2)
+
+struct pd_dir {
+	_Atomic uint32_t turn;		/* see TURN_OWNED */
+	bool ready;			/* an edge came while nobody waited */
+	struct pd_waiter *edge;		/* the owner, parked for an edge */
+	struct pd_waiter *head, *tail;	/* queued to own it, FIFO */
+	_Atomic int64_t deadline;	/* ns; 0: none; <= now: passed */
+	struct fiber_timer timer;	/* armed for a deadline to come */
 };
 
 struct fiber_pd {
-	struct fiber_lock lock;
-	struct pd_waiter *rw, *ww;	/* waiting to read, to write */
-	bool rready, wready;		/* an edge nobody waited for */
+	struct fiber_lock lock;		/* dir[] (but see turn, timer) */
+	struct fiber_lock dlock;	/* the deadline timers */
+	_Atomic uint32_t seq;		/* incarnation, fiber_close() bumps */
 	_Atomic bool nonblock;		/* io.c made it O_NONBLOCK */
 	_Atomic bool registered;	/* in the epoll set */
+	_Atomic uint8_t kind;		/* enum netpoll_kind (io.c) */
+	struct pd_dir dir[PD_NDIR];
 };
 
 static struct {
@@ -50,7 +145,7 @@ static struct {
 	int breakfd;
 	_Atomic bool break_pending;
 	_Atomic(struct fiber_pd *) chunks[PD_CHUNKS];
-	_Atomic int nwaiters;		/* fibers parked on an fd */
+	_Atomic int nwaiters;		/* fibers parked for an edge */
 	_Atomic bool blocked;		/* an M sleeps in epoll_wait */
 	_Atomic int64_t until;		/* ...until then (0: no timeout) */
 	_Atomic int64_t lastpoll;
@@ -144,7 +239,7 @@ static int pd_register(int fd, struct fiber_pd *pd)
 
 	int ret = 0;
 
-	/* Until fiber_close(): see netpoll_set_nonblock. */
+	/* Until fiber_close(): see pd_set_nonblock. */
 	if (atomic_load_explicit(&pd->registered, memory_order_acquire))
 		return 0;
 	/*
@@ -157,7 +252,7 @@ static int pd_register(int fd, struct fiber_pd *pd)
 	 */
 	fiber_lock(&pd->lock);
 	if (!atomic_load(&pd->registered)) {
-		pd->rready = pd->wready = false;
+		pd->dir[PD_READ].ready = pd->dir[PD_WRITE].ready = false;
 		if (!epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev) ||
 		    errno == EEXIST)
 			atomic_store(&pd->registered, true);
@@ -168,175 +263,599 @@ static int pd_register(int fd, struct fiber_pd *pd)
 	return ret;
 }
 
-struct pd_timeout {
-	struct fiber_pd *pd;
-	struct pd_waiter *w;
-};
-
-/* The deadline passed: take the waiter off the descriptor and ready it. */
-static void pd_timed_out(void *arg)
-{
-	struct pd_timeout *to = arg;
-	struct fiber_pd *pd = to->pd;
-	struct fiber *g = NULL;
-
-	fiber_lock(&pd->lock);
-	if (pd->rw == to->w || pd->ww == to->w) {
-		if (pd->rw == to->w)
-			pd->rw = NULL;
-		if (pd->ww == to->w)
-			pd->ww = NULL;
-		g = to->w->g;
-	}
-	fiber_unlock(&pd->lock);
-	if (g) {
-		atomic_fetch_sub(&np.nwaiters, 1);
-		fiber_ready(g);
-	}
-}
-
-int fiber_wait_fd(int fd, int events, int64_t timeout_ns)
-{
-	struct fiber_m *m = this_m();
-	struct pd_waiter w = { NULL, 0, false };
-	struct pd_timeout to;
-	struct fiber_timer timer = { 0 };
-	struct fiber_pd *pd;
-	int ret, got = 0;
-
-	if (!m || !m->curg)
-		return -ESRCH;
-	if (!(events & (POLLIN | POLLOUT)) || (events & ~(POLLIN | POLLOUT)))
-		return -EINVAL;
-	pd = pd_get(fd);
-	if (!pd)
-		return fd < 0 ? -EBADF : -ENOMEM;
-	ret = pd_register(fd, pd);
-	if (ret)
-		return ret < 0 ? ret : events;
-
-	fiber_lock(&pd->lock);
-	if ((events & POLLIN) && pd->rready) {
-		pd->rready = false;
-		got |= POLLIN;
-	}
-	if ((events & POLLOUT) && pd->wready) {
-		pd->wready = false;
-		got |= POLLOUT;
-	}
-	if (got || timeout_ns == 0 ||
-	    ((events & POLLIN) && pd->rw) || ((events & POLLOUT) && pd->ww)) {
-		fiber_unlock(&pd->lock);
-		if (got)
-			return got;
-		return timeout_ns == 0 ? -ETIMEDOUT : -EBUSY;
-	}
-	w.g = m->curg;
-	if (events & POLLIN)
-		pd->rw = &w;
-	if (events & POLLOUT)
-		pd->ww = &w;
-	atomic_fetch_add(&np.nwaiters, 1);
-	if (timeout_ns > 0) {
-		to.pd = pd;
-		to.w = &w;
-		timer.when = fiber_nanotime() + timeout_ns;
-		timer.fn = pd_timed_out;
-		timer.arg = &to;
-		if (timer_add(&timer))
-			timeout_ns = -1;	/* no memory: wait without */
-	}
-	fiber_park_unlock(&pd->lock, "IO wait");
-	if (timeout_ns > 0)
-		timer_del(&timer);
-	if (w.closed)
-		return -EBADF;
-	return w.ready ? w.ready : -ETIMEDOUT;
-}
-
-/* Take waiter @w off @pd with @ready; append its fiber to *@list. */
-static void pd_take(struct fiber_pd *pd, struct pd_waiter *w, int ready,
-		    struct fiber **list)
-{
-	w->ready |= ready;
-	if (pd->rw == w)
-		pd->rw = NULL;
-	if (pd->ww == w)
-		pd->ww = NULL;
-	atomic_fetch_sub(&np.nwaiters, 1);
-	atomic_store(&w->g->status, FIBER_RUNNABLE);
-	w->g->schedlink = *list;
-	*list = w->g;
-}
-
 /*
- * Forget @fd's state before it is closed (its number will be reused),
- * and wake the fibers parked on it: they get -EBADF.
+ * Put @fd in non-blocking mode, once per fiber_close(): every I/O call
+ * asks.  Return: 0 or -errno.
  */
-void netpoll_close(int fd)
+static int pd_set_nonblock(int fd, struct fiber_pd *pd)
 {
-	struct fiber_pd *pd = pd_get(fd);
-	struct fiber *list = NULL;
-
-	if (!pd)
-		return;
-	fiber_lock(&pd->lock);
-	pd->rready = pd->wready = false;
-	if (pd->rw) {
-		pd->rw->closed = true;
-		pd_take(pd, pd->rw, 0, &list);
-	}
-	if (pd->ww) {
-		pd->ww->closed = true;
-		pd_take(pd, pd->ww, 0, &list);
-	}
-	atomic_store(&pd->nonblock, false);
-	atomic_store(&pd->registered, false);
-	fiber_unlock(&pd->lock);
-	fiber_ready_list(list);
-}
-
-/*
- * Put @fd in non-blocking mode, once per fiber_close(): io.c calls this
- * before every operation.  Return: 0 or -errno.
- */
-int netpoll_set_nonblock(int fd)
-{
-	struct fiber_pd *pd = pd_get(fd);
 	int flags;
 
-	if (pd && atomic_load_explicit(&pd->nonblock, memory_order_relaxed))
+	if (atomic_load_explicit(&pd->nonblock, memory_order_relaxed))
 		return 0;
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0)
 		return -errno;
 	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK))
 		return -errno;
-	if (pd)
-		atomic_store(&pd->nonblock, true);
+	atomic_store(&pd->nonblock, true);
 	return 0;
 }
 
+/* Whether @fd is a socket, as io.c last found out: enum netpoll_kind. */
+int netpoll_kind(int fd)
+{
+	struct fiber_pd *pd = pd_get(fd);
+
+	return pd ? atomic_load_explicit(&pd->kind, memory_order_relaxed) :
+		    FD_UNKNOWN;
+}
+
+void netpoll_set_kind(int fd, int kind)
+{
+	struct fiber_pd *pd = pd_get(fd);
+
+	if (pd)
+		atomic_store_explicit(&pd->kind, (uint8_t)kind,
+				      memory_order_relaxed);
+}
+
+/* ---- waiters ------------------------------------------------------------ */
+
+static void waiter_init(struct pd_waiter *w, struct fiber_pd *pd)
+{
+	memset(w, 0, sizeof(*w));
+	w->g = this_fiber();
+	w->pd = pd;
+}
+
+/* Append @w to direction @d's queue.  pd->lock held. */
+static void queue_append(struct fiber_pd *pd, int d, struct pd_waiter *w)
+{
+	struct pd_dir *dir = &pd->dir[d];
+
+	w->state = W_QUEUED;
+	w->d = d;
+	w->next = NULL;
+	w->prev = dir->tail;
+	*(dir->tail ? &dir->tail->next : &dir->head) = w;
+	dir->tail = w;
+}
+
+/* Take @w off the list it is on.  Return: false if it was on none. */
+static bool pd_unlink(struct fiber_pd *pd, struct pd_waiter *w)
+{
+	struct pd_dir *dir;
+	int d;
+
+	switch (w->state) {
+	case W_QUEUED:
+		dir = &pd->dir[w->d];
+		*(w->prev ? &w->prev->next : &dir->head) = w->next;
+		*(w->next ? &w->next->prev : &dir->tail) = w->prev;
+		if (!dir->head)
+			atomic_fetch_and(&dir->turn, ~TURN_QUEUED);
+		break;
+	case W_EDGE:
+		for (d = 0; d < PD_NDIR; d++)
+			if (pd->dir[d].edge == w)
+				pd->dir[d].edge = NULL;
+		atomic_fetch_sub(&np.nwaiters, 1);
+		break;
+	case W_DONE:
+		return false;
+	}
+	w->state = W_DONE;
+	return true;
+}
+
 /*
- * An edge for @ready on @pd: wake the reader and the writer (two fibers
- * on a full-duplex socket, or one waiting for both), or remember it.
+ * Take parked waiter @w off its list with @result (events, 0 for "you
+ * own the direction now", or -errno), and put its fiber on *@list for
+ * the caller to ready once pd->lock is released.  A waiter already
+ * taken off by someone else is left alone.  pd->lock held.
+ */
+static void pd_unwait(struct fiber_pd *pd, struct pd_waiter *w, int result,
+		      struct fiber **list)
+{
+	if (!pd_unlink(pd, w))
+		return;
+	w->result = result;
+	atomic_store(&w->g->status, FIBER_RUNNABLE);
+	w->g->schedlink = *list;
+	*list = w->g;
+}
+
+/* Take the owner and everyone queued in direction @d off with @result. */
+static void dir_wake_all(struct fiber_pd *pd, int d, int result,
+			 struct fiber **list)
+{
+	struct pd_dir *dir = &pd->dir[d];
+
+	if (dir->edge)
+		pd_unwait(pd, dir->edge, result, list);
+	while (dir->head)
+		pd_unwait(pd, dir->head, result, list);
+}
+
+/* A waiter's own timeout passed. */
+static void pd_waiter_timeout(void *arg)
+{
+	struct pd_waiter *w = arg;
+	struct fiber_pd *pd = w->pd;
+	struct fiber *list = NULL;
+
+	fiber_lock(&pd->lock);
+	pd_unwait(pd, w, -ETIMEDOUT, &list);
+	fiber_unlock(&pd->lock);
+	fiber_ready_list(list);
+}
+
+/*
+ * Park the calling fiber as @w, which the caller has just put on a list
+ * of @pd, until someone takes it off or @deadline (0: none) passes.
+ * pd->lock held; released.  Return: @w's result.
+ */
+static int pd_park(struct fiber_pd *pd, struct pd_waiter *w, int64_t deadline,
+		   const char *reason)
+{
+	struct fiber_timer t = { 0 };
+	int err = 0;
+
+	if (deadline) {
+		if (deadline <= fiber_nanotime()) {
+			err = -ETIMEDOUT;
+		} else {
+			/* It cannot fire before we are parked: pd->lock. */
+			t.when = deadline;
+			t.fn = pd_waiter_timeout;
+			t.arg = w;
+			err = timer_add(&t);
+		}
+		if (err) {
+			pd_unlink(pd, w);
+			fiber_unlock(&pd->lock);
+			return err;
+		}
+	}
+	fiber_park_unlock(&pd->lock, reason);
+	if (deadline)
+		timer_del(&t);	/* waits for a callback still using @w */
+	return w->result;
+}
+
+/* Has the deadline of a direction in @events passed? */
+static bool deadline_passed(struct fiber_pd *pd, int events)
+{
+	int64_t now = 0, deadline;
+	int d;
+
+	for (d = 0; d < PD_NDIR; d++) {
+		deadline = atomic_load_explicit(&pd->dir[d].deadline,
+						memory_order_relaxed);
+		if (!(events & dir_event(d)) || !deadline)
+			continue;
+		if (!now)
+			now = fiber_nanotime();
+		if (deadline <= now)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * May a call that began in incarnation @seq go on in @events?  A wait
+ * asks under pd->lock, so that no close or deadline comes between the
+ * answer and its park.  Return: 0, -EBADF (closed since), -ETIMEDOUT.
+ */
+static int pd_check(struct fiber_pd *pd, uint32_t seq, int events)
+{
+	if (atomic_load_explicit(&pd->seq, memory_order_relaxed) != seq)
+		return -EBADF;
+	return deadline_passed(pd, events) ? -ETIMEDOUT : 0;
+}
+
+/* ---- a call's hold on an fd --------------------------------------------- */
+
+/* The deadline @timeout_ns from now: 0 (none) if < 0 or too far. */
+int64_t netpoll_deadline(int64_t timeout_ns)
+{
+	int64_t now;
+
+	if (timeout_ns < 0)
+		return 0;
+	now = fiber_nanotime();
+	if (timeout_ns > INT64_MAX - now)
+		return 0;
+	return now + timeout_ns ? now + timeout_ns : 1;
+}
+
+/*
+ * Own direction @d of @op's fd, after the fibers queued for it.
+ * Return: 0 (at once), 1 (handed over after a wait), or -errno.
+ */
+static int dir_acquire(struct netpoll_op *op, int d)
+{
+	struct fiber_pd *pd = op->pd;
+	struct pd_dir *dir = &pd->dir[d];
+	uint32_t turn = TURN_SEQ(op->seq);
+	struct pd_waiter w;
+	int ret;
+
+	/* Free, in our incarnation, nobody queued: ours. */
+	if (atomic_compare_exchange_strong_explicit(&dir->turn, &turn,
+						    turn | TURN_OWNED,
+						    memory_order_acquire,
+						    memory_order_relaxed))
+		return 0;
+	fiber_lock(&pd->lock);
+	for (;;) {
+		ret = pd_check(pd, op->seq, dir_event(d));
+		if (ret) {
+			fiber_unlock(&pd->lock);
+			return ret;
+		}
+		/* Our incarnation (pd->seq and turn change together). */
+		turn = atomic_load(&dir->turn);
+		if (!(turn & TURN_OWNED)) {
+			/* Freed meanwhile; a fast taker may beat us. */
+			if (atomic_compare_exchange_strong(&dir->turn, &turn,
+							   turn | TURN_OWNED)) {
+				fiber_unlock(&pd->lock);
+				return 0;
+			}
+		} else if ((turn & TURN_QUEUED) ||
+			   atomic_compare_exchange_strong(&dir->turn, &turn,
+							  turn | TURN_QUEUED)) {
+			/* Now the owner's swap fails: it will hand over. */
+			break;
+		}
+	}
+	waiter_init(&w, pd);
+	queue_append(pd, d, &w);
+	ret = pd_park(pd, &w, op->deadline, "IO queue");
+	return ret ? ret : 1;
+}
+
+/*
+ * Give back direction @d, owned by @op: to the first in line, else free.
+ * A fiber_close() since made it no longer ours to give.
+ */
+static void dir_release(struct netpoll_op *op, int d, struct fiber **list)
+{
+	struct fiber_pd *pd = op->pd;
+	struct pd_dir *dir = &pd->dir[d];
+	uint32_t turn = TURN_SEQ(op->seq) | TURN_OWNED;
+
+	if (atomic_compare_exchange_strong_explicit(&dir->turn, &turn,
+						    TURN_SEQ(op->seq),
+						    memory_order_release,
+						    memory_order_relaxed))
+		return;
+	fiber_lock(&pd->lock);
+	turn = atomic_load(&dir->turn);
+	if ((turn & ~(TURN_OWNED | TURN_QUEUED)) == TURN_SEQ(op->seq)) {
+		if (dir->head)	/* still owned, by the next; see pd_unlink */
+			pd_unwait(pd, dir->head, 0, list);
+		else		/* the queue left (timeouts): no fast taker */
+			atomic_store(&dir->turn, TURN_SEQ(op->seq));
+	}
+	fiber_unlock(&pd->lock);
+}
+
+/*
+ * Begin a call on @fd in @events (POLLIN, POLLOUT or both) that waits
+ * until @deadline at most (0: no limit; the fd's deadlines apply too):
+ * register @fd with the poller and own those directions, in turn; for
+ * an I/O call (@io), make @fd non-blocking first.  Return: 0, or -errno
+ * (-ETIMEDOUT, -EBADF, -ENOMEM, what fcntl or epoll says).  On success
+ * netpoll_end() must follow; on failure it does nothing.
+ */
+static int op_begin(struct netpoll_op *op, int fd, int events,
+		    int64_t deadline, bool io)
+{
+	struct fiber_pd *pd = pd_get(fd);
+	int d, ret;
+
+	op->pd = NULL;
+	op->events = events;
+	op->held = 0;
+	op->waited = false;
+	op->deadline = deadline;
+	op->kind = FD_UNKNOWN;
+	if (!pd)
+		return fd < 0 ? -EBADF : -ENOMEM;
+	if (io) {
+		ret = pd_set_nonblock(fd, pd);
+		if (ret)
+			return ret;
+		op->kind = atomic_load_explicit(&pd->kind,
+						memory_order_relaxed);
+	}
+	/*
+	 * The incarnation before registering: a fiber_close() after this
+	 * is noticed (-EBADF) rather than leaving us in an fd it has
+	 * unregistered.
+	 */
+	op->seq = atomic_load(&pd->seq);
+	ret = pd_register(fd, pd);
+	if (ret)
+		return ret < 0 ? ret : 0;	/* 1: always ready, no pd */
+	op->pd = pd;
+	for (d = 0; d < PD_NDIR; d++) {
+		if (!(events & dir_event(d)))
+			continue;
+		ret = dir_acquire(op, d);
+		if (ret < 0) {
+			netpoll_end(op);
+			return ret;
+		}
+		op->held |= dir_event(d);
+		op->waited |= ret;
+	}
+	/*
+	 * Closed or past the deadline, maybe while we waited for our turn
+	 * (Go checks the deadline after taking fdMutex, too).
+	 */
+	ret = pd_check(pd, op->seq, events);
+	if (ret) {
+		netpoll_end(op);
+		return ret;
+	}
+	return 0;
+}
+
+int netpoll_begin(struct netpoll_op *op, int fd, int events, int64_t deadline)
+{
+	return op_begin(op, fd, events, deadline, false);
+}
+
+int netpoll_io_begin(struct netpoll_op *op, int fd, int events,
+		     int64_t deadline)
+{
+	return op_begin(op, fd, events, deadline, true);
+}
+
+/*
+ * The call's system call said EAGAIN: park until an edge in its
+ * directions.  Return: the events that came (retry the call), or
+ * -ETIMEDOUT, -EBADF.  A regular file is always ready.
+ */
+int netpoll_wait(struct netpoll_op *op)
+{
+	struct fiber_pd *pd = op->pd;
+	struct pd_waiter w;
+	int d, ret, got = 0;
+
+	if (!pd)
+		return op->events;
+	fiber_lock(&pd->lock);
+	ret = pd_check(pd, op->seq, op->events);
+	if (ret) {
+		fiber_unlock(&pd->lock);
+		return ret;
+	}
+	for (d = 0; d < PD_NDIR; d++) {
+		if ((op->events & dir_event(d)) && pd->dir[d].ready) {
+			pd->dir[d].ready = false;
+			got |= dir_event(d);
+		}
+	}
+	if (got) {
+		fiber_unlock(&pd->lock);
+		return got;
+	}
+	waiter_init(&w, pd);
+	w.state = W_EDGE;
+	w.events = op->events;
+	/* We own these directions, so the slots are free. */
+	for (d = 0; d < PD_NDIR; d++)
+		if (op->events & dir_event(d))
+			pd->dir[d].edge = &w;
+	atomic_fetch_add(&np.nwaiters, 1);
+	return pd_park(pd, &w, op->deadline, "IO wait");
+}
+
+/* End the call: hand each direction it owns to the first in line. */
+void netpoll_end(struct netpoll_op *op)
+{
+	struct fiber *list = NULL;
+	int d;
+
+	if (!op->pd)
+		return;
+	for (d = 0; d < PD_NDIR; d++)
+		if (op->held & dir_event(d))
+			dir_release(op, d, &list);
+	op->held = 0;
+	fiber_ready_list(list);
+}
+
+/*
+ * What poll(2) says @fd is ready for now, of @events, mapped as netpoll()
+ * maps epoll's bits.  Return: those events, 0, or -EBADF.
+ */
+static int ready_now(int fd, int events)
+{
+	struct pollfd pfd = { .fd = fd, .events = (short)events };
+	int ready = 0;
+
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	if (pfd.revents & POLLNVAL)
+		return -EBADF;
+	if (pfd.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))
+		ready |= POLLIN;
+	if (pfd.revents & (POLLOUT | POLLHUP | POLLERR))
+		ready |= POLLOUT;
+	return ready & events;
+}
+
+int fiber_wait_fd(int fd, int events, int64_t timeout_ns)
+{
+	struct netpoll_op op;
+	int ret;
+
+	if (!this_fiber())
+		return -ESRCH;
+	if (!(events & (POLLIN | POLLOUT)) || (events & ~(POLLIN | POLLOUT)))
+		return -EINVAL;
+	ret = netpoll_begin(&op, fd, events, netpoll_deadline(timeout_ns));
+	if (ret)
+		return ret;
+	/*
+	 * Handed the fd by a fiber that an edge woke, which may have left
+	 * data for us and no edge will tell: the "system call every owner
+	 * makes before it waits" is, for a bare wait, a look with poll().
+	 * A caller new to the fd made its call and got EAGAIN, so it waits
+	 * for the next edge (or one remembered) at once.
+	 */
+	ret = op.waited ? ready_now(fd, events) : 0;
+	if (!ret)
+		ret = netpoll_wait(&op);
+	netpoll_end(&op);
+	return ret;
+}
+
+/* ---- deadlines ---------------------------------------------------------- */
+
+/* Direction @d's deadline timer fired: everyone waiting there is late. */
+static void pd_deadline_fired(struct fiber_pd *pd, int d)
+{
+	struct fiber *list = NULL;
+
+	fiber_lock(&pd->lock);
+	/*
+	 * A deadline is changed only after its timer was deleted, so this
+	 * is the one it was armed for, and it has passed; check anyway.
+	 */
+	if (deadline_passed(pd, dir_event(d)))
+		dir_wake_all(pd, d, -ETIMEDOUT, &list);
+	fiber_unlock(&pd->lock);
+	fiber_ready_list(list);
+}
+
+static void pd_read_deadline(void *arg)
+{
+	pd_deadline_fired(arg, PD_READ);
+}
+
+static void pd_write_deadline(void *arg)
+{
+	pd_deadline_fired(arg, PD_WRITE);
+}
+
+int fiber_set_deadline(int fd, int which, int64_t when_ns)
+{
+	static void (*const fire[PD_NDIR])(void *arg) = {
+		pd_read_deadline, pd_write_deadline,
+	};
+	struct fiber *list = NULL;
+	struct fiber_pd *pd;
+	struct pd_dir *dir;
+	int d, ret = 0;
+	int64_t now;
+
+	if (!fiber_runtime_started())
+		return -ESRCH;
+	if (!(which & (FIBER_READ | FIBER_WRITE)) ||
+	    (which & ~(FIBER_READ | FIBER_WRITE)))
+		return -EINVAL;
+	if (fcntl(fd, F_GETFD) < 0)
+		return -errno;
+	pd = pd_get(fd);
+	if (!pd)
+		return -ENOMEM;
+	fiber_lock(&pd->dlock);
+	for (d = 0; d < PD_NDIR; d++) {
+		if (!(which & dir_event(d)))
+			continue;
+		dir = &pd->dir[d];
+		/* Before the deadline changes: see pd_deadline_fired. */
+		timer_del(&dir->timer);
+		fiber_lock(&pd->lock);
+		atomic_store(&dir->deadline, when_ns);
+		now = fiber_nanotime();
+		if (when_ns && when_ns <= now)
+			dir_wake_all(pd, d, -ETIMEDOUT, &list);
+		fiber_unlock(&pd->lock);
+		if (when_ns <= now)
+			continue;
+		dir->timer.when = when_ns;
+		dir->timer.fn = fire[d];
+		dir->timer.arg = pd;
+		if (timer_add(&dir->timer)) {
+			/* Never a deadline that nothing would enforce. */
+			fiber_lock(&pd->lock);
+			atomic_store(&dir->deadline, 0);
+			fiber_unlock(&pd->lock);
+			ret = -ENOMEM;
+		}
+	}
+	fiber_unlock(&pd->dlock);
+	fiber_ready_list(list);
+	return ret;
+}
+
+/* ---- close -------------------------------------------------------------- */
+
+/*
+ * Forget @fd's state before it is closed (its number will be reused):
+ * a new incarnation, no deadlines, and the fibers waiting on it (the
+ * owners and the queues) get -EBADF.
+ */
+void netpoll_close(int fd)
+{
+	struct fiber_pd *pd = pd_get(fd);
+	struct fiber *list = NULL;
+	struct pd_dir *dir;
+	uint32_t seq;
+	int d;
+
+	if (!pd)
+		return;
+	fiber_lock(&pd->dlock);
+	for (d = 0; d < PD_NDIR; d++)
+		timer_del(&pd->dir[d].timer);
+	fiber_lock(&pd->lock);
+	seq = atomic_fetch_add(&pd->seq, 1) + 1;
+	for (d = 0; d < PD_NDIR; d++) {
+		dir = &pd->dir[d];
+		dir_wake_all(pd, d, -EBADF, &list);
+		/* Free in the new incarnation; the old owner's swap fails. */
+		atomic_store(&dir->turn, TURN_SEQ(seq));
+		dir->ready = false;
+		atomic_store(&dir->deadline, 0);
+	}
+	atomic_store(&pd->nonblock, false);
+	atomic_store(&pd->registered, false);
+	atomic_store(&pd->kind, FD_UNKNOWN);
+	fiber_unlock(&pd->lock);
+	fiber_unlock(&pd->dlock);
+	fiber_ready_list(list);
+}
+
+/*
+ * An edge for @ready on @pd: wake the owner parked in each direction
+ * (a reader and a writer on a full-duplex socket, or one fiber waiting
+ * for both), or remember the edge for the next one.
  */
 static void pd_fire(struct fiber_pd *pd, int ready, struct fiber **list)
 {
-	struct pd_waiter *r, *w;
+	struct pd_waiter *w[PD_NDIR];
+	int d;
 
 	fiber_lock(&pd->lock);
-	r = (ready & POLLIN) ? pd->rw : NULL;
-	w = (ready & POLLOUT) ? pd->ww : NULL;
-	if ((ready & POLLIN) && !r)
-		pd->rready = true;
-	if ((ready & POLLOUT) && !w)
-		pd->wready = true;
-	if (r)
-		pd_take(pd, r, r == w ? ready & (POLLIN | POLLOUT) : POLLIN,
-			list);
-	if (w && w != r)
-		pd_take(pd, w, POLLOUT, list);
+	for (d = 0; d < PD_NDIR; d++)
+		w[d] = (ready & dir_event(d)) ? pd->dir[d].edge : NULL;
+	for (d = 0; d < PD_NDIR; d++) {
+		if (!(ready & dir_event(d)))
+			continue;
+		if (!w[d])
+			pd->dir[d].ready = true;
+		else	/* one waiting for both is taken once, with both */
+			pd_unwait(pd, w[d], ready & w[d]->events, list);
+	}
 	fiber_unlock(&pd->lock);
 }
 

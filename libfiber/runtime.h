@@ -378,13 +378,38 @@ int chan_send_nowait(struct fiber_chan *c, const void *elem,
 int chan_drain(struct fiber_chan *c);
 
 /* netpoll.c */
+
+/*
+ * One I/O call's hold on an fd, from netpoll_begin() to netpoll_end():
+ * the directions it owns, in turn with the other fibers using the fd.
+ */
+struct netpoll_op {
+	struct fiber_pd *pd;	/* NULL: not pollable, always ready */
+	int events;		/* POLLIN, POLLOUT or both */
+	int held;		/* those it owns now */
+	bool waited;		/* handed over after others' turns */
+	uint32_t seq;		/* the fd's incarnation (fiber_close) */
+	int64_t deadline;	/* its own, CLOCK_MONOTONIC ns; 0: none */
+	int kind;		/* enum netpoll_kind, for io.c */
+};
+
+/* What io.c found @fd to be, until fiber_close(). */
+enum netpoll_kind { FD_UNKNOWN, FD_SOCKET, FD_OTHER };
+
+int netpoll_begin(struct netpoll_op *op, int fd, int events, int64_t deadline);
+int netpoll_io_begin(struct netpoll_op *op, int fd, int events,
+		     int64_t deadline);
+int netpoll_wait(struct netpoll_op *op);
+void netpoll_end(struct netpoll_op *op);
+int64_t netpoll_deadline(int64_t timeout_ns);
+int netpoll_kind(int fd);
+void netpoll_set_kind(int fd, int kind);
 int netpoll_init(void);
 bool netpoll_active(void);
 bool netpoll_has_waiters(void);
 bool netpoll_block(struct fiber **list);
 bool netpoll_stale(int64_t now, int64_t ns);
 void netpoll_close(int fd);
-int netpoll_set_nonblock(int fd);
 struct fiber *netpoll(int64_t delay_ns);
 void netpoll_wake_for(int64_t when);
 void netpoll_break(void);

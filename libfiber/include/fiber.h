@@ -600,10 +600,13 @@ void fiber_timer_free(fiber_timer_t *t);
  * fiber_wait_fd() - park until @fd is ready for @events (POLLIN, POLLOUT)
  *
  * Through the runtime's epoll instance (edge-triggered); @timeout_ns < 0
- * waits forever, 0 only checks.  Return: the events that are ready,
- * -ETIMEDOUT, -EBUSY if another fiber already waits on @fd for the same
- * direction, -EINVAL, -EBADF, -ESRCH outside a fiber.  Regular files are
- * always ready.
+ * waits forever, 0 only checks.  Any number of fibers may wait on one fd:
+ * they are served in turn, first come first served, one per edge, and
+ * take their turn with the I/O calls below; a fiber woken should do its
+ * I/O until EAGAIN, as with any edge-triggered interface.  The fd's
+ * deadlines (fiber_set_deadline) apply.  Return: the events that are
+ * ready, -ETIMEDOUT, -EINVAL, -EBADF (also when fiber_close() closes @fd
+ * meanwhile), -ESRCH outside a fiber.  Regular files are always ready.
  */
 FIBER_MUST_CHECK int fiber_wait_fd(int fd, int events, int64_t timeout_ns);
 
@@ -613,10 +616,16 @@ FIBER_MUST_CHECK int fiber_wait_fd(int fd, int events, int64_t timeout_ns);
  *
  * They put @fd in non-blocking mode (it stays so; the calls work on fds
  * opened blocking), try the call, and wait for readiness while it would
- * block.  fiber_write writes all @len bytes unless an error occurs.
- * fiber_accept returns the new fd, non-blocking and close-on-exec.
- * Return: as the system call, with -errno for errors.  Close fds used
- * with them through fiber_close(), which forgets their readiness state.
+ * block.  Any number of fibers may use one fd: in each direction the
+ * calls take turns, first come first served (as Go's net.Conn), and a
+ * fiber_write is never interleaved with another's.  fiber_write writes
+ * all @len bytes unless an error occurs, and on a socket never raises
+ * SIGPIPE (MSG_NOSIGNAL: a peer that is gone is -EPIPE); for pipes,
+ * ignore SIGPIPE (see fiber_main(3)).  fiber_accept returns the new fd,
+ * non-blocking and close-on-exec.  Return: as the system call, with
+ * -errno for errors, -ETIMEDOUT past the fd's deadline.  Close fds used
+ * with them through fiber_close(), which wakes the fibers waiting on
+ * them (-EBADF) and forgets their state.
  */
 FIBER_MUST_CHECK ssize_t fiber_read(int fd, void *buf, size_t len);
 FIBER_MUST_CHECK ssize_t fiber_write(int fd, const void *buf, size_t len);
@@ -625,6 +634,39 @@ FIBER_MUST_CHECK int fiber_accept(int fd, struct sockaddr *addr,
 FIBER_MUST_CHECK int fiber_connect(int fd, const struct sockaddr *addr,
 				   socklen_t addrlen);
 int fiber_close(int fd);
+
+/* The directions of fiber_set_deadline: the bits of POLLIN and POLLOUT. */
+#define FIBER_READ	0x001
+#define FIBER_WRITE	0x004
+
+/**
+ * fiber_set_deadline() - fail I/O on @fd from time @when_ns (SetDeadline)
+ *
+ * Like Go's SetReadDeadline and SetWriteDeadline, for the directions in
+ * @which (FIBER_READ, FIBER_WRITE or both): from @when_ns on
+ * (CLOCK_MONOTONIC, as fiber_now()), calls on @fd in that direction,
+ * waiting ones included, fail with -ETIMEDOUT, at once and before any
+ * I/O.  The deadline is absolute and stays until changed: set a later
+ * one to extend it (also after it passed), 0 for none.  fiber_close()
+ * clears it.  Return: 0, -EINVAL (bad @which), -EBADF, -ENOMEM (no
+ * deadline is set), -ESRCH before fiber_main().
+ */
+FIBER_MUST_CHECK int fiber_set_deadline(int fd, int which, int64_t when_ns);
+
+/**
+ * fiber_read_timeout(), fiber_write_timeout() - I/O that waits at most
+ * @timeout_ns
+ *
+ * As fiber_read() and fiber_write(), waiting (in the queue and for
+ * readiness together) at most @timeout_ns: 0 tries without waiting, < 0
+ * waits for ever.  The fd's deadlines apply as well.  Return: as
+ * fiber_read() and fiber_write(): -ETIMEDOUT if the time is up before
+ * anything was transferred, else the bytes written; -ESRCH outside a
+ * fiber.
+ */
+FIBER_MUST_CHECK ssize_t fiber_read_timeout(int fd, void *buf, size_t len, int64_t timeout_ns);
+FIBER_MUST_CHECK ssize_t fiber_write_timeout(int fd, const void *buf, size_t len,
+			    int64_t timeout_ns);
 
 /* ---- scoped defer (fiber.c): struct fiber_scope above ------------------- */
 

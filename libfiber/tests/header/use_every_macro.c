@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <fiber.h>
 
 static fiber_mutex_t mu = FIBER_MUTEX_INITIALIZER;
@@ -81,6 +82,17 @@ static int run(int argc, char **argv)
 	    scoped != 2)
 		return 1;
 	fiber_chan_free(ch);
+
+	/* An I/O deadline passed: the read fails at once. */
+	int fds[2];
+	char byte;
+
+	if (pipe(fds) ||
+	    fiber_set_deadline(fds[0], FIBER_READ | FIBER_WRITE, fiber_now() - 1) ||
+	    fiber_read(fds[0], &byte, 1) != -ETIMEDOUT)
+		return 1;
+	fiber_close(fds[0]);
+	fiber_close(fds[1]);
 
 	/* The library it runs with is the one the header came with. */
 	char version[32];
