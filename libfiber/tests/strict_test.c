@@ -555,12 +555,23 @@ TEST_F(misuse, aborts_with_a_report_under_strict)
 		 variant->err);
 	EXPECT_NE(NULL, strstr(self->err, want)) TH_LOG("%s", self->err);
 
-	/* Then the fiber dump, with the culprit running. */
+	/*
+	 * Then the fiber dump, with the culprit running.  Or in a system
+	 * call: sysmon's signal retake (syscall.c) may have taken its P
+	 * while its thread slept in a futex, and the fiber's books say so
+	 * until it next enters the scheduler.  Under valgrind that happens
+	 * whenever valgrind leaves the thread waiting for its turn.
+	 */
 	EXPECT_NE(NULL, strstr(self->err, "\nlibfiber: ")) TH_LOG("%s", self->err);
-	snprintf(want, sizeof(want), "\nfiber %llu [running]", id ? id : 1);
-	if (!id)	/* the main fiber waits for the thread, in a join */
-		snprintf(want, sizeof(want), "\nfiber 1 [");
-	EXPECT_NE(NULL, strstr(self->err, want)) TH_LOG("%s", self->err);
+	snprintf(want, sizeof(want), "\nfiber %llu [", id ? id : 1);
+	p = strstr(self->err, want);
+	EXPECT_NE(NULL, p) TH_LOG("%s", self->err);
+	if (p && id) {
+		p += strlen(want);
+		EXPECT_TRUE(!strncmp(p, "running]", 8) ||
+			    !strncmp(p, "syscall]", 8))
+			TH_LOG("%s", self->err);
+	}
 }
 
 /* Unset or empty is off; anything but 0 and 1 stops fiber_main(). */
