@@ -421,6 +421,7 @@ bool syscall_exit_fast(struct fiber_m *m, struct fiber *g);
 /* sysmon.c */
 int sysmon_start(void);
 void sysmon_kick(void);
+void sysmon_count_running(bool running);
 int64_t fiber_nanotime(void);
 
 /* syscall.c: the fallback's retake of Ms blocked outside a section */

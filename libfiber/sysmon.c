@@ -191,14 +191,11 @@ static bool retake(int64_t now)
 		    now - v->syscallwhen < SYSCALL_FORCE_NS)
 			continue;
 		/*
-		 * While we hold the P, count ourselves as a running M (as
-		 * Go does): else the M we take it from may leave its call,
-		 * find no P, go idle and see every M idle - a deadlock
-		 * report while we are about to start one.
+		 * While we hold the P we count as a running M: else the M
+		 * we take it from may leave its call, find no P, go idle and
+		 * see every M idle while we are about to start one.
 		 */
-		fiber_lock(&sched.lock);
-		sched.nmidlelocked--;
-		fiber_unlock(&sched.lock);
+		sysmon_count_running(true);
 		s = P_SYSCALL;
 		if (atomic_compare_exchange_strong(&p->status, &s, P_IDLE)) {
 			atomic_fetch_add(&p->syscalltick, 1);
@@ -206,11 +203,31 @@ static bool retake(int64_t now)
 			handoffp(p);
 			took = true;
 		}
-		fiber_lock(&sched.lock);
-		sched.nmidlelocked++;
-		fiber_unlock(&sched.lock);
+		sysmon_count_running(false);
 	}
 	return took;
+}
+
+/*
+ * sysmon is no M, and checkdead() does not count it.  While it holds
+ * work that no run queue, timer heap or poller shows (a P it takes, a
+ * timer it fires, fibers it took from the poller), it counts as a
+ * running M, as Go's sysmon does around its retake: else an M going idle
+ * meanwhile would see every M idle and nothing pending, and report a
+ * deadlock while sysmon is about to hand that work on.
+ */
+void sysmon_count_running(bool running)
+{
+	fiber_lock(&sched.lock);
+	sched.nmidlelocked += running ? -1 : 1;
+	/*
+	 * An M that went idle meanwhile skipped its check because of us;
+	 * if the work came to nothing (an empty poll, a timer that readied
+	 * nobody), the deadlock is ours to report.
+	 */
+	if (!running)
+		checkdead();
+	fiber_unlock(&sched.lock);
 }
 
 /* Give back the pages of stacks idle on the global free list. */
@@ -277,12 +294,15 @@ static void *sysmon(void *arg)
 			wakep();
 		/* Fibers wait on fds and nobody has polled for 10 ms. */
 		if (netpoll_stale(now, SYSCALL_FORCE_NS)) {
-			struct fiber *list = netpoll(0);
+			struct fiber *list;
 
+			sysmon_count_running(true);
+			list = netpoll(0);
 			if (list) {
 				inject_list(list);
 				idle = 0;
 			}
+			sysmon_count_running(false);
 		}
 		if (now - last_scavenge >= SCAVENGE_PERIOD_NS) {
 			last_scavenge = now;

@@ -258,11 +258,22 @@ bool timers_run_overdue(int64_t now, int64_t grace)
 	for (i = 0; i < n; i++) {
 		p = sched.allp[i];
 		when = atomic_load(&p->timer0);
-		if (when && now - when > grace) {
-			timers_run(p, now);
-			ran = true;
-		}
+		if (!when || now - when <= grace)
+			continue;
+		/*
+		 * Between taking a timer off the heap and its callback
+		 * queueing the fiber, neither timers_earliest() nor any run
+		 * queue shows that fiber: an M going idle then could find
+		 * every M idle and report a deadlock (checkdead).  So while
+		 * it runs timers, sysmon counts as a running M.
+		 */
+		if (!ran)
+			sysmon_count_running(true);
+		ran = true;
+		timers_run(p, now);
 	}
+	if (ran)
+		sysmon_count_running(false);
 	return ran;
 }
 

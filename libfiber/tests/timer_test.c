@@ -6,6 +6,8 @@
  * ever still fire (sysmon runs them).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -338,6 +340,49 @@ static int main_lone_hog(int argc, char **argv)
 TEST(one_p_compute_hog_delays_the_sleeper_until_it_yields)
 {
 	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_lone_hog, 1, NULL, 0), 0));
+}
+
+/*
+ * The only fiber sleeps, its M goes idle, and sysmon runs the timer
+ * when the M wakes late.  Between taking the timer off its heap and
+ * queueing the fiber, sysmon must count as a running M, or the M going
+ * idle meanwhile sees every M idle, no timer, and reports a deadlock
+ * (seen once under qemu-user, in select_test).  Threads that burn the
+ * CPUs make the M late often; the race stays narrow, so this finds a
+ * regression only now and then.
+ */
+#define LATE_ROUNDS	2000
+static _Atomic bool burn_stop;
+
+static void *burn(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&burn_stop, memory_order_relaxed))
+		;
+	return NULL;
+}
+
+static int main_late_wakes(int argc, char **argv)
+{
+	pthread_t burners[3];
+	int i;
+
+	(void)argc, (void)argv;
+	for (i = 0; i < 3; i++)
+		CHECK(pthread_create(&burners[i], NULL, burn, NULL) == 0);
+	/* This thread, our M, last in line for a CPU: its wake-ups are late. */
+	CHECK(setpriority(PRIO_PROCESS, gettid(), 19) == 0);
+	for (i = 0; i < LATE_ROUNDS; i++)
+		fiber_sleep(100 * 1000);
+	atomic_store(&burn_stop, true);
+	for (i = 0; i < 3; i++)
+		pthread_join(burners[i], NULL);
+	return 0;
+}
+
+TEST(a_lone_sleeper_woken_by_sysmon_is_no_deadlock)
+{
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_late_wakes, 1, NULL, 0), 0));
 }
 
 TEST_HARNESS_MAIN
