@@ -46,9 +46,15 @@ void fiber_lock_slow(struct fiber_lock *l)
 	uint32_t c;
 	int spin;
 
+	/*
+	 * Spin reading, and try the CAS only when the lock looks free: a
+	 * failed CAS takes the cache line away from the holder, who needs it
+	 * to unlock (test-and-test-and-set).
+	 */
 	for (spin = 0; spin < 100; spin++) {
 		c = 0;
-		if (atomic_compare_exchange_weak(&l->state, &c, 1))
+		if (atomic_load_explicit(&l->state, memory_order_relaxed) == 0 &&
+		    atomic_compare_exchange_weak(&l->state, &c, 1))
 			return;
 		cpu_relax();
 	}
