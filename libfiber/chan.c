@@ -148,6 +148,12 @@ static void copy_elem(struct fiber_chan *c, void *to, const void *from)
 		memcpy(to, from, c->elem_size);
 }
 
+/* The ring's next index after @i, without a division. */
+static size_t ring_next(struct fiber_chan *c, size_t i)
+{
+	return ++i == c->cap ? 0 : i;
+}
+
 static void zero_elem(struct fiber_chan *c, void *to)
 {
 	if (to && c->elem_size)
@@ -181,7 +187,7 @@ static int try_send(struct fiber_chan *c, const void *elem,
 	}
 	if (c->count < c->cap) {
 		copy_elem(c, slot(c, c->sendx), elem);
-		c->sendx = (c->sendx + 1) % c->cap;
+		c->sendx = ring_next(c, c->sendx);
 		c->count++;
 		return 1;
 	}
@@ -200,7 +206,7 @@ static int try_recv(struct fiber_chan *c, void *elem, struct fiber **wake)
 			/* Full buffer: take its head, put the sender's at the tail. */
 			copy_elem(c, elem, slot(c, c->recvx));
 			copy_elem(c, slot(c, c->recvx), w->elem);
-			c->recvx = (c->recvx + 1) % c->cap;
+			c->recvx = ring_next(c, c->recvx);
 			c->sendx = c->recvx;
 		}
 		w->success = true;
@@ -208,9 +214,9 @@ static int try_recv(struct fiber_chan *c, void *elem, struct fiber **wake)
 		return 1;
 	}
 	if (c->count > 0) {
+		/* The slot keeps its stale copy: no collector scans it. */
 		copy_elem(c, elem, slot(c, c->recvx));
-		zero_elem(c, slot(c, c->recvx));
-		c->recvx = (c->recvx + 1) % c->cap;
+		c->recvx = ring_next(c, c->recvx);
 		c->count--;
 		return 1;
 	}
@@ -596,8 +602,7 @@ int chan_drain(struct fiber_chan *c)
 	fiber_lock(&c->lock);
 	n = (int)c->count;
 	while (c->count > 0) {
-		zero_elem(c, slot(c, c->recvx));
-		c->recvx = (c->recvx + 1) % c->cap;
+		c->recvx = ring_next(c, c->recvx);
 		c->count--;
 	}
 	fiber_unlock(&c->lock);
