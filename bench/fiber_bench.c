@@ -6,6 +6,7 @@
  *
  *   yield_pingpong   ns per fiber_yield, fibers passing the P back and forth
  *   spawn_exit       ns per fiber started and finished
+ *   spawn_parked     ns per fiber started, in a burst of 1M that stay parked
  *   skynet           ms for the 1M-fiber, 10-way fan-out tree
  *   parked_memory    bytes of RSS per live, parked fiber
  *   chan_pingpong    ns per round trip over two unbuffered channels (1 P)
@@ -120,6 +121,41 @@ static void bench_spawn(void)
 	wait_others();
 	t = now_ns() - t0;
 	printf("spawn_exit ns/fiber %.1f\n", t / SPAWN_N);
+}
+
+/* ---- a burst of parked fibers ------------------------------------------ */
+
+/*
+ * The README's million: start 1M fibers that each block on one channel,
+ * until all of them have started.  Unlike spawn_exit nothing is reused:
+ * every fiber takes a fresh stack, so this is the first-touch cost.
+ */
+#define BURST_N		1000000L
+static _Atomic long burst_started;
+
+static void burst_parked(void *arg)
+{
+	long v;
+
+	burst_started++;
+	MUST(fiber_chan_recv(arg, &v));	/* 0 once closed */
+}
+
+static void bench_spawn_parked(void)
+{
+	fiber_chan_t *release = must_chan(sizeof(long), 0);
+	double t0 = now_ns(), t;
+	long i;
+
+	for (i = 0; i < BURST_N; i++)
+		MUST(fiber_go(burst_parked, release));
+	while (burst_started < BURST_N)
+		fiber_yield();
+	t = now_ns() - t0;
+	MUST(fiber_chan_close(release));
+	wait_others();
+	MUST(fiber_chan_free(release));
+	printf("spawn_parked ns/fiber %.1f\n", t / BURST_N);
 }
 
 /* ---- skynet ------------------------------------------------------------- */
@@ -419,6 +455,7 @@ static const struct {
 } cases[] = {
 	{ "yield_pingpong", bench_yield },
 	{ "spawn_exit", bench_spawn },
+	{ "spawn_parked", bench_spawn_parked },
 	{ "skynet", bench_skynet },
 	{ "parked_memory", bench_memory },
 	{ "chan_pingpong", bench_chan_pingpong },

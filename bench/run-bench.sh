@@ -24,7 +24,7 @@ go build -o "$bin/go-bench" "$FIBER_ROOT/bench/go/bench.go"
 
 # One process per case and side, so that no case inherits another's
 # warmed-up stacks or heap.
-cases="yield_pingpong spawn_exit skynet parked_memory chan_pingpong chan_buffered select4 mutex_2procs tcp_echo"
+cases="yield_pingpong spawn_exit spawn_parked skynet parked_memory chan_pingpong chan_buffered select4 mutex_2procs tcp_echo"
 log "libfiber and Go on $(nproc) CPUs: $cases"
 for c in $cases; do
 	"$bin/fiber-bench" "$c" | tee -a "$tmp/libfiber"

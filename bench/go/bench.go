@@ -56,6 +56,27 @@ func benchSpawn() {
 	fmt.Printf("spawn_exit ns/fiber %.1f\n", float64(t.Nanoseconds())/n)
 }
 
+func benchSpawnParked() {
+	const n = 1000000
+	var started int64
+	release := make(chan struct{})
+	base := runtime.NumGoroutine()
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		go func() {
+			atomic.AddInt64(&started, 1)
+			<-release
+		}()
+	}
+	for atomic.LoadInt64(&started) < n {
+		runtime.Gosched()
+	}
+	t := time.Since(t0)
+	close(release)
+	waitOthers(base)
+	fmt.Printf("spawn_parked ns/fiber %.1f\n", float64(t.Nanoseconds())/n)
+}
+
 func skynet(num, size int64, out chan int64) {
 	if size == 1 {
 		out <- num
@@ -254,6 +275,7 @@ func main() {
 	}{
 		{"yield_pingpong", benchYield},
 		{"spawn_exit", benchSpawn},
+		{"spawn_parked", benchSpawnParked},
 		{"skynet", benchSkynet},
 		{"parked_memory", benchMemory},
 		{"chan_pingpong", benchChanPingpong},
