@@ -400,8 +400,12 @@ top:
 		m->spinning = false;
 		if (atomic_fetch_sub(&sched.nmspinning, 1) < 1)
 			fiber_fatal("negative nmspinning");
-		/* See "Spinning" above: look once more, now not counted. */
-		if (any_runq_ready()) {
+		/*
+		 * See "Spinning" above: look once more, now not counted.
+		 * The global queue too: a yield that queued there just now
+		 * saw us spinning and woke nobody (yield_wakep).
+		 */
+		if (any_runq_ready() || atomic_load(&sched.runqsize) > 0) {
 			fiber_lock(&sched.lock);
 			p = pidleget();
 			fiber_unlock(&sched.lock);
