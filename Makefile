@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# make            libfiber (static and shared), the tools, the examples, and
-#                 fiber.ko when the running kernel's headers are installed
+# make            libfiber (static and shared), the tools, the examples,
+#                 fiber-scaling (for make bench-scaling), and fiber.ko when
+#                 the running kernel's headers are installed
 # make install    the library, its headers, pkg-config file and man pages, the
 #                 tools, and fiber.ko if it was built (see Variables)
 # make uninstall  remove what make install installed
@@ -190,6 +191,7 @@ $(eval $(call link_rule,$(B)/bin/block-demo,demo/block-demo.c,-Iselftests,-lpthr
 $(eval $(call link_rule,$(B)/bin/libfiber-demo,demo/libfiber-demo.c $(LIBFIBER_A),,$(LIBFIBER_A)))
 $(eval $(call link_rule,$(B)/bin/vm-bench,bench/vm_bench.c $(LIBFIBER_A),,$(LIBFIBER_A)))
 $(eval $(call link_rule,$(B)/bin/fiber-bench,bench/fiber_bench.c $(LIBFIBER_A),,$(LIBFIBER_A)))
+$(eval $(call link_rule,$(B)/bin/fiber-scaling,bench/scaling_bench.c $(LIBFIBER_A),,$(LIBFIBER_A)))
 $(foreach e,$(EXAMPLES),$(eval $(call link_rule,$(e),libfiber/examples/$(notdir $(e)).c \
 	$(LIBFIBER_A),,$(LIBFIBER_A))))
 
@@ -256,10 +258,10 @@ KBUILD = $(MAKE) -C $(1) M=$(CURDIR)/module FIBER_WERROR=$(filter-out 0,$(WERROR
 	bench-after-deps bench-kernel bench-observe bench-vm bench-vm-after-deps \
 	clean distclean help
 
-all: libfiber tools examples module-if-headers
+all: libfiber tools examples $(B)/bin/fiber-scaling module-if-headers
 
 help:
-	@sed -n '3,34s/^# \{0,1\}//p' Makefile
+	@sed -n '3,35s/^# \{0,1\}//p' Makefile
 
 module:
 	@test -n "$(KDIR)" || { echo "error: no headers for the running kernel $(RUNNING): install linux-headers-$(RUNNING), or set KDIR" >&2; exit 1; }
