@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# make            libfiber (static and shared), the tools, the examples, and
-#                 fiber.ko when the running kernel's headers are installed
+# make            libfiber (static and shared), the tools, the examples,
+#                 fiber-scaling (for make bench-scaling), and fiber.ko when
+#                 the running kernel's headers are installed
 # make install    the library, its headers, pkg-config file and man pages, the
 #                 tools, and fiber.ko if it was built (see Variables)
 # make uninstall  remove what make install installed
@@ -22,6 +23,8 @@
 # make bench-observe  what events and tracepoints cost it (docs/benchmarks.md)
 # make bench-vm  libfiber with the module, without it, and Go, in a VM
 #               (bench/results-vm.json, docs/performance.md)
+# make bench-scaling  libfiber against Go at 1, 2, 4, 8 and 16 Ps
+#                     (bench/results-scaling.json, docs/performance.md)
 #
 # Variables: CC, CFLAGS, CPPFLAGS, LDFLAGS (honoured everywhere the build
 # compiles for the host); WERROR=1 (warnings are errors; make check sets
@@ -190,6 +193,7 @@ $(eval $(call link_rule,$(B)/bin/block-demo,demo/block-demo.c,-Iselftests,-lpthr
 $(eval $(call link_rule,$(B)/bin/libfiber-demo,demo/libfiber-demo.c $(LIBFIBER_A),,$(LIBFIBER_A)))
 $(eval $(call link_rule,$(B)/bin/vm-bench,bench/vm_bench.c $(LIBFIBER_A),,$(LIBFIBER_A)))
 $(eval $(call link_rule,$(B)/bin/fiber-bench,bench/fiber_bench.c $(LIBFIBER_A),,$(LIBFIBER_A)))
+$(eval $(call link_rule,$(B)/bin/fiber-scaling,bench/scaling_bench.c $(LIBFIBER_A),,$(LIBFIBER_A)))
 $(foreach e,$(EXAMPLES),$(eval $(call link_rule,$(e),libfiber/examples/$(notdir $(e)).c \
 	$(LIBFIBER_A),,$(LIBFIBER_A))))
 
@@ -254,12 +258,13 @@ KBUILD = $(MAKE) -C $(1) M=$(CURDIR)/module FIBER_WERROR=$(filter-out 0,$(WERROR
 	check-loaded-after-deps check-host check-vm check-asan check-valgrind \
 	check-aarch64 check-clang lint demo demo-after-deps vm-shell bench \
 	bench-after-deps bench-kernel bench-observe bench-vm bench-vm-after-deps \
+	bench-scaling bench-scaling-after-deps \
 	clean distclean help
 
-all: libfiber tools examples module-if-headers
+all: libfiber tools examples $(B)/bin/fiber-scaling module-if-headers
 
 help:
-	@sed -n '3,34s/^# \{0,1\}//p' Makefile
+	@sed -n '3,37s/^# \{0,1\}//p' Makefile
 
 module:
 	@test -n "$(KDIR)" || { echo "error: no headers for the running kernel $(RUNNING): install linux-headers-$(RUNNING), or set KDIR" >&2; exit 1; }
@@ -444,6 +449,11 @@ bench: deps
 	@$(MAKE) --no-print-directory bench-after-deps
 bench-after-deps: all $(B)/bin/boost-bench
 	@bench/run-bench.sh
+
+bench-scaling: deps
+	@$(MAKE) --no-print-directory bench-scaling-after-deps
+bench-scaling-after-deps: all $(B)/bin/fiber-scaling
+	@bench/run-scaling.sh
 
 clean:
 	rm -rf $(B)
