@@ -1,8 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# make            libfiber (static and shared), the tools, the examples,
-#                 fiber-scaling (for make bench-scaling), and fiber.ko when
-#                 the running kernel's headers are installed
+# make            libfiber (static and shared), the tools, the examples, and
+#                 fiber.ko when the running kernel's headers are installed
 # make install    the library, its headers, pkg-config file and man pages, the
 #                 tools, and fiber.ko if it was built (see Variables)
 # make uninstall  remove what make install installed
@@ -165,6 +164,9 @@ SELFTEST_SCRIPTS := $(patsubst selftests/%.sh,$(B)/bin/%,$(wildcard selftests/*_
 RUNTIME_SELFTESTS := $(patsubst selftests/%.c,$(B)/bin/%,$(wildcard selftests/runtime_*_test.c))
 EXAMPLES := $(patsubst libfiber/examples/%.c,$(B)/bin/%,$(wildcard libfiber/examples/*.c))
 LIBFIBER_TESTS := $(addprefix $(B)/tests/libfiber/,$(LIBFIBER_TEST_NAMES))
+# The host's benchmarks; make check builds them, so that -Werror keeps
+# them compiling.
+BENCH_PROGRAMS := $(B)/bin/fiber-bench $(B)/bin/fiber-scaling
 # What the VM runs besides the selftests: the demo and benchmarks.
 VM_PROGRAMS := $(B)/bin/fiber-demo $(B)/bin/block-demo $(B)/bin/libfiber-demo \
 	$(B)/bin/fiber-kbench $(B)/bin/fiber-bench $(B)/bin/vm-bench \
@@ -261,10 +263,10 @@ KBUILD = $(MAKE) -C $(1) M=$(CURDIR)/module FIBER_WERROR=$(filter-out 0,$(WERROR
 	bench-scaling bench-scaling-after-deps \
 	clean distclean help
 
-all: libfiber tools examples $(B)/bin/fiber-scaling module-if-headers
+all: libfiber tools examples module-if-headers
 
 help:
-	@sed -n '3,37s/^# \{0,1\}//p' Makefile
+	@sed -n '3,36s/^# \{0,1\}//p' Makefile
 
 module:
 	@test -n "$(KDIR)" || { echo "error: no headers for the running kernel $(RUNNING): install linux-headers-$(RUNNING), or set KDIR" >&2; exit 1; }
@@ -394,12 +396,12 @@ deps:
 
 check: deps
 	@$(CHECK_MAKE) check-after-deps
-check-after-deps: all selftests vm-programs asan aarch64 clang
+check-after-deps: all selftests vm-programs $(BENCH_PROGRAMS) asan aarch64 clang
 	@KDIR=$(KDIR) testing/check.sh $(KERNELS)
 
 check-loaded: deps
 	@$(CHECK_MAKE) check-loaded-after-deps
-check-loaded-after-deps: all selftests vm-programs asan aarch64 clang
+check-loaded-after-deps: all selftests vm-programs $(BENCH_PROGRAMS) asan aarch64 clang
 	@KDIR=$(KDIR) testing/check.sh --hog 2 $(KERNELS)
 
 check-host: all selftests vm-programs asan aarch64 clang
@@ -447,7 +449,7 @@ bench-vm-after-deps: all selftests vm-programs
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-after-deps
-bench-after-deps: all $(B)/bin/boost-bench
+bench-after-deps: all $(B)/bin/fiber-bench $(B)/bin/boost-bench
 	@bench/run-bench.sh
 
 bench-scaling: deps
