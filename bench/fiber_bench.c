@@ -28,40 +28,10 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include "fiber.h"
+#define BENCH_NAME "fiber-bench"
+#include "bench.h"
 
 static fiber_wg_t echo_wg = FIBER_WG_INITIALIZER;
-
-/*
- * A libfiber call that failed (no fiber started, a value not sent, a
- * short write) would leave numbers that mean nothing: stop instead.  One
- * well-predicted branch per call; Go's side cannot fail there at all.
- */
-#define MUST(call) do {							\
-	if ((call) < 0) {						\
-		fprintf(stderr, "fiber-bench: %s failed\n", #call);	\
-		exit(1);						\
-	}								\
-} while (0)
-
-static fiber_chan_t *must_chan(size_t elem_size, size_t capacity)
-{
-	fiber_chan_t *ch = fiber_chan_new(elem_size, capacity);
-
-	if (!ch) {
-		fprintf(stderr, "fiber-bench: fiber_chan_new: out of memory\n");
-		exit(1);
-	}
-	return ch;
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
 
 /* Yield until every other fiber is gone. */
 static void wait_others(void)
@@ -160,55 +130,9 @@ static void bench_spawn_parked(void)
 
 /* ---- skynet ------------------------------------------------------------- */
 
-/*
- * The classic: each node starts 10 children and sums what they send back
- * on its channel; leaves send their number.  1M leaves.
- */
-struct skynet_node {
-	long num, size;
-	fiber_chan_t *out;
-};
-
-static void skynet(void *arg)
-{
-	struct skynet_node *n = arg, child[10];
-	fiber_chan_t *ch;
-	long i, sum = 0, v;
-
-	if (n->size == 1) {
-		MUST(fiber_chan_send(n->out, &n->num));
-		return;
-	}
-	ch = must_chan(sizeof(long), 10);
-	for (i = 0; i < 10; i++) {
-		child[i].num = n->num + i * (n->size / 10);
-		child[i].size = n->size / 10;
-		child[i].out = ch;
-		MUST(fiber_go(skynet, &child[i]));
-	}
-	for (i = 0; i < 10; i++) {
-		fiber_chan_recv(ch, &v);
-		sum += v;
-	}
-	fiber_chan_free(ch);
-	MUST(fiber_chan_send(n->out, &sum));
-}
-
 static void bench_skynet(void)
 {
-	fiber_chan_t *out = must_chan(sizeof(long), 1);
-	struct skynet_node root = { 0, 1000000, out };
-	double t0 = now_ns(), t;
-	long sum = 0;
-
-	MUST(fiber_go(skynet, &root));
-	fiber_chan_recv(out, &sum);
-	t = now_ns() - t0;
-	if (sum != 499999500000L) {
-		fprintf(stderr, "skynet: wrong sum %ld\n", sum);
-		exit(1);
-	}
-	printf("skynet ms %.1f\n", t / 1e6);
+	printf("skynet ms %.1f\n", skynet_run());
 }
 
 /* ---- channels, select, mutex -------------------------------------------- */

@@ -20,7 +20,7 @@ trap 'rm -rf "$tmp"' EXIT
 command -v go >/dev/null || die "go is missing: run 'make deps' as root (package golang-go)"
 log "building the Go side with $(go version | cut -d' ' -f3)"
 export GOCACHE=$FIBER_CACHE/go-build GOPATH=$FIBER_CACHE/go GOFLAGS=-mod=mod GO111MODULE=off
-go build -o "$bin/go-bench" "$FIBER_ROOT/bench/go/bench.go"
+go build -o "$bin/go-bench" "$FIBER_ROOT/bench/go/bench.go" "$FIBER_ROOT/bench/go/skynet.go"
 
 # One process per case and side, so that no case inherits another's
 # warmed-up stacks or heap.

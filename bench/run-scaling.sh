@@ -35,7 +35,7 @@ esac
 command -v go >/dev/null || die "go is missing: run 'make deps' as root (package golang-go)"
 log "building the Go side with $(go version | cut -d' ' -f3)"
 export GOCACHE=$FIBER_CACHE/go-build GOPATH=$FIBER_CACHE/go GOFLAGS=-mod=mod GO111MODULE=off
-go build -o "$bin/go-scaling" "$FIBER_ROOT/bench/go-scaling/scaling.go"
+go build -o "$bin/go-scaling" "$FIBER_ROOT/bench/go/scaling.go" "$FIBER_ROOT/bench/go/skynet.go"
 # Each program sets its own P count; leave neither runtime another default.
 unset FIBER_MAXPROCS GOMAXPROCS
 
