@@ -222,8 +222,11 @@ static void newm_failed(struct fiber_m *m, struct fiber_p *p, bool spinning)
 		atomic_fetch_sub(&sched.nmspinning, 1);
 }
 
-/* Start @m's thread from the calling one.  Return: 0 or -errno. */
-static int m_clone(struct fiber_m *m)
+/*
+ * Start a thread running fn(arg) that nobody joins: an M, sysmon, the
+ * template.  Return: 0 or -errno.
+ */
+int thread_start_detached(void *(*fn)(void *), void *arg)
 {
 	pthread_attr_t attr;
 	pthread_t t;
@@ -231,8 +234,16 @@ static int m_clone(struct fiber_m *m)
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ret = -pthread_create(&t, &attr, mstart, m);
+	ret = -pthread_create(&t, &attr, fn, arg);
 	pthread_attr_destroy(&attr);
+	return ret;
+}
+
+/* Start @m's thread from the calling one.  Return: 0 or -errno. */
+static int m_clone(struct fiber_m *m)
+{
+	int ret = thread_start_detached(mstart, m);
+
 	if (ret)
 		newm_failed(m, m->nextp, m->spinning);
 	return ret;
@@ -333,20 +344,6 @@ static void mtemplate_handoff(struct fiber_m *m)
 		note_wakeup(&mtemplate.wake);
 	}
 	fiber_unlock(&mtemplate.lock);
-}
-
-/* From fiber_main(), before any fiber runs.  Return: 0 or -errno. */
-static int mtemplate_start(void)
-{
-	pthread_attr_t attr;
-	pthread_t t;
-	int ret;
-
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ret = -pthread_create(&t, &attr, mtemplate_loop, NULL);
-	pthread_attr_destroy(&attr);
-	return ret;
 }
 
 /*
@@ -851,7 +848,7 @@ int fiber_main(int (*fn)(int argc, char **argv), int argc, char **argv)
 	main_argc = argc;
 	main_argv = argv;
 	/* While the calling thread is still the process's baseline. */
-	ret = mtemplate_start();
+	ret = thread_start_detached(mtemplate_loop, NULL);
 	if (ret)
 		return ret;
 	ret = fiber_spawn(NULL, main_fiber, NULL, NULL);

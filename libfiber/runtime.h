@@ -346,6 +346,7 @@ void set_this_m(struct fiber_m *m);
 /* proc.c */
 void startm(struct fiber_p *p, bool spinning);
 int newm(struct fiber_p *p, bool spinning);
+int thread_start_detached(void *(*fn)(void *), void *arg);
 void mark_runtime_thread(void);
 void stopm(void);
 void midle_put(struct fiber_m *m);		/* sched.lock held */

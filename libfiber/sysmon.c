@@ -320,13 +320,5 @@ void sysmon_kick(void)
 
 int sysmon_start(void)
 {
-	pthread_attr_t attr;
-	pthread_t t;
-	int ret;
-
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ret = -pthread_create(&t, &attr, sysmon, NULL);
-	pthread_attr_destroy(&attr);
-	return ret;
+	return thread_start_detached(sysmon, NULL);
 }
