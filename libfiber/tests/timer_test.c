@@ -372,7 +372,7 @@ static int main_late_wakes(int argc, char **argv)
 		CHECK(pthread_create(&burners[i], NULL, burn, NULL) == 0);
 	/* This thread, our M, last in line for a CPU: its wake-ups are late. */
 	CHECK(setpriority(PRIO_PROCESS, gettid(), 19) == 0);
-	for (i = 0; i < LATE_ROUNDS; i++)
+	for (i = 0; i < scaled(LATE_ROUNDS); i++)
 		fiber_sleep(100 * 1000);
 	atomic_store(&burn_stop, true);
 	for (i = 0; i < 3; i++)
