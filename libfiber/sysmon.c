@@ -15,7 +15,8 @@
  *    (timer.c, "Timers stuck behind a busy P"); their fibers go to the
  *    global queue for any P to pick up.
  *  - Scavenging: once a second, stacks of fibers that have sat on the
- *    global free list for a second give their pages back to the kernel.
+ *    global free list for a second give their pages back to the kernel,
+ *    and the /proc files of ended threads (below) are closed.
  *  - Blocking calls nobody announced.  Kernel mode: keep the pool of
  *    spare Ms filled and catch lost wake-ups (kernel_sysmon).  Fallback:
  *    when work waits behind a P, sysmon asks the kernel whether the P's
@@ -230,6 +231,26 @@ void sysmon_count_running(bool running)
 	fiber_unlock(&sched.lock);
 }
 
+/*
+ * Close the /proc files of Ms whose thread has ended (a locked fiber's
+ * exit, a retired spare).  Only sysmon opens, reads and closes them, so
+ * only sysmon may: an M closing its own could close a number that sysmon
+ * is about to read and that a new file already reuses.
+ */
+static void close_dead_callfds(void)
+{
+	struct fiber_m *m;
+
+	fiber_lock(&sched.lock);
+	for (m = sched.allm; m; m = m->allnext) {
+		if (m->dead && m->callfd >= 0) {
+			close(m->callfd);
+			m->callfd = -1;
+		}
+	}
+	fiber_unlock(&sched.lock);
+}
+
 /* Give back the pages of stacks idle on the global free list. */
 static void scavenge(int64_t now)
 {
@@ -307,6 +328,7 @@ static void *sysmon(void *arg)
 		if (now - last_scavenge >= SCAVENGE_PERIOD_NS) {
 			last_scavenge = now;
 			scavenge(now);
+			close_dead_callfds();
 		}
 	}
 	return NULL;

@@ -14,7 +14,9 @@
  * calls that restart (a pipe, a socket without a timeout, a pthread
  * mutex) are retaken and complete whole; =all interrupts and counts the
  * EINTRs; =off never signals; a call inside fiber_syscall_enter/exit is
- * handed off with no signal at all; a bad setting is an error.
+ * handed off with no signal at all; the /proc files sysmon keeps for
+ * threads it looked at are closed once those threads end; a bad setting
+ * is an error.
  *
  * Under valgrind and qemu-user a signal reaches the program only at its
  * next system call, and a thread they make wait for their own locks
@@ -396,6 +398,84 @@ TEST(an_announced_call_is_handed_off_without_a_signal)
 		return;
 	EXPECT_EQ(0, run.stats.signal_retakes);
 	EXPECT_EQ(0, run.stats.signal_eintrs);
+}
+
+/*
+ * sysmon keeps a /proc file open for each M it has looked at.  An M whose
+ * locked fiber exits ends its thread; its file must not stay open, or a
+ * program whose locked fibers come and go runs out of fds.  Each round:
+ * a fiber locks its thread and blocks in a pipe read with a worker
+ * queued behind it, sysmon looks and retakes its P, the read returns and
+ * the fiber exits, locked.  The files are closed within sysmon's next
+ * once-a-second pass.
+ */
+#define ENDED_ROUNDS	10
+
+static int open_fds(void)
+{
+	char path[64];
+	int fd, n = 0;
+
+	for (fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (access(path, F_OK) == 0)
+			n++;
+	}
+	return n;
+}
+
+static void locked_reader(void *arg)
+{
+	char c;
+
+	(void)arg;
+	fiber_lock_thread();
+	CHECK(read(run.fds[0], &c, 1) == 1);
+	/* Exits locked: its thread ends. */
+}
+
+static int main_ended_threads(int argc, char **argv)
+{
+	uint64_t retakes;
+	int round, before, after = 0, i;
+
+	(void)argc, (void)argv;
+	CHECK(stats_now().kernel == 0);
+	CHECK(pipe(run.fds) == 0);
+	before = open_fds();
+	for (round = 0; round < ENDED_ROUNDS; round++) {
+		retakes = stats_now().signal_retakes;
+		CHECK(fiber_go(locked_reader, NULL) == 0);
+		CHECK(fiber_go(worker, NULL) == 0);
+		/* Until sysmon has looked at the reader's thread and retaken. */
+		for (i = 0; i < RELEASE_LIMIT_S * 1000 &&
+			    stats_now().signal_retakes == retakes; i++)
+			fiber_sleep(1000000);
+		CHECK(stats_now().signal_retakes > retakes);
+		CHECK(write(run.fds[1], "x", 1) == 1);
+		wait_others();
+	}
+	/*
+	 * Each of those threads had a file, closed by now or within
+	 * sysmon's next pass.  Live Ms may keep theirs (one or two here).
+	 */
+	for (i = 0; i < 100; i++) {
+		after = open_fds();
+		if (after - before < ENDED_ROUNDS / 2)
+			break;
+		fiber_sleep(50 * 1000000);
+	}
+	printf("# fds open: %d before, %d after %d ended threads\n", before,
+	       after, ENDED_ROUNDS);
+	CHECK(after - before < ENDED_ROUNDS / 2);
+	return 0;
+}
+
+TEST(the_files_of_ended_threads_are_closed)
+{
+	setenv("FIBER_KERNEL", "off", 1);
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_ended_threads, 1,
+						     NULL, 0), 0));
 }
 
 static int main_unreached(int argc, char **argv)
