@@ -41,15 +41,6 @@ static void wait_parked(uint64_t n)
 	WAIT_FOR(stats_now().waiting >= n);
 }
 
-/* Run @main_fn under fiber_main; log its stderr if it fails. */
-#define EXPECT_CLEAN_RUN(main_fn) do {					\
-	char err_[1024];						\
-									\
-	EXPECT_TRUE(exited_with(run_fiber_main_err(main_fn, err_,	\
-						   sizeof(err_)), 0))	\
-		TH_LOG("%s", err_);					\
-} while (0)
-
 /* A pipe (sock false) or a connected socket pair, in @fds. */
 static void make_pair(int fds[2], bool sock)
 {

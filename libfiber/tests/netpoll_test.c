@@ -107,10 +107,7 @@ static int main_echo(int argc, char **argv)
 
 TEST(tcp_echo_1000_clients_10MB)
 {
-	char err[1024];
-
-	EXPECT_TRUE(exited_with(run_fiber_main_err(main_echo, err, sizeof(err)),
-				0)) TH_LOG("%s", err);
+	EXPECT_CLEAN_RUN(main_echo);
 }
 
 /*
@@ -231,11 +228,7 @@ static int main_duplex(int argc, char **argv)
 
 TEST(reader_and_writer_on_one_socket)
 {
-	char err[512];
-
-	EXPECT_TRUE(exited_with(run_fiber_main_err(main_duplex, err,
-						   sizeof(err)), 0))
-		TH_LOG("%s", err);
+	EXPECT_CLEAN_RUN(main_duplex);
 }
 
 /* fiber_close wakes a fiber parked on the fd, which must not then see

@@ -85,6 +85,18 @@ static inline int run_fiber_main_err(int (*main_fn)(int argc, char **argv),
 	return run_fiber_main_procs(main_fn, 0, err, len);
 }
 
+/*
+ * In a TEST: run @main_fn under fiber_main; log its stderr if it fails.
+ * (A macro: EXPECT_TRUE and TH_LOG belong to the harness.)
+ */
+#define EXPECT_CLEAN_RUN(main_fn) do {					\
+	char err_[1024];						\
+									\
+	EXPECT_TRUE(exited_with(run_fiber_main_err(main_fn, err_,	\
+						   sizeof(err_)), 0))	\
+		TH_LOG("%s", err_);					\
+} while (0)
+
 static inline int run_fiber_main(int (*main_fn)(int argc, char **argv))
 {
 	return run_fiber_main_procs(main_fn, 0, NULL, 0);

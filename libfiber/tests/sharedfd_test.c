@@ -190,11 +190,7 @@ static int main_acceptors(int argc, char **argv)
 
 TEST(many_acceptors_on_one_listener_served_in_turn)
 {
-	char err[1024];
-
-	EXPECT_TRUE(exited_with(run_fiber_main_err(main_acceptors, err,
-						   sizeof(err)), 0))
-		TH_LOG("%s", err);
+	EXPECT_CLEAN_RUN(main_acceptors);
 }
 
 /* ---- many readers and writers on one pipe or socket --------------------- */
@@ -282,20 +278,12 @@ static int main_socket_readers(int argc, char **argv)
 
 TEST(many_readers_and_writers_on_one_pipe)
 {
-	char err[1024];
-
-	EXPECT_TRUE(exited_with(run_fiber_main_err(main_pipe_readers, err,
-						   sizeof(err)), 0))
-		TH_LOG("%s", err);
+	EXPECT_CLEAN_RUN(main_pipe_readers);
 }
 
 TEST(many_readers_and_writers_on_one_socket)
 {
-	char err[1024];
-
-	EXPECT_TRUE(exited_with(run_fiber_main_err(main_socket_readers, err,
-						   sizeof(err)), 0))
-		TH_LOG("%s", err);
+	EXPECT_CLEAN_RUN(main_socket_readers);
 }
 
 /* ---- first come, first served; one edge strands nobody ------------------ */
@@ -337,11 +325,7 @@ static int main_line(int argc, char **argv)
 
 TEST(waiting_readers_served_in_order_by_one_edge)
 {
-	char err[1024];
-
-	EXPECT_TRUE(exited_with(run_fiber_main_err(main_line, err,
-						   sizeof(err)), 0))
-		TH_LOG("%s", err);
+	EXPECT_CLEAN_RUN(main_line);
 }
 
 /*
@@ -472,11 +456,7 @@ static int main_big_writes(int argc, char **argv)
 
 TEST(concurrent_writes_never_interleave)
 {
-	char err[1024];
-
-	EXPECT_TRUE(exited_with(run_fiber_main_err(main_big_writes, err,
-						   sizeof(err)), 0))
-		TH_LOG("%s", err);
+	EXPECT_CLEAN_RUN(main_big_writes);
 }
 
 /* ---- close while many wait ---------------------------------------------- */
@@ -541,11 +521,7 @@ static int main_close_many(int argc, char **argv)
 
 TEST(close_wakes_every_waiter_with_ebadf)
 {
-	char err[1024];
-
-	EXPECT_TRUE(exited_with(run_fiber_main_err(main_close_many, err,
-						   sizeof(err)), 0))
-		TH_LOG("%s", err);
+	EXPECT_CLEAN_RUN(main_close_many);
 }
 
 TEST_HARNESS_MAIN

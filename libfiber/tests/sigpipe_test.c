@@ -75,11 +75,7 @@ static int main_sockets(int argc, char **argv)
 
 TEST(socket_whose_peer_is_gone_is_epipe_not_sigpipe)
 {
-	char err[1024];
-
-	EXPECT_TRUE(exited_with(run_fiber_main_err(main_sockets, err,
-						   sizeof(err)), 0))
-		TH_LOG("%s", err);
+	EXPECT_CLEAN_RUN(main_sockets);
 }
 
 TEST(socket_outside_a_fiber_too)
