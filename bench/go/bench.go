@@ -56,13 +56,11 @@ func benchSpawn() {
 	fmt.Printf("spawn_exit ns/fiber %.1f\n", float64(t.Nanoseconds())/n)
 }
 
-func benchSpawnParked() {
-	const n = 1000000
+// startParked starts n goroutines that each block on release, and
+// returns once all of them have started.
+func startParked(n int64, release chan struct{}) {
 	var started int64
-	release := make(chan struct{})
-	base := runtime.NumGoroutine()
-	t0 := time.Now()
-	for i := 0; i < n; i++ {
+	for i := int64(0); i < n; i++ {
 		go func() {
 			atomic.AddInt64(&started, 1)
 			<-release
@@ -71,6 +69,14 @@ func benchSpawnParked() {
 	for atomic.LoadInt64(&started) < n {
 		runtime.Gosched()
 	}
+}
+
+func benchSpawnParked() {
+	const n = 1000000
+	release := make(chan struct{})
+	base := runtime.NumGoroutine()
+	t0 := time.Now()
+	startParked(n, release)
 	t := time.Since(t0)
 	close(release)
 	waitOthers(base)
@@ -224,19 +230,10 @@ func rssBytes() int64 {
 
 func benchMemory() {
 	const n = 100000
-	var started int64
 	release := make(chan struct{})
 	base := runtime.NumGoroutine()
 	before := rssBytes()
-	for i := 0; i < n; i++ {
-		go func() {
-			atomic.AddInt64(&started, 1)
-			<-release
-		}()
-	}
-	for atomic.LoadInt64(&started) < n {
-		runtime.Gosched()
-	}
+	startParked(n, release)
 	after := rssBytes()
 	close(release)
 	waitOthers(base)
