@@ -227,10 +227,25 @@ static int try_recv(struct fiber_chan *c, void *elem, struct fiber **wake)
 	return -EAGAIN;
 }
 
+/*
+ * The waiter of the calling fiber @g: @local, on its stack, or for a
+ * copied fiber (copystack.c), its park block, with room for a value of
+ * @c behind it.  park_block_done() ends it.
+ */
+static struct chan_waiter *park_waiter(struct fiber *g,
+				       struct chan_waiter *local,
+				       struct fiber_chan *c)
+{
+	if (!g->copied)
+		return local;
+	return park_alloc(g, sizeof(*local) + c->elem_size);
+}
+
 int fiber_chan_send(fiber_chan_t *c, const void *elem)
 {
-	struct chan_waiter w = { 0 };
-	struct fiber *wake = NULL;
+	struct chan_waiter local = { 0 }, *w;
+	struct fiber *wake = NULL, *g;
+	bool success;
 	int ret;
 
 	if (!this_fiber())
@@ -251,12 +266,21 @@ int fiber_chan_send(fiber_chan_t *c, const void *elem)
 				      "fiber_chan_send", "channel", c);
 		return 0;
 	}
-	w.g = this_fiber();
-	w.elem = (void *)elem;
-	wq_push(&c->sendq, &w);
+	g = this_fiber();
+	w = park_waiter(g, &local, c);
+	w->g = g;
+	w->elem = (void *)elem;
+	if (w != &local) {
+		/* Our stack may hold another fiber's bytes while we wait. */
+		w->elem = w + 1;
+		copy_elem(c, w->elem, elem);
+	}
+	wq_push(&c->sendq, w);
 	fiber_park_unlock(&c->lock, "chan send");
+	success = w->success;
+	park_block_done(g);
 	/* Closed while we waited: Go panics in the sender, so do we. */
-	if (!w.success)
+	if (!success)
 		return MISUSE(-EPIPE, "send on closed channel",
 			      "fiber_chan_send", "channel", c);
 	return 0;
@@ -264,8 +288,9 @@ int fiber_chan_send(fiber_chan_t *c, const void *elem)
 
 int fiber_chan_recv(fiber_chan_t *c, void *elem)
 {
-	struct chan_waiter w = { 0 };
-	struct fiber *wake = NULL;
+	struct chan_waiter local = { 0 }, *w;
+	struct fiber *wake = NULL, *g;
+	bool success;
 	int ret;
 
 	if (!this_fiber())
@@ -283,11 +308,17 @@ int fiber_chan_recv(fiber_chan_t *c, void *elem)
 			fiber_ready(wake);
 		return ret;
 	}
-	w.g = this_fiber();
-	w.elem = elem;
-	wq_push(&c->recvq, &w);
+	g = this_fiber();
+	w = park_waiter(g, &local, c);
+	w->g = g;
+	w->elem = w != &local ? (void *)(w + 1) : elem;
+	wq_push(&c->recvq, w);
 	fiber_park_unlock(&c->lock, "chan receive");
-	return w.success ? 1 : 0;
+	if (w != &local)
+		copy_elem(c, elem, w->elem);	/* copied stack */
+	success = w->success;
+	park_block_done(g);
+	return success ? 1 : 0;
 }
 
 /* Close: every waiter wakes; receivers get zero values and 0. */
@@ -406,18 +437,60 @@ static void select_timed_out(void *arg)
 	}
 }
 
+/*
+ * What a copied fiber's select keeps in its park block (copystack.c),
+ * followed by its n waiters and a buffer for each case's value.
+ */
+struct select_block {
+	struct sel sel;
+	struct select_timeout st;
+	struct fiber_timer timer;
+	struct chan_waiter ws[];
+};
+
+/*
+ * Move @g's select state into its park block: @cases' waiters, and
+ * values, go where no other fiber's stack bytes can be.  Return: it.
+ */
+static struct select_block *select_block(struct fiber *g,
+					 struct fiber_case *cases, int n)
+{
+	size_t size = sizeof(struct select_block) +
+		      (size_t)n * sizeof(struct chan_waiter);
+	struct select_block *b;
+	char *val;
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (cases[i].op != FIBER_CASE_TIMEOUT && cases[i].chan)
+			size += cases[i].chan->elem_size;
+	b = park_alloc(g, size);
+	b->sel.winner = -1;
+	val = (char *)&b->ws[n];
+	for (i = 0; i < n; i++) {
+		if (cases[i].op == FIBER_CASE_TIMEOUT || !cases[i].chan)
+			continue;
+		b->ws[i].elem = val;
+		if (cases[i].op == FIBER_CASE_SEND)
+			copy_elem(cases[i].chan, val, cases[i].elem);
+		val += cases[i].chan->elem_size;
+	}
+	return b;
+}
+
 int fiber_select(struct fiber_case *cases, int n, int flags)
 {
 	struct fiber_chan *lockbuf[16], **lockv = lockbuf;
-	struct chan_waiter wbuf[16], *ws = wbuf;
+	struct chan_waiter wbuf[16], *ws = wbuf, *ws_heap = NULL;
 	int orderbuf[16], *order = orderbuf;
 	struct select_locks locks = { 0 };
-	struct select_timeout st;
+	struct select_timeout st_local, *st = &st_local;
 	struct select_park sp = { &locks, NULL };
-	struct fiber_timer timer = { 0 };
+	struct fiber_timer timer_local = { 0 }, *timer = &timer_local;
 	struct fiber *wake = NULL, *g = this_fiber();
 	struct fiber_m *m = this_m();
-	struct sel sel = { 0, -1 };
+	struct sel sel_local = { 0, -1 }, *sel = &sel_local;
+	struct select_block *blk = NULL;
 	int i, j, k, ret = -EINVAL, timeout_idx = -1, r;
 	int64_t timeout = 0;
 	struct fiber_case *c;
@@ -441,7 +514,7 @@ int fiber_select(struct fiber_case *cases, int n, int flags)
 	}
 	if (n > 16) {
 		lockv = malloc((size_t)n * sizeof(*lockv));
-		ws = calloc((size_t)n, sizeof(*ws));
+		ws = ws_heap = calloc((size_t)n, sizeof(*ws));
 		order = malloc((size_t)n * sizeof(*order));
 		ret = -ENOMEM;
 		if (!lockv || !ws || !order)
@@ -518,31 +591,39 @@ int fiber_select(struct fiber_case *cases, int n, int flags)
 	}
 
 	/* Pass 2: wait on every case. */
+	if (g->copied) {
+		blk = select_block(g, cases, n);
+		ws = blk->ws;
+		sel = &blk->sel;
+		st = &blk->st;
+		timer = &blk->timer;
+	}
 	for (i = 0; i < n; i++) {
 		c = &cases[i];
 		if (c->op == FIBER_CASE_TIMEOUT || !c->chan)
 			continue;
 		ws[i].g = g;
-		ws[i].elem = c->elem;
-		ws[i].sel = &sel;
+		if (!blk)
+			ws[i].elem = c->elem;
+		ws[i].sel = sel;
 		ws[i].index = i;
 		wq_push(c->op == FIBER_CASE_SEND ? &c->chan->sendq :
 						   &c->chan->recvq, &ws[i]);
 	}
 	if (timeout_idx >= 0) {
-		st.sel = &sel;
-		st.g = g;
-		st.index = timeout_idx;
-		timer.when = fiber_nanotime() + timeout;
-		timer.fn = select_timed_out;
-		timer.arg = &st;
-		sp.timer = &timer;
+		st->sel = sel;
+		st->g = g;
+		st->index = timeout_idx;
+		timer->when = fiber_nanotime() + timeout;
+		timer->fn = select_timed_out;
+		timer->arg = st;
+		sp.timer = timer;
 	}
 	fiber_park(select_commit, &sp, "select");
 
 	/* Pass 3: leave the queues of the cases that did not win. */
-	if (sp.timer && timer.when >= 0)
-		timer_del(&timer);
+	if (sp.timer && timer->when >= 0)
+		timer_del(timer);
 	lock_all(&locks);
 	for (i = 0; i < n; i++) {
 		c = &cases[i];
@@ -552,8 +633,10 @@ int fiber_select(struct fiber_case *cases, int n, int flags)
 						     &c->chan->recvq, &ws[i]);
 	}
 	unlock_all(&locks);
-	ret = sel.winner;
+	ret = sel->winner;
 	c = &cases[ret];
+	if (blk && c->op == FIBER_CASE_RECV)
+		copy_elem(c->chan, c->elem, ws[ret].elem);
 	if (c->op == FIBER_CASE_TIMEOUT)
 		c->result = 0;
 	else if (c->op == FIBER_CASE_SEND && ws[ret].success)
@@ -565,10 +648,11 @@ int fiber_select(struct fiber_case *cases, int n, int flags)
 	else
 		c->result = ws[ret].success ? 1 : 0;
 out:
+	if (blk)
+		park_block_done(g);
 	if (lockv != lockbuf)
 		free(lockv);
-	if (ws != wbuf)
-		free(ws);
+	free(ws_heap);
 	if (order != orderbuf)
 		free(order);
 	return ret;

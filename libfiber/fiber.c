@@ -17,7 +17,7 @@
 #include "runtime.h"
 #include "sanitizer.h"
 
-static _Noreturn void fiber_entry(void *arg)
+_Noreturn void fiber_entry(void *arg)
 {
 	struct fiber *g = arg;
 
@@ -29,8 +29,8 @@ static _Noreturn void fiber_entry(void *arg)
 }
 
 /*
- * A fiber with a stack of @size: one from our P's free list if it has
- * one, else a new one.  Allocating may sleep (mmap_lock, malloc's locks),
+ * A fiber with a stack of @size (0: none, a copied fiber): one from our
+ * P's free list if it has one, else a new one.  Allocating may sleep (mmap_lock, malloc's locks),
  * so it runs with nothing cached: with the module, a spare may take our
  * P meanwhile and we come back with another (or, with
  * FIBER_HOLD_ON_WAKE=0, none).  Return: the fiber, or NULL with *@err.
@@ -41,11 +41,11 @@ static struct fiber *fiber_get(size_t size, int *err)
 	struct fiber *g = gfree_get(m->p);
 
 	m_release(m);
-	if (g && g->stack.size != size) {
+	if (g && g->stack.base && g->stack.size != size) {
 		fiber_stack_free(&g->stack);
-	} else if (g) {
+	} else if (g && g->stack.base) {
 		fiber_stack_prepare(&g->stack);
-	} else {
+	} else if (!g) {
 		g = calloc(1, sizeof(*g));
 		if (!g) {
 			*err = -ENOMEM;
@@ -53,7 +53,7 @@ static struct fiber *fiber_get(size_t size, int *err)
 		}
 		allfibers_add(g);
 	}
-	if (!g->stack.base) {
+	if (!g->stack.base && size) {
 		*err = fiber_stack_alloc(&g->stack, size);
 		if (*err) {
 			atomic_store(&g->status, FIBER_DEAD);
@@ -68,6 +68,15 @@ static struct fiber *fiber_get(size_t size, int *err)
 	return g;
 }
 
+/* @attr's flags, 0 if it is NULL or too old to have them. */
+static unsigned int attr_flags(const struct fiber_attr *attr)
+{
+	if (!attr || attr->size < offsetof(struct fiber_attr, flags) +
+				  sizeof(attr->flags))
+		return 0;
+	return attr->flags;
+}
+
 /*
  * Make a fiber running fn(arg) and queue it on the current P.  The
  * caller is a fiber (or fiber_main, holding P 0).
@@ -75,12 +84,19 @@ static struct fiber *fiber_get(size_t size, int *err)
 int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
 		void *pc)
 {
-	size_t size = fiber_stack_actual_size(attr ? attr->stack_size : 0);
+	bool copied = attr_flags(attr) & FIBER_ATTR_COPY_STACK;
+	size_t size = copied ? 0 :
+		      fiber_stack_actual_size(attr ? attr->stack_size : 0);
 	struct fiber_m *m;
 	struct fiber_p *p;
 	struct fiber *g;
 	int ret;
 
+	if (copied) {
+		ret = copystack_init();
+		if (ret)
+			return ret;
+	}
 	g = fiber_get(size, &ret);
 	if (!g)
 		return ret;
@@ -101,7 +117,15 @@ int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
 	g->wait_reason = NULL;
 	g->created_pc = pc;
 	g->parent_id = m->curg ? m->curg->id : 0;
-	fiber_context_make(&g->ctx, g->stack.base, g->stack.size, fiber_entry, g);
+	g->copied = copied;
+	if (copied) {
+		/* A stack of its own, from the free list, waits for reuse. */
+		fiber_stack_free(&g->stack);
+		g->ctx.sp = NULL;	/* made on its shared stack */
+	} else {
+		fiber_context_make(&g->ctx, g->stack.base, g->stack.size,
+				   fiber_entry, g);
+	}
 	atomic_fetch_add(&sched.nlive, 1);
 	atomic_store_explicit(&g->status, FIBER_RUNNABLE, memory_order_release);
 	/* Go's newproc: the new fiber runs next on this P. */
@@ -140,6 +164,12 @@ static int go_common(const struct fiber_attr *attr, void (*fn)(void *arg),
 		if (attr->stack_size &&
 		    (attr->stack_size < FIBER_STACK_MIN ||
 		     attr->stack_size > FIBER_STACK_MAX))
+			return -EINVAL;
+		if (attr_flags(attr) & ~FIBER_ATTR_COPY_STACK)
+			return -EINVAL;
+		/* Copied fibers share stacks of the default size. */
+		if ((attr_flags(attr) & FIBER_ATTR_COPY_STACK) &&
+		    attr->stack_size)
 			return -EINVAL;
 	}
 	if (!m || !m->curg)

@@ -106,6 +106,7 @@ struct pd_waiter {
 	int events;			/* W_EDGE: POLLIN, POLLOUT, both */
 	int result;			/* set by pd_unwait */
 	struct pd_waiter *next, *prev;	/* W_QUEUED: the queue */
+	struct fiber_timer timer;	/* its deadline, if any */
 };
 
 /*
@@ -302,11 +303,20 @@ void netpoll_set_kind(int fd, int kind)
 
 /* ---- waiters ------------------------------------------------------------ */
 
-static void waiter_init(struct pd_waiter *w, struct fiber_pd *pd)
+/*
+ * The calling fiber's waiter for @pd: @local, or its park block if it is
+ * a copied fiber (pd_park() ends it).
+ */
+static struct pd_waiter *waiter_init(struct pd_waiter *local,
+				     struct fiber_pd *pd)
 {
+	struct fiber *g = this_fiber();
+	struct pd_waiter *w = park_block(g, local, sizeof(*local));
+
 	memset(w, 0, sizeof(*w));
-	w->g = this_fiber();
+	w->g = g;
 	w->pd = pd;
+	return w;
 }
 
 /* Append @w to direction @d's queue.  pd->lock held. */
@@ -392,14 +402,14 @@ static void pd_waiter_timeout(void *arg)
 }
 
 /*
- * Park the calling fiber as @w, which the caller has just put on a list
- * of @pd, until someone takes it off or @deadline (0: none) passes.
- * pd->lock held; released.  Return: @w's result.
+ * Park the calling fiber as @w (from waiter_init), which the caller has
+ * just put on a list of @pd, until someone takes it off or @deadline (0:
+ * none) passes.  pd->lock held; released.  Return: @w's result.
  */
 static int pd_park(struct fiber_pd *pd, struct pd_waiter *w, int64_t deadline,
 		   const char *reason)
 {
-	struct fiber_timer t = { 0 };
+	struct fiber_timer *t = &w->timer;
 	int err = 0;
 
 	if (deadline) {
@@ -407,21 +417,24 @@ static int pd_park(struct fiber_pd *pd, struct pd_waiter *w, int64_t deadline,
 			err = -ETIMEDOUT;
 		} else {
 			/* It cannot fire before we are parked: pd->lock. */
-			t.when = deadline;
-			t.fn = pd_waiter_timeout;
-			t.arg = w;
-			err = timer_add(&t);
+			t->when = deadline;
+			t->fn = pd_waiter_timeout;
+			t->arg = w;
+			err = timer_add(t);
 		}
 		if (err) {
 			pd_unlink(pd, w);
 			fiber_unlock(&pd->lock);
+			park_block_done(w->g);
 			return err;
 		}
 	}
 	fiber_park_unlock(&pd->lock, reason);
 	if (deadline)
-		timer_del(&t);	/* waits for a callback still using @w */
-	return w->result;
+		timer_del(t);	/* waits for a callback still using @w */
+	err = w->result;
+	park_block_done(w->g);
+	return err;
 }
 
 /* Has the deadline of a direction in @events passed? */
@@ -479,7 +492,7 @@ static int dir_acquire(struct netpoll_op *op, int d)
 	struct fiber_pd *pd = op->pd;
 	struct pd_dir *dir = &pd->dir[d];
 	uint32_t turn = TURN_SEQ(op->seq);
-	struct pd_waiter w;
+	struct pd_waiter local, *w;
 	int ret;
 
 	/* Free, in our incarnation, nobody queued: ours. */
@@ -511,9 +524,9 @@ static int dir_acquire(struct netpoll_op *op, int d)
 			break;
 		}
 	}
-	waiter_init(&w, pd);
-	queue_append(pd, d, &w);
-	ret = pd_park(pd, &w, op->deadline, "IO queue");
+	w = waiter_init(&local, pd);
+	queue_append(pd, d, w);
+	ret = pd_park(pd, w, op->deadline, "IO queue");
 	return ret ? ret : 1;
 }
 
@@ -624,7 +637,7 @@ int netpoll_io_begin(struct netpoll_op *op, int fd, int events,
 int netpoll_wait(struct netpoll_op *op)
 {
 	struct fiber_pd *pd = op->pd;
-	struct pd_waiter w;
+	struct pd_waiter local, *w;
 	int d, ret, got = 0;
 
 	if (!pd)
@@ -645,15 +658,15 @@ int netpoll_wait(struct netpoll_op *op)
 		fiber_unlock(&pd->lock);
 		return got;
 	}
-	waiter_init(&w, pd);
-	w.state = W_EDGE;
-	w.events = op->events;
+	w = waiter_init(&local, pd);
+	w->state = W_EDGE;
+	w->events = op->events;
 	/* We own these directions, so the slots are free. */
 	for (d = 0; d < PD_NDIR; d++)
 		if (op->events & dir_event(d))
-			pd->dir[d].edge = &w;
+			pd->dir[d].edge = w;
 	atomic_fetch_add(&np.nwaiters, 1);
-	return pd_park(pd, &w, op->deadline, "IO wait");
+	return pd_park(pd, w, op->deadline, "IO wait");
 }
 
 /* End the call: hand each direction it owns to the first in line. */

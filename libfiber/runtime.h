@@ -101,6 +101,20 @@ struct fiber {
 	void *created_pc;		/* return address of fiber_go's caller */
 	uint64_t parent_id;
 	struct fiber *allnext;		/* allfibers list, never unlinked */
+
+	/*
+	 * FIBER_ATTR_COPY_STACK (copystack.c): the shared stack it is bound
+	 * to, its bytes while another fiber's are there, and the block that
+	 * holds its waiters while it is parked.  Written by the M that holds
+	 * the shared stack's lock, or by the fiber itself.
+	 */
+	bool copied;
+	bool park_busy;
+	struct fiber_shared_stack *shared;
+	void *saved;
+	size_t saved_len, saved_cap;
+	void *park_buf;
+	size_t park_cap;
 };
 
 /* ---- timers ------------------------------------------------------------- */
@@ -542,6 +556,32 @@ static inline void stack_check(struct fiber *g)
 {
 	if (__builtin_expect(fiber_stack_overrun(&g->stack, g->ctx.sp), 0))
 		fiber_stack_overrun_fatal(g);
+}
+
+/* ---- copied stacks (copystack.c) --------------------------------------- */
+
+int copystack_init(void);
+bool copystack_acquire(struct fiber_m *m, struct fiber *g);
+void copystack_release(struct fiber_m *m, struct fiber *g, bool dead);
+void copystack_counts(uint64_t *copies, uint64_t *waits, uint64_t *nshared);
+void *park_alloc(struct fiber *g, size_t size);
+void *park_block_copied(struct fiber *g, const void *local, size_t size);
+_Noreturn void fiber_entry(void *arg);
+
+/*
+ * Where a wait keeps what other fibers touch while the caller is parked
+ * (its waiter, its timer, the value it sends or receives): @local, on
+ * the caller's stack, unless the caller is a copied fiber, whose stack
+ * may hold another fiber's bytes by then.  See copystack.c.
+ */
+static inline void *park_block(struct fiber *g, void *local, size_t size)
+{
+	return g->copied ? park_block_copied(g, local, size) : local;
+}
+
+static inline void park_block_done(struct fiber *g)
+{
+	g->park_busy = false;
 }
 
 /* The calling fiber, NULL on a thread that is not running one. */

@@ -66,8 +66,9 @@ static inline void san_finish_switch(void *fake)
 #endif
 
 #if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
+#if __has_include(<valgrind/valgrind.h>) && __has_include(<valgrind/memcheck.h>)
 #include <valgrind/valgrind.h>
+#include <valgrind/memcheck.h>
 #define FIBER_VALGRIND 1
 #endif
 #endif
@@ -87,6 +88,15 @@ static inline int vg_running(void)
 {
 	return RUNNING_ON_VALGRIND;
 }
+
+/*
+ * Memcheck marks a stack's bytes below its stack pointer unaddressable
+ * as frames return; a copied stack's bytes go back there (copystack.c).
+ */
+static inline void vg_make_writable(void *lo, size_t size)
+{
+	VALGRIND_MAKE_MEM_UNDEFINED(lo, size);
+}
 #else
 static inline unsigned int vg_stack_register(void *lo, size_t size)
 {
@@ -102,6 +112,11 @@ static inline void vg_stack_deregister(unsigned int id)
 static inline int vg_running(void)
 {
 	return 0;
+}
+
+static inline void vg_make_writable(void *lo, size_t size)
+{
+	(void)lo, (void)size;
 }
 #endif
 

@@ -481,6 +481,9 @@ static struct fiber *run_without_p(struct fiber_m *m, struct fiber *g)
 		acquirep(m, p);
 		return g;
 	}
+	/* Queued while on its stack: another M may take it from here. */
+	if (g->copied)
+		copystack_release(m, g, false);
 	/* A locked fiber is handed back to us by startlockedm. */
 	if (m->lockedg != g)
 		stopm();
@@ -506,6 +509,8 @@ static struct fiber *finish_switch_g0(struct fiber_m *m)
 		return NULL;
 	case AFTER_YIELD:
 		stack_check(g);
+		if (g->copied)
+			copystack_release(m, g, false);
 		fiber_lock(&sched.lock);
 		globrunq_put(g);
 		fiber_unlock(&sched.lock);
@@ -518,6 +523,8 @@ static struct fiber *finish_switch_g0(struct fiber_m *m)
 		yield_wakep();
 		return NULL;
 	case AFTER_EXIT:
+		if (g->copied)
+			copystack_release(m, g, true);
 		if (g->lockedm) {
 			/* Go's rule: a locked fiber takes its thread along. */
 			g->lockedm = NULL;
@@ -535,6 +542,8 @@ static struct fiber *finish_switch_g0(struct fiber_m *m)
 			atomic_store(&g->status, FIBER_RUNNING);
 			return m->p ? g : run_without_p(m, g);
 		}
+		if (g->copied)
+			copystack_release(m, g, false);
 		/* Parked on the way back from a system call: idle now. */
 		if (!m->p && !m->lockedg)
 			stopm();
@@ -560,9 +569,10 @@ void finish_switch(struct fiber_m *m)
 
 /*
  * Run @g on @m from g0, until it switches back to g0.  @inherit: it
- * continues the current time slice (runnext), so the tick stays.
+ * continues the current time slice (runnext), so the tick stays.  A
+ * copied fiber's bytes are on its stack already.
  */
-void execute(struct fiber_m *m, struct fiber *g, bool inherit)
+static void run_fiber(struct fiber_m *m, struct fiber *g, bool inherit)
 {
 	if (!inherit)
 		atomic_fetch_add_explicit(&m->p->schedtick, 1,
@@ -570,6 +580,18 @@ void execute(struct fiber_m *m, struct fiber *g, bool inherit)
 	m->curg = g;
 	atomic_store_explicit(&g->status, FIBER_RUNNING, memory_order_relaxed);
 	switch_context(&m->g0, &g->ctx, g->stack.base, g->stack.size, false);
+}
+
+/*
+ * Run @g, which we took off a queue, as run_fiber.  A copied fiber first
+ * takes its shared stack; if another fiber is on it, @g waits for it
+ * (copystack.c) and we return at once to find other work.
+ */
+void execute(struct fiber_m *m, struct fiber *g, bool inherit)
+{
+	if (g->copied && !copystack_acquire(m, g))
+		return;
+	run_fiber(m, g, inherit);
 }
 
 /*
@@ -585,7 +607,8 @@ _Noreturn void schedule(void)
 	for (;;) {
 		g = finish_switch_g0(m);
 		if (g) {
-			execute(m, g, true);
+			/* It never left the CPU, nor its shared stack. */
+			run_fiber(m, g, true);
 			continue;
 		}
 		if (m->lockedg) {
@@ -617,17 +640,19 @@ _Noreturn void schedule(void)
 
 /*
  * The next fiber for a direct switch from @cur, or NULL to go through
- * g0.  Fibers wired to a thread always go through g0.
+ * g0.  Fibers wired to a thread, and copied fibers (whose shared stacks
+ * are taken and given back on g0), always go through g0.
  */
 static struct fiber *next_direct(struct fiber_m *m, struct fiber *cur,
 				 bool *inherit)
 {
 	struct fiber *g;
 
-	if (cur->lockedm || atomic_load(&sched.gcwaiting) || kernel_waiting())
+	if (cur->lockedm || cur->copied || atomic_load(&sched.gcwaiting) ||
+	    kernel_waiting())
 		return NULL;
 	g = find_ready(m->p, inherit);
-	if (g && g->lockedm) {
+	if (g && (g->lockedm || g->copied)) {
 		/* Let g0 hand it to its M; it keeps its place in line. */
 		runq_put(m->p, g, true);
 		return NULL;
@@ -649,7 +674,8 @@ static struct fiber *next_for_yield(struct fiber_m *m, struct fiber *cur,
 	bool inherit, fair;
 
 	*locked = false;
-	if (cur->lockedm || atomic_load(&sched.gcwaiting) || kernel_waiting())
+	if (cur->lockedm || cur->copied || atomic_load(&sched.gcwaiting) ||
+	    kernel_waiting())
 		return NULL;
 	/* Due timers first, as schedule() would: else yields starve them. */
 	check_timers(p);
@@ -662,7 +688,7 @@ static struct fiber *next_for_yield(struct fiber_m *m, struct fiber *cur,
 		g = globrunq_get(p, fair ? 1 : 0);
 		if (!g) {
 			fiber_unlock(&sched.lock);
-		} else if (g->lockedm) {
+		} else if (g->lockedm || g->copied) {
 			globrunq_put_head(g);
 			fiber_unlock(&sched.lock);
 			return NULL;
@@ -673,7 +699,7 @@ static struct fiber *next_for_yield(struct fiber_m *m, struct fiber *cur,
 	}
 	if (!g && fair)
 		g = runq_get(p, &inherit);
-	if (g && g->lockedm) {
+	if (g && (g->lockedm || g->copied)) {
 		/* Let g0 hand it to its M; it keeps its place in line. */
 		runq_put(p, g, true);
 		return NULL;

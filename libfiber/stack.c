@@ -279,14 +279,13 @@ void fiber_stack_prepare(struct fiber_stack *st)
 
 void fiber_stack_free(struct fiber_stack *st)
 {
-	struct free_slot slot = {
-		(char *)st->base - FIBER_GUARD_SIZE, st->guard
-	};
-	struct free_slot *grown;
+	struct free_slot slot, *grown;
 	size_t cap;
 
 	if (!st->base)
 		return;
+	slot.base = (char *)st->base - FIBER_GUARD_SIZE;
+	slot.guard = st->guard;
 	vg_stack_deregister(st->vg_id);
 	st->base = NULL;
 	if (!st->pooled) {

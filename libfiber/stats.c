@@ -120,6 +120,7 @@ int fiber_stats(struct fiber_stats *out)
 	kernel_stats(&s);
 	s.signal_skips = atomic_load(&sched.nsignal_skips);
 	s.signal_eintrs = atomic_load(&sched.nsignal_eintrs);
+	copystack_counts(&s.stack_copies, &s.stack_waits, &s.shared_stacks);
 
 	memcpy((char *)out + sizeof(out->size), (char *)&s + sizeof(s.size),
 	       (out->size < sizeof(s) ? out->size : sizeof(s)) - sizeof(s.size));

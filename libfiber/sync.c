@@ -2,7 +2,8 @@
 /*
  * Mutex, condition variable, WaitGroup, once and semaphore for fibers.
  * Each parks the fiber (never the thread) on a wait queue: a lock and a
- * FIFO of waiters that live on their fibers' stacks.  As everywhere in
+ * FIFO of waiters that live on their fibers' stacks (or, for copied
+ * fibers, in their park blocks: park_block()).  As everywhere in
  * the runtime, the queue's lock is released by the park's commit, after
  * the fiber is off its stack, so a waker cannot ready it too early.
  *
@@ -107,8 +108,9 @@ static int mutex_lock(fiber_mutex_t *mu)
 {
 	_Atomic uint32_t *state = (_Atomic uint32_t *)&mu->state;
 	struct waitq *q = Q(&mu->q);
-	struct sync_waiter w = { 0 };
+	struct sync_waiter local = { 0 }, *w;
 	uint32_t s, zero = 0;
+	struct fiber *g;
 	bool woken = false;
 	int spin;
 
@@ -126,8 +128,10 @@ static int mutex_lock(fiber_mutex_t *mu)
 			if (!fiber_mutex_trylock(mu))
 				return 0;
 		}
-	w.g = this_fiber();
-	w.since = fiber_nanotime();
+	g = this_fiber();
+	w = park_block(g, &local, sizeof(local));
+	w->g = g;
+	w->since = fiber_nanotime();
 	for (;;) {
 		fiber_lock(&q->lock);
 		s = atomic_load(state);
@@ -136,6 +140,7 @@ static int mutex_lock(fiber_mutex_t *mu)
 				if (atomic_compare_exchange_weak(state, &s,
 								 s | MUTEX_LOCKED)) {
 					fiber_unlock(&q->lock);
+					park_block_done(g);
 					return 0;
 				}
 				continue;
@@ -145,18 +150,19 @@ static int mutex_lock(fiber_mutex_t *mu)
 							 s | MUTEX_WAITERS))
 				break;
 		}
-		w.granted = false;
-		if (fiber_nanotime() - w.since > STARVE_NS)
-			w.starving = true;
+		w->granted = false;
+		if (fiber_nanotime() - w->since > STARVE_NS)
+			w->starving = true;
 		/* A waiter woken and beaten to it goes back to the front. */
 		if (woken)
-			wq_push_head(q, &w);
+			wq_push_head(q, w);
 		else
-			wq_push_tail(q, &w);
-		w.g = this_fiber();
+			wq_push_tail(q, w);
 		wq_park(q, "mutex");
-		if (w.granted)
+		if (w->granted) {
+			park_block_done(g);
 			return 0;	/* handed to us, still locked */
+		}
 		woken = true;
 	}
 }
@@ -225,33 +231,37 @@ int fiber_mutex_unlock(fiber_mutex_t *mu)
 int fiber_cond_wait(fiber_cond_t *c, fiber_mutex_t *mu)
 {
 	struct waitq *q = Q(&c->q);
-	struct sync_waiter w = { 0 };
+	struct sync_waiter local = { 0 }, *w;
+	struct fiber *g = this_fiber();
 	int ret;
 
-	if (!this_fiber())
+	if (!g)
 		return MISUSE(-ESRCH, "wait for a condition outside a fiber",
 			      "fiber_cond_wait", "cond", c);
-	w.g = this_fiber();
+	w = park_block(g, &local, sizeof(local));
+	w->g = g;
 	fiber_lock(&q->lock);
-	wq_push_tail(q, &w);
+	wq_push_tail(q, w);
 	/* Queued before the mutex goes: a signal after it finds us. */
 	ret = mutex_unlock(mu);
 	if (ret) {
 		/* Not locked: take ourselves off again. */
 		struct sync_waiter **pp = &q->head, *prev = NULL;
 
-		while (*pp && *pp != &w) {
+		while (*pp && *pp != w) {
 			prev = *pp;
 			pp = &(*pp)->next;
 		}
-		*pp = w.next;
-		if (q->tail == &w)
+		*pp = w->next;
+		if (q->tail == w)
 			q->tail = prev;
 		fiber_unlock(&q->lock);
+		park_block_done(g);
 		return MISUSE(ret, "sync: unlock of unlocked mutex",
 			      "fiber_cond_wait", "mutex", mu);
 	}
 	wq_park(q, "cond wait");
+	park_block_done(g);	/* the signaller took w off the queue */
 	return mutex_lock(mu);	/* a fiber: cannot fail */
 }
 
@@ -321,9 +331,10 @@ int fiber_wg_done(fiber_wg_t *wg)
 int fiber_wg_wait(fiber_wg_t *wg)
 {
 	struct waitq *q = Q(&wg->q);
-	struct sync_waiter w = { 0 };
+	struct sync_waiter local = { 0 }, *w;
+	struct fiber *g = this_fiber();
 
-	if (!this_fiber())
+	if (!g)
 		return MISUSE(-ESRCH, "WaitGroup wait outside a fiber",
 			      "fiber_wg_wait", "WaitGroup", wg);
 	fiber_lock(&q->lock);
@@ -331,9 +342,11 @@ int fiber_wg_wait(fiber_wg_t *wg)
 		fiber_unlock(&q->lock);
 		return 0;
 	}
-	w.g = this_fiber();
-	wq_push_tail(q, &w);
+	w = park_block(g, &local, sizeof(local));
+	w->g = g;
+	wq_push_tail(q, w);
 	wq_park(q, "WaitGroup wait");
+	park_block_done(g);
 	return 0;
 }
 
@@ -387,9 +400,10 @@ int fiber_sem_tryacquire(fiber_sem_t *sem)
 int fiber_sem_acquire(fiber_sem_t *sem)
 {
 	struct waitq *q = Q(&sem->q);
-	struct sync_waiter w = { 0 };
+	struct sync_waiter local = { 0 }, *w;
+	struct fiber *g = this_fiber();
 
-	if (!this_fiber())
+	if (!g)
 		return MISUSE(-ESRCH, "semaphore wait outside a fiber",
 			      "fiber_sem_acquire", "semaphore", sem);
 	fiber_lock(&q->lock);
@@ -398,9 +412,11 @@ int fiber_sem_acquire(fiber_sem_t *sem)
 		fiber_unlock(&q->lock);
 		return 0;
 	}
-	w.g = this_fiber();
-	wq_push_tail(q, &w);
+	w = park_block(g, &local, sizeof(local));
+	w->g = g;
+	wq_push_tail(q, w);
 	wq_park(q, "semaphore");
+	park_block_done(g);
 	return 0;	/* release handed us a unit */
 }
 

@@ -299,7 +299,7 @@ static bool sleep_commit(struct fiber *g, void *arg)
 void fiber_sleep(int64_t ns)
 {
 	struct fiber_m *m = this_m();
-	struct fiber_timer t = { 0 };
+	struct fiber_timer local = { 0 }, *t;
 	struct timespec ts;
 
 	if (ns <= 0)
@@ -311,14 +311,16 @@ void fiber_sleep(int64_t ns)
 			;
 		return;
 	}
-	t.when = fiber_nanotime() + ns;
-	t.fn = sleep_done;
-	t.arg = m->curg;
-	fiber_park(sleep_commit, &t, "sleep");
+	t = park_block(m->curg, &local, sizeof(local));
+	t->when = fiber_nanotime() + ns;
+	t->fn = sleep_done;
+	t->arg = m->curg;
+	fiber_park(sleep_commit, t, "sleep");
 	/*
 	 * The timer readied us and may not have returned yet; it still
-	 * writes to t, which is on this stack.
+	 * writes to t, which is on this stack (or in our park block).
 	 */
-	while (atomic_load(&t.firing))
+	while (atomic_load(&t->firing))
 		cpu_relax();
+	park_block_done(this_fiber());
 }

@@ -133,11 +133,31 @@ FIBER_MUST_CHECK int fiber_go(void (*fn)(void *arg), void *arg);
  *	larger struct must be zero beyond what the library knows.
  * @stack_size: stack size in bytes, rounded up to pages; 0 for the
  *	default (256 KiB, or FIBER_STACK_SIZE).  From 16 KiB to 1 GiB.
+ * @flags: FIBER_ATTR_* bits, 0 for none (also when @size ends before it).
  */
 struct fiber_attr {
 	size_t size;
 	size_t stack_size;
+	unsigned int flags;
 };
+
+/*
+ * FIBER_ATTR_COPY_STACK: run on a stack shared with other such fibers
+ * and, while waiting, keep only the bytes the stack uses (copied to the
+ * heap when another fiber needs the shared stack), instead of at least
+ * one page of a stack of its own.  For many fibers that mostly wait.
+ * The rule that comes with it: while the fiber is not running, nothing
+ * may touch its stack.  Never give another fiber or thread a pointer to
+ * its local variables (a channel value, a fiber_wg_t, a buffer) that it
+ * may use while this fiber waits; use memory from the heap.  The
+ * runtime's own waits (channels, select, sync, sleep, I/O) are safe.
+ * @stack_size must be 0: the shared stacks have the default size.  A
+ * blocking system call outside the netpoller keeps the shared stack
+ * taken, and fibers bound to the same one wait for it to return.  Each
+ * switch to such a fiber goes through the scheduler, and one that must
+ * swap the bytes on its stack copies them.  See docs/copied-stacks.md.
+ */
+#define FIBER_ATTR_COPY_STACK	0x1u
 
 /**
  * fiber_go_attr() - start a fiber with attributes
@@ -145,7 +165,8 @@ struct fiber_attr {
  * As fiber_go(); @attr may be NULL for the defaults.
  *
  * Return: 0, -EINVAL (NULL @fn, bad @attr->size, stack size out of
- * range), -ESRCH outside a fiber, -ENOMEM.
+ * range, unknown flags, a stack size with FIBER_ATTR_COPY_STACK),
+ * -ESRCH outside a fiber, -ENOMEM.
  */
 FIBER_MUST_CHECK int fiber_go_attr(const struct fiber_attr *attr,
 				   void (*fn)(void *arg), void *arg);
@@ -332,6 +353,12 @@ void fiber_syscall_exit(void);
  * with a thread blocked in a call that its signal would have cut short
  * with EINTR (nanosleep, poll...: FIBER_SIGNAL_RETAKE); @signal_eintrs,
  * system calls its signal did cut short.  Both stay 0 with the module.
+ *
+ * Copied stacks (FIBER_ATTR_COPY_STACK; docs/copied-stacks.md):
+ * @shared_stacks, how many the copied fibers share (0 until the first
+ * one starts); @stack_copies, times a copied fiber's bytes were put on
+ * its shared stack in place of another's; @stack_waits, times a copied
+ * fiber had to wait because another ran on its shared stack.
  */
 struct fiber_stats {
 	uint64_t size;
@@ -345,6 +372,7 @@ struct fiber_stats {
 	uint64_t kernel_claims, kernel_grants, signal_retakes;
 	uint32_t threads_unassisted, pad2;
 	uint64_t signal_skips, signal_eintrs;
+	uint64_t shared_stacks, stack_copies, stack_waits;
 };
 
 /**

@@ -71,6 +71,32 @@ TEST(overflow_dies_with_a_message)
 		TH_LOG("stderr: %s", err);
 }
 
+static int main_copied_overflows(int argc, char **argv)
+{
+	struct fiber_attr copied = {
+		.size = sizeof(copied), .flags = FIBER_ATTR_COPY_STACK,
+	};
+
+	(void)argc, (void)argv;
+	CHECK(fiber_go_attr(&copied, overflows, NULL) == 0);
+	for (;;)
+		fiber_yield();
+}
+
+/* A copied fiber's shared stack is guarded like any other. */
+TEST(overflow_of_a_copied_fiber_dies_with_a_message)
+{
+	char err[512];
+	int status;
+
+	unsetenv("FIBER_STACK_GUARD");
+	status = run_fiber_main_err(main_copied_overflows, err, sizeof(err));
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT)
+		TH_LOG("status %#x, stderr: %s", status, err);
+	EXPECT_TRUE(overflow_named(err, "overflowed", 262144))
+		TH_LOG("stderr: %s", err);
+}
+
 TEST(overflow_of_a_canary_stack_dies_with_a_message)
 {
 	char err[512];
@@ -141,7 +167,7 @@ static int main_attr(int argc, char **argv)
 	struct {
 		struct fiber_attr a;
 		uint64_t future;
-	} bigger = { { sizeof(bigger), 0 }, 0 };
+	} bigger = { { .size = sizeof(bigger) }, 0 };
 
 	(void)argc, (void)argv;
 	CHECK(fiber_go_attr(&attr, uses_512k, NULL) == 0);

@@ -55,12 +55,16 @@ static int run(int argc, char **argv)
 	static int one = 1, two = 2;
 	struct fiber_case c;
 	fiber_chan_t *ch = fiber_chan_new(sizeof(int), 1);
+	struct fiber_attr attr;
 
 	(void)argc;
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.flags = FIBER_ATTR_COPY_STACK;
 	(void)argv;
 	fiber_wg_add(&wg, 2);
 	if (fiber_go(worker, &one) || fiber_go(worker, &two) ||
-	    fiber_go(quit, NULL))
+	    fiber_go_attr(&attr, quit, NULL))
 		return 1;
 #ifdef IGNORE_A_RESULT
 	/* FIBER_MUST_CHECK: check.sh expects this not to compile. */
