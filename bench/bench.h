@@ -7,6 +7,7 @@
 #ifndef FIBER_BENCH_H
 #define FIBER_BENCH_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -46,16 +47,19 @@ static inline double now_ns(void)
 
 /*
  * skynet, the classic: each node starts 10 children and sums what they
- * send back on its channel; leaves send their number.  1M leaves.
+ * send back on its channel; leaves send their number.  1M leaves.  With
+ * @attr (fiber_go_attr) copied stacks, a child may not read its parent's
+ * stack while the parent waits: the children's nodes are then allocated.
  */
 struct skynet_node {
 	long num, size;
 	fiber_chan_t *out;
+	const struct fiber_attr *attr;
 };
 
 static inline void skynet(void *arg)
 {
-	struct skynet_node *n = arg, child[10];
+	struct skynet_node *n = arg, local[10], *child = local;
 	fiber_chan_t *ch;
 	long i, sum = 0, v;
 
@@ -63,30 +67,38 @@ static inline void skynet(void *arg)
 		MUST(fiber_chan_send(n->out, &n->num));
 		return;
 	}
+	if (n->attr && (n->attr->flags & FIBER_ATTR_COPY_STACK)) {
+		child = malloc(sizeof(local));
+		if (!child)
+			MUST(-ENOMEM);
+	}
 	ch = must_chan(sizeof(long), 10);
 	for (i = 0; i < 10; i++) {
 		child[i].num = n->num + i * (n->size / 10);
 		child[i].size = n->size / 10;
 		child[i].out = ch;
-		MUST(fiber_go(skynet, &child[i]));
+		child[i].attr = n->attr;
+		MUST(fiber_go_attr(n->attr, skynet, &child[i]));
 	}
 	for (i = 0; i < 10; i++) {
 		MUST(fiber_chan_recv(ch, &v));
 		sum += v;
 	}
 	MUST(fiber_chan_free(ch));
+	if (child != local)
+		free(child);
 	MUST(fiber_chan_send(n->out, &sum));
 }
 
-/* Run the 1M-leaf tree.  Return: how long it took, in ms. */
-static inline double skynet_run(void)
+/* Run the 1M-leaf tree with @attr.  Return: how long it took, in ms. */
+static inline double skynet_run(const struct fiber_attr *attr)
 {
 	fiber_chan_t *out = must_chan(sizeof(long), 1);
-	struct skynet_node root = { 0, 1000000, out };
+	struct skynet_node root = { 0, 1000000, out, attr };
 	double t0 = now_ns(), t;
 	long sum = 0;
 
-	MUST(fiber_go(skynet, &root));
+	MUST(fiber_go_attr(attr, skynet, &root));
 	MUST(fiber_chan_recv(out, &sum));
 	t = now_ns() - t0;
 	if (sum != 499999500000L) {

@@ -15,9 +15,14 @@
  *   mutex_2procs     ns per lock, 4 fibers on 2 Ps and one mutex
  *   tcp_echo         messages/s, 100 loopback connections, 64 B each way
  *
+ * Cases ending in _copied run the case of that name with its fibers
+ * started with FIBER_ATTR_COPY_STACK (Go's side has no such mode: they
+ * compare with its case of the plain name).
+ *
  * usage: fiber-bench [CASE...]  (all by default)
  */
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +37,14 @@
 #include "bench.h"
 
 static fiber_wg_t echo_wg = FIBER_WG_INITIALIZER;
+
+static const struct fiber_attr copied = {
+	.size = sizeof(copied), .flags = FIBER_ATTR_COPY_STACK,
+};
+
+/* The running case's mode: the plain one, or "_copied" and &copied. */
+static const char *suffix = "";
+static const struct fiber_attr *attr;
 
 /* Yield until every other fiber is gone. */
 static void wait_others(void)
@@ -62,14 +75,15 @@ static void bench_yield(void)
 
 	total_yields = 0;
 	t0 = now_ns();
-	MUST(fiber_go(yielder, (void *)PINGPONG_N));
-	MUST(fiber_go(yielder, (void *)PINGPONG_N));
+	MUST(fiber_go_attr(attr, yielder, (void *)PINGPONG_N));
+	MUST(fiber_go_attr(attr, yielder, (void *)PINGPONG_N));
 	while (fiber_num() > 1) {
 		fiber_yield();
 		waits++;
 	}
 	t = now_ns() - t0;
-	printf("yield_pingpong ns/yield %.1f\n", t / (total_yields + waits));
+	printf("yield_pingpong%s ns/yield %.1f\n", suffix,
+	       t / (total_yields + waits));
 	fiber_maxprocs(prev);
 }
 
@@ -87,10 +101,10 @@ static void bench_spawn(void)
 	long i;
 
 	for (i = 0; i < SPAWN_N; i++)
-		MUST(fiber_go(empty, NULL));
+		MUST(fiber_go_attr(attr, empty, NULL));
 	wait_others();
 	t = now_ns() - t0;
-	printf("spawn_exit ns/fiber %.1f\n", t / SPAWN_N);
+	printf("spawn_exit%s ns/fiber %.1f\n", suffix, t / SPAWN_N);
 }
 
 /* ---- a burst of parked fibers ------------------------------------------ */
@@ -117,22 +131,23 @@ static void bench_spawn_parked(void)
 	double t0 = now_ns(), t;
 	long i;
 
+	burst_started = 0;
 	for (i = 0; i < BURST_N; i++)
-		MUST(fiber_go(burst_parked, release));
+		MUST(fiber_go_attr(attr, burst_parked, release));
 	while (burst_started < BURST_N)
 		fiber_yield();
 	t = now_ns() - t0;
 	MUST(fiber_chan_close(release));
 	wait_others();
 	MUST(fiber_chan_free(release));
-	printf("spawn_parked ns/fiber %.1f\n", t / BURST_N);
+	printf("spawn_parked%s ns/fiber %.1f\n", suffix, t / BURST_N);
 }
 
 /* ---- skynet ------------------------------------------------------------- */
 
 static void bench_skynet(void)
 {
-	printf("skynet ms %.1f\n", skynet_run());
+	printf("skynet%s ms %.1f\n", suffix, skynet_run(attr));
 }
 
 /* ---- channels, select, mutex -------------------------------------------- */
@@ -157,13 +172,14 @@ static void bench_chan_pingpong(void)
 	double t0;
 	long i, v = 0;
 
-	MUST(fiber_go(chan_echo, ch));
+	MUST(fiber_go_attr(attr, chan_echo, ch));
 	t0 = now_ns();
 	for (i = 0; i < CHAN_N; i++) {
 		MUST(fiber_chan_send(ch[0], &i));
 		fiber_chan_recv(ch[1], &v);
 	}
-	printf("chan_pingpong ns/roundtrip %.1f\n", (now_ns() - t0) / CHAN_N);
+	printf("chan_pingpong%s ns/roundtrip %.1f\n", suffix,
+	       (now_ns() - t0) / CHAN_N);
 	fiber_chan_close(ch[0]);
 	wait_others();
 	fiber_maxprocs(prev);
@@ -333,17 +349,8 @@ static void bench_tcp_echo(void)
 
 /* ---- memory per parked fiber -------------------------------------------- */
 
+/* As Go's side: 100k fibers blocked on one channel, as spawn_parked. */
 #define PARKED_N	100000L
-static _Atomic long parked_started;
-static _Atomic int parked_release;
-
-static void parked(void *arg)
-{
-	(void)arg;
-	parked_started++;
-	while (!parked_release)
-		fiber_yield();
-}
 
 static long rss_bytes(void)
 {
@@ -360,33 +367,43 @@ static long rss_bytes(void)
 
 static void bench_memory(void)
 {
+	fiber_chan_t *release = must_chan(sizeof(long), 0);
 	long before = rss_bytes(), after, i;
 
+	burst_started = 0;
 	for (i = 0; i < PARKED_N; i++)
-		MUST(fiber_go(parked, NULL));
-	while (parked_started < PARKED_N)
+		MUST(fiber_go_attr(attr, burst_parked, release));
+	while (burst_started < PARKED_N)
 		fiber_yield();
 	after = rss_bytes();
-	parked_release = 1;
+	MUST(fiber_chan_close(release));
 	wait_others();
-	printf("parked_memory bytes/fiber %.0f\n",
+	MUST(fiber_chan_free(release));
+	printf("parked_memory%s bytes/fiber %.0f\n", suffix,
 	       (double)(after - before) / PARKED_N);
 }
 
 static const struct {
 	const char *name;
 	void (*fn)(void);
+	bool copied;		/* FIBER_ATTR_COPY_STACK: the "_copied" case */
 } cases[] = {
-	{ "yield_pingpong", bench_yield },
-	{ "spawn_exit", bench_spawn },
-	{ "spawn_parked", bench_spawn_parked },
-	{ "skynet", bench_skynet },
-	{ "parked_memory", bench_memory },
-	{ "chan_pingpong", bench_chan_pingpong },
-	{ "chan_buffered", bench_chan_buffered },
-	{ "select4", bench_select4 },
-	{ "mutex_2procs", bench_mutex },
-	{ "tcp_echo", bench_tcp_echo },
+	{ "yield_pingpong", bench_yield, false },
+	{ "spawn_exit", bench_spawn, false },
+	{ "spawn_parked", bench_spawn_parked, false },
+	{ "skynet", bench_skynet, false },
+	{ "parked_memory", bench_memory, false },
+	{ "chan_pingpong", bench_chan_pingpong, false },
+	{ "chan_buffered", bench_chan_buffered, false },
+	{ "select4", bench_select4, false },
+	{ "mutex_2procs", bench_mutex, false },
+	{ "tcp_echo", bench_tcp_echo, false },
+	{ "yield_pingpong_copied", bench_yield, true },
+	{ "spawn_exit_copied", bench_spawn, true },
+	{ "spawn_parked_copied", bench_spawn_parked, true },
+	{ "skynet_copied", bench_skynet, true },
+	{ "parked_memory_copied", bench_memory, true },
+	{ "chan_pingpong_copied", bench_chan_pingpong, true },
 };
 
 static int bench_main(int argc, char **argv)
@@ -399,6 +416,8 @@ static int bench_main(int argc, char **argv)
 			;
 		if (argc > 1 && j == argc)
 			continue;
+		suffix = cases[i].copied ? "_copied" : "";
+		attr = cases[i].copied ? &copied : NULL;
 		cases[i].fn();
 		fflush(stdout);
 		ran++;

@@ -24,11 +24,17 @@ go build -o "$bin/go-bench" "$FIBER_ROOT/bench/go/bench.go" "$FIBER_ROOT/bench/g
 
 # One process per case and side, so that no case inherits another's
 # warmed-up stacks or heap.
+# A case ending in _copied is libfiber's with copied stacks
+# (FIBER_ATTR_COPY_STACK), beside Go's case of the plain name.
 cases="yield_pingpong spawn_exit spawn_parked skynet parked_memory chan_pingpong chan_buffered select4 mutex_2procs tcp_echo"
-log "libfiber and Go on $(nproc) CPUs: $cases"
+copied="spawn_exit_copied spawn_parked_copied skynet_copied parked_memory_copied yield_pingpong_copied chan_pingpong_copied"
+log "libfiber and Go on $(nproc) CPUs: $cases $copied"
 for c in $cases; do
 	"$bin/fiber-bench" "$c" | tee -a "$tmp/libfiber"
 	"$bin/go-bench" "$c" | tee -a "$tmp/go"
+done
+for c in $copied; do
+	"$bin/fiber-bench" "$c" | tee -a "$tmp/libfiber"
 done
 log "raw switch: libfiber's and Boost.Context's"
 "$bin/boost-bench" | tee "$tmp/raw"
@@ -49,16 +55,17 @@ FILENAME ~ /raw$/ {
 END {
 	order[++n] = "raw_switch"
 	printf "[\n" > out
-	printf "%-16s %-12s %12s %12s %12s %10s\n", "case", "unit", "libfiber", "go", "boost", "advantage"
+	printf "%-22s %-12s %12s %12s %12s %10s\n", "case", "unit", "libfiber", "go", "boost", "advantage"
 	for (i = 1; i <= n; i++) {
 		c = order[i]
-		l = val("libfiber", c); g = val("go", c); b = val("boost", c)
+		goc = c; sub(/_copied$/, "", goc)
+		l = val("libfiber", c); g = val("go", goc); b = val("boost", c)
 		# the advantage of libfiber over Go: > 1 is better, for times
 		# (lower is better) and rates ("/s", higher is better) alike.
 		ratio = "-"
 		if (l != "null" && g != "null" && l + 0 > 0 && g + 0 > 0)
 			ratio = sprintf("%.2f", unit[c] ~ /\/s$/ ? l / g : g / l)
-		printf "%-16s %-12s %12s %12s %12s %10s\n", c, unit[c], l, g, b, ratio
+		printf "%-22s %-12s %12s %12s %12s %10s\n", c, unit[c], l, g, b, ratio
 		printf "  {\"case\": \"%s\", \"unit\": \"%s\", \"libfiber\": %s, \"go\": %s, \"boost\": %s}%s\n",
 			c, unit[c], l, g, b, (i < n ? "," : "") > out
 	}

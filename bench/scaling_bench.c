@@ -30,7 +30,7 @@ static int procs;
 
 static void bench_skynet(void)
 {
-	printf("skynet %d ms %.1f\n", procs, skynet_run());
+	printf("skynet %d ms %.1f\n", procs, skynet_run(NULL));
 }
 
 /* ---- pipeline ----------------------------------------------------------- */
