@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,7 +118,7 @@ static void bench_block(void)
 
 /* ---- utilisation with half the fibers blocking ---------------------------- */
 
-static _Atomic long chunks;
+static _Atomic long chunks, sleeps;
 static _Atomic bool stop;
 static fiber_wg_t util_done;
 
@@ -143,16 +144,33 @@ static void sleeper(void *arg)
 	(void)arg;
 	while (!atomic_load(&stop)) {
 		nanosleep(&ts, NULL);
+		atomic_fetch_add(&sleeps, 1);
 		fiber_yield();
 	}
 	fiber_wg_done(&util_done);
 }
 
-/* Compute speed (chunks/s) over UTIL_MS, with or without the sleepers. */
+/* Context switches of every thread of the process, dead ones included. */
+static long process_switches(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		die("getrusage");
+	return ru.ru_nvcsw + ru.ru_nivcsw;
+}
+
+/*
+ * Compute speed (chunks/s) over UTIL_MS, with or without the sleepers.
+ * With them, also what each sleep cost: the OS context switches of the
+ * whole process, and the module's claims and grants, per sleep.
+ */
 static double util_phase(bool sleepers)
 {
+	struct fiber_stats s0 = { .size = sizeof(s0) }, s1 = s0;
+	long before, sleeps0, csw0;
 	int64_t start;
-	long before;
+	double n;
 	int i;
 
 	atomic_store(&stop, false);
@@ -163,9 +181,26 @@ static double util_phase(bool sleepers)
 			go_or_die(sleeper, NULL);
 	}
 	before = atomic_load(&chunks);
+	sleeps0 = atomic_load(&sleeps);
+	csw0 = process_switches();
+	if (fiber_stats(&s0))
+		die("fiber_stats");
 	start = now_ns();
 	fiber_sleep((int64_t)UTIL_MS * 1000000);
 	atomic_store(&stop, true);
+	if (fiber_stats(&s1))
+		die("fiber_stats");
+	n = (double)(atomic_load(&sleeps) - sleeps0);
+	if (sleepers && n > 0) {
+		printf("RESULT util_sleeps_per_s %.0f\n",
+		       n * 1e9 / (double)(now_ns() - start));
+		printf("RESULT util_switches_per_sleep %.2f\n",
+		       (double)(process_switches() - csw0) / n);
+		printf("RESULT util_claims_per_sleep %.2f\n",
+		       (double)(s1.kernel_claims - s0.kernel_claims) / n);
+		printf("RESULT util_grants_per_sleep %.2f\n",
+		       (double)(s1.kernel_grants - s0.kernel_grants) / n);
+	}
 	fiber_wg_wait(&util_done);
 	return (atomic_load(&chunks) - before) * 1e9 / (double)(now_ns() - start);
 }
