@@ -57,8 +57,8 @@ END {
 	row("block_to_run_p99_delay_20us", "ns", num("module-delay-20us", "block_to_run_p99"), "null", "null")
 	row("utilisation_half_blocking_delay_20us", "fraction", num("module-delay-20us", "utilisation_half_blocking"), "null", "null")
 	# What each 1 ms sleep of the utilisation case costs (docs/performance.md).
-	for (k = split("util_sleeps_per_s util_switches_per_sleep util_claims_per_sleep util_grants_per_sleep", w, " "); k > 0; k--)
-		row(w[k], w[k] ~ /per_s$/ ? "1/s" : "count", num("module", w[k]), num("fallback", w[k]), "null")
+	for (k = split("util_sleeps_per_s util_switches_per_sleep util_claims_per_sleep util_grants_per_sleep util_solo_user_share util_solo_sys_share util_mixed_user_share util_mixed_sys_share", w, " "); k > 0; k--)
+		row(w[k], w[k] ~ /per_s$/ ? "1/s" : w[k] ~ /share$/ ? "fraction" : "count", num("module", w[k]), num("fallback", w[k]), "null")
 	row("utilisation_half_blocking_nohold", "fraction", num("module-nohold", "utilisation_half_blocking"), "null", "null")
 	row("util_switches_per_sleep_nohold", "count", num("module-nohold", "util_switches_per_sleep"), "null", "null")
 	row("util_grants_per_sleep_nohold", "count", num("module-nohold", "util_grants_per_sleep"), "null", "null")

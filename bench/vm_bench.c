@@ -150,14 +150,19 @@ static void sleeper(void *arg)
 	fiber_wg_done(&util_done);
 }
 
-/* Context switches of every thread of the process, dead ones included. */
-static long process_switches(void)
+/*
+ * Context switches, and user and system CPU time in ns, of every thread
+ * of the process, dead ones included.
+ */
+static void process_usage(long *switches, int64_t *user, int64_t *sys)
 {
 	struct rusage ru;
 
 	if (getrusage(RUSAGE_SELF, &ru))
 		die("getrusage");
-	return ru.ru_nvcsw + ru.ru_nivcsw;
+	*switches = ru.ru_nvcsw + ru.ru_nivcsw;
+	*user = ru.ru_utime.tv_sec * 1000000000LL + ru.ru_utime.tv_usec * 1000LL;
+	*sys = ru.ru_stime.tv_sec * 1000000000LL + ru.ru_stime.tv_usec * 1000LL;
 }
 
 /*
@@ -168,8 +173,8 @@ static long process_switches(void)
 static double util_phase(bool sleepers)
 {
 	struct fiber_stats s0 = { .size = sizeof(s0) }, s1 = s0;
-	long before, sleeps0, csw0;
-	int64_t start;
+	long before, sleeps0, csw0, csw1;
+	int64_t start, user0, sys0, user1, sys1, t;
 	double n;
 	int i;
 
@@ -182,7 +187,7 @@ static double util_phase(bool sleepers)
 	}
 	before = atomic_load(&chunks);
 	sleeps0 = atomic_load(&sleeps);
-	csw0 = process_switches();
+	process_usage(&csw0, &user0, &sys0);
 	if (fiber_stats(&s0))
 		die("fiber_stats");
 	start = now_ns();
@@ -191,11 +196,17 @@ static double util_phase(bool sleepers)
 	if (fiber_stats(&s1))
 		die("fiber_stats");
 	n = (double)(atomic_load(&sleeps) - sleeps0);
+	process_usage(&csw1, &user1, &sys1);
+	t = now_ns() - start;
+	/* The whole process's CPU time, as a share of the CPUs' time. */
+	printf("RESULT util_%s_user_share %.3f\n", sleepers ? "mixed" : "solo",
+	       (double)(user1 - user0) / ((double)t * sysconf(_SC_NPROCESSORS_ONLN)));
+	printf("RESULT util_%s_sys_share %.3f\n", sleepers ? "mixed" : "solo",
+	       (double)(sys1 - sys0) / ((double)t * sysconf(_SC_NPROCESSORS_ONLN)));
 	if (sleepers && n > 0) {
-		printf("RESULT util_sleeps_per_s %.0f\n",
-		       n * 1e9 / (double)(now_ns() - start));
+		printf("RESULT util_sleeps_per_s %.0f\n", n * 1e9 / (double)t);
 		printf("RESULT util_switches_per_sleep %.2f\n",
-		       (double)(process_switches() - csw0) / n);
+		       (double)(csw1 - csw0) / n);
 		printf("RESULT util_claims_per_sleep %.2f\n",
 		       (double)(s1.kernel_claims - s0.kernel_claims) / n);
 		printf("RESULT util_grants_per_sleep %.2f\n",
