@@ -73,16 +73,23 @@ struct fiber_shared_stack {
 static struct {
 	pthread_mutex_t init_lock;
 	struct fiber_shared_stack *_Atomic shared;
-	unsigned int nshared;
-	_Atomic unsigned int cursor;	/* where fresh fibers start looking */
-	_Atomic uint64_t copies;	/* owner swaps, for fiber_stats */
-	_Atomic uint64_t waits;		/* fibers that waited for a stack */
+	unsigned int nshared;		/* a power of two */
 } copy = {
 	.init_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
 /* Saved bytes below this are kept for the struct's next fiber. */
 #define SAVED_KEEP	4096
+
+/*
+ * Shared stacks: SHARED_PER_P per CPU, rounded up to a power of two, at
+ * most SHARED_MAX.  A fresh fiber looks at SHARED_PROBES of them, from
+ * its P's cursor in a range of its own, so that the Ps seldom touch each
+ * other's stacks' cache lines.
+ */
+#define SHARED_PER_P	16
+#define SHARED_MAX	1024
+#define SHARED_PROBES	4
 
 /*
  * Make the shared stacks, once, on the first copied fiber_go.  Return:
@@ -101,9 +108,8 @@ int copystack_init(void)
 	if (copy.shared)
 		goto out;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	n = ncpu < 1 ? 16 : ncpu > 64 ? 1024 : (unsigned int)ncpu * 16;
-	if (n < 16)
-		n = 16;
+	for (n = SHARED_PER_P; n < SHARED_MAX && n < ncpu * SHARED_PER_P; n *= 2)
+		;
 	ret = -ENOMEM;
 	shared = aligned_alloc(64, n * sizeof(*shared));
 	if (!shared)
@@ -174,27 +180,27 @@ static void load_bytes(struct fiber_shared_stack *s, struct fiber *g)
 }
 
 /*
- * A shared stack for fresh fiber @g: a free one with no owner if there is
- * one, else a free one (whose owner will be copied out), else the first
- * looked at (to wait for).
+ * A shared stack for a fresh fiber about to run on @p: of the few looked
+ * at, a free one with no owner, else a free one (whose owner will be
+ * copied out), else the first (to wait for).  Racy reads: a hint, which
+ * copystack_acquire() checks under the stack's lock.
  */
-static struct fiber_shared_stack *pick_stack(void)
+static struct fiber_shared_stack *pick_stack(struct fiber_p *p)
 {
-	struct fiber_shared_stack *shared = copy.shared, *s, *busy = NULL;
-	unsigned int start = atomic_fetch_add_explicit(&copy.cursor, 1,
-						       memory_order_relaxed);
-	unsigned int i;
+	unsigned int mask = copy.nshared - 1, i, start;
+	struct fiber_shared_stack *shared = copy.shared, *s, *free = NULL;
 
-	for (i = 0; i < copy.nshared; i++) {
-		s = &shared[(start + i) % copy.nshared];
+	start = (unsigned int)p->id * SHARED_PER_P + p->copy_cursor++;
+	for (i = 0; i < SHARED_PROBES; i++) {
+		s = &shared[(start + i) & mask];
 		if (__atomic_load_n(&s->state, __ATOMIC_RELAXED) != SHARED_FREE)
 			continue;
 		if (!__atomic_load_n(&s->owner, __ATOMIC_RELAXED))
 			return s;
-		if (!busy)
-			busy = s;
+		if (!free)
+			free = s;
 	}
-	return busy ? busy : &shared[start % copy.nshared];
+	return free ? free : &shared[start & mask];
 }
 
 /*
@@ -208,9 +214,8 @@ bool copystack_acquire(struct fiber_m *m, struct fiber *g)
 	struct fiber_shared_stack *s = g->shared;
 	struct fiber *owner;
 
-	(void)m;
 	if (!s)
-		s = g->shared = pick_stack();
+		s = g->shared = pick_stack(m->p);
 	fiber_lock(&s->lock);
 	if (s->state == SHARED_ONCPU ||
 	    (s->state == SHARED_RESERVED && s->running != g)) {
@@ -221,7 +226,7 @@ bool copystack_acquire(struct fiber_m *m, struct fiber *g)
 			s->waithead = g;
 		s->waittail = g;
 		fiber_unlock(&s->lock);
-		atomic_fetch_add_explicit(&copy.waits, 1, memory_order_relaxed);
+		m->p->stack_waits++;
 		return false;
 	}
 	__atomic_store_n(&s->state, SHARED_ONCPU, __ATOMIC_RELAXED);
@@ -232,8 +237,7 @@ bool copystack_acquire(struct fiber_m *m, struct fiber *g)
 			save_bytes(s, owner);
 		load_bytes(s, g);
 		__atomic_store_n(&s->owner, g, __ATOMIC_RELAXED);
-		atomic_fetch_add_explicit(&copy.copies, 1,
-					  memory_order_relaxed);
+		m->p->stack_copies++;
 	}
 	fiber_unlock(&s->lock);
 	g->stack = s->stack;
@@ -292,12 +296,11 @@ void copystack_release(struct fiber_m *m, struct fiber *g, bool dead)
 	}
 }
 
-void copystack_counts(uint64_t *copies, uint64_t *waits, uint64_t *nshared)
+/* How many shared stacks there are: 0 before the first copied fiber. */
+uint64_t copystack_count(void)
 {
-	*copies = atomic_load_explicit(&copy.copies, memory_order_relaxed);
-	*waits = atomic_load_explicit(&copy.waits, memory_order_relaxed);
-	*nshared = atomic_load_explicit(&copy.shared, memory_order_relaxed) ?
-		   copy.nshared : 0;
+	return atomic_load_explicit(&copy.shared, memory_order_acquire) ?
+	       copy.nshared : 0;
 }
 
 /*

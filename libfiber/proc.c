@@ -699,6 +699,9 @@ static struct fiber_p *procresize(struct fiber_m *m, int n)
 		timers_move(p, sched.allp[0]);
 		sched.dead_steals += p->nsteals;
 		p->nsteals = 0;
+		sched.dead_stack_copies += p->stack_copies;
+		sched.dead_stack_waits += p->stack_waits;
+		p->stack_copies = p->stack_waits = 0;
 		p->m = NULL;
 		atomic_store(&p->status, P_DEAD);
 	}

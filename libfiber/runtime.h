@@ -194,6 +194,8 @@ struct fiber_p {
 
 	/* Counters for fiber_stats(); owner only, read racily. */
 	uint64_t nsteals;
+	uint32_t copy_cursor;	/* the next shared stack to try (copystack.c) */
+	uint64_t stack_copies, stack_waits;	/* copystack.c, for fiber_stats */
 };
 
 /* ---- M ------------------------------------------------------------------ */
@@ -305,6 +307,7 @@ struct fiber_sched {
 	_Atomic uint64_t nthread_fail;	/* pthread_create failures */
 	_Atomic uint64_t scavenged_bytes;
 	uint64_t dead_steals;		/* nsteals of Ps that were removed */
+	uint64_t dead_stack_copies, dead_stack_waits;	/* theirs too */
 
 	/* Kernel mode and its fallback (kernel.c, syscall.c, sysmon.c). */
 	_Atomic uint64_t nclaims;	/* Ps taken from blocked Ms */
@@ -563,7 +566,7 @@ static inline void stack_check(struct fiber *g)
 int copystack_init(void);
 bool copystack_acquire(struct fiber_m *m, struct fiber *g);
 void copystack_release(struct fiber_m *m, struct fiber *g, bool dead);
-void copystack_counts(uint64_t *copies, uint64_t *waits, uint64_t *nshared);
+uint64_t copystack_count(void);
 void *park_alloc(struct fiber *g, size_t size);
 void *park_block_copied(struct fiber *g, const void *local, size_t size);
 _Noreturn void fiber_entry(void *arg);

@@ -98,8 +98,13 @@ int fiber_stats(struct fiber_stats *out)
 			s.threads_locked++;
 	n = atomic_load(&sched.nprocs);
 	s.steals = sched.dead_steals;
-	for (i = 0; i < n; i++)
+	s.stack_copies = sched.dead_stack_copies;
+	s.stack_waits = sched.dead_stack_waits;
+	for (i = 0; i < n; i++) {
 		s.steals += sched.allp[i]->nsteals;
+		s.stack_copies += sched.allp[i]->stack_copies;
+		s.stack_waits += sched.allp[i]->stack_waits;
+	}
 	s.global_runq = (uint32_t)atomic_load(&sched.runqsize);
 	fiber_unlock(&sched.lock);
 
@@ -120,7 +125,7 @@ int fiber_stats(struct fiber_stats *out)
 	kernel_stats(&s);
 	s.signal_skips = atomic_load(&sched.nsignal_skips);
 	s.signal_eintrs = atomic_load(&sched.nsignal_eintrs);
-	copystack_counts(&s.stack_copies, &s.stack_waits, &s.shared_stacks);
+	s.shared_stacks = copystack_count();
 
 	memcpy((char *)out + sizeof(out->size), (char *)&s + sizeof(s.size),
 	       (out->size < sizeof(s) ? out->size : sizeof(s)) - sizeof(s.size));
