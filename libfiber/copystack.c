@@ -139,19 +139,29 @@ static void *stack_top(const struct fiber_shared_stack *s)
 	return (char *)s->stack.base + s->stack.size;
 }
 
+/*
+ * Make *@buf (of *@cap bytes) hold at least @size.  Out of memory here
+ * has nobody to return an error to: it is fatal, as in Go's runtime.
+ */
+static void grow(void **buf, size_t *cap, size_t size, const char *what)
+{
+	void *p;
+
+	if (size <= *cap)
+		return;
+	p = realloc(*buf, size);
+	if (!p)
+		fiber_fatal("out of memory for %s", what);
+	*buf = p;
+	*cap = size;
+}
+
 /* Copy the used bytes of @g, parked on @s, out to the heap. */
 static void save_bytes(struct fiber_shared_stack *s, struct fiber *g)
 {
 	size_t len = (size_t)((char *)stack_top(s) - (char *)g->ctx.sp);
-	void *buf;
 
-	if (len > g->saved_cap) {
-		buf = realloc(g->saved, len);
-		if (!buf)
-			fiber_fatal("out of memory saving a copied stack");
-		g->saved = buf;
-		g->saved_cap = len;
-	}
+	grow(&g->saved, &g->saved_cap, len, "a copied fiber's stack");
 	/* Its frames' red zones may be poisoned; these bytes are data now. */
 	san_unpoison_stack(g->ctx.sp, len);
 	memcpy(g->saved, g->ctx.sp, len);
@@ -313,17 +323,9 @@ uint64_t copystack_count(void)
  */
 void *park_alloc(struct fiber *g, size_t size)
 {
-	void *buf;
-
 	if (g->park_busy)
 		fiber_fatal("a copied fiber's park block is already in use");
-	if (size > g->park_cap) {
-		buf = realloc(g->park_buf, size);
-		if (!buf)
-			fiber_fatal("out of memory for a copied fiber's wait");
-		g->park_buf = buf;
-		g->park_cap = size;
-	}
+	grow(&g->park_buf, &g->park_cap, size, "a copied fiber's wait");
 	memset(g->park_buf, 0, size);
 	g->park_busy = true;
 	return g->park_buf;

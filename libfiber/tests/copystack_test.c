@@ -197,12 +197,8 @@ static int main_every_wait(int argc, char **argv)
  */
 TEST(every_runtime_wait_keeps_the_stack_whole)
 {
-	char err[1024];
-
 	nfibers = scaled(many_fibers(3000));
-	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_every_wait, 2, err,
-						     sizeof(err)), 0))
-		TH_LOG("%s", err);
+	EXPECT_CLEAN_RUN_PROCS(main_every_wait, 2);
 }
 
 /* ---- memory ------------------------------------------------------------- */
@@ -355,12 +351,8 @@ static int main_mixed(int argc, char **argv)
  */
 TEST(copied_fibers_lock_threads_and_exit_beside_others)
 {
-	char err[1024];
-
 	nfibers = scaled(many_fibers(50000));
-	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_mixed, 4, err,
-						     sizeof(err)), 0))
-		TH_LOG("%s", err);
+	EXPECT_CLEAN_RUN_PROCS(main_mixed, 4);
 }
 
 TEST_HARNESS_MAIN

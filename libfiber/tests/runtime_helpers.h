@@ -86,16 +86,19 @@ static inline int run_fiber_main_err(int (*main_fn)(int argc, char **argv),
 }
 
 /*
- * In a TEST: run @main_fn under fiber_main; log its stderr if it fails.
- * (A macro: EXPECT_TRUE and TH_LOG belong to the harness.)
+ * In a TEST: run @main_fn under fiber_main with @procs processors (0:
+ * the default); log its stderr if it fails.  (A macro: EXPECT_TRUE and
+ * TH_LOG belong to the harness.)
  */
-#define EXPECT_CLEAN_RUN(main_fn) do {					\
+#define EXPECT_CLEAN_RUN_PROCS(main_fn, procs) do {			\
 	char err_[1024];						\
 									\
-	EXPECT_TRUE(exited_with(run_fiber_main_err(main_fn, err_,	\
-						   sizeof(err_)), 0))	\
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_fn, procs,	\
+						     err_, sizeof(err_)), 0)) \
 		TH_LOG("%s", err_);					\
 } while (0)
+
+#define EXPECT_CLEAN_RUN(main_fn) EXPECT_CLEAN_RUN_PROCS(main_fn, 0)
 
 static inline int run_fiber_main(int (*main_fn)(int argc, char **argv))
 {

@@ -58,17 +58,24 @@ static int main_overflows(int argc, char **argv)
 		fiber_yield();
 }
 
+/*
+ * In a TEST: @main_fn's fiber overflows; the process must abort with
+ * the report (@what: "overflowed" or "overran", of a stack of @size).
+ */
+#define EXPECT_OVERFLOW_REPORT(main_fn, what, size) do {		\
+	char err_[512];							\
+	int status_ = run_fiber_main_err(main_fn, err_, sizeof(err_));	\
+									\
+	EXPECT_TRUE(WIFSIGNALED(status_) && WTERMSIG(status_) == SIGABRT) \
+		TH_LOG("status %#x, stderr: %s", status_, err_);	\
+	EXPECT_TRUE(overflow_named(err_, what, size))			\
+		TH_LOG("stderr: %s", err_);				\
+} while (0)
+
 TEST(overflow_dies_with_a_message)
 {
-	char err[512];
-	int status;
-
 	unsetenv("FIBER_STACK_GUARD");
-	status = run_fiber_main_err(main_overflows, err, sizeof(err));
-	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT)
-		TH_LOG("status %#x, stderr: %s", status, err);
-	EXPECT_TRUE(overflow_named(err, "overflowed", 262144))
-		TH_LOG("stderr: %s", err);
+	EXPECT_OVERFLOW_REPORT(main_overflows, "overflowed", 262144);
 }
 
 static int main_copied_overflows(int argc, char **argv)
@@ -86,29 +93,15 @@ static int main_copied_overflows(int argc, char **argv)
 /* A copied fiber's shared stack is guarded like any other. */
 TEST(overflow_of_a_copied_fiber_dies_with_a_message)
 {
-	char err[512];
-	int status;
-
 	unsetenv("FIBER_STACK_GUARD");
-	status = run_fiber_main_err(main_copied_overflows, err, sizeof(err));
-	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT)
-		TH_LOG("status %#x, stderr: %s", status, err);
-	EXPECT_TRUE(overflow_named(err, "overflowed", 262144))
-		TH_LOG("stderr: %s", err);
+	EXPECT_OVERFLOW_REPORT(main_copied_overflows, "overflowed", 262144);
 }
 
 TEST(overflow_of_a_canary_stack_dies_with_a_message)
 {
-	char err[512];
-	int status;
-
 	setenv("FIBER_STACK_GUARD", "canary", 1);
-	status = run_fiber_main_err(main_overflows, err, sizeof(err));
+	EXPECT_OVERFLOW_REPORT(main_overflows, "overran", 262144);
 	unsetenv("FIBER_STACK_GUARD");
-	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT)
-		TH_LOG("status %#x, stderr: %s", status, err);
-	EXPECT_TRUE(overflow_named(err, "overran", 262144))
-		TH_LOG("stderr: %s", err);
 }
 
 static int main_small_stack(int argc, char **argv)
@@ -122,15 +115,9 @@ static int main_small_stack(int argc, char **argv)
 
 TEST(fiber_stack_size_sets_the_default)
 {
-	char err[512];
-	int status;
-
 	setenv("FIBER_STACK_SIZE", "64k", 1);
-	status = run_fiber_main_err(main_small_stack, err, sizeof(err));
+	EXPECT_OVERFLOW_REPORT(main_small_stack, "overflowed", 65536);
 	unsetenv("FIBER_STACK_SIZE");
-	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
-	EXPECT_TRUE(overflow_named(err, "overflowed", 65536))
-		TH_LOG("stderr: %s", err);
 }
 
 static int main_bad_env(int argc, char **argv)
