@@ -255,6 +255,7 @@ int fiber_chan_send(fiber_chan_t *c, const void *elem)
 		fiber_park(forever_commit, NULL, "chan send (nil chan)");
 		return -EPIPE;	/* not reached */
 	}
+	park_reserve(this_fiber(), sizeof(local) + c->elem_size);
 	fiber_lock(&c->lock);
 	ret = try_send(c, elem, &wake);
 	if (ret) {
@@ -300,6 +301,7 @@ int fiber_chan_recv(fiber_chan_t *c, void *elem)
 		fiber_park(forever_commit, NULL, "chan receive (nil chan)");
 		return 0;	/* not reached */
 	}
+	park_reserve(this_fiber(), sizeof(local) + c->elem_size);
 	fiber_lock(&c->lock);
 	ret = try_recv(c, elem, &wake);
 	if (ret != -EAGAIN) {
@@ -452,19 +454,25 @@ struct select_block {
  * Move @g's select state into its park block: @cases' waiters, and
  * values, go where no other fiber's stack bytes can be.  Return: it.
  */
-static struct select_block *select_block(struct fiber *g,
-					 struct fiber_case *cases, int n)
+static size_t select_block_size(struct fiber_case *cases, int n)
 {
 	size_t size = sizeof(struct select_block) +
 		      (size_t)n * sizeof(struct chan_waiter);
-	struct select_block *b;
-	char *val;
 	int i;
 
 	for (i = 0; i < n; i++)
 		if (cases[i].op != FIBER_CASE_TIMEOUT && cases[i].chan)
 			size += cases[i].chan->elem_size;
-	b = park_alloc(g, size);
+	return size;
+}
+
+static struct select_block *select_block(struct fiber *g,
+					 struct fiber_case *cases, int n)
+{
+	struct select_block *b = park_alloc(g, select_block_size(cases, n));
+	char *val;
+	int i;
+
 	b->sel.winner = -1;
 	val = (char *)&b->ws[n];
 	for (i = 0; i < n; i++) {
@@ -539,6 +547,8 @@ int fiber_select(struct fiber_case *cases, int n, int flags)
 	locks.n = k;
 	locks.order = lockv;
 
+	if (g->copied && !(flags & FIBER_SELECT_NONBLOCK))
+		park_reserve(g, select_block_size(cases, n));
 	lock_all(&locks);
 	/* Pass 1: a case that is ready now. */
 	for (k = 0; k < n; k++) {

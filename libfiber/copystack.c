@@ -293,6 +293,12 @@ void copystack_release(struct fiber_m *m, struct fiber *g, bool dead)
 			g->saved = NULL;
 			g->saved_cap = 0;
 		}
+		/* A big select's block is not kept for the struct's next life. */
+		if (g->park_cap > SAVED_KEEP) {
+			free(g->park_buf);
+			g->park_buf = NULL;
+			g->park_cap = 0;
+		}
 	}
 	if (!next)
 		return;
@@ -321,11 +327,16 @@ uint64_t copystack_count(void)
  * park_block_done() ends it.  park_alloc() is the same, zeroed, for a
  * copied fiber only.
  */
+void park_grow(struct fiber *g, size_t size)
+{
+	grow(&g->park_buf, &g->park_cap, size, "a copied fiber's wait");
+}
+
 void *park_alloc(struct fiber *g, size_t size)
 {
 	if (g->park_busy)
 		fiber_fatal("a copied fiber's park block is already in use");
-	grow(&g->park_buf, &g->park_cap, size, "a copied fiber's wait");
+	park_grow(g, size);
 	memset(g->park_buf, 0, size);
 	g->park_busy = true;
 	return g->park_buf;

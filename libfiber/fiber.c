@@ -118,9 +118,9 @@ int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
 	g->created_pc = pc;
 	g->parent_id = m->curg ? m->curg->id : 0;
 	g->copied = copied;
+	g->park_busy = false;
 	if (copied) {
-		/* A stack of its own, from the free list, waits for reuse. */
-		fiber_stack_free(&g->stack);
+		/* fiber_get() freed any stack of its own: no size fits 0. */
 		g->ctx.sp = NULL;	/* made on its shared stack */
 	} else {
 		fiber_context_make(&g->ctx, g->stack.base, g->stack.size,

@@ -311,7 +311,7 @@ static struct pd_waiter *waiter_init(struct pd_waiter *local,
 				     struct fiber_pd *pd)
 {
 	struct fiber *g = this_fiber();
-	struct pd_waiter *w = park_block(g, local, sizeof(*local));
+	struct pd_waiter *w = g->copied ? park_alloc(g, sizeof(*w)) : local;
 
 	memset(w, 0, sizeof(*w));
 	w->g = g;
@@ -501,6 +501,7 @@ static int dir_acquire(struct netpoll_op *op, int d)
 						    memory_order_acquire,
 						    memory_order_relaxed))
 		return 0;
+	park_reserve(this_fiber(), sizeof(local));
 	fiber_lock(&pd->lock);
 	for (;;) {
 		ret = pd_check(pd, op->seq, dir_event(d));
@@ -642,6 +643,7 @@ int netpoll_wait(struct netpoll_op *op)
 
 	if (!pd)
 		return op->events;
+	park_reserve(this_fiber(), sizeof(local));
 	fiber_lock(&pd->lock);
 	ret = pd_check(pd, op->seq, op->events);
 	if (ret) {

@@ -568,6 +568,7 @@ bool copystack_acquire(struct fiber_m *m, struct fiber *g);
 void copystack_release(struct fiber_m *m, struct fiber *g, bool dead);
 uint64_t copystack_count(void);
 void *park_alloc(struct fiber *g, size_t size);
+void park_grow(struct fiber *g, size_t size);
 void *park_block_copied(struct fiber *g, const void *local, size_t size);
 _Noreturn void fiber_entry(void *arg);
 
@@ -585,6 +586,31 @@ static inline void *park_block(struct fiber *g, void *local, size_t size)
 static inline void park_block_done(struct fiber *g)
 {
 	g->park_busy = false;
+}
+
+/*
+ * Make @g's park block hold @size bytes before the caller takes a lock
+ * (park_alloc() under it then never allocates); nothing for a fiber with
+ * its own stack.
+ */
+static inline void park_reserve(struct fiber *g, size_t size)
+{
+	if (g && g->copied && size > g->park_cap)
+		park_grow(g, size);
+}
+
+/*
+ * Whether @obj is on copied fiber @g's own stack.  Waiting on such an
+ * object (a mutex, a WaitGroup...) is the misuse the copied mode
+ * forbids: whoever wakes us would write to our stack while another
+ * fiber's bytes may be there.
+ */
+static inline bool on_own_copied_stack(const struct fiber *g,
+				       const void *obj)
+{
+	const char *o = obj, *lo = g ? g->stack.base : NULL;
+
+	return g && g->copied && o >= lo && o < lo + g->stack.size;
 }
 
 /* The calling fiber, NULL on a thread that is not running one. */

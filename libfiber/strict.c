@@ -77,6 +77,7 @@ static const char *errno_name(int err)
 	case EINVAL:	return "EINVAL";
 	case ESRCH:	return "ESRCH";
 	case EBUSY:	return "EBUSY";
+	case EFAULT:	return "EFAULT";
 	default:	return "an error";
 	}
 }

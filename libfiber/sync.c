@@ -175,6 +175,9 @@ int fiber_mutex_lock(fiber_mutex_t *mu)
 	if (atomic_compare_exchange_strong((_Atomic uint32_t *)&mu->state,
 					   &zero, MUTEX_LOCKED))
 		return 0;
+	if (on_own_copied_stack(this_fiber(), mu))
+		return MISUSE(-EFAULT, "wait for a mutex on a copied fiber's own stack",
+			      "fiber_mutex_lock", "mutex", mu);
 	if (mutex_lock(mu))
 		return MISUSE(-ESRCH, "wait for a mutex outside a fiber",
 			      "fiber_mutex_lock", "mutex", mu);
@@ -237,6 +240,9 @@ int fiber_cond_wait(fiber_cond_t *c, fiber_mutex_t *mu)
 
 	if (!g)
 		return MISUSE(-ESRCH, "wait for a condition outside a fiber",
+			      "fiber_cond_wait", "cond", c);
+	if (on_own_copied_stack(g, c) || on_own_copied_stack(g, mu))
+		return MISUSE(-EFAULT, "wait for a condition on a copied fiber's own stack",
 			      "fiber_cond_wait", "cond", c);
 	w = park_block(g, &local, sizeof(local));
 	w->g = g;
@@ -337,6 +343,10 @@ int fiber_wg_wait(fiber_wg_t *wg)
 	if (!g)
 		return MISUSE(-ESRCH, "WaitGroup wait outside a fiber",
 			      "fiber_wg_wait", "WaitGroup", wg);
+	if (on_own_copied_stack(g, wg))
+		return MISUSE(-EFAULT, "WaitGroup wait on a copied fiber's own stack",
+			      "fiber_wg_wait", "WaitGroup", wg);
+	park_reserve(g, sizeof(local));
 	fiber_lock(&q->lock);
 	if (wg->count == 0) {
 		fiber_unlock(&q->lock);
@@ -406,6 +416,10 @@ int fiber_sem_acquire(fiber_sem_t *sem)
 	if (!g)
 		return MISUSE(-ESRCH, "semaphore wait outside a fiber",
 			      "fiber_sem_acquire", "semaphore", sem);
+	if (on_own_copied_stack(g, sem))
+		return MISUSE(-EFAULT, "semaphore wait on a copied fiber's own stack",
+			      "fiber_sem_acquire", "semaphore", sem);
+	park_reserve(g, sizeof(local));
 	fiber_lock(&q->lock);
 	if (sem->count > 0) {
 		sem->count--;

@@ -150,7 +150,8 @@ struct fiber_attr {
  * may touch its stack.  Never give another fiber or thread a pointer to
  * its local variables (a channel value, a fiber_wg_t, a buffer) that it
  * may use while this fiber waits; use memory from the heap.  The
- * runtime's own waits (channels, select, sync, sleep, I/O) are safe.
+ * runtime's own waits (channels, select, sync, sleep, I/O) are safe,
+ * and refuse (-EFAULT) to wait on a sync object on the fiber's own stack.
  * @stack_size must be 0: the shared stacks have the default size.  A
  * blocking system call outside the netpoller keeps the shared stack
  * taken, and fibers bound to the same one wait for it to return.  Each
@@ -514,6 +515,8 @@ struct fiber_waitq_private {
  * return 0; trylock 0 or -EBUSY; unlock of an unlocked mutex -EPERM (a
  * fatal error in Go); -ESRCH for a lock that would have to wait outside
  * a fiber.  Both are misuses, which FIBER_STRICT=1 turns into an abort.
+ * So is a wait of a copied fiber (FIBER_ATTR_COPY_STACK) on a mutex,
+ * condition, WaitGroup or semaphore on its own stack: -EFAULT.
  */
 typedef struct fiber_mutex {
 	uint32_t state;

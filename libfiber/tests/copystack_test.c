@@ -293,6 +293,55 @@ TEST(bad_copied_attributes_are_refused)
 	EXPECT_CLEAN_RUN(main_attrs);
 }
 
+/* ---- the rule, checked ---------------------------------------------------- */
+
+static _Atomic int refused;
+
+static void waits_on_its_own_stack(void *arg)
+{
+	fiber_mutex_t mu = FIBER_MUTEX_INITIALIZER;
+	fiber_cond_t cond = FIBER_COND_INITIALIZER;
+	fiber_wg_t wg = FIBER_WG_INITIALIZER;
+	fiber_sem_t sem;
+
+	(void)arg;
+	CHECK(fiber_wg_add(&wg, 1) == 0);
+	CHECK(fiber_wg_wait(&wg) == -EFAULT);
+	CHECK(fiber_sem_init(&sem, 0) == 0);
+	CHECK(fiber_sem_acquire(&sem) == -EFAULT);
+	CHECK(fiber_mutex_lock(&mu) == 0);	/* uncontended: nobody waits */
+	CHECK(fiber_mutex_lock(&mu) == -EFAULT);
+	CHECK(fiber_cond_wait(&cond, &mu) == -EFAULT);
+	CHECK(fiber_mutex_unlock(&mu) == 0);
+	refused = 1;
+}
+
+static int main_own_stack(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	CHECK(fiber_go_attr(&copied, waits_on_its_own_stack, NULL) == 0);
+	wait_others();
+	CHECK(refused);
+	return 0;
+}
+
+/*
+ * A copied fiber that would wait on a mutex, condition, WaitGroup or
+ * semaphore on its own stack (which its waker would then write to while
+ * another fiber's bytes may be there) is refused with -EFAULT, and
+ * FIBER_STRICT=1 stops the program with a report.
+ */
+TEST(waiting_on_an_object_on_its_own_stack_is_refused)
+{
+	char err[1024];
+
+	EXPECT_TRUE(exited_with(run_fiber_main_lax(main_own_stack), 0));
+	EXPECT_FALSE(exited_with(run_fiber_main_err(main_own_stack, err,
+						    sizeof(err)), 0));
+	EXPECT_TRUE(strstr(err, "WaitGroup wait on a copied fiber's own stack"))
+		TH_LOG("stderr: %s", err);
+}
+
 /* ---- threads and exits -------------------------------------------------- */
 
 static void locked_copied(void *arg)

@@ -206,6 +206,29 @@ static int cond_wait_unlocked(int argc, char **argv)
 	return 0;
 }
 
+/* A copied fiber (FIBER_ATTR_COPY_STACK) waits on its own stack's wg. */
+static void wg_on_own_stack_fiber(void *arg)
+{
+	fiber_wg_t own = FIBER_WG_INITIALIZER;
+
+	(void)arg;
+	CHECK(fiber_wg_add(&own, 1) == 0);
+	SITE(&own, wg_on_own_stack_fiber);
+	CHECK(fiber_wg_wait(&own) == -EFAULT);
+}
+
+static int wg_on_own_stack(int argc, char **argv)
+{
+	struct fiber_attr copied = {
+		.size = sizeof(copied), .flags = FIBER_ATTR_COPY_STACK,
+	};
+
+	(void)argc, (void)argv;
+	CHECK(fiber_go_attr(&copied, wg_on_own_stack_fiber, NULL) == 0);
+	wait_others();
+	return 0;
+}
+
 static int wg_add_negative(int argc, char **argv)
 {
 	(void)argc, (void)argv;
@@ -443,6 +466,9 @@ MISUSE_CASE(unlock_unlocked, unlock_unlocked, "sync: unlock of unlocked mutex",
 	    "fiber_mutex_unlock", "mutex", "EPERM");
 MISUSE_CASE(cond_wait_unlocked, cond_wait_unlocked,
 	    "sync: unlock of unlocked mutex", "fiber_cond_wait", "mutex", "EPERM");
+MISUSE_CASE(wg_on_own_stack, wg_on_own_stack,
+	    "WaitGroup wait on a copied fiber's own stack", "fiber_wg_wait",
+	    "WaitGroup", "EFAULT");
 MISUSE_CASE(wg_add_negative, wg_add_negative, "sync: negative WaitGroup counter",
 	    "fiber_wg_add", "WaitGroup", "EINVAL");
 MISUSE_CASE(wg_done_negative, wg_done_negative,
