@@ -96,6 +96,8 @@ int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
 		ret = copystack_init();
 		if (ret)
 			return ret;
+		/* It maps stacks, and may sleep: our P may be gone (fiber_get). */
+		leave_syscall(this_m());
 	}
 	g = fiber_get(size, &ret);
 	if (!g)
