@@ -44,7 +44,7 @@
  * runs, including through a blocking system call outside the netpoller;
  * a switch to a copied fiber goes through the M's g0 (never directly
  * from fiber to fiber); and a switch that must swap owners copies their
- * used bytes.  With copy.nshared = 16 per CPU, two running fibers rarely
+ * used bytes.  With SHARED_PER_P = 16 per CPU, two running fibers rarely
  * share a stack.
  */
 #include <errno.h>
