@@ -78,7 +78,7 @@ static struct {
 	.init_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
-/* Saved bytes below this are kept for the struct's next fiber. */
+/* A heap buffer of a copied fiber up to this size is kept for reuse. */
 #define SAVED_KEEP	4096
 
 /*
@@ -156,6 +156,16 @@ static void grow(void **buf, size_t *cap, size_t size, const char *what)
 	*cap = size;
 }
 
+/* Free *@buf if it is larger than is worth keeping for reuse. */
+static void shrink(void **buf, size_t *cap)
+{
+	if (*cap > SAVED_KEEP) {
+		free(*buf);
+		*buf = NULL;
+		*cap = 0;
+	}
+}
+
 /* Copy the used bytes of @g, parked on @s, out to the heap. */
 static void save_bytes(struct fiber_shared_stack *s, struct fiber *g)
 {
@@ -182,11 +192,7 @@ static void load_bytes(struct fiber_shared_stack *s, struct fiber *g)
 	vg_make_writable(g->ctx.sp, g->saved_len);
 	memcpy(g->ctx.sp, g->saved, g->saved_len);
 	g->saved_len = 0;
-	if (g->saved_cap > SAVED_KEEP) {
-		free(g->saved);
-		g->saved = NULL;
-		g->saved_cap = 0;
-	}
+	shrink(&g->saved, &g->saved_cap);
 }
 
 /*
@@ -287,18 +293,11 @@ void copystack_release(struct fiber_m *m, struct fiber *g, bool dead)
 	if (dead) {
 		memset(&g->stack, 0, sizeof(g->stack));
 		g->ctx.sp = NULL;
-		g->saved_len = 0;
-		if (g->saved_cap > SAVED_KEEP) {
-			free(g->saved);
-			g->saved = NULL;
-			g->saved_cap = 0;
-		}
-		/* A big select's block is not kept for the struct's next life. */
-		if (g->park_cap > SAVED_KEEP) {
-			free(g->park_buf);
-			g->park_buf = NULL;
-			g->park_cap = 0;
-		}
+		/*
+		 * Its saved bytes were loaded, and their buffer shrunk, when
+		 * it last ran; a big select's park block is not kept either.
+		 */
+		shrink(&g->park_buf, &g->park_cap);
 	}
 	if (!next)
 		return;

@@ -30,10 +30,11 @@ _Noreturn void fiber_entry(void *arg)
 
 /*
  * A fiber with a stack of @size (0: none, a copied fiber): one from our
- * P's free list if it has one, else a new one.  Allocating may sleep (mmap_lock, malloc's locks),
- * so it runs with nothing cached: with the module, a spare may take our
- * P meanwhile and we come back with another (or, with
- * FIBER_HOLD_ON_WAKE=0, none).  Return: the fiber, or NULL with *@err.
+ * P's free list if it has one, else a new one.  Allocating may sleep
+ * (mmap_lock, malloc's locks), so it runs with nothing cached: with the
+ * module, a spare may take our P meanwhile and we come back with another
+ * (or, with FIBER_HOLD_ON_WAKE=0, none).  Return: the fiber, or NULL
+ * with *@err.
  */
 static struct fiber *fiber_get(size_t size, int *err)
 {
