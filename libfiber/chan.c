@@ -244,18 +244,18 @@ static struct chan_waiter *park_waiter(struct fiber *g,
 int fiber_chan_send(fiber_chan_t *c, const void *elem)
 {
 	struct chan_waiter local = { 0 }, *w;
-	struct fiber *wake = NULL, *g;
+	struct fiber *wake = NULL, *g = this_fiber();
 	bool success;
 	int ret;
 
-	if (!this_fiber())
+	if (!g)
 		return MISUSE(-ESRCH, "channel send outside a fiber",
 			      "fiber_chan_send", "channel", c);
 	if (!c) {
 		fiber_park(forever_commit, NULL, "chan send (nil chan)");
 		return -EPIPE;	/* not reached */
 	}
-	park_reserve(this_fiber(), sizeof(local) + c->elem_size);
+	park_reserve(g, sizeof(local) + c->elem_size);
 	fiber_lock(&c->lock);
 	ret = try_send(c, elem, &wake);
 	if (ret) {
@@ -267,7 +267,6 @@ int fiber_chan_send(fiber_chan_t *c, const void *elem)
 				      "fiber_chan_send", "channel", c);
 		return 0;
 	}
-	g = this_fiber();
 	w = park_waiter(g, &local, c);
 	w->g = g;
 	w->elem = (void *)elem;
@@ -290,18 +289,18 @@ int fiber_chan_send(fiber_chan_t *c, const void *elem)
 int fiber_chan_recv(fiber_chan_t *c, void *elem)
 {
 	struct chan_waiter local = { 0 }, *w;
-	struct fiber *wake = NULL, *g;
+	struct fiber *wake = NULL, *g = this_fiber();
 	bool success;
 	int ret;
 
-	if (!this_fiber())
+	if (!g)
 		return MISUSE(-ESRCH, "channel receive outside a fiber",
 			      "fiber_chan_recv", "channel", c);
 	if (!c) {
 		fiber_park(forever_commit, NULL, "chan receive (nil chan)");
 		return 0;	/* not reached */
 	}
-	park_reserve(this_fiber(), sizeof(local) + c->elem_size);
+	park_reserve(g, sizeof(local) + c->elem_size);
 	fiber_lock(&c->lock);
 	ret = try_recv(c, elem, &wake);
 	if (ret != -EAGAIN) {
@@ -310,7 +309,6 @@ int fiber_chan_recv(fiber_chan_t *c, void *elem)
 			fiber_ready(wake);
 		return ret;
 	}
-	g = this_fiber();
 	w = park_waiter(g, &local, c);
 	w->g = g;
 	w->elem = w != &local ? (void *)(w + 1) : elem;
