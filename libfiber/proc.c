@@ -595,6 +595,15 @@ void checkdead(void)
 	/* A timer will ready someone: not dead, just sleeping. */
 	if (timers_earliest())
 		return;
+	/*
+	 * Runnable fibers and an idle P, but no M: only newm_failed()
+	 * leaves that state (a thread could not be started), and sysmon's
+	 * safety net hands the work to an M when one can run it.  An M that
+	 * found no P and queued its fiber just before the failed start made
+	 * the P idle ends up here, with its fiber among those queued.
+	 */
+	if (atomic_load(&sched.runqsize) > 0 && atomic_load(&sched.npidle) > 0)
+		return;
 	if (run < 0)
 		fiber_fatal("checkdead: inconsistent M count (%d Ms, %d idle, %d locked)",
 			    sched.mcount, sched.nmidle, sched.nmidlelocked);
