@@ -371,7 +371,6 @@ static void pd_unwait(struct fiber_pd *pd, struct pd_waiter *w, int result,
 	if (!pd_unlink(pd, w))
 		return;
 	w->result = result;
-	atomic_store(&w->g->status, FIBER_RUNNABLE);
 	w->g->schedlink = *list;
 	*list = w->g;
 }
@@ -876,8 +875,9 @@ static void pd_fire(struct fiber_pd *pd, int ready, struct fiber **list)
 
 /*
  * Poll: @delay_ns < 0 blocks until an event, 0 does not block, > 0 waits
- * at most that long.  Return: the fibers made runnable, linked through
- * schedlink.
+ * at most that long.  Return: the fibers whose wait ended, linked through
+ * schedlink and still marked waiting; the caller marks each runnable as
+ * it runs or queues it (inject_list()).
  */
 struct fiber *netpoll(int64_t delay_ns)
 {
@@ -958,8 +958,8 @@ bool netpoll_stale(int64_t now, int64_t ns)
 }
 
 /*
- * Put the fibers of @list on the global queue and start Ms for them, up
- * to the number of idle Ps.
+ * Put the parked fibers of @list (netpoll()'s) on the global queue and
+ * start Ms for them, up to the number of idle Ps.
  */
 void inject_list(struct fiber *list)
 {
@@ -971,6 +971,7 @@ void inject_list(struct fiber *list)
 	fiber_lock(&sched.lock);
 	while ((g = list)) {
 		list = g->schedlink;
+		atomic_store(&g->status, FIBER_RUNNABLE);
 		globrunq_put(g);
 		n++;
 	}

@@ -205,9 +205,14 @@ void wakep(void)
 void fiber_ready(struct fiber *g)
 {
 	struct fiber_m *m = this_m();
+	uint32_t was;
 
 	m_locks_add(m, 1);	/* our P is ours until it has @g */
-	atomic_store(&g->status, FIBER_RUNNABLE);
+	/* Only a parked fiber is readied, once (Go: "bad g->status in ready"). */
+	was = atomic_exchange(&g->status, FIBER_RUNNABLE);
+	if (was != FIBER_WAITING)
+		fiber_fatal("ready of fiber %llu, which is %s",
+			    (unsigned long long)g->id, fiber_status_name(was));
 	if (m && m->p) {
 		runq_put(m->p, g, true);
 	} else {
@@ -436,6 +441,8 @@ top:
 				run_all_timers();
 				if (list) {
 					g = list;
+					atomic_store(&g->status,
+						     FIBER_RUNNABLE);
 					inject_list(g->schedlink);
 					*inherit = false;
 					return g;
