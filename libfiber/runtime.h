@@ -391,9 +391,17 @@ void timers_move(struct fiber_p *from, struct fiber_p *to);
 bool timers_run_overdue(int64_t now, int64_t grace);
 
 /* chan.c */
+struct chan_waiter;
+
+/* Fibers a channel woke, to ready once no lock is held: chan_wake_all(). */
+struct chan_wake {
+	struct chan_waiter *list;
+};
+
+void chan_wake_all(struct chan_wake *wk);
 int chan_send_nowait(struct fiber_chan *c, const void *elem,
-		     struct fiber **wake);
-int chan_drain(struct fiber_chan *c);
+		     struct chan_wake *wk);
+int chan_drain(struct fiber_chan *c, struct chan_wake *wk);
 
 /* netpoll.c */
 

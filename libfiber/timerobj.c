@@ -108,7 +108,7 @@ static void obj_fire(void *arg)
 {
 	struct fiber_timer_obj *o = arg;
 	int64_t now, when, delay;
-	struct fiber *wake = NULL;
+	struct chan_wake wake = { NULL };
 
 	delay = atomic_load_explicit(&test_delay, memory_order_relaxed);
 	if (__builtin_expect(delay > 0, 0)) {
@@ -138,8 +138,7 @@ static void obj_fire(void *arg)
 		o->pending = false;
 	}
 	fiber_unlock(&o->lock);
-	if (wake)
-		fiber_ready(wake);
+	chan_wake_all(&wake);
 }
 
 static struct fiber_timer_obj *obj_new(int64_t ns, int64_t period)
@@ -199,34 +198,38 @@ fiber_chan_t *fiber_timer_chan(fiber_timer_t *o)
 /*
  * Stop @o: no callback delivers afterwards, and no value sent before is
  * left to receive.  Return: whether it was active (Go 1.23's Stop: not
- * fired, or fired and not received).  o->lock held.
+ * fired, or fired and not received).  o->lock held; @wk: as for
+ * chan_drain().
  */
-static bool obj_stop(struct fiber_timer_obj *o)
+static bool obj_stop(struct fiber_timer_obj *o, struct chan_wake *wk)
 {
 	bool was = o->pending;
 
 	o->pending = false;
 	/* If it is off to fire, its callback finds !pending and returns. */
 	(void)timer_cancel(&o->t);
-	if (chan_drain(o->c))
+	if (chan_drain(o->c, wk))
 		was = true;
 	return was;
 }
 
 int fiber_timer_stop(fiber_timer_t *o)
 {
+	struct chan_wake wk = { NULL };
 	bool was;
 
 	if (!o)
 		return -EINVAL;
 	fiber_lock(&o->lock);
-	was = obj_stop(o);
+	was = obj_stop(o, &wk);
 	fiber_unlock(&o->lock);
+	chan_wake_all(&wk);
 	return was;
 }
 
 int fiber_timer_reset(fiber_timer_t *o, int64_t ns)
 {
+	struct chan_wake wk = { NULL };
 	bool was;
 	int ret;
 
@@ -237,7 +240,7 @@ int fiber_timer_reset(fiber_timer_t *o, int64_t ns)
 		fiber_unlock(&o->lock);
 		return -EINVAL;
 	}
-	was = obj_stop(o);
+	was = obj_stop(o, &wk);
 	if (o->period)
 		o->period = ns;
 	/*
@@ -249,16 +252,20 @@ int fiber_timer_reset(fiber_timer_t *o, int64_t ns)
 	if (!ret)
 		o->pending = true;
 	fiber_unlock(&o->lock);
+	chan_wake_all(&wk);
 	return ret ? ret : was;
 }
 
 void fiber_timer_free(fiber_timer_t *o)
 {
+	struct chan_wake wk = { NULL };
+
 	if (!o)
 		return;
 	fiber_lock(&o->lock);
-	(void)obj_stop(o);
+	(void)obj_stop(o, &wk);
 	fiber_unlock(&o->lock);
+	chan_wake_all(&wk);
 	/*
 	 * A callback taken off its heap before the stop may still run (it
 	 * will deliver nothing and arm nothing); it touches o until

@@ -423,7 +423,8 @@ const void *fiber_kernel_shared(unsigned int *nr_slots);
  *
  * fiber_chan_new(elem_size, capacity) makes one (capacity 0: unbuffered,
  * a send completes only when a receiver has taken the value); NULL if out
- * of memory or elem_size * capacity overflows.  A NULL channel, like Go's
+ * of memory, or with errno EINVAL if capacity exceeds 2^40 or the buffer's
+ * size overflows.  A NULL channel, like Go's
  * nil channel, blocks forever and is never ready in a select.
  *
  * Send and receive answer as write(2) and read(2) do:

@@ -3,6 +3,8 @@
  * Channels: Go's classic programs (the prime sieve, ping-pong), close
  * semantics, nil channels, errors, and many senders and receivers across
  * Ps with random yields, checking that no value is lost or duplicated.
+ * Buffered channels pass values through a lock-free ring (chan.c): the
+ * last tests race it, with select, parking and close, for order and loss.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -210,10 +212,26 @@ TEST(close_wakes_every_waiter_and_drains_first)
 	EXPECT_TRUE(exited_with(run_fiber_main_lax(main_close_senders), 0));
 }
 
+static fiber_chan_t *must_new(size_t elem_size, size_t cap)
+{
+	fiber_chan_t *c = fiber_chan_new(elem_size, cap);
+
+	CHECK(c);
+	return c;
+}
+
 static int main_errors(int argc, char **argv)
 {
 	(void)argc, (void)argv;
-	CHECK(fiber_chan_new(1, SIZE_MAX) == NULL);
+	errno = 0;
+	CHECK(fiber_chan_new(1, SIZE_MAX) == NULL && errno == EINVAL);
+	errno = 0;
+	CHECK(fiber_chan_new(1, (1ULL << 40) + 1) == NULL && errno == EINVAL);
+	errno = 0;
+	CHECK(fiber_chan_new(SIZE_MAX, 2) == NULL && errno == EINVAL);
+	/* Elements of any size, and of none (Go's chan struct{}). */
+	CHECK(fiber_chan_free(must_new(0, 3)) == 0);
+	CHECK(fiber_chan_free(must_new(13, 3)) == 0);
 	CHECK(fiber_chan_len(NULL) == 0);
 	return 0;
 }
@@ -322,6 +340,288 @@ TEST(many_senders_and_receivers_lose_nothing)
 {
 	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_many, 4, NULL, 0), 0));
 	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_many, 1, NULL, 0), 0));
+}
+
+/* ---- the ring of a buffered channel, raced ---- */
+
+#define RING_SENDERS	4
+#define RING_PER_SENDER	4000
+
+static fiber_chan_t *ring_ch, *ring_never;
+static _Atomic long ring_count, ring_sum;
+
+/* Every other sender and receiver goes through select, with a dead case. */
+static int ring_send(long v, bool via_select)
+{
+	struct fiber_case cs[2] = {
+		{ .op = FIBER_CASE_RECV, .chan = ring_never, .elem = NULL },
+		{ .op = FIBER_CASE_SEND, .chan = ring_ch, .elem = &v },
+	};
+
+	if (!via_select)
+		return fiber_chan_send(ring_ch, &v);
+	CHECK(fiber_select(cs, 2, 0) == 1);
+	return cs[1].result;
+}
+
+static int ring_recv(long *v, bool via_select)
+{
+	struct fiber_case cs[2] = {
+		{ .op = FIBER_CASE_RECV, .chan = ring_never, .elem = NULL },
+		{ .op = FIBER_CASE_RECV, .chan = ring_ch, .elem = v },
+	};
+
+	if (!via_select)
+		return fiber_chan_recv(ring_ch, v);
+	CHECK(fiber_select(cs, 2, 0) == 1);
+	return cs[1].result;
+}
+
+static void ring_sender(void *arg)
+{
+	long id = (long)arg, i;
+
+	for (i = 0; i < scaled(RING_PER_SENDER); i++) {
+		CHECK(ring_send(id << 32 | i, id & 1) == 0);
+		if (rand() % 11 == 0)
+			fiber_yield();
+	}
+}
+
+/* Each sender's values reach each receiver in the order they were sent. */
+static void ring_receiver(void *arg)
+{
+	long last[RING_SENDERS] = { -1, -1, -1, -1 }, v, id, seq;
+	bool via_select = (long)arg & 1;
+
+	while (ring_recv(&v, via_select) == 1) {
+		id = v >> 32;
+		seq = v & 0xffffffff;
+		CHECK(id >= 0 && id < RING_SENDERS);
+		CHECK(seq > last[id]);
+		last[id] = seq;
+		ring_count++;
+		ring_sum += v;
+		if (rand() % 13 == 0)
+			fiber_yield();
+	}
+}
+
+static int main_ring_order(int argc, char **argv)
+{
+	static const size_t caps[] = { 1, 2, 3, 5, 64 };
+	long i, want, n = scaled(RING_PER_SENDER);
+	size_t k;
+
+	(void)argc, (void)argv;
+	ring_never = fiber_chan_new(0, 0);
+	for (k = 0; k < sizeof(caps) / sizeof(caps[0]); k++) {
+		ring_ch = fiber_chan_new(sizeof(long), caps[k]);
+		CHECK(ring_ch);
+		ring_count = ring_sum = 0;
+		for (i = 0; i < 4; i++)
+			CHECK(fiber_go(ring_receiver, (void *)i) == 0);
+		for (i = 0; i < RING_SENDERS; i++)
+			CHECK(fiber_go(ring_sender, (void *)i) == 0);
+		while (fiber_num() > 1 + 4)
+			fiber_yield();
+		CHECK(fiber_chan_close(ring_ch) == 0);
+		wait_others();
+		for (want = 0, i = 0; i < RING_SENDERS; i++)
+			want += n * (i << 32) + n * (n - 1) / 2;
+		CHECK(ring_count == RING_SENDERS * n);
+		CHECK(ring_sum == want);
+		CHECK(fiber_chan_len(ring_ch) == 0);
+		CHECK(fiber_chan_free(ring_ch) == 0);
+	}
+	return 0;
+}
+
+TEST(buffered_values_keep_each_senders_order)
+{
+	EXPECT_CLEAN_RUN_PROCS(main_ring_order, 4);
+	EXPECT_CLEAN_RUN_PROCS(main_ring_order, 2);
+}
+
+/*
+ * Close in the middle of sends and receives.  A send either fails or its
+ * value is received, exactly once; once a receive has said "closed", no
+ * value turns up later (a send that claimed its slot before the close
+ * is received before that).
+ */
+static _Atomic long close_sent, close_sent_sum;
+
+static void close_sender(void *arg)
+{
+	long v = (long)arg * 1000000;
+
+	for (;; v++) {
+		if (ring_send(v, v & 1) != 0)
+			return;	/* -EPIPE: closed */
+		close_sent++;
+		close_sent_sum += v;
+	}
+}
+
+static void close_receiver(void *arg)
+{
+	long v;
+	int i;
+
+	while (ring_recv(&v, (long)arg & 1) == 1) {
+		ring_count++;
+		ring_sum += v;
+	}
+	for (i = 0; i < 3; i++)
+		CHECK(fiber_chan_recv(ring_ch, &v) == 0 && v == 0);
+}
+
+static int main_close_race(int argc, char **argv)
+{
+	long round, i, rounds = scaled(300);
+
+	(void)argc, (void)argv;
+	ring_never = fiber_chan_new(0, 0);
+	for (round = 0; round < rounds; round++) {
+		ring_ch = fiber_chan_new(sizeof(long), 1 + round % 4);
+		ring_count = ring_sum = close_sent = close_sent_sum = 0;
+		for (i = 0; i < 3; i++) {
+			CHECK(fiber_go(close_receiver, (void *)i) == 0);
+			CHECK(fiber_go(close_sender, (void *)(i + 1)) == 0);
+		}
+		for (i = 0; i < round % 7; i++)
+			fiber_yield();
+		CHECK(fiber_chan_close(ring_ch) == 0);
+		wait_others();
+		CHECK(ring_count == close_sent);
+		CHECK(ring_sum == close_sent_sum);
+		CHECK(fiber_chan_free(ring_ch) == 0);
+	}
+	return 0;
+}
+
+TEST(close_races_buffered_sends_and_receives)
+{
+	/* Lax: the sends that lose to the close return -EPIPE. */
+	EXPECT_TRUE(exited_with(run_fiber_main_as(main_close_race, 4, "0",
+						  NULL, 0), 0));
+}
+
+/*
+ * A sender and a receiver on two Ps at once, each locked to its thread
+ * so that they really run in parallel, a channel of one value between
+ * them and a random pause after each operation: the receiver often
+ * parks just as a value arrives, the sender just as room appears.  A
+ * lost wake-up shows as a deadlock report.
+ */
+#define EDGE_VALUES	100000
+
+static fiber_wg_t edge_wg = FIBER_WG_INITIALIZER;
+
+static void edge_pause(unsigned int *seed)
+{
+	volatile int spin;
+	int n = (int)(rand_r(seed) % 64);
+
+	for (spin = 0; spin < n; spin++)
+		;
+}
+
+static void edge_sender(void *arg)
+{
+	unsigned int seed = 1;
+	long i;
+
+	(void)arg;
+	fiber_lock_thread();
+	for (i = 0; i < scaled(EDGE_VALUES); i++) {
+		CHECK(fiber_chan_send(ring_ch, &i) == 0);
+		edge_pause(&seed);
+	}
+	fiber_unlock_thread();
+	fiber_wg_done(&edge_wg);
+}
+
+static void edge_receiver(void *arg)
+{
+	unsigned int seed = 2;
+	long i, v;
+
+	(void)arg;
+	fiber_lock_thread();
+	for (i = 0; i < scaled(EDGE_VALUES); i++) {
+		CHECK(fiber_chan_recv(ring_ch, &v) == 1);
+		CHECK(v == i);
+		edge_pause(&seed);
+	}
+	fiber_unlock_thread();
+	fiber_wg_done(&edge_wg);
+}
+
+static int main_edge(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	ring_ch = fiber_chan_new(sizeof(long), 1);
+	fiber_wg_add(&edge_wg, 2);
+	CHECK(fiber_go(edge_receiver, NULL) == 0);
+	CHECK(fiber_go(edge_sender, NULL) == 0);
+	CHECK(fiber_wg_wait(&edge_wg) == 0);
+	CHECK(fiber_chan_free(ring_ch) == 0);
+	return 0;
+}
+
+TEST(a_fiber_parking_as_the_ring_changes_is_woken)
+{
+	EXPECT_CLEAN_RUN_PROCS(main_edge, 2);
+}
+
+/*
+ * Go's fan-in, as skynet does it: children send one value each and the
+ * parent frees the channel as soon as it has them all, while the last
+ * sender may still be on its way out of fiber_chan_send().  Its send is
+ * complete for the program, so the channel must not be touched after
+ * that (the ASan and valgrind runs of this test catch a late touch).
+ */
+#define FANIN_CHILDREN	10
+
+static void fanin_child(void *arg)
+{
+	long v = 1;
+
+	CHECK(fiber_chan_send(arg, &v) == 0);
+}
+
+static int main_fanin(int argc, char **argv)
+{
+	long round, i, v, sum, rounds = scaled(3000);
+	fiber_chan_t *ch;
+
+	(void)argc, (void)argv;
+	for (round = 0; round < rounds; round++) {
+		/* Room for all, for some, for one: senders wait, or not. */
+		ch = fiber_chan_new(sizeof(long), round % 3 == 0 ? 1 :
+					   round % 3 == 1 ? 4 : FANIN_CHILDREN);
+		CHECK(ch);
+		for (i = 0; i < FANIN_CHILDREN; i++)
+			CHECK(fiber_go(fanin_child, ch) == 0);
+		/* Sometimes the parent waits first: its slot gets marked. */
+		if (round & 4)
+			fiber_yield();
+		for (sum = 0, i = 0; i < FANIN_CHILDREN; i++) {
+			CHECK(fiber_chan_recv(ch, &v) == 1);
+			sum += v;
+		}
+		CHECK(sum == FANIN_CHILDREN);
+		CHECK(fiber_chan_free(ch) == 0);
+	}
+	wait_others();
+	return 0;
+}
+
+TEST(a_channel_freed_after_its_last_value_arrives)
+{
+	EXPECT_CLEAN_RUN_PROCS(main_fanin, 4);
+	EXPECT_CLEAN_RUN_PROCS(main_fanin, 2);
 }
 
 TEST_HARNESS_MAIN
