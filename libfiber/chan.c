@@ -440,36 +440,22 @@ static size_t ring_len(struct fiber_chan *c)
 }
 
 /*
- * Hand the ring's values to the receivers queued for them.  c->lock
- * held; the receivers go on @wk.  Return: whether a value moved.
+ * Serve the fibers queued on one side of @c: hand receivers (@recv) the
+ * ring's values, or move senders' values into it while it has room.
+ * c->lock held; the fibers served go on @wk.  Return: whether a value
+ * moved.
  */
-static bool feed_receivers(struct fiber_chan *c, struct chan_wake *wk)
+static bool feed_queue(struct fiber_chan *c, bool recv, struct chan_wake *wk)
 {
+	struct waiter_queue *q = recv ? &c->recvq : &c->sendq;
 	struct chan_waiter *w;
 	bool moved = false;
 
-	while (wq_first(&c->recvq) && ring_can_pop(c) &&
-	       (w = wq_pop(&c->recvq))) {
-		/* A receiver that did not see the queue may beat us to it. */
-		w->success = ring_pop(c, w->elem, false) > 0;
-		w->retry = !w->success;
-		wake_add(wk, w);
-		if (w->retry)
-			break;
-		moved = true;
-	}
-	return moved;
-}
-
-/* Move queued senders' values into the ring while it has room. */
-static bool feed_senders(struct fiber_chan *c, struct chan_wake *wk)
-{
-	struct chan_waiter *w;
-	bool moved = false;
-
-	while (wq_first(&c->sendq) && ring_can_push(c) &&
-	       (w = wq_pop(&c->sendq))) {
-		w->success = ring_push(c, w->elem, false) > 0;
+	while (wq_first(q) && (recv ? ring_can_pop(c) : ring_can_push(c)) &&
+	       (w = wq_pop(q))) {
+		/* One that did not see the queue may beat us to the slot. */
+		w->success = (recv ? ring_pop(c, w->elem, false) :
+				     ring_push(c, w->elem, false)) > 0;
 		w->retry = !w->success;
 		wake_add(wk, w);
 		if (w->retry)
@@ -490,8 +476,8 @@ static void feed(struct fiber_chan *c, struct chan_wake *wk)
 	bool moved;
 
 	do {
-		moved = feed_receivers(c, wk);
-		moved |= feed_senders(c, wk);
+		moved = feed_queue(c, true, wk);
+		moved |= feed_queue(c, false, wk);
 		if (!moved && wq_first(&c->recvq) && !arm_recv(c))
 			moved = true;
 		if (!moved && wq_first(&c->sendq) && !c->closed &&
@@ -661,32 +647,23 @@ static struct chan_waiter *park_waiter(struct fiber *g,
 }
 
 /*
- * Waiter @w was just queued on buffered channel @c.  First in its queue,
- * it marks the slot it waits for (see the top), unless the ring changed
- * first: then it sends or receives now instead, and leaves the queue.
- * Behind others, the slot is marked already.  c->lock held.  Return:
- * whether it sent or received.
+ * Waiter @w was just queued on buffered channel @c, to receive (@recv)
+ * or send.  First in its queue, it marks the slot it waits for (see the
+ * top), unless the ring changed first: then it does its operation now
+ * instead, and leaves the queue.  Behind others, the slot is marked
+ * already.  c->lock held.  Return: whether it sent or received.
  */
-static bool send_or_arm(struct fiber_chan *c, struct chan_waiter *w)
+static bool done_or_armed(struct fiber_chan *c, bool recv,
+			  struct chan_waiter *w)
 {
-	if (!c->cap || wq_first(&c->sendq) != w)
-		return false;
-	while (!arm_send(c)) {
-		if (ring_push(c, w->elem, false) > 0) {
-			wq_remove(&c->sendq, w);
-			return true;
-		}
-	}
-	return false;
-}
+	struct waiter_queue *q = recv ? &c->recvq : &c->sendq;
 
-static bool recv_or_arm(struct fiber_chan *c, struct chan_waiter *w)
-{
-	if (!c->cap || wq_first(&c->recvq) != w)
+	if (!c->cap || wq_first(q) != w)
 		return false;
-	while (!arm_recv(c)) {
-		if (ring_pop(c, w->elem, false) > 0) {
-			wq_remove(&c->recvq, w);
+	while (!(recv ? arm_recv(c) : arm_send(c))) {
+		if ((recv ? ring_pop(c, w->elem, false) :
+			    ring_push(c, w->elem, false)) > 0) {
+			wq_remove(q, w);
 			return true;
 		}
 	}
@@ -776,7 +753,7 @@ again:
 		copy_elem(c, w->elem, elem);
 	}
 	wq_push(&c->sendq, w);
-	if (send_or_arm(c, w)) {
+	if (done_or_armed(c, false, w)) {
 		feed(c, &wk);
 		fiber_unlock(&c->lock);
 		park_block_done(g);
@@ -829,7 +806,7 @@ again:
 	w->g = g;
 	w->elem = w != &local ? (void *)(w + 1) : elem;
 	wq_push(&c->recvq, w);
-	if (recv_or_arm(c, w)) {
+	if (done_or_armed(c, true, w)) {
 		feed(c, &wk);
 		fiber_unlock(&c->lock);
 		if (w != &local)
@@ -1035,7 +1012,7 @@ static void leave_queues(struct fiber_case *cases, int n,
 /*
  * After select queued its waiters @ws: on each buffered case, mark the
  * slot it waits for, or complete the case if the ring changed first (see
- * send_or_arm()).  Locks held.  Return: the case that completed, its
+ * done_or_armed()).  Locks held.  Return: the case that completed, its
  * value moved, or -1; the caller takes the other waiters off the queues,
  * then feeds that channel.
  */
@@ -1046,11 +1023,8 @@ static int select_arm(struct fiber_case *cases, int n, struct chan_waiter *ws)
 
 	for (i = 0; i < n; i++) {
 		c = &cases[i];
-		if (c->op == FIBER_CASE_SEND && c->chan &&
-		    send_or_arm(c->chan, &ws[i]))
-			return i;
-		if (c->op == FIBER_CASE_RECV && c->chan &&
-		    recv_or_arm(c->chan, &ws[i]))
+		if (c->op != FIBER_CASE_TIMEOUT && c->chan &&
+		    done_or_armed(c->chan, c->op == FIBER_CASE_RECV, &ws[i]))
 			return i;
 	}
 	return -1;
