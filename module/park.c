@@ -63,7 +63,8 @@ static void fiber_wake_parked(struct fiber_group *group,
 	lockdep_assert_held(&group->lock);
 	list_del_init(&c->park_node);
 	c->parked = false;
-	c->woken = true;
+	/* Its park's wait loop reads this without the lock. */
+	WRITE_ONCE(c->woken, true);
 	fiber_wakeups_add(w, c);
 }
 
