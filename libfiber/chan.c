@@ -19,8 +19,8 @@
  * empty, a sender only when it is full, and whoever next changes the
  * ring must come and feed the waiters.  The waiter tells it through the
  * ring itself: first in its queue, under the lock, it sets a mark bit in
- * the stamp of the slot it waits for (arm_recv(), arm_send()): the empty
- * slot the next value fills, or the full one the next receive frees.
+ * the stamp of the slot it waits for (ring_arm()): the empty slot the
+ * next value fills, or the full one the next receive frees.
  * The fiber that ends that slot's turn does so with a CAS on the stamp,
  * finds the mark, and takes the lock to feed() the queues:
  *
@@ -267,7 +267,7 @@ static void ring_wait(unsigned int *spins)
 
 /*
  * End a slot's turn: store @to in its stamp, unless a waiter marked it
- * (arm_recv(), arm_send()).  Then the fibers that wait must be fed
+ * (ring_arm()).  Then the fibers that wait must be fed
  * (ring_kick()); with @count, c->users is taken first, before the store
  * makes the slot's change visible, so that the channel outlives our
  * visit: a fiber that takes the value may free the channel at once.
@@ -374,55 +374,35 @@ static bool ring_can_push(struct fiber_chan *c)
 }
 
 /*
- * Mark the slot whose next change a waiter needs: for a receiver, the
- * empty slot at the head, which the next value fills; for a sender, the
- * full slot at the tail, which the next receive frees.  Whoever changes
- * it then sees the mark (ring_store_stamp()).  c->lock held.  Return:
- * true if marked, false if the change came first (take or give a value
- * now).
+ * Mark the slot whose next change a waiter needs: for a receiver
+ * (@recv), the empty slot at the head, which the next value fills; for a
+ * sender, the full slot at the tail (last lap's value), which the next
+ * receive frees.  Whoever changes it then sees the mark
+ * (ring_store_stamp()).  c->lock held.  Return: true if marked, false if
+ * the change came first (take or give a value now).
  */
-static bool arm_recv(struct fiber_chan *c)
+static bool ring_arm(struct fiber_chan *c, bool recv)
 {
+	uint64_t pos, stamp, waits, done;
 	unsigned int spins = 0;
 	struct ring_slot *s;
-	uint64_t h, stamp;
 
 	for (;;) {
-		h = atomic_load(&c->head);
-		s = ring_slot(c, h);
+		pos = recv ? atomic_load(&c->head) :
+			     atomic_load(&c->tail) & ~RING_CLOSED;
+		waits = recv ? pos : pos + 1 - c->one_lap;
+		done = recv ? pos + 1 : pos;
+		s = ring_slot(c, pos);
 		stamp = atomic_load_explicit(&s->stamp, memory_order_acquire);
-		if (stamp == (h | RING_MARK))
+		if (stamp == (waits | RING_MARK))
 			return true;
-		if (stamp == h &&
+		if (stamp == waits &&
 		    atomic_compare_exchange_strong(&s->stamp, &stamp,
-						   h | RING_MARK))
+						   waits | RING_MARK))
 			return true;
-		if ((stamp & ~RING_MARK) == h + 1)
+		if ((stamp & ~RING_MARK) == done)
 			return false;
-		ring_wait(&spins);	/* head moved on meanwhile */
-	}
-}
-
-static bool arm_send(struct fiber_chan *c)
-{
-	unsigned int spins = 0;
-	struct ring_slot *s;
-	uint64_t t, stamp, full;
-
-	for (;;) {
-		t = atomic_load(&c->tail) & ~RING_CLOSED;
-		s = ring_slot(c, t);
-		stamp = atomic_load_explicit(&s->stamp, memory_order_acquire);
-		full = t + 1 - c->one_lap;	/* last lap's value */
-		if (stamp == (full | RING_MARK))
-			return true;
-		if (stamp == full &&
-		    atomic_compare_exchange_strong(&s->stamp, &stamp,
-						   full | RING_MARK))
-			return true;
-		if ((stamp & ~RING_MARK) == t)
-			return false;
-		ring_wait(&spins);	/* tail moved on meanwhile */
+		ring_wait(&spins);	/* that end moved on meanwhile */
 	}
 }
 
@@ -478,10 +458,10 @@ static void feed(struct fiber_chan *c, struct chan_wake *wk)
 	do {
 		moved = feed_queue(c, true, wk);
 		moved |= feed_queue(c, false, wk);
-		if (!moved && wq_first(&c->recvq) && !arm_recv(c))
+		if (!moved && wq_first(&c->recvq) && !ring_arm(c, true))
 			moved = true;
 		if (!moved && wq_first(&c->sendq) && !c->closed &&
-		    !arm_send(c))
+		    !ring_arm(c, false))
 			moved = true;
 	} while (moved);
 }
@@ -531,6 +511,7 @@ fiber_chan_t *fiber_chan_new(size_t elem_size, size_t capacity)
 		atomic_init(&ring_slot(c, i)->stamp, i);
 	return c;
 }
+
 /*
  * A channel that fibers still wait on (a select that lost on it counts,
  * until it has left its queues) is not freed: they would wake into freed
@@ -660,7 +641,7 @@ static bool done_or_armed(struct fiber_chan *c, bool recv,
 
 	if (!c->cap || wq_first(q) != w)
 		return false;
-	while (!(recv ? arm_recv(c) : arm_send(c))) {
+	while (!ring_arm(c, recv)) {
 		if ((recv ? ring_pop(c, w->elem, false) :
 			    ring_push(c, w->elem, false)) > 0) {
 			wq_remove(q, w);
