@@ -129,7 +129,7 @@ int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
 		fiber_context_make(&g->ctx, g->stack.base, g->stack.size,
 				   fiber_entry, g);
 	}
-	atomic_fetch_add(&sched.nlive, 1);
+	p_live_add(p, 1);
 	atomic_store_explicit(&g->status, FIBER_RUNNABLE, memory_order_release);
 	/* Go's newproc: the new fiber runs next on this P. */
 	runq_put(p, g, true);
@@ -227,7 +227,9 @@ _Noreturn void fiber_exit(void)
 	if (g->id == 1)
 		sched.main_exited = true;
 	atomic_store_explicit(&g->status, FIBER_DEAD, memory_order_relaxed);
-	atomic_fetch_sub(&sched.nlive, 1);
+	m_locks_add(m, 1);
+	p_live_add(m->p, -1);
+	m_locks_add(m, -1);
 	fiber_switch_dead(m, g);
 }
 
@@ -315,7 +317,14 @@ uint64_t fiber_id(void)
 
 int fiber_num(void)
 {
-	return (int)atomic_load(&sched.nlive);
+	int64_t n = fibers_live(), least = fiber_id() ? 1 : 0;
+
+	/*
+	 * The sum reads the Ps one after the other while fibers start and
+	 * end: a fiber started on a P already read and ended on one read
+	 * later counts -1.  A calling fiber counts itself (as Go).
+	 */
+	return n < least ? (int)least : (int)n;
 }
 
 #define FIBER_STRINGIFY(x) #x

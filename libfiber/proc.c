@@ -607,7 +607,7 @@ void checkdead(void)
 	if (run < 0)
 		fiber_fatal("checkdead: inconsistent M count (%d Ms, %d idle, %d locked)",
 			    sched.mcount, sched.nmidle, sched.nmidlelocked);
-	if (atomic_load(&sched.nlive) == 0 && sched.main_exited)
+	if (fibers_live() == 0 && sched.main_exited)
 		fiber_fatal("no fibers left (main called fiber_exit) - deadlock!");
 	/* Like Go, show where everyone is stuck. */
 	fflush(stdout);
@@ -682,7 +682,7 @@ static struct fiber_m *stop_the_world(void)
 static struct fiber_p *procresize(struct fiber_m *m, int n)
 {
 	int old = atomic_load(&sched.nprocs), i, k, cnt;
-	struct fiber *batch[FIBER_RUNQ_SIZE + 1], *g;
+	struct fiber *batch[FIBER_RUNQ_SIZE + 1];
 	struct fiber_p *p, *runnable = NULL;
 
 	for (i = old; i < n; i++) {
@@ -697,13 +697,9 @@ static struct fiber_p *procresize(struct fiber_m *m, int n)
 		/* Ahead of the global queue, in their local order. */
 		for (k = cnt - 1; k >= 0; k--)
 			globrunq_put_head(batch[k]);
-		while ((g = p->gfree)) {
-			p->gfree = g->schedlink;
-			g->stack.freed_at = fiber_nanotime();
-			g->schedlink = sched.gfree;
-			sched.gfree = g;
-			sched.ngfree++;
-		}
+		if (p->gfree)
+			gfree_push(p->gfree, p->ngfree, fiber_nanotime());
+		p->gfree = NULL;
 		p->ngfree = 0;
 		timers_move(p, sched.allp[0]);
 		sched.dead_steals += p->nsteals;

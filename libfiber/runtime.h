@@ -91,6 +91,9 @@ struct fiber {
 	void *arg;
 	struct fiber_scope *deferred;	/* most recent first */
 	struct fiber *schedlink;	/* run queue or free list link */
+	/* The first fiber of a batch on sched's free list (gfree_put). */
+	struct fiber *gfree_next;	/* the next batch */
+	int gfree_n;			/* fibers in this batch */
 
 	/* LockOSThread: the M this fiber is wired to, and the nesting. */
 	struct fiber_m *lockedm;
@@ -192,6 +195,14 @@ struct fiber_p {
 	/* Fiber ids handed out by this P, taken 16 at a time (Go's goidcache). */
 	uint64_t idcache, idcacheend;
 
+	/*
+	 * Fibers started on this P minus those that ended on it, negative
+	 * where more ended than started; fiber_num() is the sum over every
+	 * P.  Per P, so that starting and ending a fiber write no shared
+	 * cache line.  Owner writes, anyone reads.
+	 */
+	_Atomic int64_t nlive;
+
 	/* Counters for fiber_stats(); owner only, read racily. */
 	uint64_t nsteals;
 	uint32_t copy_cursor;	/* the next shared stack to try (copystack.c) */
@@ -288,16 +299,24 @@ struct fiber_sched {
 	struct fiber *runq_head, *runq_tail;
 	_Atomic int runqsize;
 
-	/* Global free list of dead fibers; scavenged by sysmon. */
-	struct fiber *gfree;
-	int ngfree;
+	/*
+	 * Global free list of dead fibers, scavenged by sysmon: batches of
+	 * up to FIBER_PFREE_MAX / 2, each a schedlink list whose first
+	 * fiber links the next batch, so that a P moves one in O(1) under
+	 * its own lock, on its own cache line (a spawn loop on one P feeds
+	 * fibers to the P that runs them and gets them back, batch by batch).
+	 */
+	struct {
+		struct fiber_lock lock;
+		struct fiber *batches;
+		_Atomic long n;		/* fibers in them; read unlocked */
+	} gfree __attribute__((aligned(64)));
 
 	/* Stop-the-world: set while a fiber_maxprocs() waits. */
 	_Atomic bool gcwaiting;
 	int stopwait;
 	struct fiber_note stopnote;
 
-	_Atomic int64_t nlive;		/* fiber_num() */
 	_Atomic uint64_t next_id;
 	bool main_exited;		/* main called fiber_exit() */
 
@@ -355,6 +374,8 @@ uint64_t fiber_rand(struct fiber_m *m);
 void finish_switch(struct fiber_m *m);
 void execute(struct fiber_m *m, struct fiber *g, bool inherit);
 void gfree_put(struct fiber_p *p, struct fiber *g);
+int64_t fibers_live(void);
+void gfree_push(struct fiber *list, int n, int64_t now);
 void switch_to_g0(struct fiber_m *m, struct fiber *g, enum fiber_after what);
 _Noreturn void fiber_switch_dead(struct fiber_m *m, struct fiber *g);
 struct fiber *gfree_get(struct fiber_p *p);
@@ -515,6 +536,14 @@ static inline struct fiber_m *m_acquire(void)
 static inline void m_release(struct fiber_m *m)
 {
 	m_locks_add(m, -1);
+}
+
+/* A fiber started (+1) or ended (-1) on @p, which the caller holds. */
+static inline void p_live_add(struct fiber_p *p, int delta)
+{
+	atomic_store_explicit(&p->nlive,
+			      atomic_load_explicit(&p->nlive, memory_order_relaxed) + delta,
+			      memory_order_relaxed);
 }
 
 /* stats.c */

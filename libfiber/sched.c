@@ -132,47 +132,76 @@ static void switch_fibers(struct fiber_m *m, struct fiber *from,
 		       what == AFTER_EXIT);
 }
 
-/* ---- free fibers -------------------------------------------------------- */
+/* ---- live and free fibers ---------------------------------------------- */
 
-/* Put dead fiber @g on @p's free list, spilling half to the global one. */
+/* Fibers started and not ended: exact only while none start or end. */
+int64_t fibers_live(void)
+{
+	struct fiber_p *p;
+	int64_t n = 0;
+	int i;
+
+	/* Ps are made in order of id and never freed. */
+	for (i = 0; i < FIBER_MAXPROCS_LIMIT && (p = sched.allp[i]); i++)
+		n += atomic_load_explicit(&p->nlive, memory_order_relaxed);
+	return n;
+}
+
+/*
+ * Put @n dead fibers, linked through schedlink, on the global free list
+ * as one batch; @now is when, for the scavenger.
+ */
+void gfree_push(struct fiber *list, int n, int64_t now)
+{
+	list->gfree_n = n;
+	list->stack.freed_at = now;
+	fiber_lock(&sched.gfree.lock);
+	list->gfree_next = sched.gfree.batches;
+	sched.gfree.batches = list;
+	atomic_fetch_add_explicit(&sched.gfree.n, n, memory_order_relaxed);
+	fiber_unlock(&sched.gfree.lock);
+}
+
+/*
+ * Put dead fiber @g on @p's free list.  At FIBER_PFREE_MAX, the older
+ * half goes to the global list as one batch: the newer half, last to
+ * run and most likely still in this CPU's cache, stays.
+ */
 void gfree_put(struct fiber_p *p, struct fiber *g)
 {
-	int64_t now;
+	struct fiber *keep_last;
+	int i;
 
 	g->schedlink = p->gfree;
 	p->gfree = g;
 	if (++p->ngfree < FIBER_PFREE_MAX)
 		return;
-	now = fiber_nanotime();
-	fiber_lock(&sched.lock);
-	while (p->ngfree > FIBER_PFREE_MAX / 2) {
-		g = p->gfree;
-		p->gfree = g->schedlink;
-		p->ngfree--;
-		g->stack.freed_at = now;
-		g->schedlink = sched.gfree;
-		sched.gfree = g;
-		sched.ngfree++;
-	}
-	fiber_unlock(&sched.lock);
+	keep_last = p->gfree;
+	for (i = 1; i < FIBER_PFREE_MAX / 2; i++)
+		keep_last = keep_last->schedlink;
+	g = keep_last->schedlink;
+	keep_last->schedlink = NULL;
+	p->ngfree = FIBER_PFREE_MAX / 2;
+	gfree_push(g, FIBER_PFREE_MAX - FIBER_PFREE_MAX / 2, fiber_nanotime());
 }
 
-/* A dead fiber from @p's free list, refilled from the global one. */
+/* A dead fiber from @p's free list, refilled with a global batch. */
 struct fiber *gfree_get(struct fiber_p *p)
 {
 	struct fiber *g;
 
-	if (!p->gfree && sched.gfree) {
-		fiber_lock(&sched.lock);
-		while (p->ngfree < FIBER_PFREE_MAX / 2 && sched.gfree) {
-			g = sched.gfree;
-			sched.gfree = g->schedlink;
-			sched.ngfree--;
-			g->schedlink = p->gfree;
+	if (!p->gfree &&
+	    atomic_load_explicit(&sched.gfree.n, memory_order_relaxed) > 0) {
+		fiber_lock(&sched.gfree.lock);
+		g = sched.gfree.batches;
+		if (g) {
+			sched.gfree.batches = g->gfree_next;
+			atomic_fetch_sub_explicit(&sched.gfree.n, g->gfree_n,
+						  memory_order_relaxed);
 			p->gfree = g;
-			p->ngfree++;
+			p->ngfree = g->gfree_n;
 		}
-		fiber_unlock(&sched.lock);
+		fiber_unlock(&sched.gfree.lock);
 	}
 	g = p->gfree;
 	if (g) {

@@ -59,6 +59,7 @@ int fiber_stats(struct fiber_stats *out)
 	struct fiber *g;
 	struct fiber_m *m;
 	int i, n, idle;
+	int64_t live;
 
 	if (!out || out->size <= offsetof(struct fiber_stats, runnable))
 		return -EINVAL;
@@ -86,7 +87,8 @@ int fiber_stats(struct fiber_stats *out)
 			break;
 		}
 	}
-	s.live = (uint64_t)atomic_load(&sched.nlive);
+	live = fibers_live();
+	s.live = live > 0 ? (uint64_t)live : 0;
 
 	fiber_lock(&sched.lock);
 	s.threads = (uint32_t)sched.mcount;

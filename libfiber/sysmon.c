@@ -116,8 +116,11 @@ static bool retake_blocked(struct fiber_p *p, int64_t now)
 	if (kernel_on || !retake_signal_on() || !m || m->dead ||
 	    (runq_empty(p) && atomic_load(&sched.runqsize) == 0))
 		return false;
-	/* The runtime's own sleep, short: the handler would refuse anyway. */
-	if (atomic_load_explicit(&m->locks, memory_order_relaxed))
+	/*
+	 * The runtime's own sleep, short, or the scheduler's on g0 (no
+	 * fiber to hand off): the handler would refuse anyway.
+	 */
+	if (atomic_load_explicit(&m->locks, memory_order_relaxed) || !m->curg)
 		return false;
 	if (now - v->schedwhen < RETAKE_STALL_NS && now - v->probewhen < RETAKE_PROBE_NS)
 		return false;
@@ -251,35 +254,43 @@ static void close_dead_callfds(void)
 	fiber_unlock(&sched.lock);
 }
 
-/* Give back the pages of stacks idle on the global free list. */
+/*
+ * Give back the pages of stacks idle on the global free list: those of
+ * batches that went there a period ago or more, SCAVENGE_BATCH at most.
+ */
 static void scavenge(int64_t now)
 {
-	struct fiber *list, *g, *tail = NULL;
-	int n, done = 0;
+	struct fiber *list, *b, *last = NULL, *g;
+	int done = 0;
+	long n;
 
-	/* Take the list, so the madvise calls run without sched.lock. */
-	fiber_lock(&sched.lock);
-	list = sched.gfree;
-	sched.gfree = NULL;
-	n = sched.ngfree;
-	sched.ngfree = 0;
-	fiber_unlock(&sched.lock);
+	/* Take the list, so the madvise calls run without its lock. */
+	fiber_lock(&sched.gfree.lock);
+	list = sched.gfree.batches;
+	sched.gfree.batches = NULL;
+	n = atomic_exchange_explicit(&sched.gfree.n, 0, memory_order_relaxed);
+	fiber_unlock(&sched.gfree.lock);
 	if (!list)
 		return;
-	for (g = list; g; g = g->schedlink) {
-		tail = g;
-		if (done < SCAVENGE_BATCH && g->stack.dirty &&
-		    now - g->stack.freed_at >= SCAVENGE_PERIOD_NS) {
+	for (b = list; b; b = b->gfree_next) {
+		last = b;
+		if (done >= SCAVENGE_BATCH ||
+		    now - b->stack.freed_at < SCAVENGE_PERIOD_NS)
+			continue;
+		for (g = b; g && done < SCAVENGE_BATCH; g = g->schedlink) {
+			if (!g->stack.dirty)
+				continue;
 			fiber_stack_scavenge(&g->stack);
 			atomic_fetch_add(&sched.scavenged_bytes, g->stack.size);
 			done++;
 		}
 	}
-	fiber_lock(&sched.lock);
-	tail->schedlink = sched.gfree;
-	sched.gfree = list;
-	sched.ngfree += n;
-	fiber_unlock(&sched.lock);
+	/* Back on the list, on top of what was freed meanwhile. */
+	fiber_lock(&sched.gfree.lock);
+	last->gfree_next = sched.gfree.batches;
+	sched.gfree.batches = list;
+	atomic_fetch_add_explicit(&sched.gfree.n, n, memory_order_relaxed);
+	fiber_unlock(&sched.gfree.lock);
 }
 
 static void *sysmon(void *arg)
