@@ -3,12 +3,24 @@
  * Stacks: an overflow dies with a message naming the fiber and its stack
  * size, whether the guard is a guard region or (forced with
  * FIBER_STACK_GUARD=canary) a canary; FIBER_STACK_SIZE and
- * fiber_attr.stack_size set the size; bad attributes are refused.
+ * fiber_attr.stack_size set the size; bad attributes are refused; a
+ * fresh stack's first page is populated with one madvise, and where the
+ * kernel has no MADV_POPULATE_WRITE stacks work as before.
  */
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <ucontext.h>
+#include <unistd.h>
 
 #include "harness_ext.h"
 #include "runtime_helpers.h"
@@ -186,6 +198,158 @@ TEST(attr_outside_the_runtime_is_esrch)
 	struct fiber_attr attr = { .size = sizeof(attr) };
 
 	EXPECT_EQ(-ESRCH, fiber_go_attr(&attr, uses_512k, NULL));
+}
+
+/* ---- populating fresh stacks ------------------------------------------- */
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE	23
+#endif
+#define POPULATE_FIBERS		2000
+#define EXIT_NO_SECCOMP		4
+
+/*
+ * Every madvise(MADV_POPULATE_WRITE) of the process traps to on_sigsys,
+ * which counts it and makes it return @populate_ret (0 or -EINVAL)
+ * without doing it: the first touch then faults, as on a kernel that
+ * has no such advice.
+ */
+static atomic_long populate_calls;
+static long populate_ret;
+
+static void on_sigsys(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+
+	(void)sig, (void)si;
+	atomic_fetch_add(&populate_calls, 1);
+#if defined(__x86_64__)
+	uc->uc_mcontext.gregs[REG_RAX] = populate_ret;
+#elif defined(__aarch64__)
+	uc->uc_mcontext.regs[0] = populate_ret;
+#endif
+}
+
+static int trap_populate(void)
+{
+	struct sock_filter prog[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_madvise, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, args[2])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MADV_POPULATE_WRITE, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog fprog = {
+		.len = sizeof(prog) / sizeof(prog[0]),
+		.filter = prog,
+	};
+	struct sigaction sa = { .sa_sigaction = on_sigsys,
+				.sa_flags = SA_SIGINFO };
+
+	if (sigaction(SIGSYS, &sa, NULL) ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+		    SECCOMP_FILTER_FLAG_TSYNC, &fprog))
+		return -errno;
+	return 0;
+}
+
+static void touches_its_stack(void *arg)
+{
+	volatile char buf[8 * 1024];
+
+	(void)arg;
+	buf[0] = 1;
+	buf[sizeof(buf) - 1] = buf[0];
+	fiber_yield();		/* all alive at once: each has its own stack */
+	CHECK(buf[sizeof(buf) - 1] == 1);
+}
+
+static int main_populate(int argc, char **argv)
+{
+	struct fiber_stats s;
+	long calls, i;
+
+	(void)argc, (void)argv;
+	for (i = 0; i < POPULATE_FIBERS; i++)
+		CHECK(fiber_go(touches_its_stack, NULL) == 0);
+	wait_others();
+	s = stats_now();
+	calls = atomic_load(&populate_calls);
+	printf("# %ld populate calls for %llu stacks (%s guards)\n", calls,
+	       (unsigned long long)(s.stacks_guard_madvise +
+				    s.stacks_guard_mprotect + s.stacks_canary),
+	       s.stacks_canary ? "canary" : "page");
+	fflush(stdout);
+	if (populate_ret)
+		CHECK(calls == 1);	/* EINVAL once: never again */
+	else			/* the top page, and the canary's */
+		CHECK(calls >= POPULATE_FIBERS &&
+		      calls <= 2 * (long)(s.stacks_guard_madvise +
+					  s.stacks_guard_mprotect +
+					  s.stacks_canary));
+	return 0;
+}
+
+/* Run main_populate in a child whose populate calls return @ret. */
+static int run_populate(long ret)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		populate_ret = ret;
+		if (trap_populate())
+			_exit(EXIT_NO_SECCOMP);
+		setenv("FIBER_STRICT", "1", 1);
+		fiber_maxprocs(1);	/* one M: no two calls race the flag */
+		if (fiber_main(main_populate, 0, NULL))
+			_exit(99);
+		_exit(98);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return status;
+}
+
+#define EXPECT_POPULATE(ret) do {					\
+	int status;							\
+									\
+	if (test_slow())						\
+		SKIP(return, "valgrind implements no seccomp filters");	\
+	status = run_populate(ret);					\
+	if (exited_with(status, EXIT_NO_SECCOMP))			\
+		SKIP(return, "no seccomp filters here");		\
+	EXPECT_TRUE(exited_with(status, 0)) TH_LOG("status %#x", status); \
+} while (0)
+
+TEST(a_fresh_stack_is_populated_with_one_call)
+{
+	EXPECT_POPULATE(0);
+}
+
+TEST(a_fresh_canary_stack_is_populated_too)
+{
+	setenv("FIBER_STACK_GUARD", "canary", 1);
+	EXPECT_POPULATE(0);
+	unsetenv("FIBER_STACK_GUARD");
+}
+
+TEST(without_populate_stacks_fault_in_and_it_is_tried_once)
+{
+	EXPECT_POPULATE(-EINVAL);
+}
+
+TEST(without_populate_canary_stacks_work_too)
+{
+	setenv("FIBER_STACK_GUARD", "canary", 1);
+	EXPECT_POPULATE(-EINVAL);
+	unsetenv("FIBER_STACK_GUARD");
 }
 
 TEST_HARNESS_MAIN
