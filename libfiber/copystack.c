@@ -119,6 +119,7 @@ int copystack_init(void)
 		if (fiber_stack_alloc(&shared[i].stack,
 				      fiber_stack_default_size()))
 			goto free_stacks;
+		fiber_stack_prepare(&shared[i].stack);
 	}
 	copy.nshared = n;
 	atomic_store_explicit(&copy.shared, shared, memory_order_release);

@@ -29,6 +29,45 @@ _Noreturn void fiber_entry(void *arg)
 }
 
 /*
+ * The first frame: when a fiber starts, not when it is made.
+ *
+ * A fiber's first touch of its stack is a page fault if the stack is
+ * fresh, and where page tables are virtualised a first touch costs more
+ * than the rest of a fiber's life (docs/performance.md).  A tree of
+ * fibers like skynet has ten times as many fibers queued, not started,
+ * as fibers running or waiting: giving each its frame when it was made
+ * touched a fresh page for every one of them.  So a fiber made with a
+ * stack that is still warm (taken from a fiber that ended) gets its frame
+ * at once, as before; one whose stack is fresh, or was scavenged, gets a
+ * NULL ctx.sp, and its frame only when an M is about to run it.  If the
+ * P's free list then holds a fiber that ended with a warm stack of the
+ * same size, the two swap stacks: the new fiber runs on the warm one and
+ * the fresh one waits, untouched, on the free list.  Its slot was taken
+ * when the fiber was made, so running out of stacks is still fiber_go's
+ * -ENOMEM, never a failure at the start.
+ *
+ * Every switch to a fiber goes through fiber_first_frame() first: from g0
+ * in execute(), and from a fiber in next_direct() and next_for_yield().
+ * The caller holds @p, whose free list is its own.
+ */
+void fiber_first_frame(struct fiber_p *p, struct fiber *g)
+{
+	struct fiber *d = p->gfree[GFREE_WARM].head;
+	struct fiber_stack warm;
+
+	/* Scavenged while on the list, it is no warmer than ours. */
+	if (d && d->stack.dirty && d->stack.size == g->stack.size) {
+		warm = d->stack;
+		d->stack = g->stack;
+		g->stack = warm;
+		gfree_to_cold(p, d);
+	}
+	fiber_stack_prepare(&g->stack);
+	fiber_context_make(&g->ctx, g->stack.base, g->stack.size, fiber_entry,
+			   g);
+}
+
+/*
  * A fiber with a stack of @size (0: none, a copied fiber): one from our
  * P's free list if it has one, else a new one.  Allocating may sleep
  * (mmap_lock, malloc's locks), so it runs with nothing cached: with the
@@ -44,8 +83,8 @@ static struct fiber *fiber_get(size_t size, int *err)
 	m_release(m);
 	if (g && g->stack.base && g->stack.size != size) {
 		fiber_stack_free(&g->stack);
-	} else if (g && g->stack.base) {
-		fiber_stack_prepare(&g->stack);
+	} else if (g && g->stack.base && g->stack.dirty) {
+		fiber_stack_prepare(&g->stack);	/* warm: its frame now */
 	} else if (!g) {
 		g = calloc(1, sizeof(*g));
 		if (!g) {
@@ -125,9 +164,11 @@ int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
 	if (copied) {
 		/* fiber_get() freed any stack of its own: no size fits 0. */
 		g->ctx.sp = NULL;	/* made on its shared stack */
-	} else {
+	} else if (g->stack.dirty) {
 		fiber_context_make(&g->ctx, g->stack.base, g->stack.size,
 				   fiber_entry, g);
+	} else {
+		g->ctx.sp = NULL;	/* fresh stack: fiber_first_frame() */
 	}
 	p_live_add(p, 1);
 	atomic_store_explicit(&g->status, FIBER_RUNNABLE, memory_order_release);

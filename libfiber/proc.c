@@ -697,10 +697,13 @@ static struct fiber_p *procresize(struct fiber_m *m, int n)
 		/* Ahead of the global queue, in their local order. */
 		for (k = cnt - 1; k >= 0; k--)
 			globrunq_put_head(batch[k]);
-		if (p->gfree)
-			gfree_push(p->gfree, p->ngfree, fiber_nanotime());
-		p->gfree = NULL;
-		p->ngfree = 0;
+		for (k = 0; k < GFREE_KINDS; k++) {
+			if (p->gfree[k].head)
+				gfree_push(k, p->gfree[k].head, p->gfree[k].n,
+					   fiber_nanotime());
+			p->gfree[k].head = NULL;
+			p->gfree[k].n = 0;
+		}
 		timers_move(p, sched.allp[0]);
 		sched.dead_steals += p->nsteals;
 		p->nsteals = 0;

@@ -147,6 +147,19 @@ enum fiber_p_status {
 	P_DEAD,		/* beyond fiber_maxprocs() */
 };
 
+/*
+ * Dead fibers are kept apart by what their stack holds: WARM, pages it
+ * used while it ran (likely in cache, surely mapped); COLD, a stack never
+ * touched, or given back by the scavenger, or none (sched.c, "live and
+ * free fibers").
+ */
+enum fiber_gfree_kind { GFREE_WARM, GFREE_COLD, GFREE_KINDS };
+
+struct fiber_gfree_list {
+	struct fiber *head;
+	int n;
+};
+
 #define FIBER_RUNQ_SIZE		256
 #define FIBER_PFREE_MAX		64
 
@@ -188,9 +201,8 @@ struct fiber_p {
 	int ntimers, timerscap;
 	_Atomic int64_t timer0;		/* earliest when, 0 if none */
 
-	/* Dead fibers, ready for reuse; owner only. */
-	struct fiber *gfree;
-	int ngfree;
+	/* Dead fibers, ready for reuse, by kind (sched.c); owner only. */
+	struct fiber_gfree_list gfree[GFREE_KINDS];
 
 	/* Fiber ids handed out by this P, taken 16 at a time (Go's goidcache). */
 	uint64_t idcache, idcacheend;
@@ -308,8 +320,8 @@ struct fiber_sched {
 	 */
 	struct {
 		struct fiber_lock lock;
-		struct fiber *batches;
-		_Atomic long n;		/* fibers in them; read unlocked */
+		struct fiber *batches[GFREE_KINDS];
+		_Atomic long n[GFREE_KINDS];	/* fibers; read unlocked */
 	} gfree __attribute__((aligned(64)));
 
 	/* Stop-the-world: set while a fiber_maxprocs() waits. */
@@ -375,7 +387,9 @@ void finish_switch(struct fiber_m *m);
 void execute(struct fiber_m *m, struct fiber *g, bool inherit);
 void gfree_put(struct fiber_p *p, struct fiber *g);
 int64_t fibers_live(void);
-void gfree_push(struct fiber *list, int n, int64_t now);
+void gfree_push(enum fiber_gfree_kind kind, struct fiber *list, int n,
+		int64_t now);
+void gfree_to_cold(struct fiber_p *p, struct fiber *d);
 void switch_to_g0(struct fiber_m *m, struct fiber *g, enum fiber_after what);
 _Noreturn void fiber_switch_dead(struct fiber_m *m, struct fiber *g);
 struct fiber *gfree_get(struct fiber_p *p);
@@ -602,6 +616,16 @@ static inline void stack_check(struct fiber *g)
 
 int copystack_init(void);
 bool copystack_acquire(struct fiber_m *m, struct fiber *g);
+
+/* fiber.c */
+void fiber_first_frame(struct fiber_p *p, struct fiber *g);
+
+/* Before switching to @g on @p: its first frame, if it has none yet. */
+static inline void fiber_ready_to_run(struct fiber_p *p, struct fiber *g)
+{
+	if (!g->ctx.sp && !g->copied)
+		fiber_first_frame(p, g);
+}
 void copystack_release(struct fiber_m *m, struct fiber *g, bool dead);
 uint64_t copystack_count(void);
 void *park_alloc(struct fiber *g, size_t size);

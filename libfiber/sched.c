@@ -148,66 +148,119 @@ int64_t fibers_live(void)
 }
 
 /*
- * Put @n dead fibers, linked through schedlink, on the global free list
- * as one batch; @now is when, for the scavenger.
+ * Dead fibers wait for reuse on their P's free lists, and beyond
+ * FIBER_PFREE_MAX on the global ones, in batches.  Two kinds (runtime.h):
+ * WARM, whose stack holds pages it used, and COLD, whose stack is fresh,
+ * scavenged, or none.  The split serves fiber_first_frame() (fiber.c): a
+ * new fiber is made from a COLD fiber when there is one, so that the
+ * fibers queued, not yet started, hold stacks that cost nothing, and the
+ * WARM stacks are left for the fibers that start.  A tree like skynet
+ * keeps several times more fibers queued than started: handing them the
+ * warm stacks made every start touch a fresh page.
  */
-void gfree_push(struct fiber *list, int n, int64_t now)
+
+static enum fiber_gfree_kind gfree_kind(const struct fiber *g)
+{
+	return g->stack.base && g->stack.dirty ? GFREE_WARM : GFREE_COLD;
+}
+
+/*
+ * Put @n dead fibers of @kind, linked through schedlink, on the global
+ * free list as one batch; @now is when, for the scavenger.
+ */
+void gfree_push(enum fiber_gfree_kind kind, struct fiber *list, int n,
+		int64_t now)
 {
 	list->gfree_n = n;
 	list->stack.freed_at = now;
 	fiber_lock(&sched.gfree.lock);
-	list->gfree_next = sched.gfree.batches;
-	sched.gfree.batches = list;
-	atomic_fetch_add_explicit(&sched.gfree.n, n, memory_order_relaxed);
+	list->gfree_next = sched.gfree.batches[kind];
+	sched.gfree.batches[kind] = list;
+	atomic_fetch_add_explicit(&sched.gfree.n[kind], n,
+				  memory_order_relaxed);
 	fiber_unlock(&sched.gfree.lock);
 }
 
 /*
- * Put dead fiber @g on @p's free list.  At FIBER_PFREE_MAX, the older
- * half goes to the global list as one batch: the newer half, last to
- * run and most likely still in this CPU's cache, stays.
+ * Put dead fiber @g on @p's free list of @kind.  At FIBER_PFREE_MAX, the
+ * older half goes to the global list as one batch: the newer half, last
+ * to run and most likely still in this CPU's cache, stays.
  */
-void gfree_put(struct fiber_p *p, struct fiber *g)
+static void gfree_put_kind(struct fiber_p *p, struct fiber *g,
+			   enum fiber_gfree_kind kind)
 {
+	struct fiber_gfree_list *l = &p->gfree[kind];
 	struct fiber *keep_last;
 	int i;
 
-	g->schedlink = p->gfree;
-	p->gfree = g;
-	if (++p->ngfree < FIBER_PFREE_MAX)
+	g->schedlink = l->head;
+	l->head = g;
+	if (++l->n < FIBER_PFREE_MAX)
 		return;
-	keep_last = p->gfree;
+	keep_last = l->head;
 	for (i = 1; i < FIBER_PFREE_MAX / 2; i++)
 		keep_last = keep_last->schedlink;
 	g = keep_last->schedlink;
 	keep_last->schedlink = NULL;
-	p->ngfree = FIBER_PFREE_MAX / 2;
-	gfree_push(g, FIBER_PFREE_MAX - FIBER_PFREE_MAX / 2, fiber_nanotime());
+	l->n = FIBER_PFREE_MAX / 2;
+	gfree_push(kind, g, FIBER_PFREE_MAX - FIBER_PFREE_MAX / 2,
+		   fiber_nanotime());
 }
 
-/* A dead fiber from @p's free list, refilled with a global batch. */
+void gfree_put(struct fiber_p *p, struct fiber *g)
+{
+	gfree_put_kind(p, g, gfree_kind(g));
+}
+
+/*
+ * @d, the first WARM dead fiber of @p, just gave its stack away for a
+ * cold one (fiber_first_frame): it is COLD now.
+ */
+void gfree_to_cold(struct fiber_p *p, struct fiber *d)
+{
+	p->gfree[GFREE_WARM].head = d->schedlink;
+	p->gfree[GFREE_WARM].n--;
+	gfree_put_kind(p, d, GFREE_COLD);
+}
+
+/* Take a global batch of @kind for @p's empty list.  Return: if any. */
+static bool gfree_refill(struct fiber_p *p, enum fiber_gfree_kind kind)
+{
+	struct fiber *b;
+
+	if (atomic_load_explicit(&sched.gfree.n[kind], memory_order_relaxed) <= 0)
+		return false;
+	fiber_lock(&sched.gfree.lock);
+	b = sched.gfree.batches[kind];
+	if (b) {
+		sched.gfree.batches[kind] = b->gfree_next;
+		atomic_fetch_sub_explicit(&sched.gfree.n[kind], b->gfree_n,
+					  memory_order_relaxed);
+		p->gfree[kind].head = b;
+		p->gfree[kind].n = b->gfree_n;
+	}
+	fiber_unlock(&sched.gfree.lock);
+	return b;
+}
+
+/*
+ * A dead fiber for a new one, COLD first (see above), each kind from
+ * @p's list and then the global one; NULL if there is none.
+ */
 struct fiber *gfree_get(struct fiber_p *p)
 {
+	struct fiber_gfree_list *l = NULL;
 	struct fiber *g;
 
-	if (!p->gfree &&
-	    atomic_load_explicit(&sched.gfree.n, memory_order_relaxed) > 0) {
-		fiber_lock(&sched.gfree.lock);
-		g = sched.gfree.batches;
-		if (g) {
-			sched.gfree.batches = g->gfree_next;
-			atomic_fetch_sub_explicit(&sched.gfree.n, g->gfree_n,
-						  memory_order_relaxed);
-			p->gfree = g;
-			p->ngfree = g->gfree_n;
-		}
-		fiber_unlock(&sched.gfree.lock);
-	}
-	g = p->gfree;
-	if (g) {
-		p->gfree = g->schedlink;
-		p->ngfree--;
-	}
+	if (p->gfree[GFREE_COLD].head || gfree_refill(p, GFREE_COLD))
+		l = &p->gfree[GFREE_COLD];
+	else if (p->gfree[GFREE_WARM].head || gfree_refill(p, GFREE_WARM))
+		l = &p->gfree[GFREE_WARM];
+	if (!l)
+		return NULL;
+	g = l->head;
+	l->head = g->schedlink;
+	l->n--;
 	return g;
 }
 
@@ -627,6 +680,7 @@ void execute(struct fiber_m *m, struct fiber *g, bool inherit)
 {
 	if (g->copied && !copystack_acquire(m, g))
 		return;
+	fiber_ready_to_run(m->p, g);
 	run_fiber(m, g, inherit);
 }
 
@@ -693,6 +747,8 @@ static struct fiber *next_direct(struct fiber_m *m, struct fiber *cur,
 		runq_put(m->p, g, true);
 		return NULL;
 	}
+	if (g)
+		fiber_ready_to_run(m->p, g);
 	return g;
 }
 
@@ -724,7 +780,8 @@ static struct fiber *next_for_yield(struct fiber_m *m, struct fiber *cur,
 		g = globrunq_get(p, fair ? 1 : 0);
 		if (!g) {
 			fiber_unlock(&sched.lock);
-		} else if (g->lockedm || g->copied) {
+		} else if (g->lockedm || g->copied || !g->ctx.sp) {
+			/* Not for a direct switch under the lock: via g0. */
 			globrunq_put_head(g);
 			fiber_unlock(&sched.lock);
 			return NULL;
@@ -740,6 +797,8 @@ static struct fiber *next_for_yield(struct fiber_m *m, struct fiber *cur,
 		runq_put(p, g, true);
 		return NULL;
 	}
+	if (g)
+		fiber_ready_to_run(p, g);
 	return g;
 }
 

@@ -30,6 +30,12 @@
  *    canary costs one more touched page per fiber.  fiber_stats() counts
  *    stacks by kind of guard.
  *  - Stacks of other sizes (fiber_go_attr) get a mapping of their own.
+ *
+ * A slot's guard is installed when a fiber first runs on it
+ * (fiber_stack_prepare), not when the slot is taken: a fiber made but not
+ * started may give its slot away untouched (fiber.c, "The first frame"),
+ * and a guard costs a system call, page tables and, on older kernels, a
+ * share of the mprotect budget.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -259,7 +265,13 @@ int fiber_stack_alloc(struct fiber_stack *st, size_t size)
 		slot.base = lo;
 		st->pooled = false;
 	}
-	if (slot.guard == GUARD_NONE) {
+	/*
+	 * A stack of its own mapping gets its guard now.  A pool slot gets
+	 * it when first prepared for a fiber that runs: a fiber made but
+	 * not started may never use it (fiber_first_frame), and the guard
+	 * costs a system call and page tables.
+	 */
+	if (slot.guard == GUARD_NONE && !st->pooled) {
 		slot.guard = guard_install(slot.base);
 		atomic_fetch_add(&pool.count[slot.guard], 1);
 	}
@@ -268,7 +280,6 @@ int fiber_stack_alloc(struct fiber_stack *st, size_t size)
 	st->guard = slot.guard;
 	st->dirty = false;	/* fresh, or given back when freed */
 	st->vg_id = vg_stack_register(st->base, size);
-	fiber_stack_prepare(st);
 	return 0;
 }
 
@@ -291,13 +302,18 @@ static void stack_populate(void *page)
 }
 
 /*
- * Ready @st for a new fiber.  A stack whose pages were given back (fresh,
- * or scavenged while on the free list) gets its top page, where the first
- * frame goes, populated, and the canary page below if it has one; the
- * canary is re-armed, as the scavenger cleared it.
+ * Ready @st for a new fiber.  A pool slot used for the first time gets
+ * its guard.  A stack whose pages were given back (fresh, or scavenged
+ * while on the free list) gets its top page, where the first frame goes,
+ * populated, and the canary page below if it has one; the canary is
+ * re-armed, as the scavenger cleared it.
  */
 void fiber_stack_prepare(struct fiber_stack *st)
 {
+	if (st->guard == GUARD_NONE) {
+		st->guard = guard_install((char *)st->base - FIBER_GUARD_SIZE);
+		atomic_fetch_add(&pool.count[st->guard], 1);
+	}
 	san_unpoison_stack(st->base, st->size);
 	if (!st->dirty) {
 		stack_populate((char *)st->base + st->size - page_size());
@@ -329,7 +345,9 @@ void fiber_stack_free(struct fiber_stack *st)
 		return;
 	}
 	/* Give the memory back; the slot and its guard stay for reuse. */
-	madvise((char *)slot.base + FIBER_GUARD_SIZE, st->size, MADV_DONTNEED);
+	if (st->dirty)
+		madvise((char *)slot.base + FIBER_GUARD_SIZE, st->size,
+			MADV_DONTNEED);
 	pthread_mutex_lock(&pool.lock);
 	if (pool.nfree == pool.cap) {
 		cap = pool.cap ? pool.cap * 2 : 256;

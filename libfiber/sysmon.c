@@ -264,11 +264,16 @@ static void scavenge(int64_t now)
 	int done = 0;
 	long n;
 
-	/* Take the list, so the madvise calls run without its lock. */
+	/*
+	 * Take the list, so the madvise calls run without its lock.  Only
+	 * WARM fibers have pages; scavenged, they stay on it and count as
+	 * COLD where it matters (gfree_kind(), fiber_first_frame()).
+	 */
 	fiber_lock(&sched.gfree.lock);
-	list = sched.gfree.batches;
-	sched.gfree.batches = NULL;
-	n = atomic_exchange_explicit(&sched.gfree.n, 0, memory_order_relaxed);
+	list = sched.gfree.batches[GFREE_WARM];
+	sched.gfree.batches[GFREE_WARM] = NULL;
+	n = atomic_exchange_explicit(&sched.gfree.n[GFREE_WARM], 0,
+				     memory_order_relaxed);
 	fiber_unlock(&sched.gfree.lock);
 	if (!list)
 		return;
@@ -287,9 +292,10 @@ static void scavenge(int64_t now)
 	}
 	/* Back on the list, on top of what was freed meanwhile. */
 	fiber_lock(&sched.gfree.lock);
-	last->gfree_next = sched.gfree.batches;
-	sched.gfree.batches = list;
-	atomic_fetch_add_explicit(&sched.gfree.n, n, memory_order_relaxed);
+	last->gfree_next = sched.gfree.batches[GFREE_WARM];
+	sched.gfree.batches[GFREE_WARM] = list;
+	atomic_fetch_add_explicit(&sched.gfree.n[GFREE_WARM], n,
+				  memory_order_relaxed);
 	fiber_unlock(&sched.gfree.lock);
 }
 

@@ -3,7 +3,8 @@
  * Stacks: an overflow dies with a message naming the fiber and its stack
  * size, whether the guard is a guard region or (forced with
  * FIBER_STACK_GUARD=canary) a canary; FIBER_STACK_SIZE and
- * fiber_attr.stack_size set the size; bad attributes are refused; a
+ * fiber_attr.stack_size set the size; bad attributes are refused; fibers
+ * queued before they start run on the stacks of fibers that ended; a
  * fresh stack's first page is populated with one madvise, and where the
  * kernel has no MADV_POPULATE_WRITE stacks work as before.
  */
@@ -198,6 +199,54 @@ TEST(attr_outside_the_runtime_is_esrch)
 	struct fiber_attr attr = { .size = sizeof(attr) };
 
 	EXPECT_EQ(-ESRCH, fiber_go_attr(&attr, uses_512k, NULL));
+}
+
+/* ---- which stack a fiber starts on --------------------------------------- */
+
+#define QUEUED_FIBERS	20000L
+static long queued_ran;
+
+static void counts(void *arg)
+{
+	(void)arg;
+	queued_ran++;
+}
+
+/*
+ * Fibers made while none of them can run (one P, main does not yield)
+ * take fresh stacks but do not touch them; each starts on the warm stack
+ * the one before it left, so one stack, or a few, serve them all.  A
+ * stack is guarded when a fiber first runs on it: the guards count the
+ * stacks used.
+ */
+static int main_queued(int argc, char **argv)
+{
+	long i, n = many_fibers(QUEUED_FIBERS);
+	struct fiber_stats s;
+	uint64_t used;
+
+	(void)argc, (void)argv;
+	for (i = 0; i < n; i++)
+		CHECK(fiber_go(counts, NULL) == 0);
+	CHECK(queued_ran == 0);
+	wait_others();
+	CHECK(queued_ran == n);
+	s = stats_now();
+	used = s.stacks_guard_madvise + s.stacks_guard_mprotect +
+	       s.stacks_canary;
+	printf("# %ld fibers ran on %llu stacks (%llu mapped)\n", n,
+	       (unsigned long long)used,
+	       (unsigned long long)(s.stack_mapped_bytes /
+				    (s.stack_size + 16 * 1024)));
+	fflush(stdout);
+	CHECK(used <= 4);
+	return 0;
+}
+
+TEST(fibers_queued_together_start_on_the_stacks_of_those_that_ended)
+{
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_queued, 1, NULL, 0),
+				0));
 }
 
 /* ---- populating fresh stacks ------------------------------------------- */
