@@ -389,6 +389,8 @@ void gfree_put(struct fiber_p *p, struct fiber *g);
 int64_t fibers_live(void);
 void gfree_push(enum fiber_gfree_kind kind, struct fiber *list, int n,
 		int64_t now);
+void gfree_splice(enum fiber_gfree_kind kind, struct fiber *first,
+		  struct fiber *last, long n);
 void gfree_to_cold(struct fiber_p *p, struct fiber *d);
 void switch_to_g0(struct fiber_m *m, struct fiber *g, enum fiber_after what);
 _Noreturn void fiber_switch_dead(struct fiber_m *m, struct fiber *g);

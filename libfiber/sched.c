@@ -165,6 +165,21 @@ static enum fiber_gfree_kind gfree_kind(const struct fiber *g)
 }
 
 /*
+ * Put the batches @first .. @last (linked through gfree_next), @n dead
+ * fibers of @kind in all, on top of the global free list.
+ */
+void gfree_splice(enum fiber_gfree_kind kind, struct fiber *first,
+		  struct fiber *last, long n)
+{
+	fiber_lock(&sched.gfree.lock);
+	last->gfree_next = sched.gfree.batches[kind];
+	sched.gfree.batches[kind] = first;
+	atomic_fetch_add_explicit(&sched.gfree.n[kind], n,
+				  memory_order_relaxed);
+	fiber_unlock(&sched.gfree.lock);
+}
+
+/*
  * Put @n dead fibers of @kind, linked through schedlink, on the global
  * free list as one batch; @now is when, for the scavenger.
  */
@@ -173,12 +188,7 @@ void gfree_push(enum fiber_gfree_kind kind, struct fiber *list, int n,
 {
 	list->gfree_n = n;
 	list->stack.freed_at = now;
-	fiber_lock(&sched.gfree.lock);
-	list->gfree_next = sched.gfree.batches[kind];
-	sched.gfree.batches[kind] = list;
-	atomic_fetch_add_explicit(&sched.gfree.n[kind], n,
-				  memory_order_relaxed);
-	fiber_unlock(&sched.gfree.lock);
+	gfree_splice(kind, list, list, n);
 }
 
 /*

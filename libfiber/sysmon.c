@@ -291,12 +291,7 @@ static void scavenge(int64_t now)
 		}
 	}
 	/* Back on the list, on top of what was freed meanwhile. */
-	fiber_lock(&sched.gfree.lock);
-	last->gfree_next = sched.gfree.batches[GFREE_WARM];
-	sched.gfree.batches[GFREE_WARM] = list;
-	atomic_fetch_add_explicit(&sched.gfree.n[GFREE_WARM], n,
-				  memory_order_relaxed);
-	fiber_unlock(&sched.gfree.lock);
+	gfree_splice(GFREE_WARM, list, last, n);
 }
 
 static void *sysmon(void *arg)
