@@ -7,10 +7,15 @@
 #ifndef FIBER_TEST_HELPERS_H
 #define FIBER_TEST_HELPERS_H
 
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "fiber.h"
@@ -172,6 +177,23 @@ static inline long many_fibers(long n)
 static inline bool exited_with(int status, int code)
 {
 	return WIFEXITED(status) && WEXITSTATUS(status) == code;
+}
+
+/*
+ * Install the seccomp filter @prog (@len instructions) on every thread
+ * of the process.  Return: 0, or -errno where filters cannot be set
+ * (qemu-user has none).
+ */
+static inline int seccomp_install(struct sock_filter *prog,
+				  unsigned short len)
+{
+	struct sock_fprog fprog = { .len = len, .filter = prog };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+		    SECCOMP_FILTER_FLAG_TSYNC, &fprog))
+		return -errno;
+	return 0;
 }
 
 #endif /* FIBER_TEST_HELPERS_H */

@@ -291,19 +291,12 @@ static int trap_populate(void)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
-	struct sock_fprog fprog = {
-		.len = sizeof(prog) / sizeof(prog[0]),
-		.filter = prog,
-	};
 	struct sigaction sa = { .sa_sigaction = on_sigsys,
 				.sa_flags = SA_SIGINFO };
 
-	if (sigaction(SIGSYS, &sa, NULL) ||
-	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
-	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-		    SECCOMP_FILTER_FLAG_TSYNC, &fprog))
+	if (sigaction(SIGSYS, &sa, NULL))
 		return -errno;
-	return 0;
+	return seccomp_install(prog, sizeof(prog) / sizeof(prog[0]));
 }
 
 static void touches_its_stack(void *arg)

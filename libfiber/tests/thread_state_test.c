@@ -332,16 +332,8 @@ static int forbid_threads(void)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAGAIN),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
-	struct sock_fprog fprog = {
-		.len = sizeof(prog) / sizeof(prog[0]),
-		.filter = prog,
-	};
 
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
-	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-		    SECCOMP_FILTER_FLAG_TSYNC, &fprog))
-		return -errno;
-	return 0;
+	return seccomp_install(prog, sizeof(prog) / sizeof(prog[0]));
 }
 
 static int main_unreached(int argc, char **argv)
