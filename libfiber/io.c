@@ -21,9 +21,24 @@
  * ENOTSOCK on anything else, and remembered until fiber_close(); that
  * costs sockets nothing and other fds one failed call.  Pipes still
  * raise SIGPIPE: programs ignore it (fiber_main(3)).
+ *
+ * Reads that wait first.  A reader that answers requests reads right
+ * after it wrote, and finds EAGAIN almost every time: a third of the
+ * system calls of a TCP echo.  The first time a read of an fd has to
+ * wait, io_read() turns TCP_INQ on for it (sockets that are not TCP
+ * refuse it, and are never asked again), and from then on reads with
+ * recvmsg(), which then also says how many bytes it left queued.  A
+ * read that left none lets the next read wait for an edge before it
+ * calls (netpoll.c, "Drained").  The one thing a user can see is the
+ * TCP_CM_INQ control message in their own recvmsg() calls on that
+ * socket (fiber_read(3)).
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "runtime.h"
@@ -72,6 +87,64 @@ static ssize_t write_nosignal(int fd, int *kind, const void *buf, size_t len)
 	return n >= 0 ? n : -errno;
 }
 
+/*
+ * Read once from @fd, as @op knows it.  With TCP_INQ on, recvmsg() says
+ * how many bytes the read left; none sets @op->drained.
+ * Return: n or -errno.
+ */
+static ssize_t read_once(struct netpoll_op *op, int fd, void *buf, size_t len)
+{
+	union {
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = &control,
+		.msg_controllen = sizeof(control),
+	};
+	struct cmsghdr *cmsg;
+	ssize_t n;
+	int inq;
+
+	if (op->inq == INQ_ON) {
+		n = recvmsg(fd, &msg, 0);
+		if (n < 0 && errno == ENOTSOCK) {
+			/* Closed with close() and the number reused. */
+			netpoll_set_inq(op, INQ_OFF);
+			goto plain;
+		}
+		if (n <= 0)
+			return n < 0 ? -errno : 0;
+		for (cmsg = CMSG_FIRSTHDR(&msg); cmsg;
+		     cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+			if (cmsg->cmsg_level != SOL_TCP ||
+			    cmsg->cmsg_type != TCP_CM_INQ)
+				continue;
+			memcpy(&inq, CMSG_DATA(cmsg), sizeof(inq));
+			op->drained = inq == 0;
+		}
+		return n;
+	}
+plain:
+	n = read(fd, buf, len);
+	return n >= 0 ? n : -errno;
+}
+
+/* A read of @op's fd had to wait: ask for TCP_INQ, once (see above). */
+static void inq_try(struct netpoll_op *op, int fd)
+{
+	int on = 1;
+
+	if (op->kind == FD_OTHER ||
+	    setsockopt(fd, SOL_TCP, TCP_INQ, &on, sizeof(on)))
+		netpoll_set_inq(op, INQ_OFF);
+	else
+		netpoll_set_inq(op, INQ_ON);
+}
+
 static ssize_t io_read(int fd, void *buf, size_t len, int64_t deadline)
 {
 	struct netpoll_op op;
@@ -81,16 +154,26 @@ static ssize_t io_read(int fd, void *buf, size_t len, int64_t deadline)
 	ret = netpoll_io_begin(&op, fd, POLLIN, deadline);
 	if (ret)
 		return ret;
+	/* The last read left nothing: wait for bytes before asking. */
+	if (op.drained) {
+		op.drained = false;
+		n = netpoll_wait(&op);
+		if (n < 0)
+			goto out;
+	}
 	for (;;) {
-		n = read(fd, buf, len);
+		n = read_once(&op, fd, buf, len);
 		if (n >= 0)
 			break;
-		ret = io_retry(&op, errno);
+		if (n == -EAGAIN && op.inq == INQ_UNTRIED)
+			inq_try(&op, fd);
+		ret = io_retry(&op, (int)-n);
 		if (ret < 0) {
 			n = ret;
 			break;
 		}
 	}
+out:
 	netpoll_end(&op);
 	return n;
 }

@@ -32,6 +32,21 @@
  *    "ready" flag, which the next wait consumes and retries on: an edge
  *    is never lost (at worst, one retry finds EAGAIN).
  *
+ * Drained.  The one exception to "call before you wait" saves a system
+ * call per message in request-response traffic, where a read right after
+ * a write almost always finds EAGAIN.  A TCP socket with TCP_INQ on says
+ * with each read how many bytes it left queued (io.c).  When a read
+ * leaves none, every byte that comes later makes the kernel report an
+ * edge after that read (ET epoll reports each arrival, not only the
+ * first), and only a reader consumes read edges.  So the next read can
+ * wait for an edge first, or take the one remembered in "ready", and
+ * lose nothing.  The direction remembers it as the incarnation + 1 in
+ * "drained", written only by its owner at the end of its call: a read
+ * that left bytes, any other call in the read direction (accept,
+ * fiber_wait_fd), and a new registration clear it.  A call still
+ * running on a closed fd writes its old incarnation, which no later
+ * owner takes for its own.
+ *
  * Deadlines (fiber_set_deadline, Go's SetReadDeadline) belong to a
  * direction: an absolute time from which calls fail with -ETIMEDOUT at
  * once, before any I/O, and waits end.  A timer per direction (timer.c)
@@ -125,6 +140,7 @@ struct pd_waiter {
 struct pd_dir {
 	_Atomic uint32_t turn;		/* see TURN_OWNED */
 	bool ready;			/* an edge came while nobody waited */
+	_Atomic uint32_t drained;	/* read: seq + 1 if left empty */
 	struct pd_waiter *edge;		/* the owner, parked for an edge */
 	struct pd_waiter *head, *tail;	/* queued to own it, FIFO */
 	_Atomic int64_t deadline;	/* ns; 0: none; <= now: passed */
@@ -138,6 +154,7 @@ struct fiber_pd {
 	_Atomic bool nonblock;		/* io.c made it O_NONBLOCK */
 	_Atomic bool registered;	/* in the epoll set */
 	_Atomic uint8_t kind;		/* enum netpoll_kind (io.c) */
+	_Atomic uint8_t inq;		/* enum netpoll_inq (io.c) */
 	struct pd_dir dir[PD_NDIR];
 };
 
@@ -254,6 +271,7 @@ static int pd_register(int fd, struct fiber_pd *pd)
 	fiber_lock(&pd->lock);
 	if (!atomic_load(&pd->registered)) {
 		pd->dir[PD_READ].ready = pd->dir[PD_WRITE].ready = false;
+		atomic_store(&pd->dir[PD_READ].drained, 0);
 		if (!epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev) ||
 		    errno == EEXIST)
 			atomic_store(&pd->registered, true);
@@ -298,6 +316,15 @@ void netpoll_set_kind(int fd, int kind)
 
 	if (pd)
 		atomic_store_explicit(&pd->kind, (uint8_t)kind,
+				      memory_order_relaxed);
+}
+
+/* What io.c learnt of TCP_INQ on @op's fd. */
+void netpoll_set_inq(struct netpoll_op *op, int inq)
+{
+	op->inq = inq;
+	if (op->pd)
+		atomic_store_explicit(&op->pd->inq, (uint8_t)inq,
 				      memory_order_relaxed);
 }
 
@@ -576,6 +603,8 @@ static int op_begin(struct netpoll_op *op, int fd, int events,
 	op->waited = false;
 	op->deadline = deadline;
 	op->kind = FD_UNKNOWN;
+	op->inq = INQ_OFF;
+	op->drained = false;
 	if (!pd)
 		return fd < 0 ? -EBADF : -ENOMEM;
 	if (io) {
@@ -584,6 +613,7 @@ static int op_begin(struct netpoll_op *op, int fd, int events,
 			return ret;
 		op->kind = atomic_load_explicit(&pd->kind,
 						memory_order_relaxed);
+		op->inq = atomic_load_explicit(&pd->inq, memory_order_relaxed);
 	}
 	/*
 	 * The incarnation before registering: a fiber_close() after this
@@ -615,6 +645,11 @@ static int op_begin(struct netpoll_op *op, int fd, int events,
 		netpoll_end(op);
 		return ret;
 	}
+	/* Ours to read: the owners before us wrote it (see "Drained"). */
+	if (io && (events & POLLIN))
+		op->drained = atomic_load_explicit(&pd->dir[PD_READ].drained,
+						   memory_order_relaxed) ==
+			      op->seq + 1;
 	return 0;
 }
 
@@ -678,6 +713,10 @@ void netpoll_end(struct netpoll_op *op)
 
 	if (!op->pd)
 		return;
+	if (op->held & POLLIN)
+		atomic_store_explicit(&op->pd->dir[PD_READ].drained,
+				      op->drained ? op->seq + 1 : 0,
+				      memory_order_relaxed);
 	for (d = 0; d < PD_NDIR; d++)
 		if (op->held & dir_event(d))
 			dir_release(op, d, &list);
@@ -839,11 +878,13 @@ void netpoll_close(int fd)
 		/* Free in the new incarnation; the old owner's swap fails. */
 		atomic_store(&dir->turn, TURN_SEQ(seq));
 		dir->ready = false;
+		atomic_store(&dir->drained, 0);
 		atomic_store(&dir->deadline, 0);
 	}
 	atomic_store(&pd->nonblock, false);
 	atomic_store(&pd->registered, false);
 	atomic_store(&pd->kind, FD_UNKNOWN);
+	atomic_store(&pd->inq, INQ_UNTRIED);
 	fiber_unlock(&pd->lock);
 	fiber_unlock(&pd->dlock);
 	fiber_ready_list(list);

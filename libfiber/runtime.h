@@ -454,10 +454,20 @@ struct netpoll_op {
 	uint32_t seq;		/* the fd's incarnation (fiber_close) */
 	int64_t deadline;	/* its own, CLOCK_MONOTONIC ns; 0: none */
 	int kind;		/* enum netpoll_kind, for io.c */
+	int inq;		/* enum netpoll_inq, for io.c */
+	/*
+	 * Reading: the last read left the socket empty, so no byte is
+	 * there that an edge has not yet announced (netpoll.c, "Drained").
+	 * netpoll_io_begin() says so; io.c sets it for netpoll_end().
+	 */
+	bool drained;
 };
 
 /* What io.c found @fd to be, until fiber_close(). */
 enum netpoll_kind { FD_UNKNOWN, FD_SOCKET, FD_OTHER };
+
+/* Whether io.c turned TCP_INQ on for @fd, until fiber_close(). */
+enum netpoll_inq { INQ_UNTRIED, INQ_ON, INQ_OFF };
 
 int netpoll_begin(struct netpoll_op *op, int fd, int events, int64_t deadline);
 int netpoll_io_begin(struct netpoll_op *op, int fd, int events,
@@ -467,6 +477,7 @@ void netpoll_end(struct netpoll_op *op);
 int64_t netpoll_deadline(int64_t timeout_ns);
 int netpoll_kind(int fd);
 void netpoll_set_kind(int fd, int kind);
+void netpoll_set_inq(struct netpoll_op *op, int inq);
 int netpoll_init(void);
 bool netpoll_active(void);
 bool netpoll_has_waiters(void);
