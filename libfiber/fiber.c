@@ -61,6 +61,8 @@ void fiber_first_frame(struct fiber_p *p, struct fiber *g)
 		d->stack = g->stack;
 		g->stack = warm;
 		gfree_to_cold(p, d);
+	} else if (g->stack.pooled && fiber_stack_cold(&g->stack)) {
+		fiber_stack_take_prepared(&p->stacks, &g->stack);
 	}
 	fiber_stack_prepare(&g->stack);
 	fiber_context_make(&g->ctx, g->stack.base, g->stack.size, fiber_entry,

@@ -219,6 +219,7 @@ struct fiber_p {
 	uint64_t nsteals;
 	uint32_t copy_cursor;	/* the next shared stack to try (copystack.c) */
 	uint64_t stack_copies, stack_waits;	/* copystack.c, for fiber_stats */
+	struct fiber_stack_cache stacks;	/* prepared ahead (stack.c) */
 };
 
 /* ---- M ------------------------------------------------------------------ */

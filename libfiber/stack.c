@@ -44,6 +44,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "runtime.h"
@@ -75,6 +77,7 @@ static struct {
 	size_t nfree, cap;
 	_Atomic int mode;		/* GUARD_MADVISE until it fails */
 	_Atomic bool no_populate;	/* MADV_POPULATE_WRITE failed: < 5.14 */
+	_Atomic bool no_batch;		/* process_madvise failed: < 6.15 */
 	_Atomic long mprotect_left;	/* budget of mprotect guards */
 	_Atomic uint64_t count[GUARD_CANARY + 1];
 	_Atomic uint64_t mapped;
@@ -154,6 +157,9 @@ void fiber_stack_init(void)
 		atomic_store(&pool.mode, GUARD_MPROTECT);
 	else if (env && !strcmp(env, "canary"))
 		atomic_store(&pool.mode, GUARD_CANARY);
+	/* Valgrind does not know process_madvise, and says so: no batches. */
+	if (vg_running())
+		atomic_store(&pool.no_batch, true);
 	pool.default_size = page_align(size);
 	pool.slot = FIBER_GUARD_SIZE + pool.default_size;
 	pool.next_arena_slots = ARENA_SLOTS_MIN;
@@ -323,6 +329,141 @@ void fiber_stack_prepare(struct fiber_stack *st)
 	if (st->guard == GUARD_CANARY)
 		*(uint64_t *)st->base = FIBER_CANARY ^ (uintptr_t)st->base;
 	st->dirty = true;
+}
+
+/*
+ * Batches.  A fresh slot costs two system calls before a fiber can run
+ * on it: the guard, and the populate of its top page.  On these machines
+ * a system call costs more than a microsecond to enter, so a burst of
+ * fibers that each need a fresh stack (a million that start and park, or
+ * the peak of skynet) spends a third of what the stack costs in getting
+ * into the kernel.  process_madvise(2) takes a vector of ranges: one
+ * call installs the guards of a whole batch of slots, one more populates
+ * their top pages.  So a P that needs a fresh stack prepares
+ * FIBER_STACK_BATCH at once and keeps the rest in its cache; the fiber's
+ * own cold slot goes back to the pool for the next batch.
+ *
+ * Linux 6.13 lets a process advise itself any advice through
+ * process_madvise(), and names itself without a pidfd since 6.15
+ * (PIDFD_SELF, which a fork cannot leave pointing at the parent); guards
+ * by madvise (MADV_GUARD_INSTALL) need 6.13 as well.  Elsewhere the first
+ * try fails, batches are never tried again, and every slot is prepared
+ * alone as before.  A cache holds at most FIBER_STACK_BATCH - 1 touched
+ * pages per P; a P that GOMAXPROCS removes keeps them for its return.
+ */
+#define PIDFD_SELF_PROCESS	(-10001)	/* PIDFD_SELF_THREAD_GROUP */
+
+static long advise_vector(const struct iovec *iov, size_t n, int advice)
+{
+	return syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, iov, n, advice,
+		       0);
+}
+
+/*
+ * Guard and populate the @n stacks of @st in two calls.  Return: false if
+ * the kernel cannot (then nothing was changed that matters: a guard
+ * installed twice is one guard).
+ */
+static bool prepare_batch(struct fiber_stack *st, int n)
+{
+	struct iovec guards[FIBER_STACK_BATCH], tops[FIBER_STACK_BATCH];
+	size_t len = 0;
+	int i, ng = 0, nt = 0;
+
+	for (i = 0; i < n; i++) {
+		if (st[i].guard == GUARD_NONE) {
+			guards[ng].iov_base = (char *)st[i].base - FIBER_GUARD_SIZE;
+			guards[ng++].iov_len = FIBER_GUARD_SIZE;
+			len += FIBER_GUARD_SIZE;
+		}
+		if (!st[i].dirty) {
+			tops[nt].iov_base = (char *)st[i].base + st[i].size -
+					    page_size();
+			tops[nt++].iov_len = page_size();
+		}
+	}
+	if (ng && (advise_vector(guards, ng, MADV_GUARD_INSTALL) != (long)len ||
+		   !guard_works(guards[0].iov_base)))
+		return false;
+	for (i = 0; i < n; i++) {
+		if (st[i].guard == GUARD_NONE) {
+			st[i].guard = GUARD_MADVISE;
+			atomic_fetch_add(&pool.count[GUARD_MADVISE], 1);
+		}
+	}
+	/*
+	 * As stack_populate: EINVAL (no such advice) once, never again;
+	 * any other failure (no memory) is left for the first touch.
+	 */
+	if (nt && !atomic_load_explicit(&pool.no_populate, memory_order_relaxed) &&
+	    advise_vector(tops, nt, MADV_POPULATE_WRITE) < 0) {
+		if (errno == EINVAL)
+			atomic_store(&pool.no_populate, true);
+		else if (errno != ENOMEM)	/* no batches after all */
+			atomic_store(&pool.no_batch, true);
+	}
+	for (i = 0; i < n; i++) {
+		san_unpoison_stack(st[i].base, st[i].size);
+		st[i].dirty = true;
+	}
+	return true;
+}
+
+/*
+ * Give cold stack @st (a default-size slot that would cost system calls
+ * to prepare) a prepared one from cache @c instead, refilling @c with a
+ * batch if it is empty; @st's slot goes back to the pool, untouched.
+ * The caller owns @c.  Return: false if batches do not work here (the
+ * caller prepares @st alone).
+ */
+bool fiber_stack_take_prepared(struct fiber_stack_cache *c,
+			       struct fiber_stack *st)
+{
+	struct fiber_stack batch[FIBER_STACK_BATCH], cold;
+	int n = 0, i;
+
+	if (atomic_load_explicit(&pool.no_batch, memory_order_relaxed) ||
+	    atomic_load_explicit(&pool.mode, memory_order_relaxed) !=
+		    GUARD_MADVISE)
+		return false;
+	if (!c->n) {
+		batch[n++] = *st;
+		pthread_mutex_lock(&pool.lock);
+		for (; n < FIBER_STACK_BATCH; n++) {
+			struct free_slot slot = { NULL, GUARD_NONE };
+
+			if (pool.nfree)
+				slot = pool.free[--pool.nfree];
+			else
+				slot.base = arena_carve();
+			if (!slot.base)
+				break;
+			batch[n] = (struct fiber_stack){
+				.base = (char *)slot.base + FIBER_GUARD_SIZE,
+				.size = pool.default_size,
+				.guard = slot.guard,
+				.pooled = true,
+			};
+		}
+		pthread_mutex_unlock(&pool.lock);
+		for (i = 1; i < n; i++)
+			batch[i].vg_id = vg_stack_register(batch[i].base,
+							   batch[i].size);
+		if (!prepare_batch(batch, n)) {
+			atomic_store(&pool.no_batch, true);
+			for (i = 1; i < n; i++)
+				fiber_stack_free(&batch[i]);
+			return false;
+		}
+		*st = batch[0];
+		for (i = 1; i < n; i++)
+			c->st[c->n++] = batch[i];
+		return true;
+	}
+	cold = *st;
+	*st = c->st[--c->n];
+	fiber_stack_free(&cold);
+	return true;
 }
 
 void fiber_stack_free(struct fiber_stack *st)

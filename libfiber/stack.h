@@ -40,6 +40,26 @@ void fiber_stack_free(struct fiber_stack *st);
 void fiber_stack_scavenge(struct fiber_stack *st);
 void fiber_stack_prepare(struct fiber_stack *st);
 
+/*
+ * Default-size stacks prepared ahead, a batch at a time (stack.c,
+ * "Batches"): one per P, used by its owner only.
+ */
+#define FIBER_STACK_BATCH	16
+
+struct fiber_stack_cache {
+	int n;
+	struct fiber_stack st[FIBER_STACK_BATCH - 1];
+};
+
+/* Would @st cost system calls to prepare (fresh, or scavenged)? */
+static inline bool fiber_stack_cold(const struct fiber_stack *st)
+{
+	return st->base && (!st->dirty || st->guard == GUARD_NONE);
+}
+
+bool fiber_stack_take_prepared(struct fiber_stack_cache *c,
+			       struct fiber_stack *st);
+
 /* Where the guard below @st is, for the fault handler. */
 static inline bool fiber_stack_in_guard(const struct fiber_stack *st,
 					const void *addr)

@@ -333,7 +333,8 @@ void fiber_syscall_exit(void);
  * from another processor's queue; @handoffs: processors taken from a
  * thread in a system call by sysmon; @long_runs: times sysmon saw a fiber
  * run 10 ms without a scheduling point; @thread_create_failures.  Stacks:
- * default @stack_size, how many of those fibers ran on were guarded with
+ * default @stack_size, how many of those fibers ran on (or a processor
+ * prepared, a batch at a time, for fibers to run on) were guarded with
  * madvise guard regions, with mprotect, or only with a canary (see
  * docs/libfiber.md),
  * @stack_mapped_bytes of address space, and @scavenged_bytes returned to
