@@ -48,11 +48,15 @@ _Noreturn void fiber_entry(void *arg)
  *
  * Every switch to a fiber goes through fiber_first_frame() first: from g0
  * in execute(), and from a fiber in next_direct() and next_for_yield().
- * The caller holds @p, whose free list is its own.
+ * The caller holds @p, whose free list and stack cache are its own.
+ * Preparing a stack may sleep (madvise, a new arena's mmap), and from a
+ * fiber a spare could then take @p (kernel.c, "What may not be
+ * claimed"): hence m_acquire().
  */
 void fiber_first_frame(struct fiber_p *p, struct fiber *g)
 {
 	struct fiber *d = p->gfree[GFREE_WARM].head;
+	struct fiber_m *m = m_acquire();
 	struct fiber_stack warm;
 
 	/* Scavenged while on the list, it is no warmer than ours. */
@@ -62,9 +66,11 @@ void fiber_first_frame(struct fiber_p *p, struct fiber *g)
 		g->stack = warm;
 		gfree_to_cold(p, d);
 	} else if (g->stack.pooled && fiber_stack_cold(&g->stack)) {
+		/* A stack of the P's batch: fiber_stack_take_prepared. */
 		fiber_stack_take_prepared(&p->stacks, &g->stack);
 	}
 	fiber_stack_prepare(&g->stack);
+	m_release(m);
 	fiber_context_make(&g->ctx, g->stack.base, g->stack.size, fiber_entry,
 			   g);
 }
