@@ -82,6 +82,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -999,24 +1000,36 @@ bool netpoll_stale(int64_t now, int64_t ns)
 }
 
 /*
- * Put the parked fibers of @list (netpoll()'s) on the global queue and
- * start Ms for them, up to the number of idle Ps.
+ * Make the parked fibers of @list (netpoll()'s) runnable, as Go's
+ * injectglist: one for each idle P goes to the global queue, with an M
+ * started to take it; the rest go to @p's own queue (the caller holds
+ * @p; NULL if it holds none, and then all go to the global queue).  A
+ * poll that finds fifty fds ready while the other Ps are busy thus
+ * wakes nobody and takes no lock, and the busy Ps steal if they run dry.
  */
-void inject_list(struct fiber *list)
+void inject_list(struct fiber_p *p, struct fiber *list)
 {
 	struct fiber *g;
 	int n = 0, i, idle;
 
 	if (!list)
 		return;
-	fiber_lock(&sched.lock);
+	idle = p ? atomic_load(&sched.npidle) : INT_MAX;
+	if (idle > 0) {
+		fiber_lock(&sched.lock);
+		while ((g = list) && n < idle) {
+			list = g->schedlink;
+			atomic_store(&g->status, FIBER_RUNNABLE);
+			globrunq_put(g);
+			n++;
+		}
+		fiber_unlock(&sched.lock);
+	}
 	while ((g = list)) {
 		list = g->schedlink;
 		atomic_store(&g->status, FIBER_RUNNABLE);
-		globrunq_put(g);
-		n++;
+		runq_put(p, g, false);
 	}
-	fiber_unlock(&sched.lock);
 	idle = atomic_load(&sched.npidle);
 	for (i = 0; i < n && i < idle; i++)
 		startm(NULL, false);

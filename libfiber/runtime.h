@@ -488,7 +488,7 @@ void netpoll_close(int fd);
 struct fiber *netpoll(int64_t delay_ns);
 void netpoll_wake_for(int64_t when);
 void netpoll_break(void);
-void inject_list(struct fiber *list);
+void inject_list(struct fiber_p *p, struct fiber *list);
 
 /* syscall.c */
 bool syscall_exit_fast(struct fiber_m *m, struct fiber *g);

@@ -454,7 +454,7 @@ top:
 		if (list) {
 			g = list;
 			atomic_store(&g->status, FIBER_RUNNABLE);
-			inject_list(g->schedlink);
+			inject_list(p, g->schedlink);
 			*inherit = false;
 			return g;
 		}
@@ -526,7 +526,7 @@ top:
 			p = pidleget();
 			fiber_unlock(&sched.lock);
 			if (!p) {
-				inject_list(list);
+				inject_list(NULL, list);
 			} else {
 				acquirep(m, p);
 				/* Every P's due timers, idle ones' included. */
@@ -535,7 +535,7 @@ top:
 					g = list;
 					atomic_store(&g->status,
 						     FIBER_RUNNABLE);
-					inject_list(g->schedlink);
+					inject_list(p, g->schedlink);
 					*inherit = false;
 					return g;
 				}

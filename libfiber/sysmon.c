@@ -332,7 +332,7 @@ static void *sysmon(void *arg)
 			sysmon_count_running(true);
 			list = netpoll(0);
 			if (list) {
-				inject_list(list);
+				inject_list(NULL, list);
 				idle = 0;
 			}
 			sysmon_count_running(false);
