@@ -23,32 +23,58 @@ export GOCACHE=$FIBER_CACHE/go-build GOPATH=$FIBER_CACHE/go GOFLAGS=-mod=mod GO1
 go build -o "$bin/go-bench" "$FIBER_ROOT/bench/go/bench.go" "$FIBER_ROOT/bench/go/skynet.go"
 
 # One process per case and side, so that no case inherits another's
-# warmed-up stacks or heap.
+# warmed-up stacks or heap.  Each case runs BENCH_ROUNDS times (3 by
+# default), the two sides alternating, and the table shows each side's
+# median: on a shared virtual machine one run of a case can be a third
+# off the next, and alternating puts both sides in the same minutes.
 # A case ending in _copied is libfiber's with copied stacks
 # (FIBER_ATTR_COPY_STACK), beside Go's case of the plain name.
+rounds=${BENCH_ROUNDS:-3}
+case $rounds in
+''|*[!0-9]*|0) die "BENCH_ROUNDS=$rounds: want a count of runs, 1 or more" ;;
+esac
 cases="yield_pingpong spawn_exit spawn_parked skynet parked_memory chan_pingpong chan_buffered select4 mutex_2procs tcp_echo"
 copied="spawn_exit_copied spawn_parked_copied skynet_copied parked_memory_copied yield_pingpong_copied chan_pingpong_copied"
-log "libfiber and Go on $(nproc) CPUs: $cases $copied"
+log "libfiber and Go on $(nproc) CPUs, $rounds rounds each: $cases $copied"
 for c in $cases; do
-	"$bin/fiber-bench" "$c" | tee -a "$tmp/libfiber"
-	"$bin/go-bench" "$c" | tee -a "$tmp/go"
+	for _ in $(seq "$rounds"); do
+		"$bin/fiber-bench" "$c" | tee -a "$tmp/libfiber"
+		"$bin/go-bench" "$c" | tee -a "$tmp/go"
+	done
 done
 for c in $copied; do
-	"$bin/fiber-bench" "$c" | tee -a "$tmp/libfiber"
+	for _ in $(seq "$rounds"); do
+		"$bin/fiber-bench" "$c" | tee -a "$tmp/libfiber"
+	done
 done
 log "raw switch: libfiber's and Boost.Context's"
-"$bin/boost-bench" | tee "$tmp/raw"
+for _ in $(seq "$rounds"); do
+	"$bin/boost-bench" | tee -a "$tmp/raw"
+done
 
-# Merge "CASE UNIT VALUE" lines into one row per case.
+# Merge "CASE UNIT VALUE" lines into one row per case, each side's
+# median of its rounds (mawk has no sort: an insertion sort will do).
 awk -v out="$out" '
-function val(side, c) { return (side SUBSEP c) in v ? v[side, c] : "null" }
-FILENAME ~ /libfiber$/ { v["libfiber", $1] = $3; unit[$1] = $2; order[++n] = $1 }
-FILENAME ~ /go$/ { v["go", $1] = $3 }
+function add(side, c, x) { v[side, c] = (side SUBSEP c) in v ? v[side, c] " " x : x }
+function median(s,    a, n, i, j, t) {
+	n = split(s, a, " ")
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
+			t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+		}
+	return n % 2 ? a[(n + 1) / 2] : sprintf("%.1f", (a[n / 2] + a[n / 2 + 1]) / 2)
+}
+function val(side, c) { return (side SUBSEP c) in v ? median(v[side, c]) : "null" }
+FILENAME ~ /libfiber$/ {
+	add("libfiber", $1, $3); unit[$1] = $2
+	if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
+}
+FILENAME ~ /go$/ { add("go", $1, $3) }
 FILENAME ~ /raw$/ {
-	if ($1 == "raw_switch_libfiber") { v["libfiber", "raw_switch"] = $3 }
+	if ($1 == "raw_switch_libfiber") { add("libfiber", "raw_switch", $3) }
 	if ($1 == "raw_switch_boost") {
-		v["boost", "raw_switch"] = $3
-		v["boost", "yield_pingpong"] = $3
+		add("boost", "raw_switch", $3)
+		add("boost", "yield_pingpong", $3)
 	}
 	unit["raw_switch"] = $2
 }
