@@ -402,10 +402,9 @@ static bool prepare_batch(struct fiber_stack *st, int n)
 		else if (errno != ENOMEM)	/* no batches after all */
 			atomic_store(&pool.no_batch, true);
 	}
-	for (i = 0; i < n; i++) {
-		san_unpoison_stack(st[i].base, st[i].size);
+	/* Poisoning is fiber_stack_prepare()'s, when one is taken. */
+	for (i = 0; i < n; i++)
 		st[i].dirty = true;
-	}
 	return true;
 }
 
@@ -419,7 +418,7 @@ static bool prepare_batch(struct fiber_stack *st, int n)
 bool fiber_stack_take_prepared(struct fiber_stack_cache *c,
 			       struct fiber_stack *st)
 {
-	struct fiber_stack batch[FIBER_STACK_BATCH], cold;
+	struct fiber_stack cold;
 	int n = 0, i;
 
 	if (atomic_load_explicit(&pool.no_batch, memory_order_relaxed) ||
@@ -427,28 +426,11 @@ bool fiber_stack_take_prepared(struct fiber_stack_cache *c,
 		    GUARD_MADVISE)
 		return false;
 	if (!c->n) {
-		batch[n++] = *st;
-		pthread_mutex_lock(&pool.lock);
-		for (; n < FIBER_STACK_BATCH; n++) {
-			struct free_slot slot = { NULL, GUARD_NONE };
+		struct fiber_stack batch[FIBER_STACK_BATCH] = { 0 };
 
-			if (pool.nfree)
-				slot = pool.free[--pool.nfree];
-			else
-				slot.base = arena_carve();
-			if (!slot.base)
-				break;
-			batch[n] = (struct fiber_stack){
-				.base = (char *)slot.base + FIBER_GUARD_SIZE,
-				.size = pool.default_size,
-				.guard = slot.guard,
-				.pooled = true,
-			};
-		}
-		pthread_mutex_unlock(&pool.lock);
-		for (i = 1; i < n; i++)
-			batch[i].vg_id = vg_stack_register(batch[i].base,
-							   batch[i].size);
+		batch[n++] = *st;
+		while (n < FIBER_STACK_BATCH && !fiber_stack_alloc(&batch[n], 0))
+			n++;
 		if (!prepare_batch(batch, n)) {
 			atomic_store(&pool.no_batch, true);
 			for (i = 1; i < n; i++)
