@@ -359,18 +359,13 @@ TEST(write_deadline_on_pipe_and_socket)
 
 static int main_accept_connect(int argc, char **argv)
 {
-	struct sockaddr_in addr = { .sin_family = AF_INET };
+	struct sockaddr_in addr;
 	socklen_t len = sizeof(addr);
 	int lfd, cfd, fd;
 	int64_t t0;
 
 	(void)argc, (void)argv;
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(lfd >= 0);
-	CHECK(bind(lfd, (struct sockaddr *)&addr, len) == 0);
-	CHECK(listen(lfd, 16) == 0);
-	CHECK(getsockname(lfd, (struct sockaddr *)&addr, &len) == 0);
+	lfd = loopback_listen(&addr, 16);
 	/* Accept: a read deadline on the listener. */
 	t0 = fiber_now();
 	CHECK(fiber_set_deadline(lfd, FIBER_READ, t0 + 10 * MS) == 0);

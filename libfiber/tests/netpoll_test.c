@@ -77,7 +77,6 @@ static void client(void *arg)
 
 static int main_echo(int argc, char **argv)
 {
-	socklen_t len = sizeof(server_addr);
 	long i, clients = scaled(CLIENTS);
 	struct rlimit rl;
 
@@ -88,13 +87,7 @@ static int main_echo(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(listen_fd >= 0);
-	server_addr.sin_family = AF_INET;
-	server_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK(bind(listen_fd, (struct sockaddr *)&server_addr, len) == 0);
-	CHECK(listen(listen_fd, 4096) == 0);
-	CHECK(getsockname(listen_fd, (struct sockaddr *)&server_addr, &len) == 0);
+	listen_fd = loopback_listen(&server_addr, 4096);
 	CHECK(fiber_go(acceptor, (void *)clients) == 0);
 	for (i = 0; i < clients; i++)
 		CHECK(fiber_go(client, (void *)i) == 0);
@@ -155,18 +148,10 @@ static void churn_client(void *arg)
 
 static int main_churn(int argc, char **argv)
 {
-	socklen_t len = sizeof(server_addr);
 	int i;
 
 	(void)argc, (void)argv;
-	listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(listen_fd >= 0);
-	server_addr.sin_family = AF_INET;
-	server_addr.sin_port = 0;
-	server_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK(bind(listen_fd, (struct sockaddr *)&server_addr, len) == 0);
-	CHECK(listen(listen_fd, 4096) == 0);
-	CHECK(getsockname(listen_fd, (struct sockaddr *)&server_addr, &len) == 0);
+	listen_fd = loopback_listen(&server_addr, 4096);
 	CHECK(fiber_go(churn_server, NULL) == 0);
 	for (i = 0; i < CHURNERS; i++)
 		CHECK(fiber_go(churn_client, NULL) == 0);

@@ -67,18 +67,12 @@ static void watch(int fd)
 /* A connected loopback TCP pair: *@a and *@b. */
 static void tcp_pair(int *a, int *b)
 {
-	struct sockaddr_in addr = { .sin_family = AF_INET };
-	socklen_t len = sizeof(addr);
-	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in addr;
+	int l = loopback_listen(&addr, 1);
 
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK(l >= 0);
-	CHECK(bind(l, (struct sockaddr *)&addr, len) == 0);
-	CHECK(listen(l, 1) == 0);
-	CHECK(getsockname(l, (struct sockaddr *)&addr, &len) == 0);
 	*a = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(*a >= 0);
-	CHECK(connect(*a, (struct sockaddr *)&addr, len) == 0);
+	CHECK(connect(*a, (struct sockaddr *)&addr, sizeof(addr)) == 0);
 	*b = accept(l, NULL, NULL);
 	CHECK(*b >= 0);
 	CHECK(close(l) == 0);

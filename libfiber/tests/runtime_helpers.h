@@ -10,11 +10,13 @@
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -194,6 +196,24 @@ static inline int seccomp_install(struct sock_filter *prog,
 		    SECCOMP_FILTER_FLAG_TSYNC, &fprog))
 		return -errno;
 	return 0;
+}
+
+/*
+ * A TCP socket listening on a free loopback port, with @backlog; its
+ * address in *@addr.  Return: the fd (a failure ends the scenario).
+ */
+static inline int loopback_listen(struct sockaddr_in *addr, int backlog)
+{
+	socklen_t len = sizeof(*addr);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	CHECK(fd >= 0);
+	*addr = (struct sockaddr_in){ .sin_family = AF_INET };
+	addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(bind(fd, (struct sockaddr *)addr, len) == 0);
+	CHECK(listen(fd, backlog) == 0);
+	CHECK(getsockname(fd, (struct sockaddr *)addr, &len) == 0);
+	return fd;
 }
 
 #endif /* FIBER_TEST_HELPERS_H */

@@ -149,18 +149,10 @@ static void first_clients(void *arg)
 
 static int main_acceptors(int argc, char **argv)
 {
-	socklen_t len = sizeof(server_addr);
 	long i, conns = scaled(CONNS);
 
 	(void)argc, (void)argv;
-	listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(listen_fd >= 0);
-	server_addr.sin_family = AF_INET;
-	server_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK(bind(listen_fd, (struct sockaddr *)&server_addr, len) == 0);
-	CHECK(listen(listen_fd, 4096) == 0);
-	CHECK(getsockname(listen_fd, (struct sockaddr *)&server_addr,
-			  &len) == 0);
+	listen_fd = loopback_listen(&server_addr, 4096);
 	/* Acceptor k joins the line k-th: parked before the next starts. */
 	for (i = 0; i < ACCEPTORS; i++) {
 		CHECK(fiber_go(acceptor, (void *)i) == 0);

@@ -29,7 +29,7 @@ static void unix_peer_gone(void)
 
 static int main_sockets(int argc, char **argv)
 {
-	struct sockaddr_in addr = { .sin_family = AF_INET };
+	struct sockaddr_in addr;
 	socklen_t len = sizeof(addr);
 	static char buf[65536];
 	int lfd, cfd, sfd, p[2];
@@ -42,12 +42,7 @@ static int main_sockets(int argc, char **argv)
 	 * TCP: the first writes after the peer closed may still succeed
 	 * (the peer's reset is on its way); then -EPIPE or -ECONNRESET.
 	 */
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(lfd >= 0);
-	CHECK(bind(lfd, (struct sockaddr *)&addr, len) == 0);
-	CHECK(listen(lfd, 4) == 0);
-	CHECK(getsockname(lfd, (struct sockaddr *)&addr, &len) == 0);
+	lfd = loopback_listen(&addr, 4);
 	cfd = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(cfd >= 0);
 	CHECK(fiber_connect(cfd, (struct sockaddr *)&addr, len) == 0);
