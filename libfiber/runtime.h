@@ -101,6 +101,7 @@ struct fiber {
 
 	/* For fiber_dump() and sysmon's reports; written by the fiber. */
 	const char *wait_reason;	/* why it is WAITING */
+	int64_t waitsince;		/* when it last parked (coarse ns) */
 	void *created_pc;		/* return address of fiber_go's caller */
 	uint64_t parent_id;
 	struct fiber *allnext;		/* allfibers list, never unlinked */
@@ -498,6 +499,7 @@ int sysmon_start(void);
 void sysmon_kick(void);
 void sysmon_count_running(bool running);
 int64_t fiber_nanotime(void);
+int64_t fiber_coarsetime(void);
 
 /* syscall.c: the fallback's retake of Ms blocked outside a section */
 struct thread_call {

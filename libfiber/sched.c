@@ -859,6 +859,7 @@ void fiber_park(bool (*commit)(struct fiber *g, void *arg), void *arg,
 	if (atomic_load(&g->status) == FIBER_SYSCALL && !syscall_exit_fast(m, g))
 		atomic_store(&g->status, FIBER_RUNNING);
 	g->wait_reason = reason;
+	g->waitsince = fiber_coarsetime();
 	m->park_commit = commit;
 	m->park_arg = arg;
 	switch_to_g0(m, g, AFTER_PARK);

@@ -58,6 +58,19 @@ int64_t fiber_nanotime(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/*
+ * The same clock at its tick's resolution (a few ms), for what is only
+ * ever shown to a person, such as how long a fiber has waited: a few
+ * loads from the vDSO page instead of a read of the TSC.
+ */
+int64_t fiber_coarsetime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void report_long_run(struct fiber_p *p, int64_t ran)
 {
 	struct fiber_m *m = p->m;
