@@ -179,6 +179,7 @@ int fiber_spawn(const struct fiber_attr *attr, void (*fn)(void *), void *arg,
 		g->ctx.sp = NULL;	/* fresh stack: fiber_first_frame() */
 	}
 	p_live_add(p, 1);
+	fiber_event(create, TRACE_CREATE, g->id, g->parent_id);
 	atomic_store_explicit(&g->status, FIBER_RUNNABLE, memory_order_release);
 	/* Go's newproc: the new fiber runs next on this P. */
 	runq_put(p, g, true);

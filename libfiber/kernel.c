@@ -417,6 +417,7 @@ static struct fiber_p *kernel_claim(struct fiber_m *m,
 			return NULL;
 		atomic_fetch_add(&p->syscalltick, 1);
 		atomic_fetch_add(&sched.nhandoffs, 1);
+		fiber_event(handoff, TRACE_HANDOFF, p->id, bm->id);
 		return p;
 	}
 	if (!atomic_compare_exchange_strong(slot_state(ev->slot), &old,
@@ -432,6 +433,13 @@ static struct fiber_p *kernel_claim(struct fiber_m *m,
 	atomic_fetch_add(&p->syscalltick, 1);
 	atomic_store(&bm->granting, 0);
 	atomic_fetch_add(&sched.nclaims, 1);
+	fiber_probe(claim, bm->id, p->id);
+	if (trace_on()) {
+		/* fiber.ko stamped the block before it queued the event. */
+		trace_record_at(TRACE_BLOCK, (int64_t)kslot(ev->slot)->last_block_ns,
+				(uint64_t)bm->id, 0);
+		trace_record(TRACE_CLAIM, (uint64_t)bm->id, (uint64_t)p->id);
+	}
 	return p;
 }
 
@@ -470,6 +478,10 @@ static void kernel_give(struct fiber_m *wm, struct fiber_p *p)
 	wm->oldp = NULL;
 	atomic_store(&wm->curg->status, FIBER_RUNNING);
 	atomic_fetch_add(&sched.ngrants, 1);
+	fiber_probe(grant, wm->id, p->id);
+	/* fiber.ko stamped the wake-up that began its hold. */
+	fiber_trace(TRACE_GRANT, (uint64_t)(uint32_t)wm->id | (uint64_t)p->id << 32,
+		    wm->kslot->last_wake_ns);
 }
 
 /*

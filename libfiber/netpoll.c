@@ -1014,6 +1014,12 @@ void inject_list(struct fiber_p *p, struct fiber *list)
 
 	if (!list)
 		return;
+	if (trace_on()) {
+		for (g = list; g; g = g->schedlink)
+			n++;
+		trace_record(TRACE_NETPOLL, (uint64_t)n, 0);
+		n = 0;
+	}
 	idle = p ? atomic_load(&sched.npidle) : INT_MAX;
 	if (idle > 0) {
 		fiber_lock(&sched.lock);

@@ -83,12 +83,14 @@ void acquirep(struct fiber_m *m, struct fiber_p *p)
 	p->m = m;
 	atomic_store(&p->status, P_RUNNING);
 	kernel_set_user_word(m, p);
+	fiber_trace(TRACE_ACQUIREP, p->id, m->id);
 }
 
 struct fiber_p *releasep(struct fiber_m *m)
 {
 	struct fiber_p *p = m->p;
 
+	fiber_trace(TRACE_RELEASEP, p->id, m->id);
 	kernel_set_user_word(m, NULL);
 	p->m = NULL;
 	m->p = NULL;
@@ -760,12 +762,14 @@ int fiber_maxprocs(int n)
 		return -ESRCH;
 	n = clamp_procs(n);
 	leave_syscall(m);
+	fiber_trace(TRACE_STW_START, n, 0);
 	m = stop_the_world();
 	fiber_lock(&sched.lock);
 	prev = atomic_load(&sched.nprocs);
 	runnable = procresize(m, n);
 	atomic_store(&sched.gcwaiting, false);
 	fiber_unlock(&sched.lock);
+	fiber_trace(TRACE_STW_END, n, 0);
 	m_release(m);
 	while ((p = runnable)) {
 		runnable = p->link;
@@ -853,6 +857,9 @@ int fiber_main(int (*fn)(int argc, char **argv), int argc, char **argv)
 	if (ret)
 		return ret;
 	ret = netpoll_init();
+	if (ret)
+		return ret;
+	ret = trace_init();
 	if (ret)
 		return ret;
 	main_fn = fn;

@@ -42,6 +42,7 @@
 #include "lock.h"
 #include "note.h"
 #include "stack.h"
+#include "trace.h"
 
 /* ---- G ------------------------------------------------------------------ */
 
@@ -639,6 +640,7 @@ void fiber_first_frame(struct fiber_p *p, struct fiber *g);
 /* Before switching to @g on @p: its first frame, if it has none yet. */
 static inline void fiber_ready_to_run(struct fiber_p *p, struct fiber *g)
 {
+	fiber_event(start, TRACE_START, g->id, p->id);
 	if (!g->ctx.sp && !g->copied)
 		fiber_first_frame(p, g);
 }

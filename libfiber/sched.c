@@ -305,6 +305,7 @@ void fiber_ready(struct fiber *g)
 	if (was != FIBER_WAITING)
 		fiber_fatal("ready of fiber %llu, which is %s",
 			    (unsigned long long)g->id, fiber_status_name(was));
+	fiber_event(ready, TRACE_READY, g->id, m && m->curg ? m->curg->id : 0);
 	if (m && m->p) {
 		runq_put(m->p, g, true);
 	} else {
@@ -409,8 +410,10 @@ static struct fiber *steal_work(struct fiber_m *m, struct fiber_p *p)
 					return g;
 			}
 			g = runq_steal(p, victim, attempt == 3);
-			if (g)
+			if (g) {
+				fiber_event(steal, TRACE_STEAL, victim->id, g->id);
 				return g;
+			}
 		}
 	}
 	return NULL;
@@ -823,6 +826,7 @@ void fiber_yield(void)
 	leave_syscall(m);
 	m = this_m();
 	g = m->curg;
+	fiber_event(yield, TRACE_YIELD, g->id, 0);
 	/* Go's Gosched: to the back of the global queue. */
 	atomic_store_explicit(&g->status, FIBER_RUNNABLE, memory_order_relaxed);
 	m_locks_add(m, 1);	/* next_for_yield() works on our P */
@@ -849,6 +853,7 @@ void fiber_park(bool (*commit)(struct fiber *g, void *arg), void *arg,
 	struct fiber_m *m = this_m();
 	struct fiber *g = m->curg;
 
+	fiber_event(park, TRACE_PARK, g->id, reason);
 	/*
 	 * Back from a system call whose P was taken (by sysmon, or by a
 	 * spare with hold-on-wake off), and none is free: park anyway, and
@@ -900,6 +905,7 @@ _Noreturn void fiber_switch_dead(struct fiber_m *m, struct fiber *g)
 	struct fiber *next;
 	bool inherit;
 
+	fiber_event(exit, TRACE_EXIT, g->id, 0);
 	m_locks_add(m, 1);	/* next_direct() works on our P */
 	next = next_direct(m, g, &inherit);
 	m_locks_add(m, -1);

@@ -63,6 +63,7 @@ void fiber_syscall_enter(void)
 
 	if (!g || atomic_load(&g->status) == FIBER_SYSCALL)
 		return;
+	fiber_event(syscall_enter, TRACE_SYSCALL_ENTER, g->id, 0);
 	/* Between reading m->p and letting it go, it must stay ours. */
 	m_locks_add(m, 1);
 	p = m->p;
@@ -128,8 +129,11 @@ void fiber_syscall_exit(void)
 
 	if (!g || atomic_load(&g->status) != FIBER_SYSCALL)
 		return;
-	if (syscall_exit_fast(m, g))
+	if (syscall_exit_fast(m, g)) {
+		fiber_event(syscall_exit, TRACE_SYSCALL_EXIT, g->id, 1);
 		return;
+	}
+	fiber_event(syscall_exit, TRACE_SYSCALL_EXIT, g->id, 0);
 	/* No P: let g0 queue us and park the M. */
 	switch_to_g0(m, g, AFTER_SYSCALL_EXIT);
 	finish_switch(this_m());

@@ -217,6 +217,7 @@ static bool retake(int64_t now)
 		if (atomic_compare_exchange_strong(&p->status, &s, P_IDLE)) {
 			atomic_fetch_add(&p->syscalltick, 1);
 			atomic_fetch_add(&sched.nhandoffs, 1);
+			fiber_event(handoff, TRACE_HANDOFF, p->id, -1);
 			handoffp(p);
 			took = true;
 		}

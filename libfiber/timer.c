@@ -187,6 +187,7 @@ int64_t timers_run(struct fiber_p *p, int64_t now)
 {
 	struct fiber_timer *t;
 	int64_t next = atomic_load(&p->timer0);
+	uint64_t fired = 0;
 
 	while (next && next <= now) {
 		fiber_lock(&p->timerlock);
@@ -203,7 +204,10 @@ int64_t timers_run(struct fiber_p *p, int64_t now)
 		/* The last touch of t: its owner may free it at 0. */
 		atomic_fetch_sub(&t->firing, 1);
 		next = atomic_load(&p->timer0);
+		fired++;
 	}
+	if (fired)
+		fiber_trace(TRACE_TIMERS, fired, 0);
 	return atomic_load(&p->timer0);
 }
 

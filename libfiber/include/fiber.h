@@ -399,6 +399,37 @@ FIBER_MUST_CHECK int fiber_stats(struct fiber_stats *out);
 void fiber_dump(int fd);
 
 /**
+ * fiber_trace_start() - record what the scheduler does, for @path
+ * @path: the file fiber_trace_stop() writes the trace to; it is created
+ *	(or opened) now, so that a path that cannot be written fails here
+ *
+ * From now on every fiber run, park, wake-up, steal, system call and
+ * handoff, and fiber.ko's block, claim, hold and grant events where the
+ * module is used, go to per-thread buffers (at most 256 MiB in all;
+ * beyond that, events are counted and dropped).  FIBER_TRACE=path in
+ * the environment starts a trace with the runtime.  A trace still
+ * running at exit() is written then.
+ *
+ * Return: 0, -EINVAL if @path is NULL or empty, -EBUSY if a trace runs,
+ * -ENOMEM, or the -errno of opening @path.
+ */
+FIBER_MUST_CHECK int fiber_trace_start(const char *path);
+
+/**
+ * fiber_trace_stop() - stop the trace and write it
+ *
+ * Writes the trace as Chrome trace-event JSON, which Perfetto
+ * (ui.perfetto.dev) and chrome://tracing open: a track per P with a
+ * slice per fiber run, a track per M (thread) with the P it holds, its
+ * system calls and fiber.ko's view of it, and arrows from each fiber to
+ * the ones it readied.  docs/debugging.md describes every event.
+ *
+ * Return: 0, -ENOENT if no trace runs, -ENOMEM, or the -errno of
+ * writing the file.  The trace is stopped whatever the result.
+ */
+int fiber_trace_stop(void);
+
+/**
  * fiber_kernel_shared() - the fiber module's view of this process
  *
  * With kernel assistance on (fiber_stats().kernel), the memory the
