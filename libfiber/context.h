@@ -29,4 +29,12 @@ void fiber_context_switch(struct fiber_context *from,
 void fiber_context_make(struct fiber_context *ctx, void *stack, size_t size,
 			void (*entry)(void *arg), void *arg);
 
+/*
+ * Call fn(arg) on the calling thread's stack, in a frame whose unwind
+ * information names the context suspended at @sp as its caller: a
+ * backtrace() in @fn continues into that context's stack.  Nothing is
+ * written there; the context must stay suspended meanwhile.
+ */
+void fiber_context_unwind_from(void *sp, void (*fn)(void *arg), void *arg);
+
 #endif /* FIBER_CONTEXT_H */

@@ -68,5 +68,44 @@ fiber_context_start:
 	brk	#0		/* entry functions never return */
 	.cfi_endproc
 	.size	fiber_context_start, .-fiber_context_start
+/*
+ * fiber_context_unwind_from(sp, fn, arg) - see context.h and the x86-64
+ * version: the caller of fn's frame is described as the fiber suspended
+ * at @sp, whose CFA is @sp + 176 (kept in x19).
+ */
+	.globl	fiber_context_unwind_from
+	.hidden	fiber_context_unwind_from
+	.type	fiber_context_unwind_from, %function
+	.p2align 4
+fiber_context_unwind_from:
+	.cfi_startproc
+	stp	x29, x30, [sp, #-32]!
+	.cfi_def_cfa_offset 32
+	.cfi_offset x29, -32
+	.cfi_offset x30, -24
+	str	x19, [sp, #16]
+	.cfi_offset x19, -16
+	mov	x19, x0
+	.cfi_def_cfa x19, 176
+	.cfi_offset x30, -24
+	.cfi_offset x29, -32
+	.cfi_offset x28, -40
+	.cfi_offset x27, -48
+	.cfi_offset x26, -56
+	.cfi_offset x25, -64
+	.cfi_offset x24, -72
+	.cfi_offset x23, -80
+	.cfi_offset x22, -88
+	.cfi_offset x21, -96
+	.cfi_offset x20, -104
+	.cfi_offset x19, -112
+	mov	x0, x2
+	blr	x1
+	ldr	x19, [sp, #16]
+	ldp	x29, x30, [sp], #32
+	ret
+	.cfi_endproc
+	.size	fiber_context_unwind_from, .-fiber_context_unwind_from
+
 #endif /* __aarch64__ */
 	.section .note.GNU-stack, "", %progbits

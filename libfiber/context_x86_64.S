@@ -64,5 +64,40 @@ fiber_context_start:
 	.cfi_endproc
 	.size	fiber_context_start, .-fiber_context_start
 
+
+/*
+ * fiber_context_unwind_from(sp, fn, arg) - see context.h.
+ *
+ * Calls fn(arg) on the caller's own stack, with unwind information
+ * that says this frame's caller is the fiber suspended at @sp: its CFA
+ * is @sp + 64 (kept in rbx), and the registers and return address are
+ * where fiber_context_switch left them.  An unwinder started in fn
+ * (backtrace()) thus walks into the suspended fiber's stack.
+ */
+	.globl	fiber_context_unwind_from
+	.hidden	fiber_context_unwind_from
+	.type	fiber_context_unwind_from, @function
+	.p2align 4
+fiber_context_unwind_from:
+	.cfi_startproc
+	pushq	%rbx
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset rbx, 0
+	movq	%rdi, %rbx
+	.cfi_def_cfa rbx, 64
+	.cfi_offset rip, -8
+	.cfi_offset rbp, -16
+	.cfi_offset rbx, -24
+	.cfi_offset r12, -32
+	.cfi_offset r13, -40
+	.cfi_offset r14, -48
+	.cfi_offset r15, -56
+	movq	%rdx, %rdi
+	callq	*%rsi
+	popq	%rbx
+	ret
+	.cfi_endproc
+	.size	fiber_context_unwind_from, .-fiber_context_unwind_from
+
 #endif /* __x86_64__ */
 	.section .note.GNU-stack, "", @progbits

@@ -862,6 +862,9 @@ int fiber_main(int (*fn)(int argc, char **argv), int argc, char **argv)
 	ret = trace_init();
 	if (ret)
 		return ret;
+	ret = dump_init();
+	if (ret)
+		return ret;
 	main_fn = fn;
 	main_argc = argc;
 	main_argv = argv;

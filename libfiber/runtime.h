@@ -103,6 +103,7 @@ struct fiber {
 	/* For fiber_dump() and sysmon's reports; written by the fiber. */
 	const char *wait_reason;	/* why it is WAITING */
 	int64_t waitsince;		/* when it last parked (coarse ns) */
+	_Atomic uint32_t runs;		/* times it was switched to (dump.c) */
 	void *created_pc;		/* return address of fiber_go's caller */
 	uint64_t parent_id;
 	struct fiber *allnext;		/* allfibers list, never unlinked */
@@ -586,6 +587,9 @@ const char *fiber_status_name(uint32_t status);
  * false and the bare address when dladdr() knows nothing of it.
  */
 bool fiber_describe_pc(void *pc, char *buf, size_t len);
+struct fiber *allfibers_head(void);
+int dump_init(void);
+void dump_segv(void);
 
 /*
  * strict.c: a programming error, where Go panics (docs/libfiber.md,
@@ -641,6 +645,8 @@ void fiber_first_frame(struct fiber_p *p, struct fiber *g);
 static inline void fiber_ready_to_run(struct fiber_p *p, struct fiber *g)
 {
 	fiber_event(start, TRACE_START, g->id, p->id);
+	atomic_store_explicit(&g->runs, atomic_load_explicit(&g->runs,
+			      memory_order_relaxed) + 1, memory_order_relaxed);
 	if (!g->ctx.sp && !g->copied)
 		fiber_first_frame(p, g);
 }

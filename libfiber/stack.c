@@ -521,6 +521,7 @@ static void segv_handler(int sig, siginfo_t *info, void *uctx)
 	int n;
 
 	(void)sig, (void)uctx;
+	dump_segv();	/* returns unless a dump was reading a stack */
 	if (g && fiber_stack_in_guard(&g->stack, info->si_addr)) {
 		n = snprintf(msg, sizeof(msg),
 			     "libfiber: fatal error: fiber %llu overflowed its stack of %zu bytes (fault at %p); set FIBER_STACK_SIZE or fiber_attr.stack_size\n",

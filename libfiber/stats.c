@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * fiber_stats() and fiber_dump(): what the runtime is doing, read without
- * stopping it.  The numbers are a racy snapshot, exact only when the
- * program is quiescent.  fiber_dump() walks the list of every fiber ever
- * made; entries are never freed, so the walk is safe while fibers come
- * and go.
+ * fiber_stats(): what the runtime is doing, read without stopping it.
+ * The numbers are a racy snapshot, exact only when the program is
+ * quiescent.  Also the list of every fiber ever made, which it and
+ * fiber_dump() (dump.c) walk; entries are never freed, so a walk is safe
+ * while fibers come and go.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,7 +32,7 @@ void allfibers_add(struct fiber *g)
 							memory_order_relaxed));
 }
 
-static struct fiber *allfibers_head(void)
+struct fiber *allfibers_head(void)
 {
 	return atomic_load_explicit(&allfibers, memory_order_acquire);
 }
@@ -132,51 +131,4 @@ int fiber_stats(struct fiber_stats *out)
 	memcpy((char *)out + sizeof(out->size), (char *)&s + sizeof(s.size),
 	       (out->size < sizeof(s) ? out->size : sizeof(s)) - sizeof(s.size));
 	return 0;
-}
-
-bool fiber_describe_pc(void *pc, char *buf, size_t len)
-{
-	Dl_info info;
-
-	if (!pc) {
-		snprintf(buf, len, "fiber_main");
-		return true;
-	}
-	/* A static program may know nothing of itself: then the address. */
-	if (!dladdr(pc, &info) || !info.dli_fname || !*info.dli_fname) {
-		snprintf(buf, len, "%p", pc);
-		return false;
-	}
-	if (info.dli_sname)
-		snprintf(buf, len, "%s+0x%lx (%s+0x%lx)", info.dli_sname,
-			 (unsigned long)((char *)pc - (char *)info.dli_saddr),
-			 info.dli_fname,
-			 (unsigned long)((char *)pc - (char *)info.dli_fbase));
-	else
-		snprintf(buf, len, "%s+0x%lx", info.dli_fname,
-			 (unsigned long)((char *)pc - (char *)info.dli_fbase));
-	return true;
-}
-
-void fiber_dump(int fd)
-{
-	char where[256];
-	struct fiber *g;
-	uint32_t st;
-
-	dprintf(fd, "libfiber: %d fibers, %d procs\n", fiber_num(),
-		atomic_load(&sched.nprocs));
-	for (g = allfibers_head(); g; g = g->allnext) {
-		st = atomic_load(&g->status);
-		if (st == FIBER_DEAD || st == FIBER_IDLE)
-			continue;
-		fiber_describe_pc(g->created_pc, where, sizeof(where));
-		dprintf(fd, "fiber %llu [%s%s%s]%s\n\tcreated by fiber %llu at %s\n",
-			(unsigned long long)g->id, fiber_status_name(st),
-			g->wait_reason ? ", " : "",
-			g->wait_reason ? g->wait_reason : "",
-			g->lockedm ? " locked to thread" : "",
-			(unsigned long long)g->parent_id, where);
-	}
-	kernel_dump(fd);
 }
