@@ -27,9 +27,9 @@
 #
 # Variables: CC, CFLAGS, CPPFLAGS, LDFLAGS (honoured everywhere the build
 # compiles for the host); WERROR=1 (warnings are errors; make check sets
-# it); DESTDIR, PREFIX (/usr/local), BINDIR, LIBDIR, INCLUDEDIR, MANDIR;
-# KDIR (kernel build tree), KERNELS (for check), KERNEL (for demo and
-# vm-shell), V=1 (verbose kbuild).
+# it); DESTDIR, PREFIX (/usr/local), BINDIR, LIBDIR, INCLUDEDIR, DATADIR,
+# MANDIR; KDIR (kernel build tree), KERNELS (for check), KERNEL (for demo
+# and vm-shell), V=1 (verbose kbuild).
 #
 # fiber.ko is built by kbuild from module/Kbuild; everything else is built
 # here, into build/.
@@ -312,6 +312,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
@@ -348,6 +349,8 @@ install-dev: $(LIBFIBER_A) $(LIBFIBER_PC)
 	$(INSTALL) -m 0644 libfiber/include/fiber.h $(DESTDIR)$(INCLUDEDIR)/
 	$(INSTALL) -m 0644 uapi/linux/fiber.h $(DESTDIR)$(INCLUDEDIR)/fiber/linux/
 	$(INSTALL) -m 0644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/
+	$(INSTALL) -D -m 0644 $(LIBFIBER_GDB_SCRIPT) \
+		$(DESTDIR)$(DATADIR)/libfiber/libfiber-gdb.py
 
 install-tools: $(TOOLS)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man4 $(DESTDIR)$(MANDIR)/man8
@@ -392,8 +395,10 @@ uninstall:
 		$(addprefix $(DESTDIR)$(MANDIR)/man4/,$(notdir $(MAN4))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
 		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS))) \
-		$(DESTDIR)$(BASHCOMPDIR)/fiberstat
+		$(DESTDIR)$(BASHCOMPDIR)/fiberstat \
+		$(DESTDIR)$(DATADIR)/libfiber/libfiber-gdb.py
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/fiber/linux $(DESTDIR)$(INCLUDEDIR)/fiber 2>/dev/null
+	-rmdir $(DESTDIR)$(DATADIR)/libfiber 2>/dev/null
 	rm -rf $(DESTDIR)$(DKMSDIR)
 ifneq ($(KRELEASE),)
 	rm -f $(DESTDIR)/lib/modules/$(KRELEASE)/updates/fiber.ko
