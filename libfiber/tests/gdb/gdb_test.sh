@@ -33,8 +33,8 @@ declare -A reason=([chan]="chan receive" [sleep]=sleep [cond]="cond wait"
 	[mutex]=mutex [locked]="WaitGroup wait")
 
 echo "TAP version 13"
-# live: 1 + 11 (check_session) + 3; core: 1 + 10 + 1; auto-load: 5.
-ntests=32
+# live: 1 + 12 (check_session) + 3; core: 1 + 11 + 1; auto-load: 5.
+ntests=34
 echo "1..$ntests"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -77,7 +77,8 @@ inspect=(-ex 'echo @@IDS\n'
 for p in "${parked[@]}"; do
 	inspect+=(-ex "echo @@${p%%:*}\n" -ex "fiber gdb_target_${p%%:*}_id bt")
 done
-inspect+=(-ex 'echo @@main\n' -ex 'fiber gdb_target_main_id bt'
+inspect+=(-ex 'echo @@BT1\n' -ex 'bt'
+	-ex 'echo @@main\n' -ex 'fiber gdb_target_main_id bt'
 	-ex 'echo @@ALL\n' -ex 'fiber apply all bt'
 	-ex 'echo @@BT\n' -ex 'bt' -ex 'echo @@END\n')
 
@@ -125,9 +126,12 @@ check_session() {
 		grep -q " $f (" "$tmp/all" || bad+=" $f"
 	done
 	check "$name: fiber apply all bt shows all six fibers" "$log" test -z "$bad"
-	section "$log" BT > "$tmp/bt"
-	check "$name: bt after the fiber commands is the thread's own again" "$log" \
-		eval 'grep -q "^#0  gdb_target_ready" "$tmp/bt" && ! grep -q park_in "$tmp/bt"'
+	# Right after fiber N bt of a parked fiber, and at the end.
+	for f in BT1 BT; do
+		section "$log" $f > "$tmp/bt"
+		check "$name: bt after the fiber commands is the thread's own again ($f)" \
+			"$log" eval 'grep -q "^#0  gdb_target_ready" "$tmp/bt" && ! grep -q park_in "$tmp/bt"'
+	done
 }
 
 # ---- live ----------------------------------------------------------------
