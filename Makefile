@@ -27,9 +27,9 @@
 #
 # Variables: CC, CFLAGS, CPPFLAGS, LDFLAGS (honoured everywhere the build
 # compiles for the host); WERROR=1 (warnings are errors; make check sets
-# it); DESTDIR, PREFIX (/usr/local), BINDIR, LIBDIR, INCLUDEDIR, MANDIR;
-# KDIR (kernel build tree), KERNELS (for check), KERNEL (for demo and
-# vm-shell), V=1 (verbose kbuild).
+# it); DESTDIR, PREFIX (/usr/local), BINDIR, LIBDIR, INCLUDEDIR, DATADIR,
+# MANDIR; KDIR (kernel build tree), KERNELS (for check), KERNEL (for demo
+# and vm-shell), V=1 (verbose kbuild).
 #
 # fiber.ko is built by kbuild from module/Kbuild; everything else is built
 # here, into build/.
@@ -118,6 +118,11 @@ $(B)/$(1)/tests/%_test: libfiber/tests/%_test.c $(call lib_objects,$(B)/$(1)/lib
 $(1): $(addprefix $(B)/$(1)/tests/,$(LIBFIBER_TEST_NAMES))
 .SECONDARY: $(call lib_objects,$(B)/$(1)/libfiber)
 endef
+# gdb_autoload.S embeds the gdb script with .incbin, which gcc -MMD does
+# not see.
+LIBFIBER_GDB_SCRIPT := libfiber/gdb/libfiber-gdb.py
+$(foreach d,libfiber/static libfiber/shared asan/libfiber aarch64/libfiber, \
+	$(eval $(B)/$(d)/gdb_autoload.S.o: $(LIBFIBER_GDB_SCRIPT)))
 $(eval $(call lib_build,asan,$(CC),$(ASAN_CFLAGS)))
 $(eval $(call lib_build,aarch64,$(A64_CC),$(CFLAGS),-static))
 
@@ -177,6 +182,7 @@ FIBERSTAT_SRCS := $(addprefix tools/fiberstat/,fiberstat.c netlink.c parse.c out
 FIBERINFO_SRCS := tools/fiberinfo/fiberinfo.c $(addprefix tools/fiberstat/,netlink.c parse.c)
 FIBERINFO_LIBS := -lmnl
 FIBERSTAT_TESTS := $(B)/tests/fiberstat/parse_fuzz_test $(B)/tests/fiberstat/completion_test
+GDB_TARGETS := $(B)/tests/gdb/gdb_target $(B)/tests/gdb/gdb_target_static
 
 # link_rule OUTPUT, PREREQUISITES, EXTRA FLAGS, LIBS: one program from the
 # C sources among its prerequisites.  gcc -MMD writes one .d per program,
@@ -211,6 +217,14 @@ $(foreach t,$(RUNTIME_SELFTESTS),$(eval $(call link_rule,$(t), \
 $(foreach t,$(LIBFIBER_TESTS),$(eval $(call link_rule,$(t), \
 	libfiber/tests/$(notdir $(t)).c $(LIBFIBER_SO) $(KSELFTEST_H),$(TEST_CPPFLAGS), \
 	-L$(B)/libfiber -Wl$(comma)-rpath$(comma)$(CURDIR)/$(B)/libfiber -lfiber -lm)))
+# The program libfiber/tests/gdb/gdb_test.sh debugs, twice: on
+# libfiber.so like the tests, and linked statically, where the gdb script
+# must find libfiber's symbols in the program itself.
+$(eval $(call link_rule,$(B)/tests/gdb/gdb_target, \
+	libfiber/tests/gdb/gdb_target.c $(LIBFIBER_SO),, \
+	-L$(B)/libfiber -Wl$(comma)-rpath$(comma)$(CURDIR)/$(B)/libfiber -lfiber))
+$(eval $(call link_rule,$(B)/tests/gdb/gdb_target_static, \
+	libfiber/tests/gdb/gdb_target.c $(LIBFIBER_A),,$(LIBFIBER_A) -lpthread))
 
 # fiberstat's parser under a fuzzer, with ASan+UBSan.
 $(B)/tests/fiberstat/parse_fuzz_test: tools/fiberstat/fuzz_parse.c tools/fiberstat/parse.c \
@@ -283,7 +297,8 @@ endif
 libfiber: $(LIBFIBER_A) $(LIBFIBER_SO) $(LIBFIBER_PC)
 tools: $(TOOLS)
 examples: $(EXAMPLES)
-selftests: $(SELFTESTS) $(SELFTEST_SCRIPTS) $(LIBFIBER_TESTS) $(FIBERSTAT_TESTS)
+selftests: $(SELFTESTS) $(SELFTEST_SCRIPTS) $(LIBFIBER_TESTS) $(FIBERSTAT_TESTS) \
+	$(GDB_TARGETS)
 vm-programs: $(VM_PROGRAMS)
 
 # All of user space again, built by clang into build/clang, so that both
@@ -297,6 +312,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
@@ -333,6 +349,8 @@ install-dev: $(LIBFIBER_A) $(LIBFIBER_PC)
 	$(INSTALL) -m 0644 libfiber/include/fiber.h $(DESTDIR)$(INCLUDEDIR)/
 	$(INSTALL) -m 0644 uapi/linux/fiber.h $(DESTDIR)$(INCLUDEDIR)/fiber/linux/
 	$(INSTALL) -m 0644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/
+	$(INSTALL) -D -m 0644 $(LIBFIBER_GDB_SCRIPT) \
+		$(DESTDIR)$(DATADIR)/libfiber/libfiber-gdb.py
 
 install-tools: $(TOOLS)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man4 $(DESTDIR)$(MANDIR)/man8
@@ -377,8 +395,10 @@ uninstall:
 		$(addprefix $(DESTDIR)$(MANDIR)/man4/,$(notdir $(MAN4))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
 		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS))) \
-		$(DESTDIR)$(BASHCOMPDIR)/fiberstat
+		$(DESTDIR)$(BASHCOMPDIR)/fiberstat \
+		$(DESTDIR)$(DATADIR)/libfiber/libfiber-gdb.py
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/fiber/linux $(DESTDIR)$(INCLUDEDIR)/fiber 2>/dev/null
+	-rmdir $(DESTDIR)$(DATADIR)/libfiber 2>/dev/null
 	rm -rf $(DESTDIR)$(DKMSDIR)
 ifneq ($(KRELEASE),)
 	rm -f $(DESTDIR)/lib/modules/$(KRELEASE)/updates/fiber.ko

@@ -25,6 +25,7 @@ PACKAGES=(
 	sparse			# make C=2 on the module
 	libmnl-dev		# the netlink tools
 	valgrind		# make check-valgrind
+	gdb			# libfiber's gdb script, tested live and on a core
 	groff-base man-db	# checking the man pages
 	pkg-config		# building against the installed libfiber
 	debhelper dh-dkms dkms lintian fakeroot # the Debian packages, DKMS

@@ -55,12 +55,13 @@ missing=
 for f in lib/libfiber.so.$version lib/libfiber.so.0 lib/libfiber.so lib/libfiber.a \
 	lib/pkgconfig/libfiber.pc include/fiber.h include/fiber/linux/fiber.h \
 	share/man/man3/fiber_go.3 share/man/man3/fiber_chan_send.3 \
-	share/man/man8/fiberstat.8 bin/fiberstat bin/fiberinfo; do
+	share/man/man8/fiberstat.8 share/libfiber/libfiber-gdb.py \
+	bin/fiberstat bin/fiberinfo; do
 	[ -e "$dest$prefix/$f" ] || missing="$missing $f"
 done
 echo "missing:$missing" > "$tmp/log"
 [ -z "$missing" ]
-result $? "the library, its links, headers, .pc, man pages and tools are installed"
+result $? "the library, its links, headers, .pc, man pages, gdb script and tools are installed"
 
 [ "$(readlink "$dest$prefix/lib/libfiber.so.0")" = "libfiber.so.$version" ] &&
 	[ "$(readlink "$dest$prefix/lib/libfiber.so")" = libfiber.so.0 ] &&
