@@ -319,9 +319,12 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 DKMSDIR ?= /usr/src/fiber-$(VERSION)
 INSTALL ?= install
 MAN3 := $(wildcard docs/man/man3/*.3)
+MAN1 := $(wildcard docs/man/man1/*.1)
 MAN4 := $(wildcard docs/man/man4/*.4)
 MAN8 := $(wildcard docs/man/man8/*.8)
 COMPLETION := tools/fiberstat/fiberstat.bash-completion
+# Scripts installed as they are (Python 3 and Pillow at run time).
+TOOL_SCRIPTS := tools/fibertrace/fiber-trace-png
 
 # The .pc names the folders the library is installed in, so it is made
 # again when they change.
@@ -353,8 +356,10 @@ install-dev: $(LIBFIBER_A) $(LIBFIBER_PC)
 		$(DESTDIR)$(DATADIR)/libfiber/libfiber-gdb.py
 
 install-tools: $(TOOLS)
-	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man4 $(DESTDIR)$(MANDIR)/man8
-	$(INSTALL) -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man4 \
+		$(DESTDIR)$(MANDIR)/man8
+	$(INSTALL) -m 0755 $(TOOLS) $(TOOL_SCRIPTS) $(DESTDIR)$(BINDIR)/
+	$(if $(MAN1),$(INSTALL) -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(MAN4),$(INSTALL) -m 0644 $(MAN4) $(DESTDIR)$(MANDIR)/man4/)
 	$(INSTALL) -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
 	$(if $(wildcard $(COMPLETION)),$(INSTALL) -D -m 0644 $(COMPLETION) \
@@ -392,9 +397,10 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/libfiber.a $(DESTDIR)$(PKGCONFIGDIR)/libfiber.pc \
 		$(DESTDIR)$(INCLUDEDIR)/fiber.h $(DESTDIR)$(INCLUDEDIR)/fiber/linux/fiber.h \
 		$(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man4/,$(notdir $(MAN4))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
-		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS))) \
+		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS) $(TOOL_SCRIPTS))) \
 		$(DESTDIR)$(BASHCOMPDIR)/fiberstat \
 		$(DESTDIR)$(DATADIR)/libfiber/libfiber-gdb.py
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/fiber/linux $(DESTDIR)$(INCLUDEDIR)/fiber 2>/dev/null

@@ -59,6 +59,7 @@ if [ "$host" = 1 ]; then
 	run_tap host-fiberinfo 120 "$FIBER_BUILD/bin/fiberinfo_test"
 	run_tap host-fiberstat 120 "$FIBER_BUILD/bin/fiberstat_test"
 	run_tap host-man-pages 120 "$FIBER_ROOT/testing/man-check.sh"
+	run_tap host-fibertrace 300 "$FIBER_ROOT/tools/fibertrace/render_test.sh"
 	run_tap host-libfiber-header 120 "$FIBER_ROOT/libfiber/tests/header/check.sh"
 	# libfiber's gdb script, live and on a core: 3 s idle.
 	run_tap host-gdb 300 "$FIBER_ROOT/libfiber/tests/gdb/gdb_test.sh"

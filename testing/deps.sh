@@ -33,6 +33,7 @@ PACKAGES=(
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user # libfiber on aarch64
 	golang-go		# make bench: the Go side of each benchmark
 	libboost-context-dev	# make bench: Boost.Context's raw switch
+	python3-pil		# fiber-trace-png draws traces with Pillow
 )
 
 # The kselftest harness and checkpatch ship in Debian 12 only inside the

@@ -56,7 +56,8 @@ for f in lib/libfiber.so.$version lib/libfiber.so.0 lib/libfiber.so lib/libfiber
 	lib/pkgconfig/libfiber.pc include/fiber.h include/fiber/linux/fiber.h \
 	share/man/man3/fiber_go.3 share/man/man3/fiber_chan_send.3 \
 	share/man/man8/fiberstat.8 share/libfiber/libfiber-gdb.py \
-	bin/fiberstat bin/fiberinfo; do
+	bin/fiberstat bin/fiberinfo \
+	share/man/man1/fiber-trace-png.1 bin/fiber-trace-png; do
 	[ -e "$dest$prefix/$f" ] || missing="$missing $f"
 done
 echo "missing:$missing" > "$tmp/log"

@@ -81,7 +81,7 @@ done
 # man -M on the source tree, as a user reads the pages before installing.
 rendered=("${links[@]}")
 for p in "${pages[@]}"; do
-	case $p in man4/* | man8/*) rendered+=("$p") ;; esac
+	case $p in man1/* | man4/* | man8/*) rendered+=("$p") ;; esac
 done
 if ! command -v man > /dev/null; then
 	for p in "${rendered[@]}"; do
