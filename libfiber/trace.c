@@ -66,6 +66,7 @@ struct trace_buf {
 	pid_t tid;
 	struct trace_chunk *_Atomic head;	/* set once, by the owner */
 	struct trace_chunk *cur;
+	_Atomic uint64_t gen;		/* the trace its entries belong to */
 };
 
 _Atomic bool fiber_tracing;
@@ -124,6 +125,7 @@ static struct trace_buf *buf_mine(void)
 			atomic_store_explicit(&c->n, 0, memory_order_relaxed);
 		b->cur = b->head;
 		trace_mine_gen = gen;
+		atomic_store(&b->gen, gen);
 	}
 	return b;
 }
@@ -191,6 +193,7 @@ enum { PID_P = 1, PID_M = 2, PID_OTHER = 3 };
 struct trace_writer {
 	FILE *f;
 	bool first;
+	bool other;		/* wrote to the other threads' track */
 	uint64_t flows;
 };
 
@@ -263,6 +266,7 @@ static void w_slice(struct trace_writer *w, int pid, int tid, int64_t from,
 static void w_instant(struct trace_writer *w, int pid, int tid, int64_t ts,
 		      const char *cat, const char *name, const char *args)
 {
+	w->other |= pid == PID_OTHER;
 	w_sep(w);
 	fprintf(w->f, "{\"ph\":\"i\",\"s\":\"t\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"cat\":\"%s\",\"name\":\"%s\",\"args\":{%s}}",
 		pid, tid, us(ts), cat, name, args);
@@ -321,16 +325,18 @@ static long trace_gather(struct trace_entry **out)
 	struct trace_buf *b;
 	struct trace_chunk *c;
 	struct trace_entry *all;
+	uint64_t gen = atomic_load(&trace_gen);
 	long n = 0, k = 0;
 
+	/* A thread that recorded nothing since the start holds an old trace. */
 	for (b = atomic_load(&trace_bufs); b; b = b->next)
-		for (c = b->head; c; c = c->next)
+		for (c = b->head; c && atomic_load(&b->gen) == gen; c = c->next)
 			n += atomic_load_explicit(&c->n, memory_order_acquire);
 	all = malloc((size_t)(n ? n : 1) * sizeof(*all));
 	if (!all)
 		return -1;
 	for (b = atomic_load(&trace_bufs); b; b = b->next) {
-		for (c = b->head; c; c = c->next) {
+		for (c = b->head; c && atomic_load(&b->gen) == gen; c = c->next) {
 			uint32_t cn = atomic_load_explicit(&c->n, memory_order_acquire);
 
 			if (k + cn > n)
@@ -433,7 +439,6 @@ static int trace_write(FILE *f, const struct trace_entry *e, long n)
 	size_t nready = 0, capready = 0, j;
 	int64_t end = n ? e[n - 1].ts : trace_start_ns;
 	struct track_m *tm = NULL;
-	bool other_seen = false;
 	char name[64], args[128];
 	int nm = 0, k, ret = -ENOMEM;
 	long i;
@@ -472,8 +477,6 @@ static int trace_write(FILE *f, const struct trace_entry *e, long n)
 			p_seen[p] = true;
 		if (me)
 			me->seen = true;
-		else
-			other_seen = true;
 		switch (x->kind) {
 		case TRACE_CREATE:
 			if (p < 0)
@@ -514,11 +517,10 @@ static int trace_write(FILE *f, const struct trace_entry *e, long n)
 		case TRACE_STEAL:
 		case TRACE_TIMERS:
 		case TRACE_NETPOLL:
-			if (p < 0)
-				break;
+			/* On the P's track; sysmon's, or an idle M's, on theirs. */
 			snprintf(args, sizeof(args), "\"%s\":%d",
 				 x->kind == TRACE_STEAL ? "from" : "n", a);
-			w_instant(&w, PID_P, p, x->ts, "sched",
+			w_instant(&w, p >= 0 ? PID_P : mpid, p >= 0 ? p : mtid, x->ts, "sched",
 				  x->kind == TRACE_STEAL ? "steal" :
 				  x->kind == TRACE_TIMERS ? "timers" : "netpoll", args);
 			break;
@@ -642,7 +644,7 @@ static int trace_write(FILE *f, const struct trace_entry *e, long n)
 	w_meta(&w, PID_M, -1, "process_name", "Ms (threads)");
 	w_sort(&w, PID_M, 2);
 	name_ms(&w, tm, nm);
-	if (other_seen) {
+	if (w.other) {
 		w_meta(&w, PID_OTHER, -1, "process_name", "runtime threads");
 		w_sort(&w, PID_OTHER, 3);
 		w_meta(&w, PID_OTHER, 0, "thread_name", "sysmon and others");

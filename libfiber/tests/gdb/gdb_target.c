@@ -87,7 +87,7 @@ static int count_waiting(const char *dump, const char *reason)
 	const char *p = dump;
 	int n = 0;
 
-	snprintf(pat, sizeof(pat), "[waiting, %s]", reason);
+	snprintf(pat, sizeof(pat), "[waiting, %s, ", reason);
 	while ((p = strstr(p, pat))) {
 		n++;
 		p += strlen(pat);

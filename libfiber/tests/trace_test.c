@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: MIT
+/*
+ * fiber_trace_start() / fiber_trace_stop() and FIBER_TRACE: the errors
+ * of each call, and a trace of a known program holding what happened in
+ * it: a slice per fiber run that ends with the wait reason, arrows from
+ * each fiber to those it readied, timers, a stop-the-world, the tracks'
+ * names.  A second trace holds nothing of the first.  Where python3 is
+ * installed the file is also parsed as JSON and its arrows are checked
+ * to pair up.  fiber.ko's events in a trace are checked in the VM
+ * (selftests/runtime_trace_test.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness_ext.h"
+#include "runtime_helpers.h"
+
+static char path[64], path2[64];
+
+static char *slurp(const char *file)
+{
+	static char buf[1 << 22];
+	ssize_t n;
+	int fd = open(file, O_RDONLY);
+
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return NULL;
+	buf[n] = 0;
+	return buf;
+}
+
+static int count(const char *s, const char *what)
+{
+	int n = 0;
+
+	while ((s = strstr(s, what))) {
+		n++;
+		s += strlen(what);
+	}
+	return n;
+}
+
+static int main_errors(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	CHECK(fiber_trace_stop() == -ENOENT);
+	CHECK(fiber_trace_start(NULL) == -EINVAL);
+	CHECK(fiber_trace_start("") == -EINVAL);
+	CHECK(fiber_trace_start("/nonexistent/dir/trace.json") == -ENOENT);
+	CHECK(fiber_trace_start(path) == 0);
+	CHECK(fiber_trace_start(path) == -EBUSY);
+	CHECK(fiber_trace_stop() == 0);
+	CHECK(fiber_trace_stop() == -ENOENT);
+	return 0;
+}
+
+TEST(errors)
+{
+	strcpy(path, "/tmp/fiber-trace-XXXXXX");
+	ASSERT_LE(0, close(mkstemp(path)));
+	EXPECT_CLEAN_RUN(main_errors);
+	unlink(path);
+}
+
+static fiber_chan_t *ping, *pong;
+
+static void ponger(void *arg)
+{
+	long v;
+
+	(void)arg;
+	while (fiber_chan_recv(ping, &v) == 1 && v >= 0)
+		if (fiber_chan_send(pong, &v))
+			return;
+}
+
+/* 50 ping-pongs, a sleep, a GOMAXPROCS change, then the trace. */
+static int main_traced(int argc, char **argv)
+{
+	long i, v;
+
+	(void)argc, (void)argv;
+	CHECK(fiber_trace_start(path) == 0);
+	ping = fiber_chan_new(sizeof(long), 0);
+	pong = fiber_chan_new(sizeof(long), 0);
+	CHECK(ping && pong);
+	CHECK(fiber_go(ponger, NULL) == 0);
+	for (i = 0; i < 50; i++) {
+		CHECK(fiber_chan_send(ping, &i) == 0);
+		CHECK(fiber_chan_recv(pong, &v) == 1 && v == i);
+	}
+	v = -1;
+	CHECK(fiber_chan_send(ping, &v) == 0);
+	fiber_sleep(2000000);
+	CHECK(fiber_maxprocs(1) >= 1);
+	CHECK(fiber_maxprocs(2) == 1);
+	CHECK(fiber_trace_stop() == 0);
+	/* A second trace: only yields, none of the first's events. */
+	CHECK(fiber_trace_start(path2) == 0);
+	fiber_yield();
+	CHECK(fiber_trace_stop() == 0);
+	return 0;
+}
+
+TEST(a_trace_holds_what_the_program_did)
+{
+	char cmd[512];
+	char *t;
+
+	strcpy(path, "/tmp/fiber-trace-XXXXXX");
+	strcpy(path2, "/tmp/fiber-trace2-XXXXXX");
+	ASSERT_LE(0, close(mkstemp(path)));
+	ASSERT_LE(0, close(mkstemp(path2)));
+	EXPECT_CLEAN_RUN(main_traced);
+	t = slurp(path);
+	ASSERT_TRUE(t);
+	EXPECT_EQ(0, strncmp(t, "{\"displayTimeUnit\":\"ns\"", 23));
+	EXPECT_TRUE(strstr(t, "\"dropped\":0}"));
+	/* Each side parks in its unbuffered send until the other takes it. */
+	EXPECT_LE(50, count(t, "\"end\":\"park\",\"reason\":\"chan send\"")) TH_LOG("%.2000s", t);
+	EXPECT_LE(1, count(t, "\"reason\":\"sleep\""));
+	EXPECT_LE(1, count(t, "\"name\":\"timers\""));
+	EXPECT_EQ(2, count(t, "\"name\":\"stop the world\""));
+	EXPECT_LE(1, count(t, "\"name\":\"create\""));
+	EXPECT_LE(50, count(t, "\"ph\":\"s\""));
+	EXPECT_EQ(count(t, "\"ph\":\"s\""), count(t, "\"ph\":\"f\""));
+	EXPECT_TRUE(strstr(t, "\"name\":\"thread_name\",\"args\":{\"name\":\"P0\"}"));
+	EXPECT_TRUE(strstr(t, "\"args\":{\"name\":\"M0 tid "));
+	EXPECT_TRUE(strstr(t, "\"cat\":\"m\",\"name\":\"P0\""));
+	if (system("command -v python3 >/dev/null 2>&1") == 0) {
+		/* Valid JSON; every arrow's start has its end; no negative span. */
+		snprintf(cmd, sizeof(cmd),
+			 "python3 -c 'import json,sys\n"
+			 "e=json.load(open(sys.argv[1]))[\"traceEvents\"]\n"
+			 "s=sorted(x[\"id\"] for x in e if x[\"ph\"]==\"s\")\n"
+			 "f=sorted(x[\"id\"] for x in e if x[\"ph\"]==\"f\")\n"
+			 "assert s==f and len(set(s))==len(s), \"arrows\"\n"
+			 "assert all(x[\"dur\"]>=0 for x in e if x[\"ph\"]==\"X\"), \"dur\"\n"
+			 "' %s", path);
+		EXPECT_EQ(0, system(cmd));
+	}
+	t = slurp(path2);
+	ASSERT_TRUE(t);
+	EXPECT_EQ(0, count(t, "\"name\":\"create\"")) TH_LOG("%s", t);
+	EXPECT_EQ(0, count(t, "chan send")) TH_LOG("%s", t);
+	EXPECT_LE(1, count(t, "\"end\":\"yield\"")) TH_LOG("%s", t);
+	if (!getenv("FIBER_TEST_KEEP")) {
+		unlink(path);
+		unlink(path2);
+	}
+}
+
+static int main_env(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	fiber_sleep(1000000);
+	return 0;	/* exit() writes the trace */
+}
+
+TEST(fiber_trace_env_writes_at_exit)
+{
+	char err[1024];
+	struct stat st;
+	char *t;
+
+	strcpy(path, "/tmp/fiber-trace-XXXXXX");
+	ASSERT_LE(0, close(mkstemp(path)));
+	setenv("FIBER_TRACE", path, 1);
+	EXPECT_TRUE(exited_with(run_fiber_main_err(main_env, err, sizeof(err)), 0)) TH_LOG("%s", err);
+	t = slurp(path);
+	ASSERT_TRUE(t);
+	EXPECT_TRUE(strstr(t, "\"reason\":\"sleep\"")) TH_LOG("%s", t);
+	EXPECT_EQ(0, stat(path, &st));
+	unlink(path);
+	/* A path that cannot be written stops fiber_main, with the reason. */
+	setenv("FIBER_TRACE", "/nonexistent/dir/trace.json", 1);
+	EXPECT_TRUE(exited_with(run_fiber_main_err(main_env, err, sizeof(err)), 99));
+	EXPECT_TRUE(strstr(err, "libfiber: FIBER_TRACE=/nonexistent/dir/trace.json: No such file or directory"))
+		TH_LOG("%s", err);
+	unsetenv("FIBER_TRACE");
+}
+
+TEST_HARNESS_MAIN
