@@ -26,6 +26,7 @@ PACKAGES=(
 	libmnl-dev		# the netlink tools
 	valgrind		# make check-valgrind
 	gdb			# libfiber's gdb script, tested live and on a core
+	systemtap-sdt-dev	# sys/sdt.h: libfiber's USDT probes
 	groff-base man-db	# checking the man pages
 	pkg-config		# building against the installed libfiber
 	debhelper dh-dkms dkms lintian fakeroot # the Debian packages, DKMS
