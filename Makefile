@@ -125,6 +125,9 @@ $(foreach d,libfiber/static libfiber/shared asan/libfiber aarch64/libfiber, \
 	$(eval $(B)/$(d)/gdb_autoload.S.o: $(LIBFIBER_GDB_SCRIPT)))
 $(eval $(call lib_build,asan,$(CC),$(ASAN_CFLAGS)))
 $(eval $(call lib_build,aarch64,$(A64_CC),$(CFLAGS),-static))
+# The library with its USDT probes compiled out, for make bench to show
+# what the probes cost when nothing watches (nothing, or it is a bug).
+$(eval $(call lib_build,noprobes,$(CC),$(CFLAGS) -DFIBER_NO_PROBES))
 
 # The library itself: static objects and PIC ones.
 $(B)/libfiber/static/%.c.o: libfiber/%.c
@@ -174,6 +177,7 @@ LIBFIBER_TESTS := $(addprefix $(B)/tests/libfiber/,$(LIBFIBER_TEST_NAMES))
 BENCH_PROGRAMS := $(B)/bin/fiber-bench $(B)/bin/fiber-scaling
 # What the VM runs besides the selftests: the demo and benchmarks.
 VM_PROGRAMS := $(B)/bin/fiber-demo $(B)/bin/block-demo $(B)/bin/libfiber-demo \
+	$(B)/bin/trace-demo \
 	$(B)/bin/fiber-kbench $(B)/bin/fiber-bench $(B)/bin/vm-bench \
 	$(B)/bin/vm-bench-run $(B)/bin/observe-bench-run
 
@@ -199,8 +203,11 @@ $(eval $(call link_rule,$(B)/bin/fiberstat,$(FIBERSTAT_SRCS) $(wildcard tools/fi
 $(eval $(call link_rule,$(B)/bin/fiber-kbench,bench/kbench.c,-Iselftests,-lpthread))
 $(eval $(call link_rule,$(B)/bin/block-demo,demo/block-demo.c,-Iselftests,-lpthread))
 $(eval $(call link_rule,$(B)/bin/libfiber-demo,demo/libfiber-demo.c $(LIBFIBER_A),,$(LIBFIBER_A)))
+$(eval $(call link_rule,$(B)/bin/trace-demo,demo/trace-demo.c $(LIBFIBER_A),,$(LIBFIBER_A) -lpthread))
 $(eval $(call link_rule,$(B)/bin/vm-bench,bench/vm_bench.c $(LIBFIBER_A),,$(LIBFIBER_A)))
 $(eval $(call link_rule,$(B)/bin/fiber-bench,bench/fiber_bench.c $(LIBFIBER_A),,$(LIBFIBER_A)))
+$(eval $(call link_rule,$(B)/bin/fiber-bench-noprobes,bench/fiber_bench.c \
+	$(call lib_objects,$(B)/noprobes/libfiber),,$(call lib_objects,$(B)/noprobes/libfiber) -lpthread))
 $(eval $(call link_rule,$(B)/bin/fiber-scaling,bench/scaling_bench.c $(LIBFIBER_A),,$(LIBFIBER_A)))
 $(foreach e,$(EXAMPLES),$(eval $(call link_rule,$(e),libfiber/examples/$(notdir $(e)).c \
 	$(LIBFIBER_A),,$(LIBFIBER_A))))
@@ -477,7 +484,7 @@ bench-vm-after-deps: all selftests vm-programs
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-after-deps
-bench-after-deps: all $(B)/bin/fiber-bench $(B)/bin/boost-bench
+bench-after-deps: all $(B)/bin/fiber-bench $(B)/bin/fiber-bench-noprobes $(B)/bin/boost-bench
 	@bench/run-bench.sh
 
 bench-scaling: deps

@@ -47,6 +47,20 @@ for c in $copied; do
 		"$bin/fiber-bench" "$c" | tee -a "$tmp/libfiber"
 	done
 done
+# What watching costs: the library with its USDT probes compiled out
+# (so what a probe costs while nothing attaches), and with FIBER_TRACE
+# on (the trace goes to a file, deleted after each run).  Rows
+# CASE_noprobes and CASE_traced; the summary below the table compares.
+watched="yield_pingpong chan_pingpong spawn_exit skynet tcp_echo"
+log "what watching costs (probes compiled out; tracing on): $watched"
+for c in $watched; do
+	for _ in $(seq "$rounds"); do
+		"$bin/fiber-bench-noprobes" "$c" | sed "s/^$c /${c}_noprobes /" | tee -a "$tmp/libfiber"
+		FIBER_TRACE=$tmp/trace.json "$bin/fiber-bench" "$c" |
+			sed "s/^$c /${c}_traced /" | tee -a "$tmp/libfiber"
+		rm -f "$tmp/trace.json"
+	done
+done
 log "raw switch: libfiber's and Boost.Context's"
 for _ in $(seq "$rounds"); do
 	"$bin/boost-bench" | tee -a "$tmp/raw"
@@ -85,6 +99,8 @@ END {
 	for (i = 1; i <= n; i++) {
 		c = order[i]
 		goc = c; sub(/_copied$/, "", goc)
+		if (c ~ /_(noprobes|traced)$/)
+			goc = ""	/* compared with libfiber itself, below */
 		l = val("libfiber", c); g = val("go", goc); b = val("boost", c)
 		# the advantage of libfiber over Go: > 1 is better, for times
 		# (lower is better) and rates ("/s", higher is better) alike.
@@ -96,5 +112,20 @@ END {
 			c, unit[c], l, g, b, (i < n ? "," : "") > out
 	}
 	printf "]\n" > out
+	# The cost of each way of watching, against the plain library.
+	printf "\n%-16s %-14s %10s %10s %10s %8s %8s\n", "watching", "unit", "no probes",
+		"probes", "traced", "probes", "trace"
+	for (i = 1; i <= n; i++) {
+		c = order[i]
+		if (c !~ /_traced$/)
+			continue
+		base = c; sub(/_traced$/, "", base)
+		p = val("libfiber", base); q = val("libfiber", base "_noprobes"); t = val("libfiber", c)
+		if (p == "null" || q == "null" || t == "null" || p + 0 <= 0 || q + 0 <= 0)
+			continue
+		rate = unit[base] ~ /\/s$/
+		printf "%-16s %-14s %10s %10s %10s %+7.1f%% %+7.1f%%\n", base, unit[base], q, p, t,
+			100 * (rate ? q / p - 1 : p / q - 1), 100 * (rate ? p / t - 1 : t / p - 1)
+	}
 }' "$tmp/libfiber" "$tmp/go" "$tmp/raw"
 log "wrote $out"

@@ -38,151 +38,410 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "runtime.h"
 #include "trace.h"
 
-#define TRACE_CHUNK		4096		/* entries, 128 KiB */
-#define TRACE_MAX_BYTES		(256UL << 20)
+#define TRACE_CHUNK		2048		/* entries: 64 KiB */
+#define TRACE_MAX_CHUNKS	1024		/* 64 MiB of entries in flight */
+#define TRACE_FLUSH_NS		5000000LL	/* the flusher's period */
 
 struct trace_entry {
-	int64_t ts;		/* CLOCK_MONOTONIC ns */
+	int64_t ts;		/* clock ticks (trace_ticks), or ns if TRACE_NS */
 	uint8_t kind;		/* enum fiber_trace_kind */
-	uint8_t pad;
+	uint8_t flags;
 	int16_t p;		/* the recording M's P, -1 for none */
 	int32_t m;		/* the recording M, -1 for another thread */
 	uint64_t a, b;
 };
 
+#define TRACE_NS	1	/* flags: ts is CLOCK_MONOTONIC ns (fiber.ko's) */
+
 struct trace_chunk {
-	_Atomic(struct trace_chunk *) next;	/* set once, by the owner */
-	_Atomic uint32_t n;
+	struct trace_chunk *next;	/* on the free or the full list */
+	uint64_t gen;			/* the trace it is filled for */
+	_Atomic uint32_t n;		/* entries written, published */
 	struct trace_entry e[TRACE_CHUNK];
 };
 
 struct trace_buf {
 	struct trace_buf *next;		/* trace_bufs, never unlinked */
-	pid_t tid;
-	struct trace_chunk *_Atomic head;	/* set once, by the owner */
-	struct trace_chunk *cur;
-	_Atomic uint64_t gen;		/* the trace its entries belong to */
+	_Atomic(struct trace_chunk *) cur;	/* the one it fills */
 };
 
 _Atomic bool fiber_tracing;
 
 static struct trace_buf *_Atomic trace_bufs;
 static __thread struct trace_buf *trace_mine;
-static _Atomic unsigned long trace_bytes;	/* chunks in use */
+static __thread volatile bool trace_busy;	/* in trace_put() */
 static _Atomic uint64_t trace_dropped;
 static _Atomic uint64_t trace_gen;		/* bumped by each start */
-static __thread uint64_t trace_mine_gen;
+
+/*
+ * The chunk pool.  A thread whose chunk is full puts it on the full
+ * list and takes one from the free list, or maps a new one while fewer
+ * than TRACE_MAX_CHUNKS exist; beyond that it drops entries until the
+ * flusher catches up.  The flusher thread, every TRACE_FLUSH_NS while a
+ * trace runs, writes the full chunks to the entry file and frees them.
+ * So a trace's length is bounded by the disk, not by memory, and a
+ * recording thread writes to chunks already in memory: on machines where
+ * a first touch of a page costs 15 us, that is most of the cost.
+ */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct trace_chunk *pool_free, *pool_full;
+static int pool_chunks;
+
+/* One writer of the entry file at a time: the flusher, or stop. */
+static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t flush_cond = PTHREAD_COND_INITIALIZER;
+static int flush_fd = -1;		/* the entry file of the running trace */
+static uint64_t flush_gen;		/* its gen; 0: none runs */
+static int flush_err;			/* the first write error, -errno */
+static bool flusher_started;
 
 static pthread_mutex_t trace_mutex = PTHREAD_MUTEX_INITIALIZER;
 static char *trace_path;			/* NULL: not tracing */
-static int64_t trace_start_ns;
 static bool trace_atexit_done;
 
-static struct trace_chunk *chunk_new(void)
+/*
+ * The clock.  Entries are stamped with the CPU's own counter where it
+ * runs at a constant rate (x86's invariant TSC, aarch64's virtual
+ * counter), a third of the cost of a clock_gettime(); the writer turns
+ * ticks into CLOCK_MONOTONIC ns by the two readings of both taken at
+ * start and stop.  Elsewhere, ns directly.
+ */
+static bool trace_use_ticks;
+static int64_t trace_start_ns, trace_stop_ns;
+static uint64_t trace_start_ticks, trace_stop_ticks;
+
+static inline uint64_t trace_ticks(void)
+{
+#if defined(__x86_64__)
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+#elif defined(__aarch64__)
+	uint64_t v;
+
+	__asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(v) : : "memory");
+	return v;
+#else
+	return (uint64_t)fiber_nanotime();
+#endif
+}
+
+static bool ticks_constant(void)
+{
+#if defined(__x86_64__)
+	uint32_t a, b, c, d;
+
+	/* CPUID 0x80000007: EDX bit 8, the invariant TSC. */
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d)
+			 : "a"(0x80000000));
+	if (a < 0x80000007)
+		return false;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d)
+			 : "a"(0x80000007));
+	return d & (1u << 8);
+#elif defined(__aarch64__)
+	return true;	/* the architecture fixes its rate */
+#else
+	return false;
+#endif
+}
+
+static inline int64_t trace_now(void)
+{
+	return trace_use_ticks ? (int64_t)trace_ticks() : fiber_nanotime();
+}
+
+/* A stamp of the trace's clock as CLOCK_MONOTONIC ns. */
+static int64_t stamp_ns(const struct trace_entry *e)
+{
+	__int128 span;
+
+	if (!trace_use_ticks || (e->flags & TRACE_NS))
+		return e->ts;
+	span = trace_stop_ticks - trace_start_ticks;
+	if (span <= 0)
+		return trace_start_ns;
+	return trace_start_ns + (int64_t)((__int128)(e->ts - (int64_t)trace_start_ticks) *
+					  (trace_stop_ns - trace_start_ns) / span);
+}
+
+/*
+ * Buffers and chunks come from mmap, not malloc: entries are also
+ * recorded in signal handlers (the fallback's retake enters a system
+ * call section there), where malloc may not be called.
+ */
+static int entry_cmp(const void *x, const void *y);
+
+static void *trace_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* An empty chunk for trace @gen, and @full to the full list; or NULL. */
+static struct trace_chunk *chunk_swap(struct trace_chunk *full, uint64_t gen)
 {
 	struct trace_chunk *c;
 
-	if (atomic_fetch_add(&trace_bytes, sizeof(*c)) + sizeof(*c) > TRACE_MAX_BYTES) {
-		atomic_fetch_sub(&trace_bytes, sizeof(*c));
-		return NULL;
+	pthread_mutex_lock(&pool_lock);
+	if (full) {
+		full->next = pool_full;
+		pool_full = full;
 	}
-	c = malloc(sizeof(*c));
-	if (!c) {
-		atomic_fetch_sub(&trace_bytes, sizeof(*c));
-		return NULL;
+	c = pool_free;
+	if (c)
+		pool_free = c->next;
+	else if (pool_chunks < TRACE_MAX_CHUNKS && (c = trace_alloc(sizeof(*c))))
+		pool_chunks++;
+	pthread_mutex_unlock(&pool_lock);
+	if (c) {
+		c->next = NULL;
+		c->gen = gen;
+		atomic_store_explicit(&c->n, 0, memory_order_relaxed);
 	}
-	c->next = NULL;
-	atomic_store_explicit(&c->n, 0, memory_order_relaxed);
 	return c;
 }
 
-/* The calling thread's buffer, emptied if it still holds an old trace. */
+/* The calling thread's buffer. */
 static struct trace_buf *buf_mine(void)
 {
 	struct trace_buf *b = trace_mine, *head;
-	uint64_t gen = atomic_load(&trace_gen);
-	struct trace_chunk *c;
 
-	if (!b) {
-		b = calloc(1, sizeof(*b));
-		if (!b)
-			return NULL;
-		b->tid = gettid();
-		head = atomic_load(&trace_bufs);
-		do {
-			b->next = head;
-		} while (!atomic_compare_exchange_weak(&trace_bufs, &head, b));
-		trace_mine = b;
-	}
-	if (trace_mine_gen != gen) {
-		/* fiber_trace_start() let the old entries go. */
-		for (c = b->head; c; c = c->next)
-			atomic_store_explicit(&c->n, 0, memory_order_relaxed);
-		b->cur = b->head;
-		trace_mine_gen = gen;
-		atomic_store(&b->gen, gen);
-	}
+	if (b)
+		return b;
+	b = trace_alloc(sizeof(*b));
+	if (!b)
+		return NULL;
+	head = atomic_load(&trace_bufs);
+	do {
+		b->next = head;
+	} while (!atomic_compare_exchange_weak(&trace_bufs, &head, b));
+	trace_mine = b;
 	return b;
 }
 
-static void trace_put(enum fiber_trace_kind kind, int64_t ts, int m, int p,
-		      uint64_t a, uint64_t b)
+/*
+ * Append an entry to the calling thread's chunk.  A signal handler that
+ * records while the thread it interrupted is in here drops its entry
+ * (trace_busy), so that neither overwrites the other, and no lock is
+ * taken twice.
+ */
+static void trace_put(enum fiber_trace_kind kind, int64_t ts, uint8_t flags,
+		      int m, int p, uint64_t a, uint64_t b)
 {
-	struct trace_buf *buf = buf_mine();
+	uint64_t gen = atomic_load_explicit(&trace_gen, memory_order_relaxed);
+	struct trace_buf *buf;
 	struct trace_chunk *c;
 	struct trace_entry *e;
-	uint32_t n;
+	uint32_t n = 0;
 
-	if (!buf)
+	if (trace_busy)
 		goto drop;
-	c = buf->cur;
+	trace_busy = true;
+	atomic_signal_fence(memory_order_seq_cst);
+	buf = buf_mine();
+	if (!buf)
+		goto drop_busy;
+	c = atomic_load_explicit(&buf->cur, memory_order_relaxed);
+	if (c && c->gen != gen) {
+		/* Left from an earlier trace, which has been written. */
+		c->gen = gen;
+		atomic_store_explicit(&c->n, 0, memory_order_relaxed);
+	}
 	if (!c || (n = atomic_load_explicit(&c->n, memory_order_relaxed)) == TRACE_CHUNK) {
-		if (c && c->next) {
-			c = c->next;		/* kept from an earlier trace */
-		} else {
-			struct trace_chunk *fresh = chunk_new();
-
-			if (!fresh)
-				goto drop;
-			if (c)
-				c->next = fresh;
-			else
-				buf->head = fresh;
-			c = fresh;
-		}
-		buf->cur = c;
+		c = chunk_swap(c, gen);
+		atomic_store_explicit(&buf->cur, c, memory_order_release);
+		if (!c)
+			goto drop_busy;
 		n = 0;
 	}
 	e = &c->e[n];
 	e->ts = ts;
 	e->kind = (uint8_t)kind;
-	e->pad = 0;
+	e->flags = flags;
 	e->m = m;
 	e->p = (int16_t)p;
 	e->a = a;
 	e->b = b;
 	atomic_store_explicit(&c->n, n + 1, memory_order_release);
+	atomic_signal_fence(memory_order_seq_cst);
+	trace_busy = false;
 	return;
+drop_busy:
+	atomic_signal_fence(memory_order_seq_cst);
+	trace_busy = false;
 drop:
 	atomic_fetch_add_explicit(&trace_dropped, 1, memory_order_relaxed);
 }
 
-void trace_record_at(enum fiber_trace_kind kind, int64_t ts, uint64_t a,
+void trace_record_at(enum fiber_trace_kind kind, int64_t ns, uint64_t a,
 		     uint64_t b)
 {
 	struct fiber_m *m = this_m();
 
-	trace_put(kind, ts, m ? m->id : -1, m && m->p ? m->p->id : -1, a, b);
+	trace_put(kind, ns, TRACE_NS, m ? m->id : -1,
+		  m && m->p ? m->p->id : -1, a, b);
 }
 
 void trace_record(enum fiber_trace_kind kind, uint64_t a, uint64_t b)
 {
-	trace_record_at(kind, fiber_nanotime(), a, b);
+	struct fiber_m *m = this_m();
+
+	trace_put(kind, trace_now(), 0, m ? m->id : -1,
+		  m && m->p ? m->p->id : -1, a, b);
+}
+
+/* ---- the entry file ----------------------------------------------------- */
+
+/* Write @n entries of @e to the entry file.  flush_lock held. */
+static void flush_write(const struct trace_entry *e, uint32_t n)
+{
+	size_t left = (size_t)n * sizeof(*e);
+	const char *p = (const char *)e;
+	ssize_t w;
+
+	while (left && !flush_err) {
+		w = write(flush_fd, p, left);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			flush_err = w < 0 ? -errno : -EIO;
+			break;
+		}
+		p += w;
+		left -= (size_t)w;
+	}
+}
+
+/* Write the full chunks of the running trace and free them all. */
+static void flush_full(void)
+{
+	struct trace_chunk *list, *c, *last = NULL;
+
+	pthread_mutex_lock(&pool_lock);
+	list = pool_full;
+	pool_full = NULL;
+	pthread_mutex_unlock(&pool_lock);
+	for (c = list; c; c = c->next) {
+		/* A straggler's chunk of a trace already written: drop it. */
+		if (flush_gen && c->gen == flush_gen)
+			flush_write(c->e, atomic_load_explicit(&c->n, memory_order_acquire));
+		last = c;
+	}
+	if (!last)
+		return;
+	pthread_mutex_lock(&pool_lock);
+	last->next = pool_free;
+	pool_free = list;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+static void *flusher(void *arg)
+{
+	struct timespec ts;
+
+	(void)arg;
+	mark_runtime_thread();
+	pthread_mutex_lock(&flush_lock);
+	for (;;) {
+		if (!flush_gen) {
+			pthread_cond_wait(&flush_cond, &flush_lock);
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += TRACE_FLUSH_NS;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&flush_cond, &flush_lock, &ts);
+		flush_full();
+	}
+	return NULL;
+}
+
+/*
+ * The entry file: unnamed, next to @path where the filesystem allows,
+ * else in memory.  Return: its fd, or -errno.
+ */
+static int entry_file(const char *path)
+{
+	char *dir = strdup(path), *slash;
+	int fd;
+
+	if (!dir)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		slash[1] = 0;
+	else
+		*slash = 0;
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	free(dir);
+	if (fd < 0)
+		fd = memfd_create("fiber-trace", MFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * After a stop: every entry of the trace into the file, then the file
+ * mapped, stamps made ns, sorted.  Return: the entries (munmap them:
+ * *@len bytes), NULL with *@err for an error, or NULL and 0 entries.
+ */
+static struct trace_entry *trace_gather(long *count, size_t *len, int *err)
+{
+	uint64_t gen = flush_gen;
+	struct trace_entry *all;
+	struct trace_chunk *c;
+	struct trace_buf *b;
+	off_t size;
+	long i, n;
+
+	pthread_mutex_lock(&flush_lock);
+	flush_full();
+	for (b = atomic_load(&trace_bufs); b; b = b->next) {
+		c = atomic_load_explicit(&b->cur, memory_order_acquire);
+		if (c && c->gen == gen)
+			flush_write(c->e, atomic_load_explicit(&c->n, memory_order_acquire));
+	}
+	flush_gen = 0;
+	pthread_mutex_unlock(&flush_lock);
+	*count = 0;
+	*err = flush_err;
+	if (*err)
+		return NULL;
+	size = lseek(flush_fd, 0, SEEK_END);
+	if (size < 0) {
+		*err = -errno;
+		return NULL;
+	}
+	n = (long)(size / (off_t)sizeof(*all));
+	if (!n)
+		return NULL;
+	*len = (size_t)n * sizeof(*all);
+	all = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, flush_fd, 0);
+	if (all == MAP_FAILED) {
+		*err = -errno;
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		all[i].ts = stamp_ns(&all[i]);
+		all[i].flags |= TRACE_NS;
+	}
+	qsort(all, (size_t)n, sizeof(*all), entry_cmp);
+	*count = n;
+	return all;
 }
 
 /* ---- writing ------------------------------------------------------------ */
@@ -317,37 +576,6 @@ static int entry_cmp(const void *x, const void *y)
 	if (a->ts != b->ts)
 		return (a->ts > b->ts) - (a->ts < b->ts);
 	return entry_rank(a) - entry_rank(b);
-}
-
-/* Every entry of every buffer, in time order.  Return: how many, or -1. */
-static long trace_gather(struct trace_entry **out)
-{
-	struct trace_buf *b;
-	struct trace_chunk *c;
-	struct trace_entry *all;
-	uint64_t gen = atomic_load(&trace_gen);
-	long n = 0, k = 0;
-
-	/* A thread that recorded nothing since the start holds an old trace. */
-	for (b = atomic_load(&trace_bufs); b; b = b->next)
-		for (c = b->head; c && atomic_load(&b->gen) == gen; c = c->next)
-			n += atomic_load_explicit(&c->n, memory_order_acquire);
-	all = malloc((size_t)(n ? n : 1) * sizeof(*all));
-	if (!all)
-		return -1;
-	for (b = atomic_load(&trace_bufs); b; b = b->next) {
-		for (c = b->head; c && atomic_load(&b->gen) == gen; c = c->next) {
-			uint32_t cn = atomic_load_explicit(&c->n, memory_order_acquire);
-
-			if (k + cn > n)
-				cn = (uint32_t)(n - k);
-			memcpy(all + k, c->e, cn * sizeof(*all));
-			k += cn;
-		}
-	}
-	qsort(all, (size_t)k, sizeof(*all), entry_cmp);
-	*out = all;
-	return k;
 }
 
 static void close_p(struct trace_writer *w, struct track_p *tp, int p,
@@ -689,25 +917,23 @@ static void trace_running_now(void)
 		m = p ? p->m : NULL;
 		if (!m || atomic_load(&p->status) != P_RUNNING)
 			continue;
-		trace_put(TRACE_ACQUIREP, trace_start_ns, m->id, p->id,
-			  (uint64_t)p->id, (uint64_t)m->id);
+		trace_put(TRACE_ACQUIREP, trace_start_ns, TRACE_NS, m->id,
+			  p->id, (uint64_t)p->id, (uint64_t)m->id);
 		g = m->curg;
 		if (g)
-			trace_put(TRACE_START, trace_start_ns, m->id, p->id,
-				  g->id, (uint64_t)p->id);
+			trace_put(TRACE_START, trace_start_ns, TRACE_NS, m->id,
+				  p->id, g->id, (uint64_t)p->id);
 	}
 }
 
 /*
- * Start and stop take trace_mutex, and stop holds it while it reads the
- * buffers: a new trace empties them (buf_mine()), so it must not start
- * under a reader.  It is a pthread mutex, not a runtime lock: a stop
- * writes a file while holding it.
+ * Start and stop take trace_mutex; the entry file changes hands under
+ * flush_lock too, which the flusher holds while it writes.
  */
 int fiber_trace_start(const char *path)
 {
-	char *copy;
-	int fd, ret = 0;
+	char *copy = NULL;
+	int fd, efd = -1, ret;
 
 	if (!path || !*path)
 		return -EINVAL;
@@ -716,32 +942,55 @@ int fiber_trace_start(const char *path)
 	if (fd < 0)
 		return -errno;
 	close(fd);
+	pthread_mutex_lock(&trace_mutex);
+	ret = -EBUSY;
+	if (trace_path)
+		goto out;
+	ret = -ENOMEM;
 	copy = strdup(path);
 	if (!copy)
-		return -ENOMEM;
-	pthread_mutex_lock(&trace_mutex);
-	if (trace_path) {
-		ret = -EBUSY;
 		goto out;
+	efd = entry_file(path);
+	if (efd < 0) {
+		ret = efd;
+		goto out;
+	}
+	if (!flusher_started) {
+		ret = thread_start_detached(flusher, NULL);
+		if (ret)
+			goto out;
+		flusher_started = true;
 	}
 	trace_path = copy;
 	copy = NULL;
 	atomic_store(&trace_dropped, 0);
-	atomic_fetch_add(&trace_gen, 1);
+	trace_use_ticks = ticks_constant();
 	trace_start_ns = fiber_nanotime();
+	trace_start_ticks = trace_ticks();
+	pthread_mutex_lock(&flush_lock);
+	flush_fd = efd;
+	efd = -1;
+	flush_err = 0;
+	flush_gen = atomic_fetch_add(&trace_gen, 1) + 1;
+	pthread_cond_signal(&flush_cond);
+	pthread_mutex_unlock(&flush_lock);
 	atomic_store(&fiber_tracing, true);
 	trace_running_now();
 	if (!trace_atexit_done)
 		trace_atexit_done = !atexit(trace_atexit);
+	ret = 0;
 out:
 	pthread_mutex_unlock(&trace_mutex);
+	if (efd >= 0)
+		close(efd);
 	free(copy);
 	return ret;
 }
 
 int fiber_trace_stop(void)
 {
-	struct trace_entry *all = NULL;
+	struct trace_entry *all;
+	size_t len = 0;
 	int ret = -ENOENT;
 	FILE *f;
 	long n;
@@ -750,31 +999,36 @@ int fiber_trace_stop(void)
 	if (!trace_path)
 		goto out;
 	atomic_store(&fiber_tracing, false);
-	ret = -ENOMEM;
-	n = trace_gather(&all);
-	if (n < 0)
-		goto out_path;
+	trace_stop_ticks = trace_ticks();
+	trace_stop_ns = fiber_nanotime();
+	all = trace_gather(&n, &len, &ret);
+	if (ret)
+		goto out_file;
 	f = fopen(trace_path, "we");
 	if (!f) {
 		ret = -errno;
-		goto out_path;
+	} else {
+		ret = trace_write(f, all, n);
+		if (fclose(f) && !ret)
+			ret = -errno;
 	}
-	ret = trace_write(f, all, n);
-	if (fclose(f) && !ret)
-		ret = -errno;
-out_path:
+	if (all)
+		munmap(all, len);
+out_file:
+	close(flush_fd);
+	flush_fd = -1;
 	free(trace_path);
 	trace_path = NULL;
 out:
 	pthread_mutex_unlock(&trace_mutex);
-	free(all);
 	return ret;
 }
 
 /* FIBER_TRACE=file: start with the runtime, write at exit. */
 int trace_init(void)
 {
-	const char *path = getenv("FIBER_TRACE");
+	/* secure_getenv: a set-user-ID program must not write where we say. */
+	const char *path = secure_getenv("FIBER_TRACE");
 	int ret;
 
 	if (!path || !*path)
