@@ -221,8 +221,6 @@ $(foreach t,$(filter-out $(RUNTIME_SELFTESTS),$(SELFTESTS)),$(eval $(call link_r
 $(foreach t,$(RUNTIME_SELFTESTS),$(eval $(call link_rule,$(t), \
 	selftests/$(notdir $(t)).c $(LIBFIBER_A) $(KSELFTEST_H), \
 	$(TEST_CPPFLAGS) -Ilibfiber/tests,$(LIBFIBER_A) -lpthread -lm)))
-# dump_test checks that a dump names the functions fibers parked in.
-$(B)/tests/libfiber/dump_test: LDFLAGS += -rdynamic
 $(foreach t,$(LIBFIBER_TESTS),$(eval $(call link_rule,$(t), \
 	libfiber/tests/$(notdir $(t)).c $(LIBFIBER_SO) $(KSELFTEST_H),$(TEST_CPPFLAGS), \
 	-L$(B)/libfiber -Wl$(comma)-rpath$(comma)$(CURDIR)/$(B)/libfiber -lfiber -lm)))

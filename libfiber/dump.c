@@ -19,42 +19,174 @@
  *
  * The unwinder is glibc's backtrace(), which reads the DWARF CFI every
  * object file carries (.eh_frame), so frame pointers are not needed.
- * Names come from dladdr(): exported symbols, else binary+offset, which
- * addr2line -e binary turns into a line.
+ * Names come from dladdr() for exported symbols, else from the object's
+ * own .symtab (below); each frame also shows binary+offset, which
+ * addr2line -e binary turns into a file and line.
  */
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime.h"
 
 #define DUMP_DEPTH	48
 
+/*
+ * Names dladdr() cannot give: functions that are not exported (a
+ * program's static functions, the library's own) are in the object's
+ * .symtab unless it was stripped.  Each object file is mapped and its
+ * symbol table found once, on the first dump that needs it, and kept.
+ */
+struct symfile {
+	struct symfile *next;
+	char *path;
+	const Elf64_Sym *syms;	/* NULL: no symbols (stripped, unreadable) */
+	size_t nsyms;
+	const char *strs;
+	size_t strsz;
+	bool absolute;		/* ET_EXEC: symbols hold addresses, not offsets */
+};
+
+static struct symfile *symfiles;
+static pthread_mutex_t symfiles_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void symfile_load(struct symfile *sf)
+{
+	const Elf64_Ehdr *eh;
+	const Elf64_Shdr *sh;
+	struct stat st;
+	void *map;
+	int fd, i;
+
+	fd = open(sf->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) || (size_t)st.st_size < sizeof(*eh)) {
+		close(fd);
+		return;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return;
+	eh = map;
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh->e_shentsize != sizeof(*sh) ||
+	    eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(*sh) > (uint64_t)st.st_size)
+		return;		/* kept mapped: it is looked at once */
+	sh = (const Elf64_Shdr *)((const char *)map + eh->e_shoff);
+	for (i = 0; i < eh->e_shnum; i++) {
+		const Elf64_Shdr *str;
+
+		if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum)
+			continue;
+		str = &sh[sh[i].sh_link];
+		if (sh[i].sh_offset + sh[i].sh_size > (uint64_t)st.st_size ||
+		    str->sh_offset + str->sh_size > (uint64_t)st.st_size)
+			return;
+		sf->syms = (const Elf64_Sym *)((const char *)map + sh[i].sh_offset);
+		sf->nsyms = sh[i].sh_size / sizeof(Elf64_Sym);
+		sf->strs = (const char *)map + str->sh_offset;
+		sf->strsz = str->sh_size;
+		sf->absolute = eh->e_type == ET_EXEC;
+		return;
+	}
+}
+
+static struct symfile *symfile_get(const char *path)
+{
+	struct symfile *sf;
+
+	pthread_mutex_lock(&symfiles_lock);
+	for (sf = symfiles; sf; sf = sf->next)
+		if (!strcmp(sf->path, path))
+			goto out;
+	sf = calloc(1, sizeof(*sf));
+	if (sf && !(sf->path = strdup(path))) {
+		free(sf);
+		sf = NULL;
+	}
+	if (sf) {
+		symfile_load(sf);
+		sf->next = symfiles;
+		symfiles = sf;
+	}
+out:
+	pthread_mutex_unlock(&symfiles_lock);
+	return sf;
+}
+
+/* The function of @path holding @addr (an offset, or an address). */
+static const char *symfile_find(const char *path, uintptr_t off, uintptr_t pc,
+				uintptr_t *start)
+{
+	struct symfile *sf = symfile_get(path);
+	const Elf64_Sym *best = NULL;
+	uintptr_t addr;
+	size_t i;
+
+	if (!sf || !sf->syms)
+		return NULL;
+	addr = sf->absolute ? pc : off;
+	for (i = 0; i < sf->nsyms; i++) {
+		const Elf64_Sym *y = &sf->syms[i];
+
+		if (ELF64_ST_TYPE(y->st_info) != STT_FUNC || !y->st_value ||
+		    y->st_name >= sf->strsz)
+			continue;
+		if (addr >= y->st_value && addr < y->st_value + (y->st_size ? y->st_size : 1)) {
+			best = y;
+			break;
+		}
+	}
+	if (!best)
+		return NULL;
+	*start = sf->absolute ? best->st_value : pc - (off - best->st_value);
+	return sf->strs + best->st_name;
+}
+
 bool fiber_describe_pc(void *pc, char *buf, size_t len)
 {
+	const char *name;
+	uintptr_t start;
 	Dl_info info;
 
 	if (!pc) {
 		snprintf(buf, len, "fiber_main");
 		return true;
 	}
-	/* A static program may know nothing of itself: then the address. */
+	/* A static program may know nothing of itself: its own symtab. */
 	if (!dladdr(pc, &info) || !info.dli_fname || !*info.dli_fname) {
-		snprintf(buf, len, "%p", pc);
-		return false;
+		name = symfile_find("/proc/self/exe", 0, (uintptr_t)pc, &start);
+		if (!name) {
+			snprintf(buf, len, "%p", pc);
+			return false;
+		}
+		snprintf(buf, len, "%s+0x%lx", name,
+			 (unsigned long)((uintptr_t)pc - start));
+		return true;
 	}
-	if (info.dli_sname)
-		snprintf(buf, len, "%s+0x%lx (%s+0x%lx)", info.dli_sname,
-			 (unsigned long)((char *)pc - (char *)info.dli_saddr),
-			 info.dli_fname,
+	name = info.dli_sname;
+	start = (uintptr_t)info.dli_saddr;
+	if (!name)
+		name = symfile_find(info.dli_fname,
+				    (uintptr_t)pc - (uintptr_t)info.dli_fbase,
+				    (uintptr_t)pc, &start);
+	if (name)
+		snprintf(buf, len, "%s+0x%lx (%s+0x%lx)", name,
+			 (unsigned long)((uintptr_t)pc - start), info.dli_fname,
 			 (unsigned long)((char *)pc - (char *)info.dli_fbase));
 	else
 		snprintf(buf, len, "%s+0x%lx", info.dli_fname,
