@@ -27,6 +27,7 @@ PACKAGES=(
 	valgrind		# make check-valgrind
 	gdb			# libfiber's gdb script, tested live and on a core
 	systemtap-sdt-dev	# sys/sdt.h: libfiber's USDT probes
+	bpftrace		# ... and the one-liner docs/debugging.md shows
 	groff-base man-db	# checking the man pages
 	pkg-config		# building against the installed libfiber
 	debhelper dh-dkms dkms lintian fakeroot # the Debian packages, DKMS

@@ -6,7 +6,9 @@
 # their arguments: `create` with the new fiber's id and its creator's,
 # `park` with the wait reason as a string.  Where sys/sdt.h was missing
 # the probes are compiled out: the aarch64 cross build (Debian has no
-# arm64 sys/sdt.h without the arm64 package) must carry no note.
+# arm64 sys/sdt.h without the arm64 package) must carry no note.  And
+# docs/debugging.md's bpftrace one-liner, run on demo/trace-demo.c,
+# counts its parks by wait reason (SKIP where bpftrace cannot run).
 # Prints TAP.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,7 +23,7 @@ probes=(create start park ready exit yield steal syscall_enter syscall_exit
 	handoff claim grant)
 
 echo "TAP version 13"
-echo "1..6"
+echo "1..7"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() {
@@ -70,7 +72,7 @@ fi
 
 if ! command -v gdb > /dev/null || [ ! -x "$prog" ] || [ -z "$(probe_names "$lib")" ]; then
 	for d in "gdb lists the probes" "create fires with the new fiber's id" \
-		"park fires with its wait reason"; do
+		"park fires with its wait reason" "bpftrace counts parks by reason"; do
 		skip "$d" "needs gdb, $prog and probes in libfiber.so"
 	done
 	exit 0
@@ -91,3 +93,22 @@ if grep -qx '@@create 1 0' "$tmp/gdb"; then ok "create fires with the new fiber'
 else not_ok "create fires with the new fiber's id" "$tmp/gdb"; fi
 if grep -qE '^@@park [a-zA-Z]' "$tmp/gdb"; then ok "park fires with its wait reason"
 else not_ok "park fires with its wait reason" "$tmp/gdb"; fi
+
+# docs/debugging.md's one-liner, on a program that parks in known ways:
+# trace-demo's ticker sleeps 10 times.
+demo=$build/bin/trace-demo
+if ! command -v bpftrace > /dev/null; then
+	skip "bpftrace counts parks by reason" "bpftrace is not installed"
+elif [ ! -x "$demo" ]; then
+	skip "bpftrace counts parks by reason" "no $demo (make vm-programs)"
+elif ! timeout 60 bpftrace -e 'BEGIN { exit(); }' > "$tmp/bpf0" 2>&1; then
+	skip "bpftrace counts parks by reason" "bpftrace cannot run here: $(grep -m1 -i error "$tmp/bpf0")"
+else
+	timeout 120 bpftrace -e "usdt:$demo:libfiber:park { @[str(arg1)] = count(); }" \
+		-c "$demo $tmp/trace.json" > "$tmp/bpf" 2>&1
+	if grep -qx '@\[sleep\]: 10' "$tmp/bpf" && grep -q '^@\[chan ' "$tmp/bpf"; then
+		ok "bpftrace counts parks by reason"
+	else
+		not_ok "bpftrace counts parks by reason" "$tmp/bpf"
+	fi
+fi
