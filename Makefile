@@ -232,6 +232,13 @@ $(eval $(call link_rule,$(B)/tests/gdb/gdb_target, \
 	-L$(B)/libfiber -Wl$(comma)-rpath$(comma)$(CURDIR)/$(B)/libfiber -lfiber))
 $(eval $(call link_rule,$(B)/tests/gdb/gdb_target_static, \
 	libfiber/tests/gdb/gdb_target.c $(LIBFIBER_A),,$(LIBFIBER_A) -lpthread))
+# The same for aarch64, debugged under qemu-aarch64's gdb stub.
+$(B)/aarch64/tests/gdb/gdb_target: libfiber/tests/gdb/gdb_target.c \
+		$(call lib_objects,$(B)/aarch64/libfiber)
+	@mkdir -p $(@D)
+	$(A64_CC) $(CFLAGS) $(WARN) $(FIBER_CPPFLAGS) $(DEPFLAGS) -static -o $@ $< \
+		$(call lib_objects,$(B)/aarch64/libfiber)
+aarch64: $(B)/aarch64/tests/gdb/gdb_target
 
 # fiberstat's parser under a fuzzer, with ASan+UBSan.
 $(B)/tests/fiberstat/parse_fuzz_test: tools/fiberstat/fuzz_parse.c tools/fiberstat/parse.c \

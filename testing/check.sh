@@ -63,6 +63,7 @@ if [ "$host" = 1 ]; then
 	run_tap host-libfiber-header 120 "$FIBER_ROOT/libfiber/tests/header/check.sh"
 	# libfiber's gdb script, live and on a core: 3 s idle.
 	run_tap host-gdb 300 "$FIBER_ROOT/libfiber/tests/gdb/gdb_test.sh"
+	run_tap host-gdb-aarch64 300 "$FIBER_ROOT/libfiber/tests/gdb/gdb_aarch64_test.sh"
 	run_tap host-probes 120 "$FIBER_ROOT/libfiber/tests/probes_test.sh"
 	run_tap host-install 300 "$FIBER_ROOT/testing/install-check.sh"
 	run_tap host-version 60 "$FIBER_ROOT/testing/version-check.sh"

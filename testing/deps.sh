@@ -26,6 +26,7 @@ PACKAGES=(
 	libmnl-dev		# the netlink tools
 	valgrind		# make check-valgrind
 	gdb			# libfiber's gdb script, tested live and on a core
+	gdb-multiarch		# ... and on aarch64, under qemu-aarch64's gdb stub
 	systemtap-sdt-dev	# sys/sdt.h: libfiber's USDT probes
 	bpftrace		# ... and the one-liner docs/debugging.md shows
 	groff-base man-db	# checking the man pages
