@@ -104,6 +104,7 @@ static bool flusher_started;
 static pthread_mutex_t trace_mutex = PTHREAD_MUTEX_INITIALIZER;
 static char *trace_path;			/* NULL: not tracing */
 static bool trace_atexit_done;
+static pid_t trace_pid;				/* the process that traces */
 
 /*
  * The clock.  Entries are stamped with the CPU's own counter where it
@@ -890,9 +891,31 @@ out:
 
 /* ---- starting and stopping ---------------------------------------------- */
 
+/*
+ * A child forked while a trace runs has none: it has no flusher, the
+ * locks may have been held by threads that did not follow it, and the
+ * trace file is its parent's.  Nothing here takes a lock.
+ */
+static void trace_atfork_child(void)
+{
+	atomic_store(&fiber_tracing, false);
+	trace_path = NULL;		/* its parent's copy: not ours to free */
+	flusher_started = false;
+	pthread_mutex_init(&trace_mutex, NULL);
+	pthread_mutex_init(&flush_lock, NULL);
+	pthread_mutex_init(&pool_lock, NULL);
+	pthread_cond_init(&flush_cond, NULL);
+	flush_gen = 0;
+	flush_fd = -1;		/* the parent's, still open: left to it */
+}
+
 static void trace_atexit(void)
 {
-	int ret = fiber_trace_stop();
+	int ret;
+
+	if (getpid() != trace_pid)
+		return;
+	ret = fiber_trace_stop();
 
 	if (ret && ret != -ENOENT)
 		fprintf(stderr, "libfiber: FIBER_TRACE: cannot write the trace: %s\n",
@@ -976,8 +999,10 @@ int fiber_trace_start(const char *path)
 	pthread_mutex_unlock(&flush_lock);
 	atomic_store(&fiber_tracing, true);
 	trace_running_now();
+	trace_pid = getpid();
 	if (!trace_atexit_done)
-		trace_atexit_done = !atexit(trace_atexit);
+		trace_atexit_done = !atexit(trace_atexit) &&
+				    !pthread_atfork(NULL, NULL, trace_atfork_child);
 	ret = 0;
 out:
 	pthread_mutex_unlock(&trace_mutex);

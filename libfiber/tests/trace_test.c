@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness_ext.h"
@@ -157,6 +158,40 @@ TEST(a_trace_holds_what_the_program_did)
 		unlink(path);
 		unlink(path2);
 	}
+}
+
+/* A child forked mid-trace has none, and its exit() leaves ours alone. */
+static int main_fork(int argc, char **argv)
+{
+	int status;
+	pid_t pid;
+
+	(void)argc, (void)argv;
+	CHECK(fiber_trace_start(path) == 0);
+	fiber_yield();
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		exit(fiber_trace_stop() == -ENOENT ? 0 : 1);	/* runs atexit */
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	fiber_yield();
+	CHECK(fiber_trace_stop() == 0);
+	return 0;
+}
+
+TEST(a_forked_child_has_no_trace)
+{
+	char *t;
+
+	strcpy(path, "/tmp/fiber-trace-XXXXXX");
+	ASSERT_LE(0, close(mkstemp(path)));
+	EXPECT_CLEAN_RUN(main_fork);
+	t = slurp(path);
+	ASSERT_TRUE(t);
+	EXPECT_EQ(0, strncmp(t, "{\"displayTimeUnit\":\"ns\"", 23));
+	EXPECT_LE(2, count(t, "\"end\":\"yield\"")) TH_LOG("%s", t);
+	unlink(path);
 }
 
 static int main_env(int argc, char **argv)
