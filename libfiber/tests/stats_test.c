@@ -181,11 +181,13 @@ TEST(dump_lists_every_live_fiber)
 	ASSERT_GT(n, 0);
 	out[n] = 0;
 	EXPECT_NE(NULL, strstr(out, "libfiber: 2 fibers, 1 procs\n")) TH_LOG("%s", out);
-	EXPECT_NE(NULL, strstr(out, "fiber 1 [running] locked to thread\n"))
+	EXPECT_NE(NULL, strstr(out, "fiber 1 [running], locked to thread, the caller:\n\t#0 "))
 		TH_LOG("%s", out);
 	EXPECT_NE(NULL, strstr(out, "\tcreated by fiber 0 at fiber_main\n"))
 		TH_LOG("%s", out);
-	EXPECT_NE(NULL, strstr(out, "fiber 2 [runnable]\n\tcreated by fiber 1 at "))
+	/* Made, never run: no frame yet; then the place that made it. */
+	EXPECT_NE(NULL, strstr(out, "fiber 2 [runnable]:\n\t(not started yet)\n"
+				    "\tcreated by fiber 1 at main_dump+0x"))
 		TH_LOG("%s", out);
 }
 
