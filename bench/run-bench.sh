@@ -95,19 +95,19 @@ FILENAME ~ /raw$/ {
 END {
 	order[++n] = "raw_switch"
 	printf "[\n" > out
-	printf "%-22s %-12s %12s %12s %12s %10s\n", "case", "unit", "libfiber", "go", "boost", "advantage"
+	printf "%-24s %-12s %12s %12s %12s %10s\n", "case", "unit", "libfiber", "go", "boost", "advantage"
 	for (i = 1; i <= n; i++) {
 		c = order[i]
 		goc = c; sub(/_copied$/, "", goc)
 		if (c ~ /_(noprobes|traced)$/)
-			goc = ""	/* compared with libfiber itself, below */
+			goc = ""	# compared with libfiber itself, below
 		l = val("libfiber", c); g = val("go", goc); b = val("boost", c)
 		# the advantage of libfiber over Go: > 1 is better, for times
 		# (lower is better) and rates ("/s", higher is better) alike.
 		ratio = "-"
 		if (l != "null" && g != "null" && l + 0 > 0 && g + 0 > 0)
 			ratio = sprintf("%.2f", unit[c] ~ /\/s$/ ? l / g : g / l)
-		printf "%-22s %-12s %12s %12s %12s %10s\n", c, unit[c], l, g, b, ratio
+		printf "%-24s %-12s %12s %12s %12s %10s\n", c, unit[c], l, g, b, ratio
 		printf "  {\"case\": \"%s\", \"unit\": \"%s\", \"libfiber\": %s, \"go\": %s, \"boost\": %s}%s\n",
 			c, unit[c], l, g, b, (i < n ? "," : "") > out
 	}

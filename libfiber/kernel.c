@@ -436,8 +436,8 @@ static struct fiber_p *kernel_claim(struct fiber_m *m,
 	fiber_probe(claim, bm->id, p->id);
 	if (trace_on()) {
 		/* fiber.ko stamped the block before it queued the event. */
-		trace_record_at(TRACE_BLOCK, (int64_t)kslot(ev->slot)->last_block_ns,
-				(uint64_t)bm->id, 0);
+		trace_record_ns(TRACE_BLOCK, (int64_t)kslot(ev->slot)->last_block_ns,
+				(uint64_t)bm->id);
 		trace_record(TRACE_CLAIM, (uint64_t)bm->id, (uint64_t)p->id);
 	}
 	return p;

@@ -44,12 +44,25 @@
 #include "runtime.h"
 #include "trace.h"
 
-#define TRACE_CHUNK		2048		/* entries: 64 KiB */
+#define TRACE_WORDS		8188		/* a chunk's words: 64 KiB in all */
 #define TRACE_MAX_CHUNKS	1024		/* 64 MiB of entries in flight */
 #define TRACE_FLUSH_NS		5000000LL	/* the flusher's period */
 
+/*
+ * An entry as the writer sorts and replays it.  In a chunk, and in the
+ * entry file, it is two or three 64-bit words:
+ *
+ *	w[0]	bits 0-31: ts - the chunk's base, 32-39: kind, 40-47: flags,
+ *		48-63: the P (-1 for none)
+ *	w[1]	a
+ *	w[2]	b, present only if TRACE_HAS_B (b is not 0)
+ *
+ * and the chunk's header holds the recording M and the base time.  A
+ * yield is two entries, 32 bytes: on machines where writing a new page
+ * costs microseconds, the bytes written are the cost of a trace.
+ */
 struct trace_entry {
-	int64_t ts;		/* clock ticks (trace_ticks), or ns if TRACE_NS */
+	int64_t ts;		/* clock ticks (trace_ticks), then ns */
 	uint8_t kind;		/* enum fiber_trace_kind */
 	uint8_t flags;
 	int16_t p;		/* the recording M's P, -1 for none */
@@ -57,13 +70,22 @@ struct trace_entry {
 	uint64_t a, b;
 };
 
-#define TRACE_NS	1	/* flags: ts is CLOCK_MONOTONIC ns (fiber.ko's) */
+#define TRACE_NS	1	/* ts is CLOCK_MONOTONIC ns: fiber.ko's, in b */
+#define TRACE_HAS_B	2	/* a third word holds b */
+
+/* What precedes a chunk's words in the entry file. */
+struct trace_chunk_head {
+	int32_t m;		/* the recording M, -1 for another thread */
+	uint32_t nwords;
+	int64_t base;		/* the time entries' ts are relative to */
+};
 
 struct trace_chunk {
 	struct trace_chunk *next;	/* on the free or the full list */
 	uint64_t gen;			/* the trace it is filled for */
-	_Atomic uint32_t n;		/* entries written, published */
-	struct trace_entry e[TRACE_CHUNK];
+	struct trace_chunk_head head;	/* m and base: set before any word */
+	_Atomic uint32_t n;		/* words written, published */
+	uint64_t w[TRACE_WORDS];
 };
 
 struct trace_buf {
@@ -164,7 +186,7 @@ static int64_t stamp_ns(const struct trace_entry *e)
 {
 	__int128 span;
 
-	if (!trace_use_ticks || (e->flags & TRACE_NS))
+	if (!trace_use_ticks)
 		return e->ts;
 	span = trace_stop_ticks - trace_start_ticks;
 	if (span <= 0)
@@ -234,16 +256,17 @@ static struct trace_buf *buf_mine(void)
  * Append an entry to the calling thread's chunk.  A signal handler that
  * records while the thread it interrupted is in here drops its entry
  * (trace_busy), so that neither overwrites the other, and no lock is
- * taken twice.
+ * taken twice.  A new chunk starts when the M changes, or the time is
+ * more than 32 bits past the chunk's base.
  */
 static void trace_put(enum fiber_trace_kind kind, int64_t ts, uint8_t flags,
 		      int m, int p, uint64_t a, uint64_t b)
 {
 	uint64_t gen = atomic_load_explicit(&trace_gen, memory_order_relaxed);
+	uint32_t need = b ? 3 : 2, n = 0;
 	struct trace_buf *buf;
 	struct trace_chunk *c;
-	struct trace_entry *e;
-	uint32_t n = 0;
+	uint64_t *w;
 
 	if (trace_busy)
 		goto drop;
@@ -258,22 +281,29 @@ static void trace_put(enum fiber_trace_kind kind, int64_t ts, uint8_t flags,
 		c->gen = gen;
 		atomic_store_explicit(&c->n, 0, memory_order_relaxed);
 	}
-	if (!c || (n = atomic_load_explicit(&c->n, memory_order_relaxed)) == TRACE_CHUNK) {
+	if (c)
+		n = atomic_load_explicit(&c->n, memory_order_relaxed);
+	if (!c || (n && (c->head.m != m || ts < c->head.base ||
+			 ts - c->head.base > (int64_t)UINT32_MAX)) ||
+	    n + need > TRACE_WORDS) {
 		c = chunk_swap(c, gen);
 		atomic_store_explicit(&buf->cur, c, memory_order_release);
 		if (!c)
 			goto drop_busy;
 		n = 0;
 	}
-	e = &c->e[n];
-	e->ts = ts;
-	e->kind = (uint8_t)kind;
-	e->flags = flags;
-	e->m = m;
-	e->p = (int16_t)p;
-	e->a = a;
-	e->b = b;
-	atomic_store_explicit(&c->n, n + 1, memory_order_release);
+	if (!n) {
+		c->head.m = m;
+		c->head.base = ts;
+	}
+	w = &c->w[n];
+	w[0] = (uint32_t)(ts - c->head.base) | (uint64_t)kind << 32 |
+	       (uint64_t)(flags | (b ? TRACE_HAS_B : 0)) << 40 |
+	       (uint64_t)(uint16_t)p << 48;
+	w[1] = a;
+	if (b)
+		w[2] = b;
+	atomic_store_explicit(&c->n, n + need, memory_order_release);
 	atomic_signal_fence(memory_order_seq_cst);
 	trace_busy = false;
 	return;
@@ -284,13 +314,13 @@ drop:
 	atomic_fetch_add_explicit(&trace_dropped, 1, memory_order_relaxed);
 }
 
-void trace_record_at(enum fiber_trace_kind kind, int64_t ns, uint64_t a,
-		     uint64_t b)
+/* An event at fiber.ko's time @ns (CLOCK_MONOTONIC), not at ours. */
+void trace_record_ns(enum fiber_trace_kind kind, int64_t ns, uint64_t a)
 {
 	struct fiber_m *m = this_m();
 
-	trace_put(kind, ns, TRACE_NS, m ? m->id : -1,
-		  m && m->p ? m->p->id : -1, a, b);
+	trace_put(kind, trace_now(), TRACE_NS, m ? m->id : -1,
+		  m && m->p ? m->p->id : -1, a, (uint64_t)ns);
 }
 
 void trace_record(enum fiber_trace_kind kind, uint64_t a, uint64_t b)
@@ -303,11 +333,10 @@ void trace_record(enum fiber_trace_kind kind, uint64_t a, uint64_t b)
 
 /* ---- the entry file ----------------------------------------------------- */
 
-/* Write @n entries of @e to the entry file.  flush_lock held. */
-static void flush_write(const struct trace_entry *e, uint32_t n)
+/* Write @len bytes at @p to the entry file.  flush_lock held. */
+static void flush_bytes(const void *buf, size_t left)
 {
-	size_t left = (size_t)n * sizeof(*e);
-	const char *p = (const char *)e;
+	const char *p = buf;
 	ssize_t w;
 
 	while (left && !flush_err) {
@@ -323,6 +352,18 @@ static void flush_write(const struct trace_entry *e, uint32_t n)
 	}
 }
 
+/* The words of chunk @c written so far, with its header. */
+static void flush_write(struct trace_chunk *c)
+{
+	struct trace_chunk_head h = c->head;
+
+	h.nwords = atomic_load_explicit(&c->n, memory_order_acquire);
+	if (!h.nwords)
+		return;
+	flush_bytes(&h, sizeof(h));
+	flush_bytes(c->w, h.nwords * sizeof(c->w[0]));
+}
+
 /* Write the full chunks of the running trace and free them all. */
 static void flush_full(void)
 {
@@ -335,7 +376,7 @@ static void flush_full(void)
 	for (c = list; c; c = c->next) {
 		/* A straggler's chunk of a trace already written: drop it. */
 		if (flush_gen && c->gen == flush_gen)
-			flush_write(c->e, atomic_load_explicit(&c->n, memory_order_acquire));
+			flush_write(c);
 		last = c;
 	}
 	if (!last)
@@ -396,8 +437,54 @@ static int entry_file(const char *path)
 }
 
 /*
+ * The entries of the entry file's chunks, into @out if not NULL, their
+ * times made CLOCK_MONOTONIC ns.  Return: how many.
+ */
+static long trace_decode(const char *file, size_t size, struct trace_entry *out)
+{
+	const struct trace_chunk_head *h;
+	const uint64_t *w, *end;
+	size_t off = 0;
+	long n = 0;
+
+	while (off + sizeof(*h) <= size) {
+		h = (const void *)(file + off);
+		w = (const uint64_t *)(h + 1);
+		off += sizeof(*h) + (size_t)h->nwords * sizeof(*w);
+		if (off > size)
+			break;		/* torn: a write failed half way */
+		for (end = w + h->nwords; w + 2 <= end; n++) {
+			struct trace_entry e = {
+				.ts = h->base + (int64_t)(uint32_t)w[0],
+				.kind = (uint8_t)(w[0] >> 32),
+				.flags = (uint8_t)(w[0] >> 40),
+				.p = (int16_t)(w[0] >> 48),
+				.m = h->m,
+				.a = w[1],
+			};
+
+			if (e.flags & TRACE_HAS_B) {
+				if (w + 3 > end)
+					break;
+				e.b = w[2];
+			}
+			w += e.flags & TRACE_HAS_B ? 3 : 2;
+			if (e.flags & TRACE_NS) {
+				e.ts = (int64_t)e.b;	/* fiber.ko's time */
+				e.b = 0;
+			} else {
+				e.ts = stamp_ns(&e);
+			}
+			if (out)
+				out[n] = e;
+		}
+	}
+	return n;
+}
+
+/*
  * After a stop: every entry of the trace into the file, then the file
- * mapped, stamps made ns, sorted.  Return: the entries (munmap them:
+ * mapped, decoded, sorted.  Return: the entries (munmap them:
  * *@len bytes), NULL with *@err for an error, or NULL and 0 entries.
  */
 static struct trace_entry *trace_gather(long *count, size_t *len, int *err)
@@ -406,15 +493,16 @@ static struct trace_entry *trace_gather(long *count, size_t *len, int *err)
 	struct trace_entry *all;
 	struct trace_chunk *c;
 	struct trace_buf *b;
+	void *file;
 	off_t size;
-	long i, n;
+	long n;
 
 	pthread_mutex_lock(&flush_lock);
 	flush_full();
 	for (b = atomic_load(&trace_bufs); b; b = b->next) {
 		c = atomic_load_explicit(&b->cur, memory_order_acquire);
 		if (c && c->gen == gen)
-			flush_write(c->e, atomic_load_explicit(&c->n, memory_order_acquire));
+			flush_write(c);
 	}
 	flush_gen = 0;
 	pthread_mutex_unlock(&flush_lock);
@@ -427,19 +515,24 @@ static struct trace_entry *trace_gather(long *count, size_t *len, int *err)
 		*err = -errno;
 		return NULL;
 	}
-	n = (long)(size / (off_t)sizeof(*all));
-	if (!n)
+	if (!size)
 		return NULL;
-	*len = (size_t)n * sizeof(*all);
-	all = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, flush_fd, 0);
-	if (all == MAP_FAILED) {
+	file = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, flush_fd, 0);
+	if (file == MAP_FAILED) {
 		*err = -errno;
 		return NULL;
 	}
-	for (i = 0; i < n; i++) {
-		all[i].ts = stamp_ns(&all[i]);
-		all[i].flags |= TRACE_NS;
+	n = trace_decode(file, (size_t)size, NULL);
+	*len = (size_t)(n ? n : 1) * sizeof(*all);
+	all = mmap(NULL, *len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (all == MAP_FAILED) {
+		*err = -errno;
+		munmap(file, (size_t)size);
+		return NULL;
 	}
+	trace_decode(file, (size_t)size, all);
+	munmap(file, (size_t)size);
 	qsort(all, (size_t)n, sizeof(*all), entry_cmp);
 	*count = n;
 	return all;
@@ -931,6 +1024,7 @@ static void trace_atexit(void)
 static void trace_running_now(void)
 {
 	int n = atomic_load(&sched.nprocs), i;
+	int64_t now = trace_use_ticks ? (int64_t)trace_start_ticks : trace_start_ns;
 	struct fiber_m *m;
 	struct fiber *g;
 	struct fiber_p *p;
@@ -940,12 +1034,11 @@ static void trace_running_now(void)
 		m = p ? p->m : NULL;
 		if (!m || atomic_load(&p->status) != P_RUNNING)
 			continue;
-		trace_put(TRACE_ACQUIREP, trace_start_ns, TRACE_NS, m->id,
-			  p->id, (uint64_t)p->id, (uint64_t)m->id);
+		trace_put(TRACE_ACQUIREP, now, 0, m->id, p->id,
+			  (uint64_t)p->id, (uint64_t)m->id);
 		g = m->curg;
 		if (g)
-			trace_put(TRACE_START, trace_start_ns, TRACE_NS, m->id,
-				  p->id, g->id, (uint64_t)p->id);
+			trace_put(TRACE_START, now, 0, m->id, p->id, g->id, 0);
 	}
 }
 

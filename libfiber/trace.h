@@ -50,7 +50,7 @@ enum fiber_trace_kind {
 	TRACE_SYSCALL_EXIT,	/* a: fiber, b: kept its P */
 	TRACE_HANDOFF,		/* a: P taken from a system call, b: its M */
 	TRACE_CLAIM,		/* a: blocked M, b: its P (fiber.ko) */
-	TRACE_BLOCK,		/* a: the M, at its block's time (fiber.ko) */
+	TRACE_BLOCK,		/* a: the M; at fiber.ko's time of the block */
 	TRACE_GRANT,		/* a: held M, b: the P; its wake time after */
 	TRACE_ACQUIREP,		/* a: P */
 	TRACE_RELEASEP,		/* a: P */
@@ -64,8 +64,7 @@ enum fiber_trace_kind {
 extern _Atomic bool fiber_tracing;
 
 void trace_record(enum fiber_trace_kind kind, uint64_t a, uint64_t b);
-void trace_record_at(enum fiber_trace_kind kind, int64_t ts, uint64_t a,
-		     uint64_t b);
+void trace_record_ns(enum fiber_trace_kind kind, int64_t ns, uint64_t a);
 int trace_init(void);
 
 static inline bool trace_on(void)

@@ -35,6 +35,7 @@ static void computer(void *arg)
 			x += (unsigned long)i;
 		fiber_sleep(1000000);
 	}
+	(void)x;
 }
 
 static void *releaser(void *arg)
@@ -121,7 +122,7 @@ TEST(a_trace_shows_block_claim_hold_and_grant)
 	status = run_fiber_main_procs(main_block, 1, err, sizeof(err));
 	ASSERT_TRUE(exited_with(status, 0)) TH_LOG("status %#x: %s", status, err);
 	t = slurp(path);
-	ASSERT_TRUE(t);
+	ASSERT_NE(NULL, t);
 	block = ko_event(t, "\"i\"", "block", &block_tid);
 	claim = ko_event(t, "\"i\"", "claim", &claim_tid);
 	hold = ko_event(t, "\"i\"", "hold", &hold_tid);
@@ -143,7 +144,7 @@ TEST(a_trace_shows_block_claim_hold_and_grant)
 	/* The release came 200 ms after the read began. */
 	EXPECT_LE(150000.0, hold - block) TH_LOG("block %.3f hold %.3f", block, hold);
 	/* The other fiber ran on the P meanwhile. */
-	EXPECT_TRUE(strstr(t, "\"name\":\"fiber 2\""));
+	EXPECT_TRUE(strstr(t, "\"name\":\"fiber 2\"") != NULL);
 	unlink(path);
 }
 

@@ -193,14 +193,14 @@ TEST(sigquit_dumps_every_fiber_and_exits_2)
 	read_until(&c, out, sizeof(out), 0, NULL);
 	status = child_wait(&c);
 	EXPECT_TRUE(exited_with(status, 2)) TH_LOG("status %#x:\n%s", status, out);
-	EXPECT_TRUE(strstr(out, "libfiber: QUIT: dump of every fiber, then exit(2)"));
+	EXPECT_TRUE(strstr(out, "libfiber: QUIT: dump of every fiber, then exit(2)") != NULL);
 	EXPECT_TRUE(entry_names(out, "chan receive", "in parked_in_recv+0x")) TH_LOG("%s", out);
 	EXPECT_TRUE(entry_names(out, "sleep", "in parked_in_sleep+0x")) TH_LOG("%s", out);
 	EXPECT_TRUE(entry_names(out, "mutex", "in parked_in_lock+0x")) TH_LOG("%s", out);
 	/* The library's own frames are named too. */
 	EXPECT_TRUE(entry_names(out, "mutex", "in fiber_park+0x")) TH_LOG("%s", out);
 	/* The creator is a function of the program, not a raw address. */
-	EXPECT_TRUE(strstr(out, "created by fiber 1 at main_parked+0x")) TH_LOG("%s", out);
+	EXPECT_TRUE(strstr(out, "created by fiber 1 at main_parked+0x") != NULL) TH_LOG("%s", out);
 }
 
 TEST(continue_dumps_again_on_each_signal)
@@ -214,13 +214,13 @@ TEST(continue_dumps_again_on_each_signal)
 	ASSERT_TRUE(child_ready(&c));
 	ASSERT_EQ(0, kill(c.pid, SIGUSR1));
 	got = read_until(&c, out, sizeof(out), 0, "kernel assistance");
-	EXPECT_TRUE(strstr(out, "libfiber: USR1: dump of every fiber\n")) TH_LOG("%s", out);
+	EXPECT_TRUE(strstr(out, "libfiber: USR1: dump of every fiber\n") != NULL) TH_LOG("%s", out);
 	ASSERT_EQ(0, kill(c.pid, SIGUSR1));
 	/* The second dump: a second header after the first. */
 	read_until(&c, out, sizeof(out), got, "kernel assistance");
 	status = child_wait(&c);
 	EXPECT_TRUE(exited_with(status, 0)) TH_LOG("status %#x:\n%s", status, out);
-	EXPECT_TRUE(strstr(strstr(out, "USR1: dump") + 1, "USR1: dump")) TH_LOG("%s", out);
+	EXPECT_TRUE(strstr(strstr(out, "USR1: dump") + 1, "USR1: dump") != NULL) TH_LOG("%s", out);
 }
 
 static void quit_handler(int sig)
@@ -246,7 +246,7 @@ TEST(the_programs_own_handler_wins)
 	read_until(&c, out, sizeof(out), 0, NULL);
 	status = child_wait(&c);
 	EXPECT_TRUE(exited_with(status, 7)) TH_LOG("status %#x:\n%s", status, out);
-	EXPECT_FALSE(strstr(out, "dump of every fiber"));
+	EXPECT_FALSE(strstr(out, "dump of every fiber") != NULL);
 }
 
 static void ignore_quit(void)
@@ -280,7 +280,7 @@ TEST(off_leaves_the_default_action)
 	status = child_wait(&c);
 	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGQUIT)
 		TH_LOG("status %#x:\n%s", status, out);
-	EXPECT_FALSE(strstr(out, "dump of every fiber"));
+	EXPECT_FALSE(strstr(out, "dump of every fiber") != NULL);
 }
 
 TEST(bad_settings_stop_fiber_main)
@@ -303,7 +303,7 @@ TEST(bad_settings_stop_fiber_main)
 		status = child_wait(&c);
 		EXPECT_TRUE(exited_with(status, 97))
 			TH_LOG("%s %s: status %#x: %s", bad[i][0], bad[i][1], status, out);
-		EXPECT_TRUE(strstr(out, "libfiber: FIBER_DUMP_")) TH_LOG("%s", out);
+		EXPECT_TRUE(strstr(out, "libfiber: FIBER_DUMP_") != NULL) TH_LOG("%s", out);
 	}
 }
 
@@ -332,7 +332,7 @@ TEST(a_forked_child_is_not_dumped_through_its_parent)
 	int status = run_fiber_main_err(main_fork, err, sizeof(err));
 
 	EXPECT_TRUE(exited_with(status, 0)) TH_LOG("status %#x: %s", status, err);
-	EXPECT_FALSE(strstr(err, "dump of every fiber")) TH_LOG("%s", err);
+	EXPECT_FALSE(strstr(err, "dump of every fiber") != NULL) TH_LOG("%s", err);
 }
 
 /* fiber_dump() from a fiber: the caller's own frames too. */
@@ -349,7 +349,7 @@ TEST(fiber_dump_shows_the_callers_own_frames)
 	int status = run_fiber_main_err(main_self, err, sizeof(err));
 
 	EXPECT_TRUE(exited_with(status, 0)) TH_LOG("status %#x: %s", status, err);
-	EXPECT_TRUE(strstr(err, "[running], the caller:\n\t#0 ")) TH_LOG("%s", err);
+	EXPECT_TRUE(strstr(err, "[running], the caller:\n\t#0 ") != NULL) TH_LOG("%s", err);
 }
 
 TEST_HARNESS_MAIN
