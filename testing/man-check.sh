@@ -14,27 +14,14 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mandir=$root/docs/man
 syms=$(sed -n 's/^\t\t\(fiber_[a-z_]*\);$/\1/p' "$root/libfiber/libfiber.map")
-n=0 failed=0
+. "$root/testing/vm/lib.sh"
 echo "TAP version 13"
 
-# result OK DESCRIPTION [DETAILS]: a TAP line; DETAILS (the first line of
-# them) go above a failure as a comment.
-result() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		[ -z "${3:-}" ] || echo "#   ${3%%$'\n'*}"
-		echo "not ok $n - $2"
-		failed=1
-	fi
-}
-
 [ -n "$syms" ]
-result $? "libfiber.map names the exported symbols"
+tap_check $? "libfiber.map names the exported symbols"
 for s in $syms; do
 	[ -f "$mandir/man3/$s.3" ]
-	result $? "$s has a man page (docs/man/man3/$s.3)"
+	tap_check $? "$s has a man page (docs/man/man3/$s.3)"
 done
 
 # The pages, and the link pages among them with their targets.
@@ -44,7 +31,7 @@ for f in "$mandir"/man*/*; do
 	[ -f "$f" ] && pages+=("${f#"$mandir"/}")
 done
 [ ${#pages[@]} -gt 0 ]
-result $? "docs/man holds pages (${#pages[@]})"
+tap_check $? "docs/man holds pages (${#pages[@]})"
 
 for p in "${pages[@]}"; do
 	f=$mandir/$p
@@ -52,7 +39,7 @@ for p in "${pages[@]}"; do
 	name=${p##*/}
 	sec=${name##*.}
 	if [ "man$sec" != "$dir" ]; then
-		result 1 "$p lies in the folder of its section" "section $sec in $dir"
+		tap_check 1 "$p lies in the folder of its section" "section $sec in $dir"
 		continue
 	fi
 	target=$(sed -n 's/^\.so \(.*\)$/\1/p' "$f")
@@ -60,22 +47,22 @@ for p in "${pages[@]}"; do
 		links+=("$p")
 		tf=$mandir/$target
 		if [ ! -f "$tf" ]; then
-			result 1 "$p links to $target" "no docs/man/$target"
+			tap_check 1 "$p links to $target" "no docs/man/$target"
 			continue
 		fi
 		# The NAME line is the one after .SH NAME.
 		names=$(sed -n '/^\.SH NAME/{n;s/ \\-.*//;s/,//g;p;q}' "$tf")
 		[[ " $names " == *" ${name%.*} "* ]]
-		result $? "$p links to $target, which lists ${name%.*}" "NAME: $names"
+		tap_check $? "$p links to $target, which lists ${name%.*}" "NAME: $names"
 		continue
 	fi
 	th=$(sed -n 's/^\.TH \([^ ]*\) \([^ ]*\).*/\1 \2/p' "$f")
 	want="${name%.*} $sec"
 	[ "$th" = "${want^^}" ]
-	result $? "$p: .TH names it (${want^^})" ".TH says '$th'"
+	tap_check $? "$p: .TH names it (${want^^})" ".TH says '$th'"
 	warn=$(cd "$mandir" && LC_ALL=C.UTF-8 groff -man -ww -z "$p" 2>&1)
 	[ -z "$warn" ]
-	result $? "$p formats without a groff warning" "$warn"
+	tap_check $? "$p formats without a groff warning" "$warn"
 done
 
 # man -M on the source tree, as a user reads the pages before installing.
@@ -85,8 +72,7 @@ for p in "${pages[@]}"; do
 done
 if ! command -v man > /dev/null; then
 	for p in "${rendered[@]}"; do
-		n=$((n + 1))
-		echo "ok $n - man -M docs/man renders $p # SKIP man is not installed"
+		tap_skip "man -M docs/man renders $p" "man is not installed"
 	done
 else
 	err=$(mktemp)
@@ -102,9 +88,8 @@ else
 		rc=$?
 		[ $rc = 0 ] && [ ! -s "$err" ] && [[ $out == "$title "* ]] &&
 			[[ $out == *$'\nNAME\n'* ]]
-		result $? "man -M docs/man renders $p ($title)" \
+		tap_check $? "man -M docs/man renders $p ($title)" \
 			"exit $rc; stderr: $(head -1 "$err"); first line: ${out%%$'\n'*}"
 	done
 fi
-echo "1..$n"
-exit $failed
+tap_plan

@@ -182,16 +182,30 @@ static bool entry_names(const char *out, const char *what, const char *name)
 
 static char out[1 << 16];
 
-TEST(sigquit_dumps_every_fiber_and_exits_2)
+/*
+ * A child with @env1, @env2 and @before, parked and ready, sent @sig:
+ * its status, once it ended, and its standard error in out.
+ */
+static int signalled_child(const char *env1, const char *env2,
+			   void (*before)(void), int sig)
 {
 	struct child c;
-	int status;
 
-	ASSERT_EQ(0, child_start(&c, NULL, NULL, NULL));
-	ASSERT_TRUE(child_ready(&c));
-	ASSERT_EQ(0, kill(c.pid, SIGQUIT));
+	if (child_start(&c, env1, env2, before))
+		return -1;
+	if (!child_ready(&c) || kill(c.pid, sig)) {
+		kill(c.pid, SIGKILL);
+		child_wait(&c);
+		return -1;
+	}
 	read_until(&c, out, sizeof(out), 0, NULL);
-	status = child_wait(&c);
+	return child_wait(&c);
+}
+
+TEST(sigquit_dumps_every_fiber_and_exits_2)
+{
+	int status = signalled_child(NULL, NULL, NULL, SIGQUIT);
+
 	EXPECT_TRUE(exited_with(status, 2)) TH_LOG("status %#x:\n%s", status, out);
 	EXPECT_TRUE(strstr(out, "libfiber: QUIT: dump of every fiber, then exit(2)") != NULL);
 	EXPECT_TRUE(entry_names(out, "chan receive", "in parked_in_recv+0x")) TH_LOG("%s", out);
@@ -237,14 +251,8 @@ static void own_handler(void)
 
 TEST(the_programs_own_handler_wins)
 {
-	struct child c;
-	int status;
+	int status = signalled_child(NULL, NULL, own_handler, SIGQUIT);
 
-	ASSERT_EQ(0, child_start(&c, NULL, NULL, own_handler));
-	ASSERT_TRUE(child_ready(&c));
-	ASSERT_EQ(0, kill(c.pid, SIGQUIT));
-	read_until(&c, out, sizeof(out), 0, NULL);
-	status = child_wait(&c);
 	EXPECT_TRUE(exited_with(status, 7)) TH_LOG("status %#x:\n%s", status, out);
 	EXPECT_FALSE(strstr(out, "dump of every fiber") != NULL);
 }
@@ -257,27 +265,15 @@ static void ignore_quit(void)
 /* A shell's background job starts with SIGQUIT ignored: still dumped. */
 TEST(an_ignored_sigquit_is_taken_as_go_does)
 {
-	struct child c;
-	int status;
+	int status = signalled_child(NULL, NULL, ignore_quit, SIGQUIT);
 
-	ASSERT_EQ(0, child_start(&c, NULL, NULL, ignore_quit));
-	ASSERT_TRUE(child_ready(&c));
-	ASSERT_EQ(0, kill(c.pid, SIGQUIT));
-	read_until(&c, out, sizeof(out), 0, NULL);
-	status = child_wait(&c);
 	EXPECT_TRUE(exited_with(status, 2)) TH_LOG("status %#x:\n%s", status, out);
 }
 
 TEST(off_leaves_the_default_action)
 {
-	struct child c;
-	int status;
+	int status = signalled_child("FIBER_DUMP_SIGNAL=off", NULL, NULL, SIGQUIT);
 
-	ASSERT_EQ(0, child_start(&c, "FIBER_DUMP_SIGNAL=off", NULL, NULL));
-	ASSERT_TRUE(child_ready(&c));
-	ASSERT_EQ(0, kill(c.pid, SIGQUIT));
-	read_until(&c, out, sizeof(out), 0, NULL);
-	status = child_wait(&c);
 	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGQUIT)
 		TH_LOG("status %#x:\n%s", status, out);
 	EXPECT_FALSE(strstr(out, "dump of every fiber") != NULL);

@@ -22,16 +22,8 @@ trap 'rm -rf "$tmp"' EXIT
 probes=(create start park ready exit yield steal syscall_enter syscall_exit
 	handoff claim grant)
 
+. "$root/testing/vm/lib.sh"
 echo "TAP version 13"
-echo "1..7"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1))
-	echo "not ok $n - $1"
-	[ -z "${2:-}" ] || sed 's/^/#   /' "$2" | tail -30
-}
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 
 # probe_names FILE...: the libfiber probe names in the files' notes.
 probe_names() {
@@ -41,41 +33,43 @@ probe_names() {
 }
 
 if ! command -v readelf > /dev/null; then
-	for t in 1 2 3 4 5 6; do skip "probes $t" "readelf is not installed"; done
-	exit 0
+	for t in 1 2 3 4 5 6 7; do tap_skip "probes $t" "readelf is not installed"; done
+	tap_plan
+	exit
 fi
 printf '%s\n' "${probes[@]}" | sort > "$tmp/want"
 if [ -z "$(probe_names "$lib")" ] &&
 	! echo '#include <sys/sdt.h>' | cc -E - > /dev/null 2>&1; then
-	skip "every probe in libfiber.so" "built without sys/sdt.h (systemtap-sdt-dev)"
-	skip "every probe in libfiber.a" "built without sys/sdt.h (systemtap-sdt-dev)"
+	tap_skip "every probe in libfiber.so" "built without sys/sdt.h (systemtap-sdt-dev)"
+	tap_skip "every probe in libfiber.a" "built without sys/sdt.h (systemtap-sdt-dev)"
 else
 	probe_names "$lib" > "$tmp/shared"
-	if cmp -s "$tmp/want" "$tmp/shared"; then ok "every probe in libfiber.so"
-	else diff "$tmp/want" "$tmp/shared" > "$tmp/d"; not_ok "every probe in libfiber.so" "$tmp/d"; fi
+	tap_check "$(cmp -s "$tmp/want" "$tmp/shared"; echo $?)" "every probe in libfiber.so" \
+		"$(diff "$tmp/want" "$tmp/shared")"
 	probe_names "${static_objs[@]}" > "$tmp/static"
-	if cmp -s "$tmp/want" "$tmp/static"; then ok "every probe in libfiber.a"
-	else diff "$tmp/want" "$tmp/static" > "$tmp/d"; not_ok "every probe in libfiber.a" "$tmp/d"; fi
+	tap_check "$(cmp -s "$tmp/want" "$tmp/static"; echo $?)" "every probe in libfiber.a" \
+		"$(diff "$tmp/want" "$tmp/static")"
 fi
 
 # Compiled out where the header is missing: the aarch64 objects.
 a64=("$build"/aarch64/libfiber/*.o)
+d="no probes without sys/sdt.h (aarch64 build)"
 if [ ! -e "${a64[0]}" ]; then
-	skip "no probes without sys/sdt.h (aarch64 build)" "no aarch64 build"
+	tap_skip "$d" "no aarch64 build"
 elif echo '#include <sys/sdt.h>' | aarch64-linux-gnu-gcc -E - > /dev/null 2>&1; then
-	skip "no probes without sys/sdt.h (aarch64 build)" "the aarch64 compiler has sys/sdt.h"
-elif [ -z "$(probe_names "${a64[@]}")" ]; then
-	ok "no probes without sys/sdt.h (aarch64 build)"
+	tap_skip "$d" "the aarch64 compiler has sys/sdt.h"
 else
-	not_ok "no probes without sys/sdt.h (aarch64 build)"
+	[ -z "$(probe_names "${a64[@]}")" ]
+	tap_check $? "$d" "$(probe_names "${a64[@]}")"
 fi
 
 if ! command -v gdb > /dev/null || [ ! -x "$prog" ] || [ -z "$(probe_names "$lib")" ]; then
 	for d in "gdb lists the probes" "create fires with the new fiber's id" \
 		"park fires with its wait reason" "bpftrace counts parks by reason"; do
-		skip "$d" "needs gdb, $prog and probes in libfiber.so"
+		tap_skip "$d" "needs gdb, $prog and probes in libfiber.so"
 	done
-	exit 0
+	tap_plan
+	exit
 fi
 # The first fiber is fiber 1 (the main fiber), made by no fiber (0).
 timeout 120 gdb -batch -nx \
@@ -87,28 +81,27 @@ timeout 120 gdb -batch -nx \
 	-ex 'printf "@@park %s\n", (char *)$_probe_arg1' \
 	-ex 'kill' "$prog" > "$tmp/gdb" 2>&1
 listed=$(grep -cE '^stap +libfiber +[a-z_]+ ' "$tmp/gdb")
-if [ "$listed" -ge "${#probes[@]}" ]; then ok "gdb lists the probes"
-else not_ok "gdb lists the probes ($listed)" "$tmp/gdb"; fi
-if grep -qx '@@create 1 0' "$tmp/gdb"; then ok "create fires with the new fiber's id"
-else not_ok "create fires with the new fiber's id" "$tmp/gdb"; fi
-if grep -qE '^@@park [a-zA-Z]' "$tmp/gdb"; then ok "park fires with its wait reason"
-else not_ok "park fires with its wait reason" "$tmp/gdb"; fi
+[ "$listed" -ge "${#probes[@]}" ]
+tap_check $? "gdb lists the probes ($listed)" "$(tail -30 "$tmp/gdb")"
+grep -qx '@@create 1 0' "$tmp/gdb"
+tap_check $? "create fires with the new fiber's id" "$(tail -30 "$tmp/gdb")"
+grep -qE '^@@park [a-zA-Z]' "$tmp/gdb"
+tap_check $? "park fires with its wait reason" "$(tail -30 "$tmp/gdb")"
 
 # docs/debugging.md's one-liner, on a program that parks in known ways:
 # trace-demo's ticker sleeps 10 times.
 demo=$build/bin/trace-demo
+d="bpftrace counts parks by reason"
 if ! command -v bpftrace > /dev/null; then
-	skip "bpftrace counts parks by reason" "bpftrace is not installed"
+	tap_skip "$d" "bpftrace is not installed"
 elif [ ! -x "$demo" ]; then
-	skip "bpftrace counts parks by reason" "no $demo (make vm-programs)"
+	tap_skip "$d" "no $demo (make vm-programs)"
 elif ! timeout 60 bpftrace -e 'BEGIN { exit(); }' > "$tmp/bpf0" 2>&1; then
-	skip "bpftrace counts parks by reason" "bpftrace cannot run here: $(grep -m1 -i error "$tmp/bpf0")"
+	tap_skip "$d" "bpftrace cannot run here: $(grep -m1 -i error "$tmp/bpf0")"
 else
 	timeout 120 bpftrace -e "usdt:$demo:libfiber:park { @[str(arg1)] = count(); }" \
 		-c "$demo $tmp/trace.json" > "$tmp/bpf" 2>&1
-	if grep -qx '@\[sleep\]: 10' "$tmp/bpf" && grep -q '^@\[chan ' "$tmp/bpf"; then
-		ok "bpftrace counts parks by reason"
-	else
-		not_ok "bpftrace counts parks by reason" "$tmp/bpf"
-	fi
+	grep -qx '@\[sleep\]: 10' "$tmp/bpf" && grep -q '^@\[chan ' "$tmp/bpf"
+	tap_check $? "$d" "$(tail -30 "$tmp/bpf")"
 fi
+tap_plan

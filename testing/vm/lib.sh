@@ -24,6 +24,16 @@ tap_result() {
 		tap_failed=$((tap_failed + 1))
 	fi
 }
+# tap_check STATUS DESCRIPTION [DETAILS]: tap_result for a command's exit
+# status (0 passes).
+tap_check() {
+	if [ "$1" = 0 ]; then tap_result 1 "$2"; else tap_result 0 "$2" "${3:-}"; fi
+}
+# tap_skip DESCRIPTION REASON: a test that could not run here.
+tap_skip() {
+	tap_n=$((tap_n + 1))
+	echo "ok $tap_n - $1 # SKIP $2"
+}
 # tap_plan: print the plan; return 1 if anything failed.
 tap_plan() {
 	echo "1..$tap_n"

@@ -13,21 +13,8 @@ tool=$here/fiber-trace-png
 synth=$here/testdata/synth-trace.py
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
+. "$here/../../testing/vm/lib.sh"
 echo "TAP version 13"
-
-# result OK DESCRIPTION [DETAILS]: a TAP line; DETAILS (the first line of
-# them) go above a failure as a comment.
-result() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		[ -z "${3:-}" ] || echo "#   ${3%%$'\n'*}"
-		echo "not ok $n - $2"
-		failed=1
-	fi
-}
 
 # The interpreter the tool runs under, as its first line names it.
 py=$(sed -n '1s/^#! *//p' "$tool")
@@ -91,23 +78,23 @@ print("%s %s" % (",".join(map(str, got)), ",".join(map(str, want or []))))
 EOF
 }
 
-# same GOT_WANT DESCRIPTION: a result that the two colours agree.
+# same GOT_WANT DESCRIPTION: a tap_check that the two colours agree.
 same() {
 	local got=${1% *} want=${1#* }
 	[ -n "$want" ] && [ "$got" = "$want" ]
-	result $? "$2" "pixel $got, expected ${want:-nothing}"
+	tap_check $? "$2" "pixel $got, expected ${want:-nothing}"
 }
 
 # size PNG: "WIDTH HEIGHT".
 size() { "$py" -c 'import sys; from PIL import Image; print(*Image.open(sys.argv[1]).size)' "$1"; }
 
 out=$("$tool" --layout "$tmp/small.lay" "$tmp/small.json" "$tmp/small.png" 2>&1)
-result $? "renders a small trace" "$out"
+tap_check $? "renders a small trace" "$out"
 [ -s "$tmp/small.png" ] && [ "$(head -c 8 "$tmp/small.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]
-result $? "writes a PNG"
+tap_check $? "writes a PNG"
 read -r w h <<< "$(size "$tmp/small.png")"
 [ "$w" = 1600 ] && [ "$h" -ge 150 ] && [ "$h" -le 600 ]
-result $? "it is 1600 px wide (the default) and of a plausible height ($w x $h)"
+tap_check $? "it is 1600 px wide (the default) and of a plausible height ($w x $h)"
 
 same "$(pixel "$tmp/small.png" "$tmp/small.lay" P0 1030 0 7)" "fiber 7 is drawn on P0 in its colour"
 same "$(pixel "$tmp/small.png" "$tmp/small.lay" P0 1270 0 3)" "fiber 3 is drawn on P0 in its colour"
@@ -115,7 +102,7 @@ same "$(pixel "$tmp/small.png" "$tmp/small.lay" P1 1150 0 8)" "fiber 8 is drawn 
 c7=$(pixel "$tmp/small.png" "$tmp/small.lay" P0 1030 0 7)
 c3=$(pixel "$tmp/small.png" "$tmp/small.lay" P0 1270 0 3)
 [ "${c7% *}" != "${c3% *}" ]
-result $? "fibers 7 and 3 have different colours" "$c7 / $c3"
+tap_check $? "fibers 7 and 3 have different colours" "$c7 / $c3"
 same "$(pixel "$tmp/small.png" "$tmp/small.lay" "M3 tid 1234" 1300 0 m)" "the M's P-holding slice is drawn"
 same "$(pixel "$tmp/small.png" "$tmp/small.lay" "M3 tid 1234" 1104 1 syscall)" \
 	"the system call is a thinner grey bar inside it"
@@ -130,24 +117,24 @@ x = int(L["plot_x0"] + (1150 - L["t0_us"]) * L["px_per_us"])
 print(Image.open(sys.argv[2]).convert("RGB").getpixel((x, ln["depth_rows"][0][0] + 2)) in L["fiber_colors"].values())
 ' "$tmp/small.lay" "$tmp/small.png" 2>&1)
 [ "$idle" = False ]
-result $? "nothing is drawn where P0 is idle" "$idle"
+tap_check $? "nothing is drawn where P0 is idle" "$idle"
 
 # Wider, narrower.
 "$tool" --width 900 --title "a title" "$tmp/small.json" "$tmp/w.png" 2> "$tmp/err"
 rc=$?
 read -r w h <<< "$(size "$tmp/w.png" 2> /dev/null)"
 [ $rc = 0 ] && [ "$w" = 900 ]
-result $? "--width 900 makes it 900 px wide" "exit $rc, width $w: $(cat "$tmp/err")"
+tap_check $? "--width 900 makes it 900 px wide" "exit $rc, width $w: $(cat "$tmp/err")"
 
 # A window: from 0.15 ms to 0.35 ms after the start (ts 1150 to 1350).
 "$tool" --from 0.15 --to 0.35 --layout "$tmp/win.lay" "$tmp/small.json" "$tmp/win.png" 2> "$tmp/err"
-result $? "--from 0.15 --to 0.35 renders" "$(cat "$tmp/err")"
+tap_check $? "--from 0.15 --to 0.35 renders" "$(cat "$tmp/err")"
 win=$("$py" -c '
 import json, sys
 L = json.load(open(sys.argv[1]))
 print(L["t0_us"], L["t1_us"], " ".join(sorted(L["fiber_colors"])))' "$tmp/win.lay" 2>&1)
 [ "$win" = "1150.0 1350.0 3 8" ]
-result $? "the window spans ts 1150 to 1350 and holds fibers 3 and 8, not 7" "$win"
+tap_check $? "the window spans ts 1150 to 1350 and holds fibers 3 and 8, not 7" "$win"
 same "$(pixel "$tmp/win.png" "$tmp/win.lay" P0 1250 0 3)" "fiber 3 is where the window puts it"
 "$tool" --from 0.18 --layout "$tmp/from.lay" "$tmp/small.json" "$tmp/from.png" 2> "$tmp/err" &&
 	same "$(pixel "$tmp/from.png" "$tmp/from.lay" P0 1250 0 3)" "--from alone runs to the end of the trace"
@@ -160,7 +147,7 @@ err_case() {
 	local rc=$?
 	[ "$rc" = "$want" ] && [ "$(wc -l < "$tmp/err")" = 1 ] &&
 		grep -q '^fiber-trace-png: ' "$tmp/err" && [ ! -s "$tmp/out" ]
-	result $? "$desc: exit $want, one line on stderr ($(head -1 "$tmp/err"))" \
+	tap_check $? "$desc: exit $want, one line on stderr ($(head -1 "$tmp/err"))" \
 		"exit $rc; stderr: $(tr '\n' '|' < "$tmp/err")"
 }
 printf '{"traceEvents": [' > "$tmp/broken.json"
@@ -184,19 +171,18 @@ err_case 2 "a missing argument" "$tmp/small.json"
 "$py" -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))["traceEvents"]))' \
 	"$tmp/small.json" > "$tmp/array.json"
 "$tool" "$tmp/array.json" "$tmp/array.png" 2> "$tmp/err"
-result $? "a bare array of events renders too" "$(cat "$tmp/err")"
+tap_check $? "a bare array of events renders too" "$(cat "$tmp/err")"
 
 # 200k events, unsorted, in well under 30 s.
 "$py" "$synth" --us 600000 --fibers 500 --seed 3 "$tmp/big.json" > "$tmp/count" 2>&1
 count=$(cat "$tmp/count")
 [ "${count:-0}" -ge 200000 ] 2> /dev/null
-result $? "synth-trace.py writes a trace of 200k events ($count)" "$count"
+tap_check $? "synth-trace.py writes a trace of 200k events ($count)" "$count"
 start=$(date +%s%N)
 "$tool" "$tmp/big.json" "$tmp/big.png" 2> "$tmp/err"
 rc=$?
 ms=$((($(date +%s%N) - start) / 1000000))
 [ $rc = 0 ] && [ $ms -lt 30000 ]
-result $? "it renders in under 30 s ($ms ms)" "exit $rc after $ms ms: $(cat "$tmp/err")"
+tap_check $? "it renders in under 30 s ($ms ms)" "exit $rc after $ms ms: $(cat "$tmp/err")"
 
-echo "1..$n"
-exit $failed
+tap_plan

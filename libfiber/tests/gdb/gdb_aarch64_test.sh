@@ -18,22 +18,17 @@ trap '[ -n "$qpid" ] && kill "$qpid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 functions=(park_in_chan_recv park_in_sleep park_in_cond_wait park_in_mutex_lock
 	park_locked_to_thread)
+. "$root/testing/vm/lib.sh"
 echo "TAP version 13"
-echo "1..$((2 + ${#functions[@]}))"
-n=0
-result() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else
-		echo "not ok $n - $2"
-		sed 's/^/#   /' "$tmp/gdb" | tail -40
-	fi
-}
+# result STATUS DESCRIPTION: tap_check, with gdb's output on a failure.
+result() { tap_check "$1" "$2" "$(tail -40 "$tmp/gdb")"; }
 skip_all() {
 	local i
 	for i in $(seq $((2 + ${#functions[@]}))); do
-		echo "ok $i - aarch64 gdb $i # SKIP $1"
+		tap_skip "aarch64 gdb $i" "$1"
 	done
-	exit 0
+	tap_plan
+	exit
 }
 command -v gdb-multiarch > /dev/null || skip_all "gdb-multiarch is not installed"
 command -v qemu-aarch64 > /dev/null || skip_all "qemu-aarch64 is not installed"
@@ -67,3 +62,4 @@ for f in "${functions[@]}"; do
 done
 grep -q '^#0  gdb_target_ready ' "$tmp/bt"
 result $? "a plain bt afterwards is the thread's own"
+tap_plan
