@@ -3,18 +3,19 @@
  * FIBER_TRACE: a log of what the scheduler did, written as a timeline
  * that Perfetto (ui.perfetto.dev) and chrome://tracing open directly.
  *
- * Recording.  Each thread that records gets its own buffer, a list of
- * fixed-size chunks that only that thread appends to, so recording takes
- * no lock and writes no shared cache line: an entry is a clock read and
- * 32 bytes.  A chunk's count is published with a release store after the
- * entry is written, so the writer reads only whole entries.  Buffers and
- * chunks are never freed while the process lives (a thread may be in the
+ * Recording.  Each thread that records fills a chunk of its own, so
+ * recording takes no lock and writes no shared cache line: an entry is
+ * a counter read and two or three words.  A chunk's count is published
+ * with a release store after the entry is written, so readers see only
+ * whole entries.  Full chunks go to the flusher thread, which writes
+ * them to the entry file and returns them to the pool (below).  Chunks
+ * are never freed while the process lives (a thread may be in the
  * middle of an entry when the trace stops); the next trace reuses them.
- * Past TRACE_MAX_BYTES in all, entries are counted and dropped.
  *
  * Writing.  fiber_trace_stop() (or exit, for FIBER_TRACE=file) turns
- * recording off, gathers every entry, sorts them by time and replays
- * them through a small model of the scheduler to make the timeline:
+ * recording off, writes what the threads' chunks still hold, decodes the
+ * entry file, sorts the entries by time and replays them through a
+ * small model of the scheduler to make the timeline:
  *
  *   "Ps" process, one track per P:   a slice per fiber run ("fiber N"),
  *                                    create/steal/timers/netpoll marks,
