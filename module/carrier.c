@@ -88,7 +88,7 @@ static bool fiber_carrier_live(struct fiber_carrier *c)
 	 * an exiting thread no longer runs fibers: both are inert until
 	 * the registration ends.
 	 */
-	return !READ_ONCE(c->group->dead) && current->mm == c->group->mm &&
+	return !fiber_read_flag(c->group->dead) && current->mm == c->group->mm &&
 	       !(current->flags & PF_EXITING);
 }
 
@@ -145,7 +145,7 @@ static enum hrtimer_restart fiber_carrier_delay_expired(struct hrtimer *timer)
 					       delay_timer);
 	u64 word = READ_ONCE(c->slot->state);
 
-	if (!READ_ONCE(c->group->dead) &&
+	if (!fiber_read_flag(c->group->dead) &&
 	    word == FIBER_SLOT_WORD(FIBER_SLOT_BLOCKED, READ_ONCE(c->delay_seq)))
 		fiber_carrier_notify_block(c);
 	return HRTIMER_NORESTART;
@@ -205,7 +205,7 @@ static void fiber_carrier_claimed(struct fiber_carrier *c, u64 word)
 	fiber_event_withdraw(c, FIBER_EVENT_BLOCKED);
 	fiber_carrier_count(&c->claims, &slot->claims);
 	fiber_watch_claim(c, seq);
-	if (READ_ONCE(group->hold_on_wake))
+	if (fiber_read_flag(group->hold_on_wake))
 		fiber_carrier_queue_hold(c);
 }
 
@@ -389,7 +389,7 @@ static void fiber_carrier_hold_wait(struct fiber_carrier *c)
 	sigprocmask(SIG_SETMASK, &mask, &saved);
 	for (;;) {
 		set_current_state(TASK_INTERRUPTIBLE);
-		if (READ_ONCE(c->granted) || READ_ONCE(group->dead))
+		if (fiber_read_flag(c->granted) || fiber_read_flag(group->dead))
 			break;
 		if (signal_pending(current)) {
 			__set_current_state(TASK_RUNNING);
@@ -587,7 +587,7 @@ static int fiber_carrier_attach(struct fiber_group *group,
 	int ret;
 
 	lockdep_assert_held(&group->config_lock);
-	if (READ_ONCE(group->dead))
+	if (fiber_read_flag(group->dead))
 		return -EBADF;
 	ret = fiber_group_freeze(group);
 	if (ret)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The differences between the kernels the module supports (Debian 12's 6.1
- * and Debian 13's 6.12), in one place.
+ * and Debian 13's 6.12), and the toolchains that build them, in one place.
  */
 #ifndef _FIBER_COMPAT_H
 #define _FIBER_COMPAT_H
@@ -66,5 +66,16 @@ static inline s64 fiber_timens_monotonic_ns(void)
 	return 0;
 #endif
 }
+
+/*
+ * READ_ONCE() of a bool flag that writers change under a lock.
+ *
+ * GCC 12 instruments a volatile load of a _Bool as a plain access when
+ * UBSAN's bool check is on (CONFIG_UBSAN_BOOL, as on the debug kernels),
+ * so KCSAN takes READ_ONCE() of a bool for a data race with the marked
+ * write it pairs with.  Loading the flag's byte as a u8 is the same load,
+ * and instrumented as the marked access it is.
+ */
+#define fiber_read_flag(x) ((bool)READ_ONCE(*(u8 *)&(x)))
 
 #endif /* _FIBER_COMPAT_H */

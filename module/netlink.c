@@ -227,13 +227,13 @@ static int fiber_nl_put_group_attrs(struct sk_buff *skb,
 	if (nla_put_string(skb, FIBER_GROUP_A_COMM, comm) ||
 	    nla_put_u32(skb, FIBER_GROUP_A_UID,
 			from_kuid_munged(user_ns, group->uid)) ||
-	    (READ_ONCE(group->dead) && nla_put_flag(skb, FIBER_GROUP_A_DEAD)) ||
+	    (fiber_read_flag(group->dead) && nla_put_flag(skb, FIBER_GROUP_A_DEAD)) ||
 	    nla_put_u32(skb, FIBER_GROUP_A_MAX_CARRIERS, group->max_carriers) ||
 	    nla_put_u64_64bit(skb, FIBER_GROUP_A_HANDOFF_DELAY_NS,
 			      READ_ONCE(group->handoff_delay_ns),
 			      FIBER_GROUP_A_PAD) ||
 	    nla_put_u8(skb, FIBER_GROUP_A_HOLD_ON_WAKE,
-		       READ_ONCE(group->hold_on_wake)) ||
+		       fiber_read_flag(group->hold_on_wake)) ||
 	    nla_put_u32(skb, FIBER_GROUP_A_NR_CARRIERS, snap.nr_carriers) ||
 	    nla_put_u32(skb, FIBER_GROUP_A_NR_RUNNING,
 			snap.nr_state[FIBER_SLOT_RUNNING]) ||

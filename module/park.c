@@ -173,7 +173,7 @@ static long fiber_park_self(struct fiber_group *group, struct fiber_carrier *c,
 	if (parked) {
 		for (;;) {
 			set_current_state(TASK_INTERRUPTIBLE);
-			if (READ_ONCE(c->woken) || READ_ONCE(group->dead))
+			if (fiber_read_flag(c->woken) || fiber_read_flag(group->dead))
 				break;
 			if (signal_pending(current)) {
 				ret = -EINTR;
