@@ -51,13 +51,13 @@ enum fiber_trace_kind {
 	TRACE_HANDOFF,		/* a: P taken from a system call, b: its M */
 	TRACE_CLAIM,		/* a: blocked M, b: its P (fiber.ko) */
 	TRACE_BLOCK,		/* a: the M; at fiber.ko's time of the block */
-	TRACE_GRANT,		/* a: held M, b: the P; its wake time after */
-	TRACE_ACQUIREP,		/* a: P */
-	TRACE_RELEASEP,		/* a: P */
+	TRACE_GRANT,		/* a: held M | its P << 32, b: its wake-up (ns) */
+	TRACE_ACQUIREP,		/* a: P, b: the M that takes it */
+	TRACE_RELEASEP,		/* a: P, b: the M that lets it go */
 	TRACE_TIMERS,		/* a: timers fired */
 	TRACE_NETPOLL,		/* a: fibers a poll made runnable */
 	TRACE_STW_START,	/* a: the Ps to be */
-	TRACE_STW_END,
+	TRACE_STW_END,		/* a: the Ps to be */
 	TRACE_KINDS
 };
 

@@ -405,13 +405,15 @@ void fiber_dump(int fd);
  *
  * From now on every fiber run, park, wake-up, steal, system call and
  * handoff, and fiber.ko's block, claim, hold and grant events where the
- * module is used, go to per-thread buffers (at most 256 MiB in all;
- * beyond that, events are counted and dropped).  FIBER_TRACE=path in
- * the environment starts a trace with the runtime.  A trace still
- * running at exit() is written then.
+ * module is used, go to per-thread buffers, which a runtime thread
+ * writes to an unnamed file beside @path every 5 ms (at most 64 MiB wait
+ * to be written; beyond that, events are counted and dropped).
+ * FIBER_TRACE=path in the environment starts a trace with the runtime.
+ * A trace still running at exit() is written then.
  *
  * Return: 0, -EINVAL if @path is NULL or empty, -EBUSY if a trace runs,
- * -ENOMEM, or the -errno of opening @path.
+ * -ENOMEM, -EAGAIN (no thread for the writer), or the -errno of opening
+ * @path.
  */
 FIBER_MUST_CHECK int fiber_trace_start(const char *path);
 
