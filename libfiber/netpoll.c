@@ -1015,10 +1015,11 @@ void inject_list(struct fiber_p *p, struct fiber *list)
 	if (!list)
 		return;
 	if (trace_on()) {
+		uint64_t ready = 0;
+
 		for (g = list; g; g = g->schedlink)
-			n++;
-		trace_record(TRACE_NETPOLL, (uint64_t)n, 0);
-		n = 0;
+			ready++;
+		trace_record(TRACE_NETPOLL, ready, 0);
 	}
 	idle = p ? atomic_load(&sched.npidle) : INT_MAX;
 	if (idle > 0) {

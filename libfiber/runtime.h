@@ -642,11 +642,20 @@ bool copystack_acquire(struct fiber_m *m, struct fiber *g);
 void fiber_first_frame(struct fiber_p *p, struct fiber *g);
 
 /* Before switching to @g on @p: its first frame, if it has none yet. */
+/*
+ * @g's stack is about to change (it runs, or parks): a dump reading that
+ * stack meanwhile sees g->runs move (dump.c).  Only @g's M writes it.
+ */
+static inline void fiber_runs_bump(struct fiber *g)
+{
+	atomic_store_explicit(&g->runs, atomic_load_explicit(&g->runs,
+			      memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
 static inline void fiber_ready_to_run(struct fiber_p *p, struct fiber *g)
 {
 	fiber_event(start, TRACE_START, g->id, p->id);
-	atomic_store_explicit(&g->runs, atomic_load_explicit(&g->runs,
-			      memory_order_relaxed) + 1, memory_order_relaxed);
+	fiber_runs_bump(g);
 	if (!g->ctx.sp && !g->copied)
 		fiber_first_frame(p, g);
 }

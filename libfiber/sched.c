@@ -865,9 +865,7 @@ void fiber_park(bool (*commit)(struct fiber *g, void *arg), void *arg,
 		atomic_store(&g->status, FIBER_RUNNING);
 	g->wait_reason = reason;
 	g->waitsince = fiber_coarsetime();
-	/* Its stack changes from here: a dump reading it must see that. */
-	atomic_store_explicit(&g->runs, atomic_load_explicit(&g->runs,
-			      memory_order_relaxed) + 1, memory_order_relaxed);
+	fiber_runs_bump(g);
 	m->park_commit = commit;
 	m->park_arg = arg;
 	switch_to_g0(m, g, AFTER_PARK);
