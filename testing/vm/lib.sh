@@ -54,6 +54,36 @@ headers_abi() {
 	echo "${dep#linux-headers-}"
 }
 
+# debian_chroot NAME SUITE PACKAGE...: make (once) a minimal Debian SUITE
+# chroot in $FIBER_CACHE/NAME-root, where a kernel of that release builds
+# fiber.ko with that release's own compiler, and install any PACKAGE it
+# lacks.  Prints the chroot's path.  Kernel definitions that share a
+# chroot each name what they need, so the first of them to run makes it.
+debian_chroot() {
+	local name=$1 suite=$2 root=$FIBER_CACHE/$1-root p missing=()
+	shift 2
+	if [ ! -e "$root/.complete" ]; then
+		log "creating the Debian $suite build chroot in $root (a minute or two)"
+		rm -rf "$root"
+		debootstrap --variant=minbase --include=make "$suite" "$root" \
+			"$DEBIAN_MIRROR" > "$FIBER_CACHE/$name-debootstrap.log" 2>&1 ||
+			die "debootstrap failed, see $FIBER_CACHE/$name-debootstrap.log"
+		touch "$root/.complete"
+	fi
+	for p in "$@"; do
+		dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${db:Status-Status}' \
+			"$p" 2>/dev/null | grep -qx installed || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		log "installing in the $suite chroot: ${missing[*]}"
+		chroot "$root" sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -q --no-install-recommends "$@"' sh "${missing[@]}" \
+			> "$FIBER_CACHE/$name-apt.log" 2>&1 ||
+			die "cannot install ${missing[*]} in $root, see $FIBER_CACHE/$name-apt.log"
+	fi
+	echo "$root"
+}
+
 # fetch_kernel_image ROOT ABI DEST: download linux-image-ABI-unsigned with
 # ROOT's apt (a chroot or /) into DEST and extract vmlinuz from it.
 fetch_kernel_image() {
@@ -80,6 +110,20 @@ fetch_kernel_image() {
 	mv "$dest/vmlinuz.part" "$dest/vmlinuz"
 	basename "$deb" > "$dest/source"
 	rm -rf "$tmp"
+}
+
+# chroot_build_module DIR KDIR [MAKE ARGS...]: build DIR/module/fiber.ko in
+# the chroot $CHROOT against its kernel tree KDIR (a path inside it), with
+# that release's compiler.
+chroot_build_module() {
+	local dir=$1 kdir=$2 inside="$CHROOT/build/fiber"
+	shift 2
+	rm -rf "$inside"
+	mkdir -p "${inside%/*}"
+	cp -r "$dir" "$inside"
+	# The environment (FIBER_WERROR, fiber-vm's -D variables) goes along.
+	chroot "$CHROOT" make -s -C "$kdir" M=/build/fiber "$@" modules || return 1
+	cp "$inside/module/fiber.ko" "$dir/module/fiber.ko"
 }
 
 # stage_module_source DIR: copy what Kbuild needs for fiber.ko into DIR, so
