@@ -112,7 +112,7 @@ static void fiber_sched_out(struct preempt_notifier *n, struct task_struct *next
 	u64 old, new, delay;
 
 	/* The final switch of an exiting thread: free the carrier after it. */
-	if (READ_ONCE(current->__state) == TASK_DEAD) {
+	if (fiber_task_state(current) == TASK_DEAD) {
 		irq_work_queue(&c->dead_work);
 		return;
 	}
@@ -652,10 +652,10 @@ long fiber_ioctl_register(struct fiber_group *group, void __user *uarg)
 	preempt_notifier_init(&c->notifier, &fiber_preempt_ops);
 	INIT_LIST_HEAD(&c->park_node);
 	init_task_work(&c->hold_work, fiber_carrier_hold);
-	hrtimer_init(&c->delay_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
-	c->delay_timer.function = fiber_carrier_delay_expired;
-	hrtimer_init(&c->hold_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
-	c->hold_timer.function = fiber_carrier_hold_rearm;
+	fiber_hrtimer_setup(&c->delay_timer, fiber_carrier_delay_expired,
+			    CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	fiber_hrtimer_setup(&c->hold_timer, fiber_carrier_hold_rearm,
+			    CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
 	init_irq_work(&c->dead_work, fiber_carrier_dead);
 	INIT_WORK(&c->free_work, fiber_carrier_free_work);
 

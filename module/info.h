@@ -4,6 +4,8 @@
 
 #include <linux/fiber.h>
 
+#include "compat.h"
+
 /*
  * Every feature bit this module implements: FIBER_IOC_GET_INFO and the
  * netlink family's FIBER_STATS_A_FEATURES report the same.
@@ -11,7 +13,9 @@
 #define FIBER_FEATURES_SUPPORTED	(FIBER_FEATURE_GET_INFO | \
 					 FIBER_FEATURE_CARRIERS | \
 					 FIBER_FEATURE_HOLD | \
-					 FIBER_FEATURE_DELAY)
+					 FIBER_FEATURE_DELAY | \
+					 (FIBER_HAVE_EVENTS ? \
+					  FIBER_FEATURE_EVENTS : 0))
 
 long fiber_ioctl_get_info(void __user *uarg);
 

@@ -7,6 +7,7 @@
 #include <linux/fiber.h>
 
 #include "carrier.h"
+#include "compat.h"
 #include "device.h"
 #include "group.h"
 #include "netlink.h"
@@ -19,7 +20,7 @@ static int __init fiber_mod_init(void)
 	ret = fiber_group_init();
 	if (ret)
 		return ret;
-	fiber_wq = alloc_workqueue("fiber", 0, 0);
+	fiber_wq = alloc_workqueue("fiber", FIBER_WQ_PERCPU, 0);
 	if (!fiber_wq)
 		return -ENOMEM;
 	ret = fiber_netlink_init();

@@ -22,7 +22,6 @@
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
 #include <linux/sched.h>
-#include <linux/sched/coredump.h>
 #include <linux/sched/task.h>
 #include <linux/uidgid.h>
 #include <net/genetlink.h>
@@ -87,7 +86,7 @@ static bool fiber_nl_may_read(struct fiber_nl_dump *d,
 	       gid_eq(me->fsgid, tcred->sgid) && gid_eq(me->fsgid, tcred->gid);
 	rcu_read_unlock();
 	task_lock(owner);
-	dumpable = owner->mm && get_dumpable(owner->mm) == SUID_DUMP_USER;
+	dumpable = fiber_task_dumpable(owner);
 	task_unlock(owner);
 	return same && dumpable;
 }
@@ -357,6 +356,14 @@ static int fiber_nl_dump_start(struct netlink_callback *cb)
 	return 0;
 }
 
+/* FIBER_CMD_GET_GROUPS takes no attribute (compat.h). */
+static int fiber_nl_groups_start(struct netlink_callback *cb)
+{
+	int ret = fiber_genl_no_attrs(cb->nlh, cb->extack);
+
+	return ret ? ret : fiber_nl_dump_start(cb);
+}
+
 static int fiber_nl_dump_done(struct netlink_callback *cb)
 {
 	struct fiber_nl_dump *d = fiber_nl_dump(cb);
@@ -446,7 +453,7 @@ static int fiber_nl_get_group_check(struct netlink_callback *cb)
 	struct pid *pid;
 
 	if (!attrs[FIBER_GROUP_A_PID]) {
-		NL_SET_ERR_ATTR_MISS(cb->extack, NULL, FIBER_GROUP_A_PID);
+		fiber_nl_set_err_attr_miss(cb->extack, NULL, FIBER_GROUP_A_PID);
 		NL_SET_ERR_MSG(cb->extack, "a process id (FIBER_GROUP_A_PID) is required");
 		return -EINVAL;
 	}
@@ -570,7 +577,11 @@ static int fiber_nl_get_stats(struct sk_buff *skb, struct genl_info *info)
 {
 	struct sk_buff *reply;
 	void *hdr;
+	int ret;
 
+	ret = fiber_genl_no_attrs(info->nlhdr, info->extack);
+	if (ret)
+		return ret;
 	reply = fiber_nl_new_reply(info, FIBER_CMD_GET_STATS, &hdr);
 	if (!reply)
 		return -ENOMEM;
@@ -619,7 +630,7 @@ static int fiber_nl_set_config(struct sk_buff *skb, struct genl_info *info)
 static const struct genl_ops fiber_genl_ops[] = {
 	{
 		.cmd = FIBER_CMD_GET_GROUPS,
-		.start = fiber_nl_dump_start,
+		.start = fiber_nl_groups_start,
 		.dumpit = fiber_nl_get_groups,
 		.done = fiber_nl_dump_done,
 	},
@@ -647,7 +658,7 @@ static const struct genl_multicast_group fiber_genl_mcgrps[] = {
 	[FIBER_MCGRP_EVENTS] = {
 		.name = FIBER_GENL_MCGRP_EVENTS,
 		/* Other users' threads, as they block: not for everyone. */
-		.flags = GENL_MCAST_CAP_NET_ADMIN,
+		.flags = FIBER_GENL_MCAST_NET_ADMIN,
 	},
 };
 
@@ -656,11 +667,12 @@ struct genl_family fiber_genl_family __ro_after_init = {
 	.version = FIBER_GENL_VERSION,
 	.netnsok = true,
 	.parallel_ops = true,
-	.resv_start_op = FIBER_CMD_GET_GROUPS,
+	FIBER_GENL_RESV_START_OP(FIBER_CMD_GET_GROUPS)
 	.ops = fiber_genl_ops,
 	.n_ops = ARRAY_SIZE(fiber_genl_ops),
 	.mcgrps = fiber_genl_mcgrps,
-	.n_mcgrps = ARRAY_SIZE(fiber_genl_mcgrps),
+	/* None where anyone could join it (compat.h). */
+	.n_mcgrps = FIBER_HAVE_EVENTS ? ARRAY_SIZE(fiber_genl_mcgrps) : 0,
 	.module = THIS_MODULE,
 };
 

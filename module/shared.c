@@ -171,7 +171,7 @@ static int fiber_shared_may_split(struct vm_area_struct *vma, unsigned long addr
 static const struct vm_operations_struct fiber_shared_vm_ops = {
 	.fault		= fiber_shared_fault,
 	.page_mkwrite	= fiber_shared_page_mkwrite,
-	.may_split	= fiber_shared_may_split,
+	.fiber_vm_may_split = fiber_shared_may_split,
 };
 
 /*

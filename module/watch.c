@@ -33,6 +33,7 @@
 #include <net/genetlink.h>
 #include <linux/fiber.h>
 
+#include "compat.h"
 #include "netlink.h"
 
 #define CREATE_TRACE_POINTS
@@ -104,6 +105,8 @@ static unsigned long fiber_watch_quiet_until;
 /* Does anyone (who may hear) listen to the events group? */
 bool fiber_watch_listened(void)
 {
+	if (!FIBER_HAVE_EVENTS)
+		return false;
 	return genl_has_listeners(&fiber_genl_family, &init_net,
 				  FIBER_MCGRP_EVENTS) > 0 &&
 	       time_after_eq(jiffies, READ_ONCE(fiber_watch_quiet_until));

@@ -79,6 +79,12 @@
 #define FIBER_FEATURE_CARRIERS	_BITULL(1)
 #define FIBER_FEATURE_HOLD	_BITULL(2)	/* hold-on-wake */
 #define FIBER_FEATURE_DELAY	_BITULL(3)	/* handoff delay */
+/*
+ * The netlink family's "events" multicast group (FIBER_CMD_EVENT).  Clear
+ * on kernels whose generic netlink cannot keep the group to CAP_NET_ADMIN
+ * (before 6.6, or 6.1.55 in 6.1): there the family has no such group.
+ */
+#define FIBER_FEATURE_EVENTS	_BITULL(4)
 
 /**
  * struct fiber_info - argument of FIBER_IOC_GET_INFO
@@ -593,7 +599,8 @@ struct fiber_config {
  *	events_per_sec a second (excess ones are counted, not sent).  They
  *	are sent in batches, within about 10 ms.
  *	Joining the group needs CAP_NET_ADMIN; events are sent in the initial
- *	network namespace, with pids of the initial pid namespace.
+ *	network namespace, with pids of the initial pid namespace.  The
+ *	group exists only where FIBER_FEATURE_EVENTS is set.
  *
  * Dumps are consistent: when groups (FIBER_CMD_GET_GROUPS), or groups and
  * the carriers of the process asked for (FIBER_CMD_GET_GROUP), come or go
