@@ -34,6 +34,32 @@ static inline int fiber_open(void)
 	return fd < 0 ? -errno : fd;
 }
 
+/* The module's FIBER_FEATURE_* bits (0 if it cannot be asked). */
+static inline uint64_t fiber_features(void)
+{
+	struct fiber_info info = { .size = sizeof(info) };
+	int fd = fiber_open();
+
+	if (fd < 0)
+		return 0;
+	if (fiber_sys(fd, FIBER_IOC_GET_INFO, &info))
+		info.features = 0;
+	close(fd);
+	return info.features;
+}
+
+/*
+ * For the tests of the netlink events group, which only kernels that can
+ * keep it to CAP_NET_ADMIN have (FIBER_FEATURE_EVENTS; module/compat.h).
+ */
+#define FIBER_NO_EVENTS_REASON \
+	"no events group: this kernel's generic netlink cannot keep one to " \
+	"CAP_NET_ADMIN (FIBER_FEATURE_EVENTS is clear)"
+#define NEED_EVENTS() do {						\
+	if (!(fiber_features() & FIBER_FEATURE_EVENTS))			\
+		SKIP(return, FIBER_NO_EVENTS_REASON);			\
+} while (0)
+
 static inline int fiber_configure(int fd, uint32_t flags, uint64_t delay_ns,
 				  uint32_t hold, uint32_t max,
 				  struct fiber_config *out)

@@ -86,17 +86,22 @@ fi
 
 skip "the missing-module message" "the fiber module is loaded"
 
+# Every kernel the VM boots has the events group but Debian 11's 5.10,
+# whose generic netlink cannot keep it to CAP_NET_ADMIN (module/compat.h).
+events=" events" events_json=', "events"'
+[ "${FIBER_VM_KERNEL:-}" = 5.10 ] && events= events_json=
+
 out=$("$fi" 2>&1); rc=$?
 [ $rc = 0 ] && [ "$(echo "$out" | wc -l)" = 5 ] &&
 	echo "$out" | grep -q '^device:      /dev/fiber (mode 0666, group [^)]*)$' &&
 	echo "$out" | grep -q '^abi version: 1 (this tool: 1)$' &&
 	echo "$out" | grep -q '^groups:      [0-9][0-9]* open$' &&
 	echo "$out" | grep -q '^carriers:    at most [1-9][0-9]* per group$' &&
-	echo "$out" | grep -q '^features:    get_info carriers hold delay$'
+	echo "$out" | grep -q "^features:    get_info carriers hold delay$events\$"
 result $? "reports the device, ABI version, groups, carrier limit and features"
 
 out=$("$fi" --json 2>&1); rc=$?
-[ $rc = 0 ] && echo "$out" | grep -qx '{"abi_version": 1, "nr_groups": [0-9][0-9]*, "max_carriers": [1-9][0-9]*, "features": \["get_info", "carriers", "hold", "delay"\]}'
+[ $rc = 0 ] && echo "$out" | grep -qx "{\"abi_version\": 1, \"nr_groups\": [0-9][0-9]*, \"max_carriers\": [1-9][0-9]*, \"features\": \\[\"get_info\", \"carriers\", \"hold\", \"delay\"$events_json\\]}"
 result $? "--json prints one JSON object"
 
 # Looking creates no group.  Hold one group, and let this user (root) have

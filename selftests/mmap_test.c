@@ -209,9 +209,13 @@ TEST_F(group, a_mapping_made_inheritable_gives_a_child_nothing)
 	ASSERT_EQ(0, fiber_register(self->fd, 0, &index));
 	slot = (struct fiber_slot *)(p + FIBER_SLOT_OFFSET(self->page, index));
 	ASSERT_EQ(FIBER_SLOT_RUNNING, FIBER_SLOT_STATE(slot->state));
-	if (madvise(p, self->size, MADV_DOFORK) && errno == ENOSYS)
-		SKIP(goto out, "no madvise() in this kernel (CONFIG_ADVISE_SYSCALLS=n): nothing undoes VM_DONTCOPY");
-	ASSERT_EQ(0, madvise(p, self->size, MADV_DOFORK));
+	if (madvise(p, self->size, MADV_DOFORK)) {
+		if (errno == ENOSYS)
+			SKIP(goto out, "no madvise() in this kernel (CONFIG_ADVISE_SYSCALLS=n): nothing undoes VM_DONTCOPY");
+		/* Seen on 7.2, for a mapping with VM_DONTEXPAND. */
+		ASSERT_EQ(EINVAL, errno);
+		SKIP(goto out, "this kernel refuses MADV_DOFORK here (EINVAL): nothing undoes VM_DONTCOPY");
+	}
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {

@@ -52,6 +52,7 @@ static const struct {
 	{ FIBER_FEATURE_CARRIERS, "carriers" },
 	{ FIBER_FEATURE_HOLD, "hold" },
 	{ FIBER_FEATURE_DELAY, "delay" },
+	{ FIBER_FEATURE_EVENTS, "events" },
 };
 
 #define N_FEATURES (sizeof(features) / sizeof(features[0]))
