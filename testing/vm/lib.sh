@@ -43,15 +43,17 @@ tap_plan() {
 log() { printf '%s: %s\n' "${FIBER_LOG_TAG:-fiber-vm}" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# The kernel ABI ("6.1.0-56-amd64") that the linux-headers-amd64 metapackage
-# of the given root (default: this machine) points at.
+# headers_abi [ROOT [METAPACKAGE]]: the kernel ABI ("6.1.0-56-amd64") that
+# the headers metapackage (default linux-headers-amd64) of ROOT (default:
+# this machine) points at.
 headers_abi() {
-	local root=${1:-/} dep
+	local root=${1:-/} meta=${2:-linux-headers-amd64} dep
 	dep=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Depends}' \
-		linux-headers-amd64 2>/dev/null) || return 1
-	dep=${dep%% *}
+		"$meta" 2>/dev/null) || return 1
+	# The one dependency on linux-headers-ABI (sid's also names linux-base).
+	dep=$(printf '%s\n' "$dep" | tr ',' '\n' | sed -n 's/^ *linux-headers-\([^ ]*\).*/\1/p')
 	[ -n "$dep" ] || return 1
-	echo "${dep#linux-headers-}"
+	echo "$dep"
 }
 
 # debian_chroot NAME SUITE PACKAGE...: make (once) a minimal Debian SUITE
@@ -70,6 +72,10 @@ debian_chroot() {
 			die "debootstrap failed, see $FIBER_CACHE/$name-debootstrap.log"
 		touch "$root/.complete"
 	fi
+	# A mirror that is a snapshot (as CI's may be) serves a sid whose
+	# Release file has expired; the packages are still the ones named.
+	[ -e "$root/etc/apt/apt.conf.d/99fiber" ] ||
+		echo 'Acquire::Check-Valid-Until "false";' > "$root/etc/apt/apt.conf.d/99fiber"
 	for p in "$@"; do
 		dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${db:Status-Status}' \
 			"$p" 2>/dev/null | grep -qx installed || missing+=("$p")
@@ -84,29 +90,29 @@ debian_chroot() {
 	echo "$root"
 }
 
-# fetch_kernel_image ROOT ABI DEST: download linux-image-ABI-unsigned with
-# ROOT's apt (a chroot or /) into DEST and extract vmlinuz from it.
+# fetch_kernel_image ROOT ABI DEST: download the package with the kernel
+# image of ABI with ROOT's apt (a chroot or /) into DEST and extract vmlinuz
+# from it: linux-image-ABI-unsigned's /boot/vmlinuz-ABI up to Debian 13,
+# linux-binary-ABI's /usr/lib/modules/ABI/vmlinuz in sid (whose
+# linux-image-ABI is only a metapackage around it).
 fetch_kernel_image() {
-	local root=$1 abi=$2 dest=$3 deb tmp
+	local root=$1 abi=$2 dest=$3 deb tmp pkg path
 	[ -s "$dest/vmlinuz" ] && return 0
 	mkdir -p "$dest"
 	tmp=$(mktemp -d "$root/tmp/fiber-image.XXXXXX")
-	log "downloading linux-image-$abi-unsigned"
-	if [ "$root" = / ]; then
-		(cd "$tmp" && apt-get -q -o APT::Sandbox::User=root \
-			download "linux-image-$abi-unsigned") >&2 ||
-			die "cannot download linux-image-$abi-unsigned"
-	else
-		chroot "$root" sh -c "cd '${tmp#"$root"}' && apt-get -q \
-			-o APT::Sandbox::User=root download \
-			'linux-image-$abi-unsigned'" >&2 ||
-			die "cannot download linux-image-$abi-unsigned in $root"
-	fi
-	deb=$(ls "$tmp"/linux-image-*.deb)
-	dpkg-deb --fsys-tarfile "$deb" |
-		tar -x -C "$tmp" --wildcards './boot/vmlinuz-*' ||
-		die "no vmlinuz in $deb"
-	mv "$tmp"/boot/vmlinuz-* "$dest/vmlinuz.part"
+	for pkg in "linux-image-$abi-unsigned" "linux-binary-$abi" ""; do
+		[ -n "$pkg" ] || die "no package of $root has the image of $abi"
+		log "downloading $pkg"
+		chroot "$root" sh -c "cd '${tmp#"${root%/}"}' && apt-get -q \
+			-o APT::Sandbox::User=root download '$pkg'" >&2 2>/dev/null || continue
+		deb=$(ls "$tmp"/*.deb)
+		for path in "./boot/vmlinuz-$abi" "./usr/lib/modules/$abi/vmlinuz"; do
+			dpkg-deb --fsys-tarfile "$deb" |
+				tar -x -C "$tmp" "$path" 2>/dev/null && break 2
+		done
+		rm -f "$deb"
+	done
+	mv "$tmp/$path" "$dest/vmlinuz.part"
 	mv "$dest/vmlinuz.part" "$dest/vmlinuz"
 	basename "$deb" > "$dest/source"
 	rm -rf "$tmp"
@@ -122,7 +128,11 @@ chroot_build_module() {
 	mkdir -p "${inside%/*}"
 	cp -r "$dir" "$inside"
 	# The environment (FIBER_WERROR, fiber-vm's -D variables) goes along.
-	chroot "$CHROOT" make -s -C "$kdir" M=/build/fiber "$@" modules || return 1
+	# objtool reads /proc (7.x): a proc of its own, in a mount namespace
+	# that ends with the build, so nothing stays mounted in the cache.
+	unshare -m chroot "$CHROOT" sh -c 'mount -t proc proc /proc &&
+		exec make -s -C "$0" M=/build/fiber "$@" modules' "$kdir" "$@" ||
+		return 1
 	cp "$inside/module/fiber.ko" "$dir/module/fiber.ko"
 }
 

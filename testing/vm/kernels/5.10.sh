@@ -1,0 +1,18 @@
+# SPDX-License-Identifier: GPL-2.0
+# Debian 11's own kernel (5.10 LTS), built for in a bullseye chroot with its
+# gcc-10.  The oldest kernel the module supports: compat.h has what it
+# lacks, and its generic netlink cannot keep a multicast group to
+# CAP_NET_ADMIN, so the module offers no events group there.
+KERNEL_DESC="Debian 11 distro kernel (5.10)"
+
+kernel_prepare() {
+	CHROOT=$(debian_chroot bullseye bullseye linux-headers-amd64) || exit 1
+	KERNEL_ABI=$(headers_abi "$CHROOT") || die "no headers in $CHROOT"
+	KERNEL_IMAGE=$FIBER_CACHE/kernels/debian11/$KERNEL_ABI/vmlinuz
+	fetch_kernel_image "$CHROOT" "$KERNEL_ABI" "${KERNEL_IMAGE%/*}"
+	KERNEL_DESC="Debian 11 distro kernel $KERNEL_ABI"
+}
+
+kernel_build_module() {
+	chroot_build_module "$1" "/usr/src/linux-headers-$KERNEL_ABI"
+}
