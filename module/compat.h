@@ -75,6 +75,7 @@ static inline bool fiber_task_sleeping(struct task_struct *p)
 static inline void clear_notify_signal(void)
 {
 	clear_thread_flag(TIF_NOTIFY_SIGNAL);
+	/* As 5.18's: the clear before any check of pending task work. */
 	smp_mb__after_atomic();
 }
 #endif
@@ -98,11 +99,13 @@ static inline void fiber_hrtimer_setup(struct hrtimer *timer,
 /*
  * Is @task's process dumpable by its owner, as ptrace's credential check
  * asks?  Under task_lock(@task).  The mode moved from mm->flags
- * (get_dumpable()) to the task's own exec_state in 7.x, whose accessor
- * task_exec_state_get_dumpable() is not exported: its fields are read
- * here, under RCU, as it does.  A process without an mm has exited.
+ * (get_dumpable(), SUID_DUMP_USER) to the task's own exec_state in 7.x,
+ * whose accessor task_exec_state_get_dumpable() is not exported: its
+ * fields are read here, under RCU, as it does.  A process without an mm
+ * has exited.
  */
-#if __has_include(<linux/sched/exec_state.h>)
+#include <linux/sched/coredump.h>
+#ifndef SUID_DUMP_USER
 #include <linux/sched/exec_state.h>
 
 static inline bool fiber_task_dumpable(struct task_struct *task)
@@ -119,8 +122,6 @@ static inline bool fiber_task_dumpable(struct task_struct *task)
 	return dumpable;
 }
 #else
-#include <linux/sched/coredump.h>
-
 static inline bool fiber_task_dumpable(struct task_struct *task)
 {
 	return task->mm && get_dumpable(task->mm) == SUID_DUMP_USER;
