@@ -241,6 +241,26 @@ static char *arena_carve(void)
 }
 
 /*
+ * The pool's lock is a runtime lock (runtime.h): counted in m->locks, so
+ * that no spare claims its holder.  Uncounted, an M claimed while it held
+ * it (asleep in arena_carve()'s mmap behind mmap_lock, from fiber_get())
+ * was held until granted a P, while the Ms that had the Ps waited for the
+ * lock, unclaimable (m_acquire()'d in fiber_first_frame()), and never
+ * gave a P up: runtime_stress_test hung so under a sched_ext scheduler.
+ */
+static void pool_lock(void)
+{
+	fiber_lock_count(1);
+	pthread_mutex_lock(&pool.lock);
+}
+
+static void pool_unlock(void)
+{
+	pthread_mutex_unlock(&pool.lock);
+	fiber_lock_count(-1);
+}
+
+/*
  * Give @st a stack of @size bytes (0: the default).
  * Return: 0, -EINVAL for a size out of range, -ENOMEM.
  */
@@ -253,12 +273,12 @@ int fiber_stack_alloc(struct fiber_stack *st, size_t size)
 		return -EINVAL;
 	size = fiber_stack_actual_size(size);
 	if (size == pool.default_size) {
-		pthread_mutex_lock(&pool.lock);
+		pool_lock();
 		if (pool.nfree)
 			slot = pool.free[--pool.nfree];
 		else
 			slot.base = arena_carve();
-		pthread_mutex_unlock(&pool.lock);
+		pool_unlock();
 		if (!slot.base)
 			return -ENOMEM;
 		st->pooled = true;
@@ -471,20 +491,20 @@ void fiber_stack_free(struct fiber_stack *st)
 	if (st->dirty)
 		madvise((char *)slot.base + FIBER_GUARD_SIZE, st->size,
 			MADV_DONTNEED);
-	pthread_mutex_lock(&pool.lock);
+	pool_lock();
 	if (pool.nfree == pool.cap) {
 		cap = pool.cap ? pool.cap * 2 : 256;
 		grown = realloc(pool.free, cap * sizeof(*grown));
 		if (!grown) {
 			/* Lose the slot rather than fail: it stays mapped. */
-			pthread_mutex_unlock(&pool.lock);
+			pool_unlock();
 			return;
 		}
 		pool.free = grown;
 		pool.cap = cap;
 	}
 	pool.free[pool.nfree++] = slot;
-	pthread_mutex_unlock(&pool.lock);
+	pool_unlock();
 }
 
 /* Return the pages of an unused stack to the kernel; keep the mapping. */
