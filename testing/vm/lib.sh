@@ -155,6 +155,10 @@ stage_module_source() {
 #   KERNEL_KCSAN          1: judge KCSAN reports (only fiber.ko's fail)
 #   KERNEL_TIMEOUT        limit for a whole VM run, in seconds (fiber-vm -T)
 #   KERNEL_STEP_TIMEOUT   limit for each program in it
+#   KERNEL_GUEST_SETUP    a script the guest runs as the steps setup-start,
+#                         before the programs, and setup-stop, after them
+#                         (testing/vm/guest-init); the judge requires both
+#   KERNEL_GUEST_FILES    a directory copied into the guest's root, for it
 #   kernel_prepare        fetch or build the image, set KERNEL_IMAGE (idempotent)
 #   kernel_build_module   DIR: build DIR/module/fiber.ko for this kernel
 load_kernel() {
@@ -168,6 +172,8 @@ load_kernel() {
 	# Four times what the suite takes on Debian's own kernels (testing/tap-times).
 	KERNEL_TIMEOUT=600
 	KERNEL_STEP_TIMEOUT=300
+	KERNEL_GUEST_SETUP=
+	KERNEL_GUEST_FILES=
 	# shellcheck source=/dev/null
 	. "$def"
 }

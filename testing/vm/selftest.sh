@@ -46,7 +46,7 @@ expect_judge() {
 	clean_report | sed "$edit" > "$tmp/report"
 	printf '%s\n' "$console" > "$tmp/console"
 	FIBER_VM_KERNEL=selftest FIBER_VM_DEBUG=$debug \
-		FIBER_VM_KCSAN=${KCSAN:-0} \
+		FIBER_VM_KCSAN=${KCSAN:-0} FIBER_VM_SETUP=${SETUP:-0} \
 		"$judge" "$tmp/report" "$tmp/console" > "$tmp/tap" || got=$?
 	if [ -z "$failure" ]; then
 		[ "$got" = 0 ] && ok=1
@@ -89,6 +89,15 @@ expect_judge_times() {
 		"$(cat "$tmp/tap"; "$FIBER_ROOT/testing/tap-times" "$tmp/tap")"
 }
 
+# setup_steps RESULT RC RESULT RC: a sed expression that adds the steps of
+# a guest setup to the report, setup-start after the insmod and setup-stop
+# after the rmmod, each with one result ("ok" or "not ok") and an exit
+# status.
+setup_steps() {
+	printf 's/^fiber-vm: insmod 0/&\\nfiber-vm: step-begin setup-start\\n1..1\\n%s 1 scheduler attached\\nfiber-vm: step-end setup-start %s/;' "$1" "$2"
+	printf 's/^fiber-vm: rmmod 0/&\\nfiber-vm: step-begin setup-stop\\n1..1\\n%s 1 scheduler still attached\\nfiber-vm: step-end setup-stop %s/' "$3" "$4"
+}
+
 judge_tests() {
 	# a sed expression that adds a kernel log line to the report
 	local dmesg='s/^fiber-vm: done/fiber-vm: dmesg %s\\n&/'
@@ -129,6 +138,16 @@ judge_tests() {
 		's/^fiber-vm: done/fiber-vm: kmemleak unreferenced object 0xffff888003a1b200 (size 128):\n&/'
 	expect_judge 1 "kmemleak missing on a debug kernel fails" "unavailable" \
 		's/^fiber-vm: done/fiber-vm: kmemleak-missing\n&/'
+	# A kernel definition's guest setup (sid-scx's sched_ext scheduler)
+	# runs as the steps setup-start and setup-stop, which the judge
+	# requires: one that failed, or never ran, fails the run.
+	SETUP=1 expect_judge 0 "a run whose guest setup passed passes" "" \
+		"$(setup_steps ok 0 ok 0)"
+	SETUP=1 expect_judge 0 "a run without its guest setup fails" "guest setup ran" ''
+	SETUP=1 expect_judge 0 "a guest setup that failed fails" "setup-start: scheduler attached" \
+		"$(setup_steps "not ok" 1 ok 0)"
+	SETUP=1 expect_judge 0 "a guest setup whose end check failed fails" \
+		"setup-stop: scheduler still attached" "$(setup_steps ok 0 "not ok" 1)"
 	# On the KCSAN kernel a data race in the core kernel alone is only
 	# counted; one whose stack names fiber.ko fails.
 	local sep='fiber-vm: dmesg =================================================='
