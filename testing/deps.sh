@@ -18,6 +18,7 @@ PACKAGES=(
 	linux-headers-amd64	# Debian 12's kernel headers, for fiber.ko
 	linux-source-6.1	# the debug kernel and the kselftest headers
 	qemu-system-x86		# the test VM (software emulation)
+	qemu-system-arm		# ... and the arm64 one (fiber-vm -k arm64)
 	busybox-static		# the VM's userland
 	cpio			# its initramfs
 	debootstrap		# the Debian 13 chroot that builds for 6.12
