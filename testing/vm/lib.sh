@@ -122,7 +122,8 @@ fetch_kernel_image() {
 # the chroot $CHROOT against its kernel tree KDIR (a path inside it), with
 # that release's compiler.
 chroot_build_module() {
-	local dir=$1 kdir=$2 inside="$CHROOT/build/fiber"
+	# A folder per kernel: kernels that share a chroot may build at once.
+	local dir=$1 kdir=$2 inside="$CHROOT/build/fiber-$KERNEL_NAME"
 	shift 2
 	rm -rf "$inside"
 	mkdir -p "${inside%/*}"
@@ -130,9 +131,9 @@ chroot_build_module() {
 	# The environment (FIBER_WERROR, fiber-vm's -D variables) goes along.
 	# objtool reads /proc (7.x): a proc of its own, in a mount namespace
 	# that ends with the build, so nothing stays mounted in the cache.
-	unshare -m chroot "$CHROOT" sh -c 'mount -t proc proc /proc &&
-		exec make -s -C "$0" M=/build/fiber "$@" modules' "$kdir" "$@" ||
-		return 1
+	unshare -m chroot "$CHROOT" sh -c 'mount -t proc proc /proc && m=$1 &&
+		shift && exec make -s -C "$0" M="$m" "$@" modules' \
+		"$kdir" "${inside#"$CHROOT"}" "$@" || return 1
 	cp "$inside/module/fiber.ko" "$dir/module/fiber.ko"
 }
 
