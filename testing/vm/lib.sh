@@ -150,7 +150,10 @@ stage_module_source() {
 
 # load_kernel NAME: source testing/vm/kernels/NAME.sh, which defines
 #   KERNEL_DESC           one line for logs
+#   KERNEL_ARCH           the guest's architecture: x86_64 (the default) or
+#                         aarch64; its programs come from ARCH_BUILD/bin
 #   KERNEL_MEM            guest memory
+#   KERNEL_BUSYBOX        the guest's busybox (static), for KERNEL_ARCH
 #   KERNEL_APPEND         extra kernel command line
 #   KERNEL_DEBUG          1: scan kmemleak and panic on warnings
 #   KERNEL_KCSAN          1: judge KCSAN reports (only fiber.ko's fail)
@@ -166,7 +169,9 @@ load_kernel() {
 	local def="$FIBER_ROOT/testing/vm/kernels/$1.sh"
 	[ -f "$def" ] || die "unknown kernel '$1' (have: $(kernel_names))"
 	KERNEL_NAME=$1
+	KERNEL_ARCH=x86_64
 	KERNEL_MEM=512M
+	KERNEL_BUSYBOX=/bin/busybox
 	KERNEL_APPEND=
 	KERNEL_DEBUG=0
 	KERNEL_KCSAN=0
@@ -177,6 +182,11 @@ load_kernel() {
 	KERNEL_GUEST_FILES=
 	# shellcheck source=/dev/null
 	. "$def"
+	# Where make puts user space for the guest: build/ for the host's own
+	# x86_64, build/aarch64 for the cross build (make selftests-aarch64).
+	# Each has the VM's programs in bin/, beside libfiber's tests.
+	ARCH_BUILD=$FIBER_BUILD
+	[ "$KERNEL_ARCH" = x86_64 ] || ARCH_BUILD=$FIBER_BUILD/$KERNEL_ARCH
 }
 
 # Build (once) a kernel from Debian's linux-source-6.1: tinyconfig with the
