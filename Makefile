@@ -16,6 +16,7 @@
 # make check-valgrind  libfiber's tests under valgrind (part of check)
 # make check-aarch64   libfiber's tests for aarch64 under qemu-user (part of check)
 # make check-clang     libfiber built by clang, and its tests (part of check)
+# make selftests-aarch64  the VM's programs for aarch64, for fiber-vm -k arm64
 # make lint       checkpatch --strict and sparse on the module
 # make bench     libfiber against Go and Boost.Context (docs/performance.md)
 # make bench-kernel  the module's micro-benchmark in VMs (docs/benchmarks.md)
@@ -240,6 +241,44 @@ $(B)/aarch64/tests/gdb/gdb_target: libfiber/tests/gdb/gdb_target.c \
 		$(call lib_objects,$(B)/aarch64/libfiber)
 aarch64: $(B)/aarch64/tests/gdb/gdb_target
 
+# The programs of build/bin that the VM runs, for the arm64 VM (fiber-vm -k
+# arm64): each selftest and the tools they run, built by the cross gcc,
+# static (the guest has busybox and nothing else), the libfiber ones linked
+# with the aarch64 objects above.  libmnl comes as Debian 13's arm64
+# libmnl-dev (its libmnl.a), extracted into the cache.
+A64_BIN := $(B)/aarch64/bin
+A64_SYSROOT := .cache/sysroot-arm64
+A64_LIBMNL := $(A64_SYSROOT)/usr/lib/aarch64-linux-gnu/libmnl.a
+A64_MNL := -isystem $(A64_SYSROOT)/usr/include $(A64_LIBMNL)
+A64_LIBFIBER := $(call lib_objects,$(B)/aarch64/libfiber)
+A64_PROGRAMS := $(patsubst $(B)/bin/%,$(A64_BIN)/%,$(SELFTESTS) $(SELFTEST_SCRIPTS)) \
+	$(A64_BIN)/fiberinfo $(A64_BIN)/fiberstat
+# a64_link_rule OUTPUT, PREREQUISITES, EXTRA FLAGS, LIBS: link_rule's
+# counterpart.
+define a64_link_rule
+$(1): $(2)
+	@mkdir -p $$(@D)
+	$$(A64_CC) $$(CFLAGS) $$(WARN) $$(FIBER_CPPFLAGS) $$(DEPFLAGS) $(3) -static \
+		-o $$@ $$(filter %.c,$$^) $(4)
+endef
+$(foreach t,$(filter-out $(RUNTIME_SELFTESTS),$(SELFTESTS)),$(eval $(call a64_link_rule, \
+	$(A64_BIN)/$(notdir $(t)),selftests/$(notdir $(t)).c $(KSELFTEST_H) \
+	$(if $(filter %/netlink_test,$(t)),$(A64_LIBMNL)),$(TEST_CPPFLAGS), \
+	$(if $(filter %/netlink_test,$(t)),$(A64_MNL)) -lpthread)))
+$(foreach t,$(RUNTIME_SELFTESTS),$(eval $(call a64_link_rule, \
+	$(A64_BIN)/$(notdir $(t)),selftests/$(notdir $(t)).c $(A64_LIBFIBER) $(KSELFTEST_H), \
+	$(TEST_CPPFLAGS) -Ilibfiber/tests,$(A64_LIBFIBER) -lpthread -lm)))
+$(eval $(call a64_link_rule,$(A64_BIN)/fiberinfo,$(FIBERINFO_SRCS) \
+	$(wildcard tools/fiberstat/*.h) VERSION $(A64_LIBMNL),,$(A64_MNL)))
+$(eval $(call a64_link_rule,$(A64_BIN)/fiberstat,$(FIBERSTAT_SRCS) \
+	$(wildcard tools/fiberstat/*.h) VERSION $(A64_LIBMNL),,$(A64_MNL)))
+$(A64_BIN)/%: selftests/%.sh
+	@mkdir -p $(@D)
+	install -m 0755 $< $@
+$(A64_LIBMNL):
+	@testing/deps.sh --sysroot-arm64 $(A64_SYSROOT)
+selftests-aarch64: $(A64_PROGRAMS)
+
 # fiberstat's parser under a fuzzer, with ASan+UBSan.
 $(B)/tests/fiberstat/parse_fuzz_test: tools/fiberstat/fuzz_parse.c tools/fiberstat/parse.c \
 		$(wildcard tools/fiberstat/*.h)
@@ -283,7 +322,7 @@ $(KSELFTEST_H):
 KBUILD = $(MAKE) -C $(1) M=$(CURDIR)/module FIBER_WERROR=$(filter-out 0,$(WERROR))
 
 .PHONY: all module module-if-headers libfiber tools selftests examples vm-programs \
-	asan aarch64 clang pc install install-lib install-dev install-tools \
+	asan aarch64 selftests-aarch64 clang pc install install-lib install-dev install-tools \
 	install-module install-dkms uninstall deps check check-after-deps check-loaded \
 	check-loaded-after-deps check-host check-vm check-asan check-valgrind \
 	check-aarch64 check-clang lint demo demo-after-deps vm-shell bench \
@@ -294,7 +333,7 @@ KBUILD = $(MAKE) -C $(1) M=$(CURDIR)/module FIBER_WERROR=$(filter-out 0,$(WERROR
 all: libfiber tools examples module-if-headers
 
 help:
-	@sed -n '3,36s/^# \{0,1\}//p' Makefile
+	@sed -n '3,37s/^# \{0,1\}//p' Makefile
 
 module:
 	@test -n "$(KDIR)" || { echo "error: no headers for the running kernel $(RUNNING): install linux-headers-$(RUNNING), or set KDIR" >&2; exit 1; }
@@ -436,12 +475,14 @@ deps:
 
 check: deps
 	@$(CHECK_MAKE) check-after-deps
-check-after-deps: all selftests vm-programs $(BENCH_PROGRAMS) asan aarch64 clang
+check-after-deps: all selftests vm-programs $(BENCH_PROGRAMS) asan aarch64 selftests-aarch64 \
+		clang
 	@KDIR=$(KDIR) testing/check.sh $(KERNELS)
 
 check-loaded: deps
 	@$(CHECK_MAKE) check-loaded-after-deps
-check-loaded-after-deps: all selftests vm-programs $(BENCH_PROGRAMS) asan aarch64 clang
+check-loaded-after-deps: all selftests vm-programs $(BENCH_PROGRAMS) asan aarch64 selftests-aarch64 \
+		clang
 	@KDIR=$(KDIR) testing/check.sh --hog 2 $(KERNELS)
 
 check-host: all selftests vm-programs asan aarch64 clang
@@ -459,7 +500,7 @@ check-aarch64: aarch64
 check-clang: clang
 	@testing/check-libfiber.sh clang
 
-check-vm: all selftests vm-programs
+check-vm: all selftests vm-programs selftests-aarch64
 	@testing/check.sh --vm-only $(KERNELS)
 
 lint:

@@ -8,6 +8,8 @@
 #   testing/deps.sh              packages + kselftest headers + 6.1 kernel image
 #   testing/deps.sh --check      report missing packages, install nothing
 #   testing/deps.sh --kselftest  only extract the kselftest headers and checkpatch
+#   testing/deps.sh --sysroot-arm64 DIR  Debian 13's arm64 libmnl-dev in DIR,
+#                                the cross build's libmnl.a (make selftests-aarch64)
 set -euo pipefail
 FIBER_LOG_TAG=deps
 . "$(dirname "$0")/vm/lib.sh"
@@ -62,6 +64,18 @@ extract_from_source() {
 
 if [ "${1:-}" = --kselftest ]; then
 	extract_from_source
+	exit 0
+fi
+
+# The static programs for the arm64 VM link libmnl.a, which Debian 12's
+# libmnl-dev lacks and Debian 13's has: its arm64 package, downloaded with
+# the trixie chroot's apt (the one the arm64 kernel's module builds in).
+# libmnl.a calls nothing newer than Debian 12's cross glibc has.
+if [ "${1:-}" = --sysroot-arm64 ]; then
+	dir=${2:?usage: deps.sh --sysroot-arm64 DIR}
+	root=$(arm64_chroot) || exit 1
+	fetch_debs "$root" "$dir" libmnl-dev:arm64
+	[ -s "$dir/usr/lib/aarch64-linux-gnu/libmnl.a" ] || die "no libmnl.a in $dir"
 	exit 0
 fi
 

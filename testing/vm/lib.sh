@@ -90,6 +90,43 @@ debian_chroot() {
 	echo "$root"
 }
 
+# arm64_chroot PACKAGE...: the trixie chroot of debian_chroot, with PACKAGEs
+# installed and arm64 as a foreign architecture of its dpkg, so that its apt
+# downloads Debian 13's arm64 packages (the arm64 VM's kernel, headers,
+# busybox and libmnl).  Prints its path.
+arm64_chroot() {
+	local root
+	root=$(debian_chroot trixie trixie "$@") || exit 1
+	if ! chroot "$root" dpkg --print-foreign-architectures | grep -qx arm64 ||
+		! ls "$root"/var/lib/apt/lists/*_binary-arm64_Packages > /dev/null 2>&1; then
+		log "adding arm64 to the trixie chroot's architectures"
+		{ chroot "$root" dpkg --add-architecture arm64 &&
+			chroot "$root" apt-get update -q; } > "$FIBER_CACHE/trixie-apt.log" 2>&1 ||
+			die "cannot add arm64 to $root, see $FIBER_CACHE/trixie-apt.log"
+	fi
+	echo "$root"
+}
+
+# fetch_debs ROOT DIR PACKAGE...: download the .debs PACKAGE (name or
+# name:arch) with the apt of ROOT (a chroot) and extract them all into DIR,
+# once: DIR/.debs, written last, names the files extracted.
+fetch_debs() {
+	local root=$1 dir=$2 tmp deb
+	shift 2
+	[ -e "$dir/.debs" ] && return 0
+	tmp=$(mktemp -d "$root/tmp/fiber-debs.XXXXXX")
+	log "downloading $*"
+	chroot "$root" sh -c 'cd "$1" && shift && apt-get -q -o APT::Sandbox::User=root \
+		download "$@"' sh "${tmp#"$root"}" "$@" >&2 || die "cannot download $* in $root"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	for deb in "$tmp"/*.deb; do
+		dpkg-deb -x "$deb" "$dir" || die "cannot extract $deb"
+	done
+	(cd "$tmp" && ls -- *.deb) > "$dir/.debs"
+	rm -rf "$tmp"
+}
+
 # fetch_kernel_image ROOT ABI DEST: download the package with the kernel
 # image of ABI with ROOT's apt (a chroot or /) into DEST and extract vmlinuz
 # from it: linux-image-ABI-unsigned's /boot/vmlinuz-ABI up to Debian 13,
