@@ -555,7 +555,7 @@ static bool kernel_spare_retire(struct fiber_m *m)
 	atomic_fetch_sub(&sched.nspares, 1);
 	kernel_unregister_m(m);
 	atomic_fetch_add(&sched.nretired, 1);
-	pthread_exit(NULL);
+	m_thread_exit(m);
 }
 
 /*

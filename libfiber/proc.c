@@ -172,6 +172,9 @@ static void *mstart(void *arg)
 {
 	struct fiber_m *m = arg;
 
+	/* m_thread_exit(): the thread ends by returning from here. */
+	if (setjmp(m->exit_jmp))
+		return NULL;
 	m_init_thread(m);
 	if (m->nextp) {
 		acquirep(m, m->nextp);
@@ -585,7 +588,28 @@ _Noreturn void mexit(struct fiber_m *m)
 			pause();
 	}
 	kernel_unregister_m(m);
-	pthread_exit(NULL);
+	m_thread_exit(m);
+}
+
+/*
+ * End the calling M's thread (not the main thread's: mstart() started
+ * it).  Not with pthread_exit(): that unwinds the stack with libgcc's
+ * unwinder, which in a statically linked program finds the frames'
+ * unwind tables through a registry that exit() empties on its way out
+ * (crtbeginT.o's __deregister_frame_info).  A thread caught ending while
+ * the program exits then finds no frame, and glibc aborts the whole
+ * program, without a word: a static program died of SIGABRT at its end
+ * when a spare retired or a locked fiber's thread ended just then (seen
+ * in the arm64 VM, whose programs are static; lock_test's
+ * the_program_ends_while_threads_of_locked_fibers_end).  g0 is the
+ * thread's own stack, so mstart()'s frame is still below us: jumping
+ * back to it and returning ends the thread as pthread_exit() would, less
+ * the unwinding, which had nothing to do (the runtime pushes no cleanup
+ * handlers); thread-specific data is destroyed either way.
+ */
+_Noreturn void m_thread_exit(struct fiber_m *m)
+{
+	longjmp(m->exit_jmp, 1);
 }
 
 void checkdead(void)

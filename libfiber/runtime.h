@@ -30,6 +30,7 @@
 #define FIBER_RUNTIME_H
 
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -269,6 +270,7 @@ struct fiber_m {
 	void *g0_lo;
 	size_t g0_size;
 	bool dead;			/* exited (locked fiber, or a retired spare) */
+	jmp_buf exit_jmp;		/* in mstart(), for m_thread_exit() */
 	bool locked_exit;		/* its locked fiber exited: in mexit() */
 
 	/*
@@ -419,6 +421,7 @@ void stoplockedm(void);
 void startlockedm(struct fiber *g);
 void checkdead(void);				/* sched.lock held */
 _Noreturn void mexit(struct fiber_m *m);
+_Noreturn void m_thread_exit(struct fiber_m *m);
 _Noreturn void fiber_fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 

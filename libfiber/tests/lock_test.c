@@ -149,6 +149,45 @@ TEST(exiting_while_locked_takes_the_thread_along)
 						     0), 0));
 }
 
+/*
+ * The program ends while the threads of locked fibers that just exited are
+ * still ending.  A thread that ended with pthread_exit() unwound its stack,
+ * which in a statically linked program reads the unwind tables through a
+ * registry that exit() empties: such a thread, caught between, made glibc
+ * abort the whole program (SIGABRT, and not a word).  On libfiber.so the
+ * tables are found another way; the aarch64 build, static, shows it.
+ */
+#define ENDERS	8
+
+static void exits_locked_now(void *arg)
+{
+	(void)arg;
+	fiber_lock_thread();
+}
+
+static int main_exit_while_threads_end(int argc, char **argv)
+{
+	int i;
+
+	(void)argc, (void)argv;
+	for (i = 0; i < ENDERS; i++)
+		CHECK(fiber_go(exits_locked_now, NULL) == 0);
+	wait_others();
+	return 0;
+}
+
+TEST(the_program_ends_while_threads_of_locked_fibers_end)
+{
+	int i, status;
+
+	for (i = 0; i < scaled(40); i++) {
+		status = run_fiber_main_procs(main_exit_while_threads_end, 2,
+					      NULL, 0);
+		ASSERT_TRUE(exited_with(status, 0))
+			TH_LOG("run %d: wait status %#x", i, status);
+	}
+}
+
 static int main_locks_main(int argc, char **argv)
 {
 	pid_t tid;
