@@ -506,7 +506,7 @@ check-vm: all selftests vm-programs selftests-aarch64
 lint:
 	@testing/lint.sh $(CHECK_KDIR)
 
-KERNELS ?= 6.1 6.12 debug kcsan
+KERNELS ?= 6.1 6.12 arm64 debug kcsan
 KERNEL ?= 6.1
 
 demo: deps
