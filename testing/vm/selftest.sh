@@ -130,6 +130,8 @@ judge_tests() {
 		"$(printf "$dmesg" 'rcu: INFO: rcu_preempt detected stalls on CPUs\/tasks:')"
 	expect_judge 0 "an Oops seen only on the console fails" "kernel log" '' \
 		'[    2.000000] Oops: 0002 [#1] PREEMPT SMP'
+	expect_judge 0 "an arm64 stack dump in dmesg fails" "kernel log" \
+		"$(printf "$dmesg" 'Call trace:')"
 	expect_judge 0 "taint W (a warning happened) fails" "tainted=12800" \
 		's/tainted 12288/tainted 12800/'
 	expect_judge 0 "an unreadable taint fails" "tainted=unknown" \
