@@ -7,7 +7,11 @@
 # make uninstall  remove what make install installed
 # make install-dkms  fiber.ko's sources as a DKMS tree in /usr/src
 # make deps       install what a fresh Debian 12 machine lacks (as root)
-# make check      host tests, then the VM selftests on every kernel
+# make check      host tests, then the VM selftests on 6.1, 6.12 and the
+#                 two debug kernels
+# make check-matrix  the VM selftests and libfiber's tests on the module on
+#                 every kernel: 5.10, 6.1, 6.12, 6.12-rt, sid's 7.x (also
+#                 under sched_ext), arm64 and the debug builds
 # make demo       boot the VM and show the module and libfiber at work
 # make vm-shell   a shell in the VM with fiber.ko loaded (KERNEL=6.1)
 # make check-loaded    check beside two busy loops: no test may need an idle
@@ -29,8 +33,8 @@
 # Variables: CC, CFLAGS, CPPFLAGS, LDFLAGS (honoured everywhere the build
 # compiles for the host); WERROR=1 (warnings are errors; make check sets
 # it); DESTDIR, PREFIX (/usr/local), BINDIR, LIBDIR, INCLUDEDIR, DATADIR,
-# MANDIR; KDIR (kernel build tree), KERNELS (for check), KERNEL (for demo
-# and vm-shell), V=1 (verbose kbuild).
+# MANDIR; KDIR (kernel build tree), KERNELS (for check), MATRIX_KERNELS
+# (for check-matrix), KERNEL (for demo and vm-shell), V=1 (verbose kbuild).
 #
 # fiber.ko is built by kbuild from module/Kbuild; everything else is built
 # here, into build/.
@@ -324,7 +328,8 @@ KBUILD = $(MAKE) -C $(1) M=$(CURDIR)/module FIBER_WERROR=$(filter-out 0,$(WERROR
 .PHONY: all module module-if-headers libfiber tools selftests examples vm-programs \
 	asan aarch64 selftests-aarch64 clang pc install install-lib install-dev install-tools \
 	install-module install-dkms uninstall deps check check-after-deps check-loaded \
-	check-loaded-after-deps check-host check-vm check-asan check-valgrind \
+	check-loaded-after-deps check-host check-vm check-matrix check-matrix-after-deps \
+	check-asan check-valgrind \
 	check-aarch64 check-clang lint demo demo-after-deps vm-shell bench \
 	bench-after-deps bench-kernel bench-observe bench-vm bench-vm-after-deps \
 	bench-scaling bench-scaling-after-deps \
@@ -475,14 +480,12 @@ deps:
 
 check: deps
 	@$(CHECK_MAKE) check-after-deps
-check-after-deps: all selftests vm-programs $(BENCH_PROGRAMS) asan aarch64 selftests-aarch64 \
-		clang
+check-after-deps: all selftests vm-programs $(BENCH_PROGRAMS) asan aarch64 clang
 	@KDIR=$(KDIR) testing/check.sh $(KERNELS)
 
 check-loaded: deps
 	@$(CHECK_MAKE) check-loaded-after-deps
-check-loaded-after-deps: all selftests vm-programs $(BENCH_PROGRAMS) asan aarch64 selftests-aarch64 \
-		clang
+check-loaded-after-deps: all selftests vm-programs $(BENCH_PROGRAMS) asan aarch64 clang
 	@KDIR=$(KDIR) testing/check.sh --hog 2 $(KERNELS)
 
 check-host: all selftests vm-programs asan aarch64 clang
@@ -500,13 +503,22 @@ check-aarch64: aarch64
 check-clang: clang
 	@testing/check-libfiber.sh clang
 
-check-vm: all selftests vm-programs selftests-aarch64
+check-vm: all selftests vm-programs aarch64 selftests-aarch64
 	@testing/check.sh --vm-only $(KERNELS)
+
+# Every kernel, in VMs only, each also running libfiber's own tests on the
+# module: make check's four and those that do not fit its time.
+check-matrix: deps
+	@$(CHECK_MAKE) check-matrix-after-deps
+check-matrix-after-deps: all selftests vm-programs aarch64 selftests-aarch64
+	@testing/check.sh --vm-only --libfiber $(MATRIX_KERNELS)
 
 lint:
 	@testing/lint.sh $(CHECK_KDIR)
 
-KERNELS ?= 6.1 6.12 arm64 debug kcsan
+# make check's kernels: what fits its time (docs/testing.md).
+KERNELS ?= 6.1 6.12 debug kcsan
+MATRIX_KERNELS ?= 6.1 6.12 debug kcsan 5.10 6.12-rt rt-debug sid sid-scx arm64
 KERNEL ?= 6.1
 
 demo: deps
