@@ -226,48 +226,91 @@ load_kernel() {
 	[ "$KERNEL_ARCH" = x86_64 ] || ARCH_BUILD=$FIBER_BUILD/$KERNEL_ARCH
 }
 
-# Build (once) a kernel from Debian's linux-source-6.1: tinyconfig with the
-# config FRAGMENTs merged on top, cached under NAME and a hash of the source
-# version and the fragments.  Every option a fragment sets must survive
-# the merge: one that a missing dependency dropped fails the build rather
-# than weakening the tests.  Sets KERNEL_TREE and KERNEL_IMAGE.
+# build_config_kernel [--tarball PATH] [--chroot ROOT] [--cc CC] NAME FRAGMENT...
+# Build (once) a kernel from a Debian linux-source-X package's tarball PATH
+# (default /usr/src/linux-source-6.1.tar.xz, of this machine): tinyconfig
+# with the config FRAGMENTs merged on top, cached under NAME and a hash of
+# the source package's version and the fragments.  With --chroot, PATH and
+# the package are the chroot ROOT's, and the kernel is configured and built
+# in it with that release's compiler CC (its gcc-N: a minbase chroot has no
+# plain gcc); the tree then lives in ROOT/build/kernels/NAME, where the
+# chroot sees it.  Without --chroot and --cc the hash is the one this
+# function always computed, so the debug and kcsan kernels already in the
+# cache stay valid.  Every option a fragment sets must survive the merge:
+# one that a missing dependency dropped fails the build rather than
+# weakening the tests.  A later fragment may set an option that an earlier
+# one set otherwise (a release's own fragment after the common one); then
+# the later line is the one that must survive.  Sets KERNEL_TREE (this
+# machine's path), KERNEL_KDIR (the tree's path where it is built: inside
+# the chroot, if any), KERNEL_MAKE_ARGS (ARCH, CC) and KERNEL_IMAGE.
 build_config_kernel() {
-	local name=$1 tarball=/usr/src/linux-source-6.1.tar.xz key tree frag
+	local tarball=/usr/src/linux-source-6.1.tar.xz root='' cc=''
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--tarball) tarball=${2:?}; shift 2 ;;
+		--chroot) root=${2:?}; shift 2 ;;
+		--cc) cc=${2:?}; shift 2 ;;
+		*) break ;;
+		esac
+	done
+	local name=$1 pkg key tree kdir version
 	shift
-	[ -f "$tarball" ] || die "$tarball is missing (run make deps)"
-	key=$( (dpkg-query -W -f='${Version}' linux-source-6.1; cat "$@") |
-		sha256sum | cut -c1-12)
-	tree=$FIBER_CACHE/kernels/$name/$key/linux
+	pkg=${tarball##*/}
+	pkg=${pkg%.tar.xz}
+	[ -f "$root$tarball" ] || die "$root$tarball is missing (run make deps)"
+	version=$(dpkg-query ${root:+--admindir="$root/var/lib/dpkg"} -W \
+		-f='${Version}' "$pkg") || die "$pkg is not installed${root:+ in $root}"
+	key=$( (printf '%s' "$version"; [ -z "$cc" ] || printf '\nCC=%s\n' "$cc"
+		cat "$@") | sha256sum | cut -c1-12)
+	if [ -n "$root" ]; then
+		kdir=/build/kernels/$name/$key/linux
+		tree=$root$kdir
+	else
+		tree=$FIBER_CACHE/kernels/$name/$key/linux
+		kdir=$tree
+	fi
 	KERNEL_TREE=$tree
+	KERNEL_KDIR=$kdir
+	KERNEL_MAKE_ARGS=(ARCH=x86_64 ${cc:+CC="$cc" HOSTCC="$cc"})
 	KERNEL_IMAGE=$tree/arch/x86/boot/bzImage
 	[ -e "$tree/.fiber-complete" ] && return 0
 
+	# in_tree COMMAND...: run COMMAND in the tree, in the chroot if any.
+	in_tree() {
+		if [ -n "$root" ]; then
+			# shellcheck disable=SC2016 # the inner shell expands them
+			chroot "$root" sh -c 'cd "$1" && shift && exec "$@"' sh "$kdir" "$@"
+		else
+			(cd "$tree" && "$@")
+		fi
+	}
 	rm -rf "${tree%/*}"
 	mkdir -p "${tree%/*}"
-	log "building the $name kernel in ${tree%/*} (5-15 minutes)"
-	tar -xJf "$tarball" -C "${tree%/*}" &&
-		mv "${tree%/*}/linux-source-6.1" "$tree" || die "cannot extract $tarball"
+	log "building the $name kernel in ${tree%/*} (5-15 minutes, 40 for a debug 6.12)"
+	tar -xJf "$root$tarball" -C "${tree%/*}" &&
+		mv "${tree%/*}/$pkg" "$tree" || die "cannot extract $root$tarball"
 	cat "$@" > "${tree%/*}/fragment.config"
-	(
-		cd "$tree" &&
-		make -s ARCH=x86_64 tinyconfig &&
-		scripts/kconfig/merge_config.sh -m -O . .config \
-			"${tree%/*}/fragment.config" >/dev/null &&
-		make -s ARCH=x86_64 olddefconfig
-	) > "${tree%/*}/config.log" 2>&1 || die "configuring failed, see ${tree%/*}/config.log"
+	{
+		in_tree make -s "${KERNEL_MAKE_ARGS[@]}" tinyconfig &&
+		in_tree scripts/kconfig/merge_config.sh -m -O . .config \
+			../fragment.config >/dev/null &&
+		in_tree make -s "${KERNEL_MAKE_ARGS[@]}" olddefconfig
+	} > "${tree%/*}/config.log" 2>&1 || die "configuring failed, see ${tree%/*}/config.log"
+	# Each option's last setting, in the order the fragments give them,
+	# must be in the final .config.
 	local line missing=
-	for frag in "$@"; do
-		while read -r line; do
-			case $line in
-			CONFIG_*=*) grep -qxF "$line" "$tree/.config" ||
-				missing="$missing ${line%%=*}";;
-			"# CONFIG_"*" is not set") grep -qxF "$line" "$tree/.config" ||
-				missing="$missing ${line#\# }";;
+	while read -r line; do
+		grep -qxF "$line" "$tree/.config" || case $line in
+			CONFIG_*=*) missing="$missing ${line%%=*}" ;;
+			*) missing="$missing ${line#\# }" ;;
 			esac
-		done < "$frag"
-	done
+	done < <(cat "$@" | awk '
+		/^CONFIG_[A-Za-z0-9_]+=/ { sym = $0; sub(/=.*/, "", sym) }
+		/^# CONFIG_[A-Za-z0-9_]+ is not set$/ { sym = $2 }
+		sym != "" { if (!(sym in last)) order[n++] = sym; last[sym] = $0; sym = "" }
+		END { for (i = 0; i < n; i++) print last[order[i]] }')
 	[ -z "$missing" ] || die "$name config options not in the final .config:$missing"
-	make -s -C "$tree" ARCH=x86_64 -j"$(nproc)" bzImage modules \
+	in_tree make -s "${KERNEL_MAKE_ARGS[@]}" -j"$(nproc)" bzImage modules \
 		> "${tree%/*}/build.log" 2>&1 ||
 		die "$name kernel build failed, see ${tree%/*}/build.log"
 	touch "$tree/.fiber-complete"
