@@ -1,0 +1,31 @@
+# SPDX-License-Identifier: GPL-2.0
+# A PREEMPT_RT debug kernel: Debian 13's linux-source-6.12 (mainline 6.12
+# has PREEMPT_RT), tinyconfig plus testing/vm/debug.config (lockdep,
+# atomic-sleep checks, kmemleak, UBSAN, KVM for preempt notifiers) and
+# testing/vm/debug-6.12.config (what 6.12 needs besides) and
+# testing/vm/debug-rt.config (PREEMPT_RT, raw lock nesting), built in the
+# trixie chroot with its gcc-14.  Debian's 6.12 RT image has no lockdep;
+# this one says whether every lock the module takes in the scheduler path
+# (preempt notifiers, under the runqueue lock) or in a hard interrupt is
+# raw.  No KASAN: the debug kernel has it for the same code, and with
+# lockdep over RT's sleeping spinlocks it would make the run far longer.
+KERNEL_DESC="Debian 13 linux-source-6.12, PREEMPT_RT debug config"
+KERNEL_MEM=1G
+KERNEL_APPEND="panic_on_warn=1 kmemleak=on"
+KERNEL_DEBUG=1
+KERNEL_TIMEOUT=1800
+KERNEL_STEP_TIMEOUT=600
+
+kernel_prepare() {
+	CHROOT=$(debian_chroot trixie trixie gcc-14 linux-source-6.12 flex \
+		bison bc libelf-dev libssl-dev) || exit 1
+	build_config_kernel --tarball /usr/src/linux-source-6.12.tar.xz \
+		--chroot "$CHROOT" --cc gcc-14 rt-debug \
+		"$FIBER_ROOT/testing/vm/debug.config" \
+		"$FIBER_ROOT/testing/vm/debug-6.12.config" \
+		"$FIBER_ROOT/testing/vm/debug-rt.config"
+}
+
+kernel_build_module() {
+	chroot_build_module "$1" "$KERNEL_KDIR" "${KERNEL_MAKE_ARGS[@]}"
+}
