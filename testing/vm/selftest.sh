@@ -8,8 +8,10 @@
 #                         host runner's limits (no VM)
 #   selftest.sh --vm [KERNEL...]
 #                         deliberately broken modules booted for real: one
-#                         that warns (on 6.1), one that leaks (on debug);
-#                         with KERNELs, only those of the two that are named
+#                         that warns (on 6.1), one that leaks (on debug),
+#                         one that nests a spinlock_t in a raw spinlock
+#                         (on rt-debug, only if named); with KERNELs, only
+#                         those that are named
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -205,7 +207,12 @@ vm_tests() {
 	[[ $only = *" debug "* ]] &&
 		expect_vm_failure debug FIBER_RUNNER_SELFTEST_LEAK "kmemleak" \
 			"a module that leaks in its ioctl fails the debug-kernel run"
-	[ "$tap_n" -gt 0 ] || echo "ok 1 - runner self-test # SKIP needs kernel 6.1 or debug"
+	# Only when asked for: make check's default kernels do not build it.
+	[[ $only = *" rt-debug "* ]] &&
+		expect_vm_failure rt-debug FIBER_RUNNER_SELFTEST_RAW_NESTING \
+			"kernel log free of" \
+			"a module that nests a spinlock_t in a raw spinlock fails the rt-debug run"
+	[ "$tap_n" -gt 0 ] || echo "ok 1 - runner self-test # SKIP needs kernel 6.1, debug or rt-debug"
 }
 
 case ${1:-} in
