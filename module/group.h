@@ -62,6 +62,12 @@ struct fiber_group_snapshot {
  *    held, and wake_up_process() under @lock takes runqueue locks), which
  *    therefore uses only atomics: the slot state word, the pending bitmaps
  *    and irq_work_queue().
+ *  - On PREEMPT_RT @lock sleeps, and that is right: it is taken only in
+ *    process context and in @notify_work, which is not IRQ_WORK_HARD_IRQ
+ *    and so runs in the irq_work thread there (lockdep checks it as such
+ *    on every kernel).  The hrtimer callbacks, which run in hard interrupt
+ *    context even on RT, take no lock; the watch ring's is raw (watch.c).
+ *    The rt-debug kernel (lockdep, PROVE_RAW_LOCK_NESTING) reports none.
  */
 struct fiber_group {
 	struct kref ref;
