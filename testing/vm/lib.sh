@@ -127,6 +127,18 @@ fetch_debs() {
 	rm -rf "$tmp"
 }
 
+# distro_kernel ROOT NAME DESCRIPTION [METAPACKAGE]: a release's own kernel,
+# the one whose headers ROOT's METAPACKAGE (linux-headers-amd64) names:
+# sets KERNEL_ABI, KERNEL_IMAGE (fetched once, into
+# $FIBER_CACHE/kernels/NAME/ABI) and KERNEL_DESC.
+distro_kernel() {
+	local root=$1 name=$2 desc=$3 meta=${4:-linux-headers-amd64}
+	KERNEL_ABI=$(headers_abi "$root" "$meta") || die "no $meta in $root (run make deps)"
+	KERNEL_IMAGE=$FIBER_CACHE/kernels/$name/$KERNEL_ABI/vmlinuz
+	fetch_kernel_image "$root" "$KERNEL_ABI" "${KERNEL_IMAGE%/*}"
+	KERNEL_DESC="$desc $KERNEL_ABI"
+}
+
 # fetch_kernel_image ROOT ABI DEST: download the package with the kernel
 # image of ABI with ROOT's apt (a chroot or /) into DEST and extract vmlinuz
 # from it: linux-image-ABI-unsigned's /boot/vmlinuz-ABI up to Debian 13,

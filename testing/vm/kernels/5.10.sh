@@ -7,10 +7,7 @@ KERNEL_DESC="Debian 11 distro kernel (5.10)"
 
 kernel_prepare() {
 	CHROOT=$(debian_chroot bullseye bullseye linux-headers-amd64) || exit 1
-	KERNEL_ABI=$(headers_abi "$CHROOT") || die "no headers in $CHROOT"
-	KERNEL_IMAGE=$FIBER_CACHE/kernels/debian11/$KERNEL_ABI/vmlinuz
-	fetch_kernel_image "$CHROOT" "$KERNEL_ABI" "${KERNEL_IMAGE%/*}"
-	KERNEL_DESC="Debian 11 distro kernel $KERNEL_ABI"
+	distro_kernel "$CHROOT" debian11 "Debian 11 distro kernel"
 }
 
 kernel_build_module() {

@@ -4,10 +4,7 @@
 KERNEL_DESC="Debian 12 distro kernel (6.1)"
 
 kernel_prepare() {
-	KERNEL_ABI=$(headers_abi) || die "linux-headers-amd64 is not installed (run make deps)"
-	KERNEL_IMAGE=$FIBER_CACHE/kernels/debian12/$KERNEL_ABI/vmlinuz
-	fetch_kernel_image / "$KERNEL_ABI" "${KERNEL_IMAGE%/*}"
-	KERNEL_DESC="Debian 12 distro kernel $KERNEL_ABI"
+	distro_kernel / debian12 "Debian 12 distro kernel"
 }
 
 kernel_build_module() {

@@ -7,11 +7,8 @@ KERNEL_DESC="Debian 13 distro kernel (6.12, PREEMPT_RT)"
 
 kernel_prepare() {
 	CHROOT=$(debian_chroot trixie trixie gcc-14 linux-headers-rt-amd64) || exit 1
-	KERNEL_ABI=$(headers_abi "$CHROOT" linux-headers-rt-amd64) ||
-		die "no rt headers in $CHROOT"
-	KERNEL_IMAGE=$FIBER_CACHE/kernels/debian13/$KERNEL_ABI/vmlinuz
-	fetch_kernel_image "$CHROOT" "$KERNEL_ABI" "${KERNEL_IMAGE%/*}"
-	KERNEL_DESC="Debian 13 distro kernel $KERNEL_ABI"
+	distro_kernel "$CHROOT" debian13 "Debian 13 distro kernel" \
+		linux-headers-rt-amd64
 }
 
 kernel_build_module() {

@@ -8,18 +8,14 @@ KERNEL_DESC="Debian unstable distro kernel (7.x)"
 kernel_prepare() {
 	CHROOT=$(debian_chroot sid sid linux-headers-amd64) || exit 1
 	KERNEL_ABI=$(headers_abi "$CHROOT") || die "no headers in $CHROOT"
-	KERNEL_IMAGE=$FIBER_CACHE/kernels/sid/$KERNEL_ABI/vmlinuz
-	if [ ! -s "$KERNEL_IMAGE" ]; then
+	if [ ! -s "$FIBER_CACHE/kernels/sid/$KERNEL_ABI/vmlinuz" ]; then
 		log "bringing the sid chroot's kernel headers up to date"
 		chroot "$CHROOT" sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -q --no-install-recommends linux-headers-amd64' \
 			> "$FIBER_CACHE/sid-apt.log" 2>&1 ||
 			die "cannot update the sid chroot, see $FIBER_CACHE/sid-apt.log"
-		KERNEL_ABI=$(headers_abi "$CHROOT") || die "no headers in $CHROOT"
-		KERNEL_IMAGE=$FIBER_CACHE/kernels/sid/$KERNEL_ABI/vmlinuz
 	fi
-	fetch_kernel_image "$CHROOT" "$KERNEL_ABI" "${KERNEL_IMAGE%/*}"
-	KERNEL_DESC="Debian unstable distro kernel $KERNEL_ABI"
+	distro_kernel "$CHROOT" sid "Debian unstable distro kernel"
 }
 
 kernel_build_module() {
