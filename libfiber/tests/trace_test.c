@@ -126,8 +126,17 @@ TEST(a_trace_holds_what_the_program_did)
 	ASSERT_NE(NULL, t);
 	EXPECT_EQ(0, strncmp(t, "{\"displayTimeUnit\":\"ns\"", 23));
 	EXPECT_TRUE(strstr(t, "\"dropped\":0}") != NULL);
-	/* Each side parks in its unbuffered send until the other takes it. */
-	EXPECT_LE(50, count(t, "\"end\":\"park\",\"reason\":\"chan send\"")) TH_LOG("%.2000s", t);
+	/*
+	 * A value on an unbuffered channel passes only between a sender
+	 * and a receiver that meet: whichever comes first parks, so each
+	 * of the 50 pings and 50 pongs is one park at least.  Which side
+	 * parks is the scheduler's timing: run in turns on one P, as on
+	 * an idle host, each sender comes first; on fiber.ko in a QEMU
+	 * guest a P's spare M wakes fast enough to take the fiber just
+	 * readied, the two run side by side and each receiver waits.
+	 */
+	EXPECT_LE(100, count(t, "\"end\":\"park\",\"reason\":\"chan send\"") +
+		       count(t, "\"end\":\"park\",\"reason\":\"chan receive\"")) TH_LOG("%.2000s", t);
 	EXPECT_LE(1, count(t, "\"reason\":\"sleep\""));
 	EXPECT_LE(1, count(t, "\"name\":\"timers\""));
 	EXPECT_EQ(2, count(t, "\"name\":\"stop the world\""));
