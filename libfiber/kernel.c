@@ -50,7 +50,9 @@
  *  - an M's first claim vs. a grant: an M is made with m->granting set,
  *    so it is grantable only once a claim has finished with it;
  *  - a wake-up lost anyway: sysmon watches nr_pending and nr_waiting
- *    (kernel_sysmon) and wakes a spare or grants an idle P itself.
+ *    (kernel_sysmon) and wakes a spare or grants an idle P itself;
+ *  - a held M that no M with a P can reach (a lock of the C library
+ *    between them): sysmon lets it go without a P (kernel_unstick).
  *
  * The spare pool.  sysmon keeps fiber_maxprocs() spares, parked or on
  * their way back to the park (kernel_fill_spares), making new threads
@@ -77,6 +79,7 @@
 
 #define KERNEL_EVENTS		16
 #define SPARE_IDLE_NS		5000000000LL
+#define HOLD_STALL_NS		10000000LL
 
 bool kernel_on;				/* the module assists us */
 const char *kernel_off_reason = "not started";
@@ -532,6 +535,74 @@ bool kernel_grant_idle(void)
 	return true;
 }
 
+/*
+ * Held Ms that no grant will reach.  A claim takes an M wherever its
+ * fiber slept, and that may be inside the C library with one of its
+ * locks held: malloc() asleep in brk() or mmap() with its arena's lock.
+ * The runtime calls malloc() too, on g0 and under its own locks (a
+ * copied fiber's bytes, a P's timer heap), where no spare may claim the
+ * M.  So an M holding a P can sleep on that lock where nobody takes its
+ * P, while the M holding the lock waits, held, for a P that only an M at
+ * a scheduling point gives: each waits for the other, for ever.  Seen
+ * in copystack_test on fiber.ko: main's M held after a brk() in malloc,
+ * one M with a P in a futex wait for malloc's lock, the other for a
+ * runtime lock the first held.
+ *
+ * sysmon breaks it.  While Ms wait for a P, a P whose M has slept in the
+ * kernel in one block for HOLD_STALL_NS (a claimable sleep is claimed at
+ * once, so this is a runtime lock's, and a runtime lock is held for
+ * moments; 10 ms, as sysmon's other "gone on long", since a vCPU of a
+ * loaded host stalls a lock's holder for ms) gets one of them let go
+ * without a P, as FIBER_HOLD_ON_WAKE=0
+ * lets every one go (kernel_release): it runs on to its next scheduling
+ * point, releasing what it held, and takes a P there or parks.  The
+ * mission's bound holds: the M with that P is asleep, and the M let go
+ * runs holding none.  One per P and stall.
+ * Return: whether one was let go.
+ */
+static bool kernel_unstick(void)
+{
+	int n = atomic_load(&sched.nprocs), i;
+	struct fiber_sysmon_view *v;
+	struct fiber_m *m, *wm;
+	struct fiber_p *p;
+	int64_t now;
+	uint64_t w;
+
+	if (!khold || !kshared_read(&kshared->nr_waiting))
+		return false;
+	now = fiber_nanotime();
+	for (i = 0; i < n; i++) {
+		p = sched.allp[i];
+		v = &p->sysmon;
+		/* Racy, as sysmon's other looks: at worst one M goes early. */
+		m = atomic_load(&p->status) == P_RUNNING ? p->m : NULL;
+		w = m && m->kslot ? atomic_load(slot_state(m->kslot_id)) : 0;
+		if (!w || FIBER_SLOT_STATE(w) != FIBER_SLOT_BLOCKED) {
+			v->kblock = 0;
+			continue;
+		}
+		if (w != v->kblock) {
+			v->kblock = w;
+			v->kblockwhen = now;
+			continue;
+		}
+		if (now - v->kblockwhen < HOLD_STALL_NS)
+			continue;
+		wm = kernel_pick_waiting();
+		if (!wm)
+			return false;
+		atomic_fetch_add(&sched.nunstuck, 1);
+		if (fiber_debug)
+			fprintf(stderr, "libfiber: M%d held while the M of P %d has slept %lld us in the kernel: let go without a P\n",
+				wm->id, p->id, (long long)(now - v->kblockwhen) / 1000);
+		v->kblockwhen = now;
+		kernel_wake_m(wm);
+		return true;
+	}
+	return false;
+}
+
 /* ---- parking ------------------------------------------------------------- */
 
 /* A spare that slept long exits if the pool is bigger than it must be. */
@@ -794,6 +865,8 @@ bool kernel_sysmon(void)
 	}
 	if (kernel_grant_idle())
 		did = true;
+	else if (kernel_unstick())
+		did = true;
 	return did;
 }
 
@@ -816,10 +889,11 @@ void kernel_dump(int fd)
 			kernel_off_reason);
 		return;
 	}
-	dprintf(fd, "libfiber: kernel assistance on: %u carriers, %u parked, %u waiting, %llu block notifications, %llu grants\n",
+	dprintf(fd, "libfiber: kernel assistance on: %u carriers, %u parked, %u waiting, %llu block notifications, %llu grants, %llu held Ms let go by sysmon\n",
 		kshared->nr_carriers, kshared->nr_parked, kshared->nr_waiting,
 		(unsigned long long)kshared->notifications,
-		(unsigned long long)kshared->grants);
+		(unsigned long long)kshared->grants,
+		(unsigned long long)atomic_load(&sched.nunstuck));
 	for (i = 0; i < hi; i++) {
 		s = kslot(i);
 		if (FIBER_SLOT_STATE(s->state) == FIBER_SLOT_FREE)

@@ -174,6 +174,8 @@ struct fiber_sysmon_view {
 	uint32_t syscalltick;
 	int64_t syscallwhen;
 	int64_t probewhen;	/* fallback: last look at its M's state */
+	uint64_t kblock;	/* module: its M's slot word, if BLOCKED */
+	int64_t kblockwhen;	/* when that block was first seen */
 	bool reported;		/* this run was counted as long */
 	bool skipped;		/* this stall was counted in signal_skips */
 };
@@ -349,6 +351,7 @@ struct fiber_sched {
 	/* Kernel mode and its fallback (kernel.c, syscall.c, sysmon.c). */
 	_Atomic uint64_t nclaims;	/* Ps taken from blocked Ms */
 	_Atomic uint64_t ngrants;	/* Ps given to held Ms */
+	_Atomic uint64_t nunstuck;	/* held Ms let go by sysmon */
 	_Atomic uint64_t nsignal_retakes; /* fallback: blocked Ms caught */
 	_Atomic uint64_t nsignal_skips;	/* ...left blocked: EINTR otherwise */
 	_Atomic uint64_t nsignal_eintrs; /* calls the signal cut short */

@@ -176,9 +176,21 @@ static bool retake(int64_t now)
 		p = sched.allp[i];
 		v = &p->sysmon;
 		s = atomic_load(&p->status);
+		/*
+		 * A view whose time is 0 has never been taken: its tick of
+		 * 0 says nothing.  A P's tick may well still be 0 there:
+		 * the first fibers a P runs may all come from runnext,
+		 * which inherits the time slice and leaves the tick (main
+		 * starts a fiber and blocks, and a spare, or the M sysmon
+		 * hands the P to, takes that fiber).  Without this, the
+		 * first look counted that run as long, as having run since
+		 * the clock's epoch (the machine's boot): "fiber 2 has run
+		 * for 27144 ms" 50 ms into a program.  The same for the
+		 * time a call started.
+		 */
 		if (s == P_RUNNING) {
 			tick = atomic_load(&p->schedtick);
-			if (tick != v->schedtick) {
+			if (tick != v->schedtick || !v->schedwhen) {
 				v->schedtick = tick;
 				v->schedwhen = now;
 				v->reported = false;
@@ -194,7 +206,7 @@ static bool retake(int64_t now)
 		if (s != P_SYSCALL)
 			continue;
 		tick = atomic_load(&p->syscalltick);
-		if (tick != v->syscalltick) {
+		if (tick != v->syscalltick || !v->syscallwhen) {
 			v->syscalltick = tick;
 			v->syscallwhen = now;
 			continue;

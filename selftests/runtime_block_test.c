@@ -4,7 +4,8 @@
  * no fiber_syscall_enter) right after queueing 100 fibers that compute,
  * and they must all finish while it is blocked.  Blocks: read() on a
  * pipe, nanosleep(), a page fault held by userfaultfd, flock() held by
- * another process, a contended libc mutex.
+ * another process, a contended libc mutex.  And, with the module, a held
+ * M with a lock that the M holding the P needs (at the end).
  *
  * Each case runs twice: with the module (FIBER_KERNEL=on: a spare claims
  * the P at once, and the invariant sampler checks the slots all along)
@@ -324,6 +325,122 @@ TEST_F_TIMEOUT(runtime, libc_mutex, 120)
 {
 	SKIPPED_IN_SETUP();
 	EXPECT_EQ(0, run_scenario(BLOCK_MUTEX));
+}
+
+/*
+ * A held M with a lock that the M holding the P needs.  The runtime
+ * calls realloc() under its own locks (a P's timer heap grows under its
+ * timer lock), where no spare may claim the M; and a claim may take an
+ * M inside malloc(), asleep with the arena's lock held (seen in
+ * libfiber's copystack_test on fiber.ko: main's M held after a brk() in
+ * malloc, the M with the P asleep on the arena's lock).  Here realloc()
+ * first takes a lock of ours, as malloc's: fiber X takes it and sleeps
+ * on a userfaultfd page, a spare claims the P and runs Y, whose
+ * fiber_sleep() makes the P's timer heap, and realloc() sleeps on the
+ * lock under the timer lock.  Once the page is filled X's M is held
+ * until an M gives it a P, and the only one is asleep waiting for X:
+ * without sysmon letting X's M go without a P (libfiber/kernel.c,
+ * kernel_unstick), neither ever runs again.
+ */
+static struct {
+	_Atomic bool armed;		/* realloc() takes the lock */
+	_Atomic bool x_locked;		/* X holds it */
+	_Atomic bool waited;		/* realloc() waited for it */
+	pthread_mutex_t lock;
+	struct uffd_page page;
+	fiber_wg_t wg;
+} held = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+void *__libc_realloc(void *ptr, size_t size);
+
+/* libfiber's realloc() (the program's, so libfiber.a's calls come here). */
+void *realloc(void *ptr, size_t size)
+{
+	if (atomic_load(&held.armed) && atomic_load(&held.x_locked)) {
+		atomic_store(&held.waited, true);
+		pthread_mutex_lock(&held.lock);
+		pthread_mutex_unlock(&held.lock);
+	}
+	return __libc_realloc(ptr, size);
+}
+
+static void holds_the_lock(void *arg)
+{
+	(void)arg;
+	CHECK(pthread_mutex_lock(&held.lock) == 0);
+	atomic_store(&held.x_locked, true);
+	CHECK(*(volatile char *)held.page.area == 0);
+	atomic_store(&held.x_locked, false);
+	CHECK(pthread_mutex_unlock(&held.lock) == 0);
+	fiber_wg_done(&held.wg);
+}
+
+static void makes_a_timer(void *arg)
+{
+	(void)arg;
+	atomic_store(&held.armed, true);
+	fiber_sleep(1000000);
+	atomic_store(&held.armed, false);
+	fiber_wg_done(&held.wg);
+}
+
+/* A plain thread: fill the page once realloc() waits, or after 10 s. */
+static void *fills_the_page(void *arg)
+{
+	double deadline = now_s() + 10;
+
+	(void)arg;
+	while (!atomic_load(&held.waited) && now_s() < deadline)
+		usleep(1000);
+	usleep(20000);
+	CHECK(uffd_page_fill(&held.page, "", 0) == 0);
+	return NULL;
+}
+
+/* A plain thread: a scenario still running after 20 s is stuck. */
+static void *watchdog(void *arg)
+{
+	(void)arg;
+	sleep(20);
+	fprintf(stderr, "stuck for 20 s (realloc %s):\n",
+		held.waited ? "waited" : "never waited");
+	fiber_dump(2);
+	_exit(3);
+}
+
+static int held_main(int argc, char **argv)
+{
+	pthread_t filler, dog;
+
+	(void)argc, (void)argv;
+	CHECK(uffd_page_open(&held.page) == 0);
+	CHECK(pthread_create(&dog, NULL, watchdog, NULL) == 0);
+	CHECK(pthread_create(&filler, NULL, fills_the_page, NULL) == 0);
+	fiber_wg_add(&held.wg, 2);
+	CHECK(fiber_go(holds_the_lock, NULL) == 0);
+	/* X runs, takes the lock and sleeps; a spare takes the P to us. */
+	while (!atomic_load(&held.x_locked))
+		fiber_yield();
+	CHECK(fiber_go(makes_a_timer, NULL) == 0);
+	fiber_wg_wait(&held.wg);
+	CHECK(pthread_join(filler, NULL) == 0);
+	/* Else the P had a timer heap already: nothing was tested. */
+	CHECK(atomic_load(&held.waited));
+	return 0;
+}
+
+TEST(a_held_m_whose_lock_the_p_needs_is_let_go)
+{
+	char err[4096];
+	int ret;
+
+	RUNTIME_REQUIRE_MODULE();
+	ret = uffd_probe();
+	if (ret)
+		SKIP(return, "userfaultfd: %s", strerror(-ret));
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(held_main, 1, err,
+						     sizeof(err)), 0))
+		TH_LOG("stderr: %s", err);
 }
 
 TEST_HARNESS_MAIN

@@ -293,9 +293,16 @@ static int main_pipes(int argc, char **argv)
 {
 	long i, n = many_fibers(PIPES), want = 0;
 	char path[96];
+	struct rlimit rl;
 	int fd;
 
 	(void)argc, (void)argv;
+	/* One fd per reader: past the usual soft limit of 1024. */
+	CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	if (rl.rlim_cur < (rlim_t)n + 64) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	snprintf(fifo_dir, sizeof(fifo_dir), "/tmp/fiber-fifos.XXXXXX");
 	CHECK(mkdtemp(fifo_dir));
 	pipe_fds = calloc((size_t)n, sizeof(*pipe_fds));

@@ -146,6 +146,53 @@ TEST(sysmon_reports_a_fiber_that_does_not_yield)
 	}
 }
 
+/*
+ * A long run is measured from sysmon's first look at its P.  The main
+ * fiber starts from runnext, which inherits the time slice and leaves
+ * the P's schedtick at 0 (so do fibers a new M takes from runnext);
+ * sysmon's view of the P, never taken, said 0 too, and its first look
+ * counted the run as long since the clock's epoch (the machine's boot):
+ * "fiber 1 has run for 26435260 ms" on a host up 7 hours, for a main
+ * that computed 30 ms.  No report may claim more than the whole program
+ * took.
+ */
+static int64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static int main_computes_30ms(int argc, char **argv)
+{
+	int64_t t0 = now_ns();
+
+	(void)argc, (void)argv;
+	while (now_ns() - t0 < 30000000)
+		;
+	return 0;
+}
+
+TEST(a_long_run_is_timed_from_sysmons_first_look)
+{
+	char err[1024];
+	long long took_ms;
+	const char *p;
+	int64_t t0;
+
+	setenv("FIBER_DEBUG", "1", 1);
+	t0 = now_ns();
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_computes_30ms, 1,
+						     err, sizeof(err)), 0))
+		TH_LOG("stderr: %s", err);
+	unsetenv("FIBER_DEBUG");
+	took_ms = (now_ns() - t0) / 1000000 + 1;
+	for (p = err; (p = strstr(p, "has run for ")); p++)
+		EXPECT_LE(strtoll(p + strlen("has run for "), NULL, 10), took_ms)
+			TH_LOG("the program took %lld ms; stderr: %s", took_ms, err);
+}
+
 static int dump_pipe[2];
 
 static void parked_forever(void *arg)

@@ -50,6 +50,21 @@ static int count(const char *s, const char *what)
 	return n;
 }
 
+/* Does @t name a thread "M<n> tid <tid>"? */
+static bool names_an_m_by_tid(const char *t)
+{
+	const char *what = "\"args\":{\"name\":\"M";
+
+	while ((t = strstr(t, what))) {
+		t += strlen(what);
+		while (*t >= '0' && *t <= '9')
+			t++;
+		if (!strncmp(t, " tid ", 5))
+			return true;
+	}
+	return false;
+}
+
 static int main_errors(int argc, char **argv)
 {
 	(void)argc, (void)argv;
@@ -126,8 +141,17 @@ TEST(a_trace_holds_what_the_program_did)
 	ASSERT_NE(NULL, t);
 	EXPECT_EQ(0, strncmp(t, "{\"displayTimeUnit\":\"ns\"", 23));
 	EXPECT_TRUE(strstr(t, "\"dropped\":0}") != NULL);
-	/* Each side parks in its unbuffered send until the other takes it. */
-	EXPECT_LE(50, count(t, "\"end\":\"park\",\"reason\":\"chan send\"")) TH_LOG("%.2000s", t);
+	/*
+	 * A value on an unbuffered channel passes only between a sender
+	 * and a receiver that meet: whichever comes first parks, so each
+	 * of the 50 pings and 50 pongs is one park at least.  Which side
+	 * parks is the scheduler's timing: run in turns on one P, as on
+	 * an idle host, each sender comes first; on fiber.ko in a QEMU
+	 * guest a P's spare M wakes fast enough to take the fiber just
+	 * readied, the two run side by side and each receiver waits.
+	 */
+	EXPECT_LE(100, count(t, "\"end\":\"park\",\"reason\":\"chan send\"") +
+		       count(t, "\"end\":\"park\",\"reason\":\"chan receive\"")) TH_LOG("%.2000s", t);
 	EXPECT_LE(1, count(t, "\"reason\":\"sleep\""));
 	EXPECT_LE(1, count(t, "\"name\":\"timers\""));
 	EXPECT_EQ(2, count(t, "\"name\":\"stop the world\""));
@@ -135,7 +159,11 @@ TEST(a_trace_holds_what_the_program_did)
 	EXPECT_LE(50, count(t, "\"ph\":\"s\""));
 	EXPECT_EQ(count(t, "\"ph\":\"s\""), count(t, "\"ph\":\"f\""));
 	EXPECT_TRUE(strstr(t, "\"name\":\"thread_name\",\"args\":{\"name\":\"P0\"}") != NULL);
-	EXPECT_TRUE(strstr(t, "\"args\":{\"name\":\"M0 tid ") != NULL);
+	/*
+	 * An M by its thread id; not M0: with the module the main thread
+	 * may be a spare parked in it all along.
+	 */
+	EXPECT_TRUE(names_an_m_by_tid(t)) TH_LOG("%.2000s", t);
 	EXPECT_TRUE(strstr(t, "\"cat\":\"m\",\"name\":\"P0\"") != NULL);
 	if (system("command -v python3 >/dev/null 2>&1") == 0) {
 		/* Valid JSON; every arrow's start has its end; no negative span. */
