@@ -219,13 +219,15 @@ $(foreach e,$(EXAMPLES),$(eval $(call link_rule,$(e),libfiber/examples/$(notdir 
 
 # The selftests: kselftest harness; netlink_test speaks libmnl; the
 # runtime_* ones are libfiber programs on the module, linked statically like
-# the programs they stand for.
+# the programs they stand for.  runtime_block_test puts a lock of its own
+# into libfiber's realloc() calls: --wrap, which a static libc allows too.
+WRAP_REALLOC = $(if $(filter %/runtime_block_test,$(1)),-Wl$(comma)--wrap=realloc)
 $(foreach t,$(filter-out $(RUNTIME_SELFTESTS),$(SELFTESTS)),$(eval $(call link_rule,$(t), \
 	selftests/$(notdir $(t)).c $(KSELFTEST_H),$(TEST_CPPFLAGS), \
 	$(if $(filter %/netlink_test,$(t)),-lmnl) -lpthread)))
 $(foreach t,$(RUNTIME_SELFTESTS),$(eval $(call link_rule,$(t), \
 	selftests/$(notdir $(t)).c $(LIBFIBER_A) $(KSELFTEST_H), \
-	$(TEST_CPPFLAGS) -Ilibfiber/tests,$(LIBFIBER_A) -lpthread -lm)))
+	$(TEST_CPPFLAGS) -Ilibfiber/tests $(call WRAP_REALLOC,$(t)),$(LIBFIBER_A) -lpthread -lm)))
 $(foreach t,$(LIBFIBER_TESTS),$(eval $(call link_rule,$(t), \
 	libfiber/tests/$(notdir $(t)).c $(LIBFIBER_SO) $(KSELFTEST_H),$(TEST_CPPFLAGS), \
 	-L$(B)/libfiber -Wl$(comma)-rpath$(comma)$(CURDIR)/$(B)/libfiber -lfiber -lm)))
@@ -271,7 +273,7 @@ $(foreach t,$(filter-out $(RUNTIME_SELFTESTS),$(SELFTESTS)),$(eval $(call a64_li
 	$(if $(filter %/netlink_test,$(t)),$(A64_MNL)) -lpthread)))
 $(foreach t,$(RUNTIME_SELFTESTS),$(eval $(call a64_link_rule, \
 	$(A64_BIN)/$(notdir $(t)),selftests/$(notdir $(t)).c $(A64_LIBFIBER) $(KSELFTEST_H), \
-	$(TEST_CPPFLAGS) -Ilibfiber/tests,$(A64_LIBFIBER) -lpthread -lm)))
+	$(TEST_CPPFLAGS) -Ilibfiber/tests $(call WRAP_REALLOC,$(t)),$(A64_LIBFIBER) -lpthread -lm)))
 $(eval $(call a64_link_rule,$(A64_BIN)/fiberinfo,$(FIBERINFO_SRCS) \
 	$(wildcard tools/fiberstat/*.h) VERSION $(A64_LIBMNL),,$(A64_MNL)))
 $(eval $(call a64_link_rule,$(A64_BIN)/fiberstat,$(FIBERSTAT_SRCS) \

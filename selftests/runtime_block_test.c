@@ -351,17 +351,22 @@ static struct {
 	fiber_wg_t wg;
 } held = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-void *__libc_realloc(void *ptr, size_t size);
+void *__real_realloc(void *ptr, size_t size);
+void *__wrap_realloc(void *ptr, size_t size);
 
-/* libfiber's realloc() (the program's, so libfiber.a's calls come here). */
-void *realloc(void *ptr, size_t size)
+/*
+ * libfiber's realloc(): the Makefile links this program with
+ * --wrap=realloc, so libfiber.a's calls come here (a definition of
+ * realloc() itself would clash with a static libc's malloc.o).
+ */
+void *__wrap_realloc(void *ptr, size_t size)
 {
 	if (atomic_load(&held.armed) && atomic_load(&held.x_locked)) {
 		atomic_store(&held.waited, true);
 		pthread_mutex_lock(&held.lock);
 		pthread_mutex_unlock(&held.lock);
 	}
-	return __libc_realloc(ptr, size);
+	return __real_realloc(ptr, size);
 }
 
 static void holds_the_lock(void *arg)
