@@ -143,15 +143,18 @@ TEST(a_trace_holds_what_the_program_did)
 	EXPECT_TRUE(strstr(t, "\"dropped\":0}") != NULL);
 	/*
 	 * A value on an unbuffered channel passes only between a sender
-	 * and a receiver that meet: whichever comes first parks, so each
-	 * of the 50 pings and 50 pongs is one park at least.  Which side
-	 * parks is the scheduler's timing: run in turns on one P, as on
-	 * an idle host, each sender comes first; on fiber.ko in a QEMU
-	 * guest a P's spare M wakes fast enough to take the fiber just
-	 * readied, the two run side by side and each receiver waits.
+	 * and a receiver that meet: whichever comes first starts to park.
+	 * Which side, and whether it parks at all, is the scheduler's
+	 * timing: run in turns on one P, as on an idle host, each sender
+	 * parks; on fiber.ko in a QEMU guest a P's spare M takes the fiber
+	 * just readied, the two run side by side and the receivers wait;
+	 * and a park whose partner comes while it commits does not happen
+	 * (sched.c, AFTER_PARK), which took 16 of the 100 under qemu-user
+	 * on a loaded host.  So the trace must show channel parks, not a
+	 * number of them.
 	 */
-	EXPECT_LE(100, count(t, "\"end\":\"park\",\"reason\":\"chan send\"") +
-		       count(t, "\"end\":\"park\",\"reason\":\"chan receive\"")) TH_LOG("%.2000s", t);
+	EXPECT_LE(1, count(t, "\"end\":\"park\",\"reason\":\"chan send\"") +
+		     count(t, "\"end\":\"park\",\"reason\":\"chan receive\"")) TH_LOG("%.2000s", t);
 	EXPECT_LE(1, count(t, "\"reason\":\"sleep\""));
 	EXPECT_LE(1, count(t, "\"name\":\"timers\""));
 	EXPECT_EQ(2, count(t, "\"name\":\"stop the world\""));
