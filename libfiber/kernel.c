@@ -79,7 +79,7 @@
 
 #define KERNEL_EVENTS		16
 #define SPARE_IDLE_NS		5000000000LL
-#define HOLD_STALL_NS		10000000LL
+#define HOLD_STALL_NS		1000000000LL
 
 bool kernel_on;				/* the module assists us */
 const char *kernel_off_reason = "not started";
@@ -549,15 +549,17 @@ bool kernel_grant_idle(void)
  * runtime lock the first held.
  *
  * sysmon breaks it.  While Ms wait for a P, a P whose M has slept in the
- * kernel in one block for HOLD_STALL_NS (a claimable sleep is claimed at
- * once, so this is a runtime lock's, and a runtime lock is held for
- * moments; 10 ms, as sysmon's other "gone on long", since a vCPU of a
- * loaded host stalls a lock's holder for ms) gets one of them let go
- * without a P, as FIBER_HOLD_ON_WAKE=0
+ * kernel in one block for HOLD_STALL_NS gets one of them let go without
+ * a P, as FIBER_HOLD_ON_WAKE=0
  * lets every one go (kernel_release): it runs on to its next scheduling
  * point, releasing what it held, and takes a P there or parks.  The
  * mission's bound holds: the M with that P is asleep, and the M let go
- * runs holding none.  One per P and stall.
+ * runs holding none.  One per P and stall.  A claimable sleep is claimed
+ * at once, so that P's M sleeps in a runtime lock's wait, or holding
+ * one, which lasts moments unless it is this knot: a second, far past
+ * the 100 ms a loaded host's vCPU may stall a lock's holder (at 10 ms,
+ * runtime_stress_test on 6.12 saw 6 held Ms let go in 10 s, none of
+ * them stuck for good).
  * Return: whether one was let go.
  */
 static bool kernel_unstick(void)
