@@ -212,6 +212,12 @@ stage_module_source() {
 #                         before the programs, and setup-stop, after them
 #                         (testing/vm/guest-init); the judge requires both
 #   KERNEL_GUEST_FILES    a directory copied into the guest's root, for it
+#   KERNEL_LIBFIBER_DIR   (set here, from KERNEL_ARCH) where libfiber's
+#                         tests for the guest's machine are (fiber-vm -L)
+#   KERNEL_LIBFIBER_STEP_TIMEOUT  limit for each of them
+#   KERNEL_LIBFIBER_TIMEOUT       added to KERNEL_TIMEOUT when they run
+#   KERNEL_LIBFIBER_ENV   VAR=VALUE words for them: how big they are
+#                         (FIBER_TEST_FIBERS, FIBER_TEST_SHRINK)
 #   kernel_prepare        fetch or build the image, set KERNEL_IMAGE (idempotent)
 #   kernel_build_module   DIR: build DIR/module/fiber.ko for this kernel
 load_kernel() {
@@ -229,13 +235,26 @@ load_kernel() {
 	KERNEL_STEP_TIMEOUT=300
 	KERNEL_GUEST_SETUP=
 	KERNEL_GUEST_FILES=
+	# libfiber's 26 tests take 150-210 s in all on these kernels, the
+	# longest (chan_test) 35-55 s: four times that.
+	KERNEL_LIBFIBER_STEP_TIMEOUT=300
+	KERNEL_LIBFIBER_TIMEOUT=900
+	# A million fibers take 4 GiB and, in TCG, minutes of page faults;
+	# fiber.ko sees threads, never fibers (runtime_helpers.h).
+	KERNEL_LIBFIBER_ENV="FIBER_TEST_FIBERS=20000"
 	# shellcheck source=/dev/null
 	. "$def"
 	# Where make puts user space for the guest: build/ for the host's own
 	# x86_64, build/aarch64 for the cross build (make selftests-aarch64).
-	# Each has the VM's programs in bin/, beside libfiber's tests.
+	# Each has the VM's programs in bin/; libfiber's tests are in
+	# tests/libfiber (linked to libfiber.so) and, cross-built,
+	# ARCH/tests (static).
 	ARCH_BUILD=$FIBER_BUILD
-	[ "$KERNEL_ARCH" = x86_64 ] || ARCH_BUILD=$FIBER_BUILD/$KERNEL_ARCH
+	KERNEL_LIBFIBER_DIR=$FIBER_BUILD/tests/libfiber
+	if [ "$KERNEL_ARCH" != x86_64 ]; then
+		ARCH_BUILD=$FIBER_BUILD/$KERNEL_ARCH
+		KERNEL_LIBFIBER_DIR=$ARCH_BUILD/tests
+	fi
 }
 
 # build_config_kernel [--tarball PATH] [--chroot ROOT] [--cc CC] NAME FRAGMENT...

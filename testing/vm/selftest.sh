@@ -113,6 +113,14 @@ judge_tests() {
 	expect_judge 0 "a failed test case fails" "dev.second" 's/^ok 2 /not ok 2 /'
 	expect_judge_explains
 	expect_judge_times
+	# A libfiber step (fiber-vm --libfiber) must have moved the module's
+	# totals of blocks and wake-ups, or it ran on the fallback.
+	expect_judge 0 "a libfiber step that used fiber.ko passes" "" \
+		's/^fiber-vm: step-end demo_test 0/fiber-vm: module-use demo_test 10 20 15 22\n&/'
+	expect_judge 0 "a libfiber step that never used fiber.ko fails" "ran on fiber.ko (0 blocks, 0 wake-ups)" \
+		's/^fiber-vm: step-end demo_test 0/fiber-vm: module-use demo_test 10 20 10 20\n&/'
+	expect_judge 0 "a libfiber step whose every case skipped skips that check" "" \
+		's/^ok \([12]\) .*/ok \1 # SKIP fallback only/; s/^fiber-vm: step-end demo_test 0/fiber-vm: module-use demo_test 10 20 10 20\n&/'
 	expect_judge 0 "a program killed by the timeout fails" "timeout" \
 		's/step-end demo_test 0/step-end demo_test 137/'
 	expect_judge 0 "fewer results than planned fails" "1 of 2 planned" '/^ok 2 /d'

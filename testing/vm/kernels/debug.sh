@@ -12,6 +12,13 @@ KERNEL_DEBUG=1
 # Debian's kernels (350 s for all of it, 80 s for runtime_block_test).
 KERNEL_TIMEOUT=1800
 KERNEL_STEP_TIMEOUT=600
+# libfiber's tests (fiber-vm --libfiber): at full size on this kernel 16
+# cases ran past their limits, 20000 fibers' stacks took million_test
+# 300 s; a tenth of each loop and of the fibers proves as much to KASAN.
+# So they take 830 s, the longest (stack_test, netpoll_test) 130 s.
+KERNEL_LIBFIBER_ENV="FIBER_TEST_FIBERS=2000 FIBER_TEST_SHRINK=10"
+KERNEL_LIBFIBER_STEP_TIMEOUT=600
+KERNEL_LIBFIBER_TIMEOUT=3600
 
 kernel_prepare() {
 	build_config_kernel debug "$FIBER_ROOT/testing/vm/debug.config" \
