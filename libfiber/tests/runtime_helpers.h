@@ -68,11 +68,20 @@ static inline int run_fiber_main_as(int (*main_fn)(int argc, char **argv),
 		_exit(98);	/* not reached: fiber_main ends the process */
 	}
 	if (err) {
+		char rest[512];
+
 		close(fds[1]);
 		while (pid > 0 && got < len - 1 &&
 		       (n = read(fds[0], err + got, len - 1 - got)) > 0)
 			got += n;
 		err[got] = 0;
+		/*
+		 * Read the rest too: a child writing more than @len (a
+		 * deadlock's dump lists every carrier of fiber.ko's) would
+		 * die of SIGPIPE, not exit with its own status.
+		 */
+		while (pid > 0 && read(fds[0], rest, sizeof(rest)) > 0)
+			;
 		close(fds[0]);
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) != pid)
