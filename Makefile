@@ -9,9 +9,9 @@
 # make deps       install what a fresh Debian 12 machine lacks (as root)
 # make check      host tests, then the VM selftests on 6.1, 6.12 and the
 #                 two debug kernels
-# make check-matrix  the VM selftests on every kernel: 5.10, 6.1, 6.12,
-#                 6.12-rt, sid's 7.x (also under sched_ext), arm64 and
-#                 the debug builds
+# make check-matrix  the VM selftests and libfiber's tests on the module on
+#                 every kernel: 5.10, 6.1, 6.12, 6.12-rt, sid's 7.x (also
+#                 under sched_ext), arm64 and the debug builds
 # make demo       boot the VM and show the module and libfiber at work
 # make vm-shell   a shell in the VM with fiber.ko loaded (KERNEL=6.1)
 # make check-loaded    check beside two busy loops: no test may need an idle
@@ -508,12 +508,12 @@ check-clang: clang
 check-vm: all selftests vm-programs aarch64 selftests-aarch64
 	@testing/check.sh --vm-only $(KERNELS)
 
-# Every kernel, in VMs only: make check's four and those that do not fit
-# its time.
+# Every kernel, in VMs only, each also running libfiber's own tests on the
+# module: make check's four and those that do not fit its time.
 check-matrix: deps
 	@$(CHECK_MAKE) check-matrix-after-deps
 check-matrix-after-deps: all selftests vm-programs aarch64 selftests-aarch64
-	@testing/check.sh --vm-only $(MATRIX_KERNELS)
+	@testing/check.sh --vm-only --libfiber $(MATRIX_KERNELS)
 
 lint:
 	@testing/lint.sh $(CHECK_KDIR)

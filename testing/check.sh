@@ -7,20 +7,23 @@
 # "N passed, N failed, N skipped".  Expects `make` to have run, and KDIR in
 # the environment for the module's lint (make check passes it).
 #
-# usage: check.sh [--host-only | --vm-only] [--hog N] [KERNEL...]
+# usage: check.sh [--host-only | --vm-only] [--hog N] [--libfiber] [KERNEL...]
 #
 #   --hog N     keep N busy loops running beside the whole suite (make
 #               check-loaded): every test must pass on a loaded machine too
+#   --libfiber  each VM also runs libfiber's own tests on the module
+#               (fiber-vm --libfiber; make check-matrix)
 set -uo pipefail
 FIBER_LOG_TAG=check
 . "$(dirname "$0")/vm/lib.sh"
 
-host=1 vm=1 hogs=0
+host=1 vm=1 hogs=0 vm_args=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--host-only) vm=0 ;;
 	--vm-only) host=0 ;;
 	--hog) hogs=${2:?--hog wants a number of busy loops}; shift ;;
+	--libfiber) vm_args+=(--libfiber) ;;
 	-*) die "unknown option $1" ;;
 	*) break ;;
 	esac
@@ -92,7 +95,8 @@ fi
 
 if [ "$vm" = 1 ]; then
 	for k in "${kernels[@]}"; do
-		run_tap "vm-$k" 0 "$FIBER_ROOT/testing/vm/fiber-vm" --kernel "$k"
+		run_tap "vm-$k" 0 "$FIBER_ROOT/testing/vm/fiber-vm" --kernel "$k" \
+			${vm_args[@]+"${vm_args[@]}"}
 	done
 	run_tap vm-runner-catches-failures 0 "$FIBER_ROOT/testing/vm/selftest.sh" \
 		--vm "${kernels[@]}"
