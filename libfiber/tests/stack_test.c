@@ -363,11 +363,11 @@ static bool kernel_takes_batches(void)
 static int main_populate(int argc, char **argv)
 {
 	struct fiber_stats s;
-	long calls, stacks, guards, i;
+	long calls, stacks, guards, i, n = scaled(POPULATE_FIBERS);
 	bool batches = populate_batches;
 
 	(void)argc, (void)argv;
-	for (i = 0; i < POPULATE_FIBERS; i++)
+	for (i = 0; i < n; i++)
 		CHECK(fiber_go(touches_its_stack, NULL) == 0);
 	wait_others();
 	s = stats_now();
@@ -384,7 +384,7 @@ static int main_populate(int argc, char **argv)
 		return 0;
 	}
 	/* Each fresh stack's top page, and the canary's; */
-	CHECK(stacks >= POPULATE_FIBERS && stacks <= 2 * guards);
+	CHECK(stacks >= n && stacks <= 2 * guards);
 	/* one call for each, or one for each batch of 16. */
 	if (batches)
 		CHECK(calls <= stacks / 8);

@@ -256,14 +256,14 @@ static void touches_stack(void *arg)
 static int main_scavenges(int argc, char **argv)
 {
 	struct fiber_stats s;
-	int i;
+	long i, n = scaled(2000);
 
 	(void)argc, (void)argv;
-	for (i = 0; i < 2000; i++)
+	for (i = 0; i < n; i++)
 		CHECK(fiber_go(touches_stack, NULL) == 0);
 	wait_others();
 	s = stats_now();
-	CHECK(s.dead >= 2000 && s.live == 1);
+	CHECK(s.dead >= (uint64_t)n && s.live == 1);
 	for (i = 0; i < 100 && stats_now().scavenged_bytes == 0; i++) {
 		fiber_syscall_enter();
 		usleep(50 * 1000);
@@ -271,7 +271,7 @@ static int main_scavenges(int argc, char **argv)
 	}
 	CHECK(stats_now().scavenged_bytes > 0);
 	/* The scavenged stacks still work. */
-	for (i = 0; i < 2000; i++)
+	for (i = 0; i < n; i++)
 		CHECK(fiber_go(touches_stack, NULL) == 0);
 	wait_others();
 	return 0;

@@ -17,6 +17,11 @@ KERNEL_DEBUG=1
 # 27 s for its longest program (netlink_test): four times that and more.
 KERNEL_TIMEOUT=1500
 KERNEL_STEP_TIMEOUT=300
+# libfiber's tests run as on the debug kernel (kernels/debug.sh), for the
+# same reasons: lockdep over every lock and TCG's slow wake-ups.
+KERNEL_LIBFIBER_ENV="FIBER_TEST_FIBERS=2000 FIBER_TEST_SHRINK=10 FIBER_TEST_SLACK=10"
+KERNEL_LIBFIBER_STEP_TIMEOUT=600
+KERNEL_LIBFIBER_TIMEOUT=3600
 
 kernel_prepare() {
 	CHROOT=$(debian_chroot trixie trixie gcc-14 linux-source-6.12 flex \
