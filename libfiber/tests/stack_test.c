@@ -413,7 +413,15 @@ static int run_populate(long ret, bool batches_off)
 		if (trap_populate())
 			_exit(EXIT_NO_SECCOMP);
 		setenv("FIBER_STRICT", "1", 1);
-		fiber_maxprocs(1);	/* one M: no two calls race the flag */
+		/*
+		 * One M: no two calls race the flag, and every fiber is
+		 * alive at once, each on a fresh stack.  Not on the module:
+		 * its spare carriers are Ms too, and one that takes the P
+		 * while main faults runs the first fibers to their end,
+		 * whose stacks the next ones reuse.
+		 */
+		setenv("FIBER_KERNEL", "off", 1);
+		fiber_maxprocs(1);
 		if (fiber_main(main_populate, 0, NULL))
 			_exit(99);
 		_exit(98);
