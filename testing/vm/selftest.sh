@@ -49,6 +49,7 @@ expect_judge() {
 	printf '%s\n' "$console" > "$tmp/console"
 	FIBER_VM_KERNEL=selftest FIBER_VM_DEBUG=$debug \
 		FIBER_VM_KCSAN=${KCSAN:-0} FIBER_VM_SETUP=${SETUP:-0} \
+		FIBER_VM_SMP=${SMP:-} \
 		"$judge" "$tmp/report" "$tmp/console" > "$tmp/tap" || got=$?
 	if [ -z "$failure" ]; then
 		[ "$got" = 0 ] && ok=1
@@ -128,6 +129,11 @@ judge_tests() {
 		's/step-end demo_test 0/step-end demo_test 3/'
 	expect_judge 0 "a program with no TAP output fails" "no TAP output" \
 		'/^TAP/,/^ok 2/d'
+	SMP=2 expect_judge 0 "a guest with every vCPU online passes" "" \
+		's/^fiber-vm: insmod 0/&\nfiber-vm: cpus 2/'
+	SMP=2 expect_judge 0 "a guest that found fewer CPUs than its vCPUs fails" "1 online of 2" \
+		's/^fiber-vm: insmod 0/&\nfiber-vm: cpus 1/'
+	SMP=2 expect_judge 0 "a guest that never said how many CPUs it had fails" "no report" ''
 	expect_judge 0 "insmod failing fails" "inserted" 's/insmod 0/insmod 1/'
 	expect_judge 0 "rmmod failing fails" "removed" 's/rmmod 0/rmmod 1/'
 	expect_judge 0 "a WARNING in dmesg fails" "kernel log" \
