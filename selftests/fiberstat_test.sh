@@ -8,9 +8,9 @@
 here=$(dirname "$0")
 fs=$here/fiberstat
 usage='usage: fiberstat [--json] [show PID | stats | watch [-i SECS] [-n COUNT] | watch --events [-n COUNT] [--timeout SECS] | set KEY VALUE]'
-# The project's version, where the source tree is (the host: build/bin is
-# two levels below it); the VM has only the programs.
-version_file=${FIBER_ROOT:-$here/../..}/VERSION
+# The project's version, where the source tree is (make check says where:
+# FIBER_ROOT); an installed tree has only the programs.
+version_file=${FIBER_ROOT:-/nonexistent}/VERSION
 n=0 failed=0
 
 result() {

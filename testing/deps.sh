@@ -23,6 +23,7 @@ PACKAGES=(
 	qemu-system-arm		# ... and the arm64 one (fiber-vm -k arm64)
 	busybox-static		# the VM's userland
 	cpio			# its initramfs
+	rsync			# kselftest's lib.mk installs the selftests with it
 	debootstrap		# the Debian 13 chroot that builds for 6.12
 	flex bison bc libelf-dev libssl-dev xz-utils perl # kernel build, checkpatch
 	sparse			# make C=2 on the module
@@ -43,18 +44,24 @@ PACKAGES=(
 )
 
 # The kselftest harness and checkpatch ship in Debian 12 only inside the
-# linux-source-6.1 tarball: take just those files out of it.
+# linux-source-6.1 tarball: take just those files out of it.  From the
+# kselftest folder: the harness's headers, lib.mk (the rules that
+# selftests/Makefile includes) and the runner that an installed tree runs
+# (run_kselftest.sh and kselftest/).
 extract_from_source() {
 	local tarball=/usr/src/linux-source-6.1.tar.xz
 	local ks=$FIBER_CACHE/kselftest cp=$FIBER_CACHE/checkpatch
-	[ -s "$ks/kselftest_harness.h" ] && [ -s "$cp/checkpatch.pl" ] && return 0
+	local src=linux-source-6.1/tools/testing/selftests
+	[ -s "$ks/kselftest_harness.h" ] && [ -s "$ks/lib.mk" ] &&
+		[ -s "$cp/checkpatch.pl" ] && return 0
 	[ -f "$tarball" ] || die "$tarball is missing: run 'make deps' as root"
-	log "extracting the kselftest headers and checkpatch from linux-source-6.1"
+	log "extracting the kselftest harness and runner, and checkpatch, from linux-source-6.1"
 	mkdir -p "$ks" "$cp"
 	tar -xJf "$tarball" -C "$ks" --strip-components=4 \
-		linux-source-6.1/tools/testing/selftests/kselftest_harness.h \
-		linux-source-6.1/tools/testing/selftests/kselftest.h ||
-		die "cannot extract the kselftest headers"
+		"$src/kselftest_harness.h" "$src/kselftest.h" "$src/lib.mk" \
+		"$src/run_kselftest.sh" "$src/kselftest/runner.sh" \
+		"$src/kselftest/prefix.pl" "$src/kselftest/module.sh" ||
+		die "cannot extract the kselftest harness"
 	tar -xJf "$tarball" -C "$cp" --strip-components=2 \
 		linux-source-6.1/scripts/checkpatch.pl \
 		linux-source-6.1/scripts/spelling.txt \
