@@ -20,7 +20,10 @@
 # make check-valgrind  libfiber's tests under valgrind (part of check)
 # make check-aarch64   libfiber's tests for aarch64 under qemu-user (part of check)
 # make check-clang     libfiber built by clang, and its tests (part of check)
-# make selftests-aarch64  the VM's programs for aarch64, for fiber-vm -k arm64
+# make selftests  the kselftest tree (selftests/Makefile) into build/kselftest,
+#                 and libfiber's tests
+# make selftests-aarch64  the same tree and the tools for aarch64, for
+#                 fiber-vm -k arm64
 # make lint       checkpatch --strict and sparse on the module
 # make bench     libfiber against Go and Boost.Context (docs/performance.md)
 # make bench-kernel  the module's micro-benchmark in VMs (docs/benchmarks.md)
@@ -172,9 +175,6 @@ $(LIBFIBER_SO): $(LIBFIBER_PIC_OBJS) libfiber/libfiber.map
 # libfiber); libfiber's unit tests run on the host, against the shared
 # library, so that its symbol map is exercised too.
 TOOLS := $(B)/bin/fiberinfo $(B)/bin/fiberstat
-SELFTESTS := $(patsubst selftests/%.c,$(B)/bin/%,$(wildcard selftests/*_test.c))
-SELFTEST_SCRIPTS := $(patsubst selftests/%.sh,$(B)/bin/%,$(wildcard selftests/*_test.sh))
-RUNTIME_SELFTESTS := $(patsubst selftests/%.c,$(B)/bin/%,$(wildcard selftests/runtime_*_test.c))
 EXAMPLES := $(patsubst libfiber/examples/%.c,$(B)/bin/%,$(wildcard libfiber/examples/*.c))
 LIBFIBER_TESTS := $(addprefix $(B)/tests/libfiber/,$(LIBFIBER_TEST_NAMES))
 # The host's benchmarks; make check builds them, so that -Werror keeps
@@ -217,17 +217,13 @@ $(eval $(call link_rule,$(B)/bin/fiber-scaling,bench/scaling_bench.c $(LIBFIBER_
 $(foreach e,$(EXAMPLES),$(eval $(call link_rule,$(e),libfiber/examples/$(notdir $(e)).c \
 	$(LIBFIBER_A),,$(LIBFIBER_A))))
 
-# The selftests: kselftest harness; netlink_test speaks libmnl; the
-# runtime_* ones are libfiber programs on the module, linked statically like
-# the programs they stand for.  runtime_block_test puts a lock of its own
-# into libfiber's realloc() calls: --wrap, which a static libc allows too.
-WRAP_REALLOC = $(if $(filter %/runtime_block_test,$(1)),-Wl$(comma)--wrap=realloc)
-$(foreach t,$(filter-out $(RUNTIME_SELFTESTS),$(SELFTESTS)),$(eval $(call link_rule,$(t), \
-	selftests/$(notdir $(t)).c $(KSELFTEST_H),$(TEST_CPPFLAGS), \
-	$(if $(filter %/netlink_test,$(t)),-lmnl) -lpthread)))
-$(foreach t,$(RUNTIME_SELFTESTS),$(eval $(call link_rule,$(t), \
-	selftests/$(notdir $(t)).c $(LIBFIBER_A) $(KSELFTEST_H), \
-	$(TEST_CPPFLAGS) -Ilibfiber/tests $(call WRAP_REALLOC,$(t)),$(LIBFIBER_A) -lpthread -lm)))
+# The kselftests: selftests/Makefile, on the kernel's lib.mk, builds them
+# into build/selftests and installs the tree that the VMs run (and that
+# build/kselftest/run_kselftest.sh runs here) into build/kselftest, the
+# same tree the fiber-selftests package ships.  make-time variables reach
+# it: CC (clang for make clang), WERROR as -Werror.
+KSELFTEST_MAKE = $(MAKE) --no-print-directory -C selftests \
+	$(if $(filter-out 0,$(WERROR)),USERCFLAGS=-Werror)
 $(foreach t,$(LIBFIBER_TESTS),$(eval $(call link_rule,$(t), \
 	libfiber/tests/$(notdir $(t)).c $(LIBFIBER_SO) $(KSELFTEST_H),$(TEST_CPPFLAGS), \
 	-L$(B)/libfiber -Wl$(comma)-rpath$(comma)$(CURDIR)/$(B)/libfiber -lfiber -lm)))
@@ -247,18 +243,17 @@ $(B)/aarch64/tests/gdb/gdb_target: libfiber/tests/gdb/gdb_target.c \
 		$(call lib_objects,$(B)/aarch64/libfiber)
 aarch64: $(B)/aarch64/tests/gdb/gdb_target
 
-# The programs of build/bin that the VM runs, for the arm64 VM (fiber-vm -k
-# arm64): each selftest and the tools they run, built by the cross gcc,
-# static (the guest has busybox and nothing else), the libfiber ones linked
-# with the aarch64 objects above.  libmnl comes as Debian 13's arm64
-# libmnl-dev (its libmnl.a), extracted into the cache.
+# What the arm64 VM runs (fiber-vm -k arm64), built by the cross gcc,
+# static (the guest has busybox and nothing else): the kselftest tree, by
+# selftests/Makefile with CROSS_COMPILE as for any kernel's selftests, into
+# build/aarch64/kselftest, and the tools into build/aarch64/bin.  libmnl
+# comes as Debian 13's arm64 libmnl-dev (its libmnl.a), extracted into the
+# cache.
 A64_BIN := $(B)/aarch64/bin
 A64_SYSROOT := .cache/sysroot-arm64
 A64_LIBMNL := $(A64_SYSROOT)/usr/lib/aarch64-linux-gnu/libmnl.a
 A64_MNL := -isystem $(A64_SYSROOT)/usr/include $(A64_LIBMNL)
-A64_LIBFIBER := $(call lib_objects,$(B)/aarch64/libfiber)
-A64_PROGRAMS := $(patsubst $(B)/bin/%,$(A64_BIN)/%,$(SELFTESTS) $(SELFTEST_SCRIPTS)) \
-	$(A64_BIN)/fiberinfo $(A64_BIN)/fiberstat
+A64_PROGRAMS := $(A64_BIN)/fiberinfo $(A64_BIN)/fiberstat
 # a64_link_rule OUTPUT, PREREQUISITES, EXTRA FLAGS, LIBS: link_rule's
 # counterpart.
 define a64_link_rule
@@ -267,23 +262,18 @@ $(1): $(2)
 	$$(A64_CC) $$(CFLAGS) $$(WARN) $$(FIBER_CPPFLAGS) $$(DEPFLAGS) $(3) -static \
 		-o $$@ $$(filter %.c,$$^) $(4)
 endef
-$(foreach t,$(filter-out $(RUNTIME_SELFTESTS),$(SELFTESTS)),$(eval $(call a64_link_rule, \
-	$(A64_BIN)/$(notdir $(t)),selftests/$(notdir $(t)).c $(KSELFTEST_H) \
-	$(if $(filter %/netlink_test,$(t)),$(A64_LIBMNL)),$(TEST_CPPFLAGS), \
-	$(if $(filter %/netlink_test,$(t)),$(A64_MNL)) -lpthread)))
-$(foreach t,$(RUNTIME_SELFTESTS),$(eval $(call a64_link_rule, \
-	$(A64_BIN)/$(notdir $(t)),selftests/$(notdir $(t)).c $(A64_LIBFIBER) $(KSELFTEST_H), \
-	$(TEST_CPPFLAGS) -Ilibfiber/tests $(call WRAP_REALLOC,$(t)),$(A64_LIBFIBER) -lpthread -lm)))
 $(eval $(call a64_link_rule,$(A64_BIN)/fiberinfo,$(FIBERINFO_SRCS) \
 	$(wildcard tools/fiberstat/*.h) VERSION $(A64_LIBMNL),,$(A64_MNL)))
 $(eval $(call a64_link_rule,$(A64_BIN)/fiberstat,$(FIBERSTAT_SRCS) \
 	$(wildcard tools/fiberstat/*.h) VERSION $(A64_LIBMNL),,$(A64_MNL)))
-$(A64_BIN)/%: selftests/%.sh
-	@mkdir -p $(@D)
-	install -m 0755 $< $@
 $(A64_LIBMNL):
 	@testing/deps.sh --sysroot-arm64 $(A64_SYSROOT)
-selftests-aarch64: $(A64_PROGRAMS)
+selftests-aarch64: $(A64_PROGRAMS) $(A64_LIBMNL) $(KSELFTEST)/lib.mk
+	+@$(KSELFTEST_MAKE) OUTPUT=$(CURDIR)/$(B)/aarch64/selftests \
+		CROSS_COMPILE=aarch64-linux-gnu- USERLDFLAGS=-static \
+		MNL_CFLAGS="-isystem $(CURDIR)/$(A64_SYSROOT)/usr/include" \
+		MNL_LIBS=$(CURDIR)/$(A64_LIBMNL) \
+		install INSTALL_PATH=$(CURDIR)/$(B)/aarch64/kselftest
 
 # fiberstat's parser under a fuzzer, with ASan+UBSan.
 $(B)/tests/fiberstat/parse_fuzz_test: tools/fiberstat/fuzz_parse.c tools/fiberstat/parse.c \
@@ -303,10 +293,6 @@ $(B)/bin/boost-bench: bench/boost_bench.cc $(B)/libfiber/static/context.c.o \
 	@mkdir -p $(@D)
 	$(CXX) $(CFLAGS) $(WARN) -Ilibfiber $(LDFLAGS) -o $@ $^ -lboost_context
 
-# Scripts that the VM runs, copied next to the programs.
-$(B)/bin/%: selftests/%.sh
-	@mkdir -p $(@D)
-	install -m 0755 $< $@
 $(B)/bin/fiber-demo: demo/fiber-demo
 	@mkdir -p $(@D)
 	install -m 0755 $< $@
@@ -314,8 +300,9 @@ $(B)/bin/%-run: bench/%-run
 	@mkdir -p $(@D)
 	install -m 0755 $< $@
 
-# The kselftest harness comes out of Debian's linux-source-6.1 tarball.
-$(KSELFTEST_H):
+# The kselftest harness and runner come out of Debian's linux-source-6.1
+# tarball.
+$(KSELFTEST_H) $(KSELFTEST)/lib.mk:
 	@testing/deps.sh --kselftest
 
 # (Only files: the VM runs stage the module's sources, modprobe.d and all,
@@ -340,7 +327,7 @@ KBUILD = $(MAKE) -C $(1) M=$(CURDIR)/module FIBER_WERROR=$(filter-out 0,$(WERROR
 all: libfiber tools examples module-if-headers
 
 help:
-	@sed -n '3,37s/^# \{0,1\}//p' Makefile
+	@sed -n '3,40s/^# \{0,1\}//p' Makefile
 
 module:
 	@test -n "$(KDIR)" || { echo "error: no headers for the running kernel $(RUNNING): install linux-headers-$(RUNNING), or set KDIR" >&2; exit 1; }
@@ -357,8 +344,9 @@ endif
 libfiber: $(LIBFIBER_A) $(LIBFIBER_SO) $(LIBFIBER_PC)
 tools: $(TOOLS)
 examples: $(EXAMPLES)
-selftests: $(SELFTESTS) $(SELFTEST_SCRIPTS) $(LIBFIBER_TESTS) $(FIBERSTAT_TESTS) \
-	$(GDB_TARGETS)
+selftests: $(LIBFIBER_TESTS) $(FIBERSTAT_TESTS) $(GDB_TARGETS) $(KSELFTEST)/lib.mk
+	+@$(KSELFTEST_MAKE) OUTPUT=$(CURDIR)/$(B)/selftests install \
+		INSTALL_PATH=$(CURDIR)/$(B)/kselftest
 vm-programs: $(VM_PROGRAMS)
 
 # All of user space again, built by clang into build/clang, so that both

@@ -19,7 +19,7 @@
 # usage: testing/dkms-check.sh [--no-vm]
 #
 # Needs dkms and linux-headers-amd64 (make deps), and for the VM part the
-# test programs in build/bin (make) and QEMU.  Whatever is missing is a
+# kselftest tree in build/kselftest (make selftests) and QEMU.  Whatever is missing is a
 # SKIP with the reason.  The VM's logs stay in build/vm/dkms-6.1.
 set -uo pipefail
 FIBER_LOG_TAG=dkms-check
@@ -155,8 +155,8 @@ if [ "$vm" = 0 ]; then
 	skip "$vm_desc" "--no-vm"
 elif [ ! -f "$ko" ]; then
 	skip "$vm_desc" "dkms built no fiber.ko"
-elif [ ! -x "$FIBER_BUILD/bin/info_test" ] || [ ! -x "$FIBER_BUILD/bin/block_test" ]; then
-	skip "$vm_desc" "no $FIBER_BUILD/bin/info_test or block_test (run make first)"
+elif [ ! -x "$FIBER_BUILD/kselftest/fiber/info_test" ] || [ ! -x "$FIBER_BUILD/kselftest/fiber/block_test" ]; then
+	skip "$vm_desc" "no $FIBER_BUILD/kselftest/fiber/info_test or block_test (run make selftests first)"
 elif ! command -v qemu-system-x86_64 > /dev/null; then
 	skip "$vm_desc" "qemu-system-x86_64 is not installed (make deps)"
 else
