@@ -37,15 +37,57 @@ clean_report() {
 	EOF
 }
 
+# The same with the programs run by the installed kselftest tree, as
+# make check runs them: run_kselftest.sh as the step "kselftest", its TAP
+# with one result per program and each program's TAP behind "# " (a
+# program that skipped as a whole, one whose every case skipped, a
+# script with its plan at the end).
+runner_report() {
+	cat <<-'EOF'
+	fiber-vm: start 6.1.0-test
+	fiber-vm: insmod 0
+	fiber-vm: step-begin kselftest
+	TAP version 13
+	1..4
+	# selftests: fiber: demo_test
+	# TAP version 13
+	# 1..2
+	# ok 1 dev.first
+	# # time: 0.250 s of 30 s: dev.first
+	# ok 2 dev.second
+	ok 1 selftests: fiber: demo_test
+	# selftests: fiber: absent_test
+	# TAP version 13
+	# 1..0 # SKIP /dev/fiber missing: the fiber module is not loaded
+	ok 2 selftests: fiber: absent_test # SKIP
+	# selftests: fiber: root_test
+	# TAP version 13
+	# 1..1
+	# ok 1 # SKIP needs root
+	ok 3 selftests: fiber: root_test # SKIP
+	# selftests: fiber: script_test.sh
+	# TAP version 13
+	# ok 1 - a script case
+	# 1..1
+	ok 4 selftests: fiber: script_test.sh
+	fiber-vm: step-end kselftest 0 20.5 600
+	fiber-vm: rmmod 0
+	fiber-vm: tainted 12288
+	fiber-vm: dmesg [    1.000000] fiber: /dev/fiber ready, ABI 1
+	fiber-vm: done
+	EOF
+}
+
 # expect_judge DEBUG DESCRIPTION FAILURE SED_EXPRESSION [CONSOLE_TEXT]:
-# judge the clean report edited by SED_EXPRESSION.  With FAILURE empty the
+# judge the clean report (REPORT=runner_report: that one) edited by
+# SED_EXPRESSION.  With FAILURE empty the
 # judge must pass it; otherwise it must fail it on exactly one "not ok" line
 # (with MANY=1 in the environment: on at least one), and that line must
 # contain FAILURE, so that it fails for the right reason.
 expect_judge() {
 	local debug=$1 desc=$2 failure=$3 edit=$4 console=${5:-} got=0 ok=0
 	local nfail
-	clean_report | sed "$edit" > "$tmp/report"
+	"${REPORT:-clean_report}" | sed "$edit" > "$tmp/report"
 	printf '%s\n' "$console" > "$tmp/console"
 	FIBER_VM_KERNEL=selftest FIBER_VM_DEBUG=$debug \
 		FIBER_VM_KCSAN=${KCSAN:-0} FIBER_VM_SETUP=${SETUP:-0} \
@@ -92,6 +134,24 @@ expect_judge_times() {
 		"$(cat "$tmp/tap"; "$FIBER_ROOT/testing/tap-times" "$tmp/tap")"
 }
 
+# The results under run_kselftest.sh are named by program, skips say why,
+# and each case's run time reaches the TAP.
+expect_judge_runner_names() {
+	local ok=0
+	runner_report > "$tmp/report"
+	: > "$tmp/console"
+	FIBER_VM_KERNEL=selftest "$judge" "$tmp/report" "$tmp/console" > "$tmp/tap"
+	grep -q '^ok [0-9]* - selftest: demo_test: dev.second$' "$tmp/tap" &&
+		grep -q '^ok [0-9]* - selftest: absent_test: ran to completion # SKIP /dev/fiber missing: the fiber module is not loaded$' "$tmp/tap" &&
+		grep -q '^ok [0-9]* - selftest: root_test: ran to completion # SKIP every case skipped$' "$tmp/tap" &&
+		grep -q '^ok [0-9]* - selftest: script_test.sh: a script case$' "$tmp/tap" &&
+		grep -qxF '# time: 0.250 s of 30 s: demo_test: dev.first' "$tmp/tap" &&
+		grep -q '^ok [0-9]* - selftest: kselftest: run_kselftest.sh ran every test$' "$tmp/tap" &&
+		grep -qx '# selftest: [0-9]* passed, 0 failed, 3 skipped' "$tmp/tap" && ok=1
+	tap_result "$ok" "judge: results under run_kselftest.sh are named by test, skips say why" \
+		"$(cat "$tmp/tap")"
+}
+
 # setup_steps RESULT RC RESULT RC: a sed expression that adds the steps of
 # a guest setup to the report, setup-start after the insmod and setup-stop
 # after the rmmod, each with one result ("ok" or "not ok") and an exit
@@ -114,6 +174,21 @@ judge_tests() {
 	expect_judge 0 "a failed test case fails" "dev.second" 's/^ok 2 /not ok 2 /'
 	expect_judge_explains
 	expect_judge_times
+	# The installed kselftest tree's runner, as make check runs it.
+	REPORT=runner_report expect_judge 0 "run_kselftest.sh's clean run passes" "" ''
+	expect_judge_runner_names
+	REPORT=runner_report expect_judge 0 "a failed case under run_kselftest.sh fails" "demo_test: dev.second" \
+		's/^# ok 2 dev.second/# not ok 2 dev.second/; s/^ok 1 selftests: fiber: demo_test$/not ok 1 selftests: fiber: demo_test # exit=1/'
+	REPORT=runner_report expect_judge 0 "a test run_kselftest.sh timed out fails" "script_test.sh: ran to completion (killed: timeout)" \
+		's/^ok 4 selftests: fiber: script_test.sh$/#\nnot ok 4 selftests: fiber: script_test.sh # TIMEOUT 400 seconds/'
+	REPORT=runner_report expect_judge 0 "a test failing with every case passed fails" "demo_test: $cut (exit 1" \
+		's/^ok 1 selftests: fiber: demo_test$/not ok 1 selftests: fiber: demo_test # exit=1/'
+	REPORT=runner_report expect_judge 0 "a skip of a test that passed a case fails" "root_test: $cut (exit 4" \
+		's/^# ok 1 # SKIP needs root/# ok 1 dev.ran/'
+	REPORT=runner_report expect_judge 0 "a test run_kselftest.sh never reached fails" "3 of 4 tests" \
+		'/^# selftests: fiber: script_test.sh/,/^ok 4 /d'
+	REPORT=runner_report expect_judge 0 "a test cut short under run_kselftest.sh fails" "script_test.sh: $cut" \
+		'/^ok 4 /d'
 	# A libfiber step (fiber-vm --libfiber) must have moved the module's
 	# totals of blocks and wake-ups, or it ran on the fallback.
 	expect_judge 0 "a libfiber step that used fiber.ko passes" "" \
