@@ -8,13 +8,16 @@
 #      libfiber/libfiber.map;
 #   2. dpkg-buildpackage -us -uc -b, on a copy of the working tree's files
 #      (tracked, and untracked but not ignored), builds libfiber0,
-#      libfiber-dev, fiber-tools and fiber-dkms, with dpkg-buildflags'
-#      hardening in the binaries, and lintian finds no error in them;
-#   3. apt installs the four into a fresh Debian 12 chroot (debootstrap
+#      libfiber-dev, fiber-tools, fiber-dkms and fiber-selftests, with
+#      dpkg-buildflags' hardening in the binaries, and lintian finds no
+#      error in them;
+#   3. apt installs the five into a fresh Debian 12 chroot (debootstrap
 #      --variant=minbase, cached as a tarball, extracted anew each run),
 #      where libfiber/examples/hello.c builds with pkg-config, shared and
 #      static, and runs; the tools answer --version; DKMS has the module;
-#      and purging them leaves DKMS without it.
+#      the kselftests' run_kselftest.sh lists them and runs them, each
+#      skipping (no module there); and purging them leaves DKMS without
+#      it.
 #
 # usage: testing/package-check.sh
 #
@@ -37,7 +40,7 @@ git -C "$FIBER_ROOT" rev-parse --git-dir > /dev/null 2>&1 ||
 	skip_all "$FIBER_ROOT is not a git checkout: no way to tell its files from build output"
 version=$(cat "$FIBER_ROOT/VERSION") || die "no VERSION file"
 out_dir=$FIBER_BUILD/package
-packages=(libfiber0 libfiber-dev fiber-tools fiber-dkms)
+packages=(libfiber0 libfiber-dev fiber-tools fiber-dkms fiber-selftests)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fiber-package.XXXXXX") || die "mktemp failed"
 root=$tmp/root
@@ -119,7 +122,7 @@ hardening() {
 	grep -Eq 'FLAGS.*(BIND_NOW| NOW)' <<< "$elf" || bad="$bad no-BIND_NOW"
 	grep -q ' __stack_chk_fail' <<< "$elf" || bad="$bad no-stack-protector"
 	grep -Eq ' __[a-z]+_chk(@| )' <<< "$elf" || bad="$bad no-fortify"
-	case $f in */bin/*)
+	case $f in */bin/* | */fiber-selftests/*)
 		grep -q 'Type:.*DYN' <<< "$elf" || bad="$bad not-PIE" ;;
 	esac
 	echo "$bad"
@@ -128,10 +131,11 @@ if [ -z "$missing" ]; then
 	x=$tmp/extracted
 	mkdir -p "$x"
 	for deb in "${debs[@]}"; do dpkg-deb -x "$deb" "$x"; done
-	for f in "$x"/usr/lib/*/libfiber.so.0.* "$x/usr/bin/fiberstat" "$x/usr/bin/fiberinfo"; do
+	for f in "$x"/usr/lib/*/libfiber.so.0.* "$x/usr/bin/fiberstat" "$x/usr/bin/fiberinfo" \
+		"$x/usr/lib/fiber-selftests/fiber/runtime_block_test"; do
 		bad=$(hardening "$f")
 		tap_result "$([ -z "$bad" ] && echo 1)" \
-			"${f#"$x"} has RELRO, BIND_NOW, the stack protector, fortified calls$(case $f in */bin/*) echo ", PIE" ;; esac)" \
+			"${f#"$x"} has RELRO, BIND_NOW, the stack protector, fortified calls$(case $f in */bin/* | */fiber-selftests/*) echo ", PIE" ;; esac)" \
 			"missing:$bad"
 	done
 	deps=$(dpkg-deb -f "$out_dir"/fiber-tools_*.deb Depends)
@@ -211,7 +215,7 @@ out=$(in_root "apt-get -q update && apt-get -q -y --no-install-recommends instal
 rc=$?
 log "apt-get install took $(($(date +%s) - start)) s"
 tap_result "$([ "$rc" = 0 ] && echo 1)" \
-	"apt installs the four packages, gcc and pkg-config into a fresh bookworm" \
+	"apt installs the five packages, gcc and pkg-config into a fresh bookworm" \
 	"$(tail -20 <<< "$out")"
 
 # check DESCRIPTION COMMAND [EXPECTED]: COMMAND in the chroot succeeds and
@@ -240,6 +244,16 @@ check "the ABI header is <linux/fiber.h> with pkg-config's flags" \
 check "fiberstat --version says $version" "fiberstat --version" "$version"
 check "fiberinfo --version says $version" "fiberinfo --version" "$version"
 check "dkms status: fiber/$version is added" "dkms status" "fiber/$version: added"
+check "fiber-selftests: run_kselftest.sh --list names the tests" \
+	"/usr/lib/fiber-selftests/run_kselftest.sh --list" "fiber:block_test"
+# Here, as on a host where the module is not loaded: each test that needs
+# it skips (kselftest's exit 4), none fails, and the runner ends.  (The
+# output is appended to: the runner reopens /dev/stdout for its tests.)
+check "fiber-selftests: run_kselftest.sh without the module: no failure, block_test skipped" \
+	": > /tmp/ksft.out && cd / &&
+	 timeout 600 /usr/lib/fiber-selftests/run_kselftest.sh >> /tmp/ksft.out 2>&1; rc=\$?;
+	 cat /tmp/ksft.out; [ \$rc = 0 ] && ! grep -q '^not ok' /tmp/ksft.out &&
+	 grep -c '^ok .* # SKIP' /tmp/ksft.out" "ok 2 selftests: fiber: block_test # SKIP"
 check "purging the packages takes fiber out of DKMS and /usr/src" \
 	"apt-get -q -y purge ${packages[*]} >/dev/null && test ! -e /usr/src/fiber-$version &&
 	 ! dkms status | grep fiber && echo gone" "gone"
