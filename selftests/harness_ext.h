@@ -63,6 +63,11 @@ static inline double fiber_harness_now(void)
  * (TEST_TIMEOUT_DEFAULT or TEST_F_TIMEOUT's).  testing/check.sh lists the
  * cases closest to their limits from these lines; every case must finish
  * within a quarter of its limit on an idle machine (docs/testing.md).
+ *
+ * Its exit status is kselftest's: KSFT_PASS if every case passed or
+ * skipped and at least one passed, KSFT_SKIP if every case skipped (the
+ * program tested nothing here: a runner must not count that as a pass),
+ * KSFT_FAIL if any failed.
  */
 static inline int fiber_harness_run(void)
 {
@@ -71,7 +76,7 @@ static inline int fiber_harness_run(void)
 	struct __fixture_metadata *f;
 	struct __test_results *results;
 	struct __test_metadata *t;
-	unsigned int cases = 0, fixtures = 0, passed = 0;
+	unsigned int cases = 0, fixtures = 0, passed = 0, skipped = 0;
 	double start;
 
 	for (f = __fixture_list; f; f = f->next) {
@@ -104,11 +109,17 @@ static inline int fiber_harness_run(void)
 					       t->name);
 				t->results = NULL;
 				passed += !!t->passed;
+				skipped += t->passed && t->skip;
 			}
 		}
 	}
 	munmap(results, sizeof(*results));
 
+	if (cases && skipped == cases) {
+		ksft_print_msg("SKIPPED: all %u tests skipped.\n", cases);
+		ksft_print_cnts();
+		exit(KSFT_SKIP);
+	}
 	ksft_print_msg("%s: %u / %u tests passed.\n",
 		       passed == cases ? "PASSED" : "FAILED", passed, cases);
 	ksft_exit(passed == cases);
