@@ -152,8 +152,6 @@ TEST(a_process_that_exits_with_parked_blocked_and_held_carriers)
 	int status;
 	pid_t pid;
 
-	if (fiber_open() == -ENOENT)
-		SKIP(return, "the fiber module is not loaded");
 	before = nr_groups();
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -197,8 +195,6 @@ TEST(execve_leaves_the_group_unusable_and_the_carrier_inert)
 	int status, fd;
 	pid_t pid;
 
-	if (fiber_open() == -ENOENT)
-		SKIP(return, "the fiber module is not loaded");
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -290,8 +286,6 @@ TEST(execve_while_claimed_is_not_held_in_the_new_program)
 	int status = 0, i;
 	pid_t pid, got = 0;
 
-	if (fiber_open() == -ENOENT)
-		SKIP(return, "the fiber module is not loaded");
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0)
@@ -457,8 +451,6 @@ TEST(closing_the_last_fd_wakes_no_carrier_asleep_elsewhere)
 	long before, after;
 
 	s.fd = fiber_open();
-	if (s.fd == -ENOENT)
-		SKIP(return, "the fiber module is not loaded");
 	ASSERT_LE(0, s.fd);
 	ASSERT_EQ(0, sigaction(SIGUSR2, &sa, NULL));
 	ASSERT_EQ(0, pthread_create(&t, NULL, sleeper_main, &s));
@@ -591,5 +583,8 @@ TEST_F(group, rmmod_is_refused_while_a_group_or_a_carrier_lives)
 	atomic_store(&l.release, 1);
 	pthread_join(t, NULL);
 }
+
+/* Every case lives and dies with a group. */
+FIBER_NEEDS_DEVICE();
 
 TEST_HARNESS_MAIN

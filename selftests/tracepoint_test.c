@@ -174,4 +174,7 @@ TEST_F_TIMEOUT(group, block_claim_hold_grant_are_traced, 60)
 	close(r.pipe[1]);
 }
 
+/* The tracepoints are the module's. */
+FIBER_NEEDS_DEVICE();
+
 TEST_HARNESS_MAIN
