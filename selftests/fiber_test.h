@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
+#include <linux/capability.h>
 #include <linux/fiber.h>
 
 static inline int fiber_sys(int fd, unsigned long cmd, void *arg)
@@ -70,6 +71,31 @@ static inline const char *fiber_device_missing(void)
  * KSFT_SKIP before any fixture runs (harness_ext.h).
  */
 #define FIBER_NEEDS_DEVICE() FIBER_HARNESS_REQUIRES(fiber_device_missing)
+
+/*
+ * Whether @cap (CAP_*) is in this thread's effective set: root in a
+ * container may lack what root on the host has, so tests that need a
+ * capability ask for it rather than for uid 0.
+ */
+static inline int fiber_capable(int cap)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data))
+		return 0;
+	return !!(data[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap));
+}
+
+/* SKIP the case unless this process has @cap, which @what needs. */
+#define NEED_CAP(cap, what) do {					\
+	if (!fiber_capable(cap))					\
+		SKIP(return, "%s needs " #cap ", which this process lacks%s", \
+		     what, geteuid() ? " (not root)" : "");		\
+} while (0)
 
 /* The module's FIBER_FEATURE_* bits (0 if it cannot be asked). */
 static inline uint64_t fiber_features(void)
