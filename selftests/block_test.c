@@ -413,4 +413,7 @@ TEST_F(group, a_blocking_page_fault_produces_an_event)
 	uffd_page_close(&up);
 }
 
+/* Every case blocks a carrier of a group. */
+FIBER_NEEDS_DEVICE();
+
 TEST_HARNESS_MAIN

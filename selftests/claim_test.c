@@ -375,4 +375,7 @@ TEST_F(group, signals_wait_while_held_but_sigkill_gets_through)
 	EXPECT_EQ(SIGKILL, WTERMSIG(status));
 }
 
+/* Every case claims a carrier of a group. */
+FIBER_NEEDS_DEVICE();
+
 TEST_HARNESS_MAIN

@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
+#include <linux/capability.h>
 #include <linux/fiber.h>
 
 static inline int fiber_sys(int fd, unsigned long cmd, void *arg)
@@ -33,6 +34,68 @@ static inline int fiber_open(void)
 
 	return fd < 0 ? -errno : fd;
 }
+
+/*
+ * Why no case of a program that needs the module can run here, or NULL:
+ * no /dev/fiber (the module is not loaded, or no udev made the node), a
+ * node that reaches no driver (ENODEV, ENXIO: the module went, or the node
+ * was made by hand), or one that this user may not open (the mode, which
+ * an administrator may restrict: docs/security.md).  The mode is asked of
+ * access(), which never reaches the module, so that an error of the
+ * module's own open() still fails the cases.
+ */
+static inline const char *fiber_device_missing(void)
+{
+	int fd;
+
+	if (access(FIBER_DEVICE_PATH, R_OK | W_OK) && errno == EACCES)
+		return FIBER_DEVICE_PATH ": this user may not open it (its mode restricts it)";
+	fd = fiber_open();
+	if (fd >= 0) {
+		close(fd);
+		return NULL;
+	}
+	switch (-fd) {
+	case ENOENT:
+		return FIBER_DEVICE_PATH ": no such file (is fiber.ko loaded?)";
+	case ENODEV:
+	case ENXIO:
+		return FIBER_DEVICE_PATH ": no such device (the node is there, fiber.ko is not)";
+	}
+	return NULL;
+}
+
+/*
+ * A program none of whose cases can run without the module says so once,
+ * at file scope: without it, it prints "1..0 # SKIP why" and exits
+ * KSFT_SKIP before any fixture runs (harness_ext.h).
+ */
+#define FIBER_NEEDS_DEVICE() FIBER_HARNESS_REQUIRES(fiber_device_missing)
+
+/*
+ * Whether @cap (CAP_*) is in this thread's effective set: root in a
+ * container may lack what root on the host has, so tests that need a
+ * capability ask for it rather than for uid 0.
+ */
+static inline int fiber_capable(int cap)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data))
+		return 0;
+	return !!(data[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap));
+}
+
+/* SKIP the case unless this process has @cap, which @what needs. */
+#define NEED_CAP(cap, what) do {					\
+	if (!fiber_capable(cap))					\
+		SKIP(return, "%s needs " #cap ", which this process lacks%s", \
+		     what, geteuid() ? " (not root)" : "");		\
+} while (0)
 
 /* The module's FIBER_FEATURE_* bits (0 if it cannot be asked). */
 static inline uint64_t fiber_features(void)

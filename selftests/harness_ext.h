@@ -45,6 +45,25 @@ static inline int count_substr(const char *hay, const char *needle)
 	return n;
 }
 
+/*
+ * What a whole program needs before any of its cases can run, such as the
+ * device: a function that returns NULL when it is there, or why not.  A
+ * program declares it once, with FIBER_HARNESS_REQUIRES(fn) at file
+ * scope; fiber_harness_run() asks it before any fixture runs and, given a
+ * reason, prints the plan as "1..0 # SKIP reason" and exits KSFT_SKIP.
+ * Its cases then never run half set up: a fixture's SKIP() does not stop
+ * the test body (SKIPPED_IN_SETUP()), which could fail or wait for
+ * something that never comes.
+ */
+static const char *(*fiber_harness_requirement)(void);
+
+#define FIBER_HARNESS_REQUIRES(fn)					\
+	static void __attribute__((constructor))			\
+	_fiber_harness_requires(void)					\
+	{								\
+		fiber_harness_requirement = (fn);			\
+	}
+
 static inline double fiber_harness_now(void)
 {
 	struct timespec ts;
@@ -63,6 +82,11 @@ static inline double fiber_harness_now(void)
  * (TEST_TIMEOUT_DEFAULT or TEST_F_TIMEOUT's).  testing/check.sh lists the
  * cases closest to their limits from these lines; every case must finish
  * within a quarter of its limit on an idle machine (docs/testing.md).
+ *
+ * Its exit status is kselftest's: KSFT_PASS if every case passed or
+ * skipped and at least one passed, KSFT_SKIP if every case skipped (the
+ * program tested nothing here: a runner must not count that as a pass),
+ * KSFT_FAIL if any failed.
  */
 static inline int fiber_harness_run(void)
 {
@@ -71,7 +95,8 @@ static inline int fiber_harness_run(void)
 	struct __fixture_metadata *f;
 	struct __test_results *results;
 	struct __test_metadata *t;
-	unsigned int cases = 0, fixtures = 0, passed = 0;
+	unsigned int cases = 0, fixtures = 0, passed = 0, skipped = 0;
+	const char *why;
 	double start;
 
 	for (f = __fixture_list; f; f = f->next) {
@@ -79,6 +104,13 @@ static inline int fiber_harness_run(void)
 			fixtures++;
 			for (t = f->tests; t; t = t->next)
 				cases++;
+		}
+	}
+	if (fiber_harness_requirement) {
+		why = fiber_harness_requirement();
+		if (why) {
+			ksft_print_header();
+			ksft_exit_skip("%s\n", why);
 		}
 	}
 	results = mmap(NULL, sizeof(*results), PROT_READ | PROT_WRITE,
@@ -104,11 +136,17 @@ static inline int fiber_harness_run(void)
 					       t->name);
 				t->results = NULL;
 				passed += !!t->passed;
+				skipped += t->passed && t->skip;
 			}
 		}
 	}
 	munmap(results, sizeof(*results));
 
+	if (cases && skipped == cases) {
+		ksft_print_msg("SKIPPED: all %u tests skipped.\n", cases);
+		ksft_print_cnts();
+		exit(KSFT_SKIP);
+	}
 	ksft_print_msg("%s: %u / %u tests passed.\n",
 		       passed == cases ? "PASSED" : "FAILED", passed, cases);
 	ksft_exit(passed == cases);

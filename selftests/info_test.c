@@ -15,6 +15,7 @@
 
 #include <linux/fiber.h>
 
+#include "fiber_test.h"
 #include "harness_ext.h"
 
 /* Every feature bit the uapi header defines. */
@@ -31,9 +32,6 @@ FIXTURE_SETUP(dev)
 {
 	self->page = sysconf(_SC_PAGESIZE);
 	self->fd = open(FIBER_DEVICE_PATH, O_RDWR | O_CLOEXEC);
-	if (self->fd < 0 && errno == ENOENT)
-		SKIP(return, "%s missing: the fiber module is not loaded",
-		     FIBER_DEVICE_PATH);
 	ASSERT_LE(0, self->fd) TH_LOG("open %s: %s", FIBER_DEVICE_PATH,
 				      strerror(errno));
 }
@@ -254,5 +252,8 @@ TEST_F(dev, not_seekable)
 	EXPECT_EQ(-1, lseek(self->fd, 0, SEEK_SET));
 	EXPECT_EQ(ESPIPE, errno);
 }
+
+/* Every case asks the device. */
+FIBER_NEEDS_DEVICE();
 
 TEST_HARNESS_MAIN

@@ -21,8 +21,6 @@ FIXTURE_SETUP(group)
 	struct fiber_config cfg;
 
 	self->fd = fiber_open();
-	if (self->fd == -ENOENT)
-		SKIP(return, "the fiber module is not loaded");
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, fiber_configure(self->fd, 0, 0, 0, 0, &cfg));
 	self->size = cfg.map_size;
@@ -271,5 +269,8 @@ TEST_F(group, the_mapping_keeps_the_group_after_close)
 	ASSERT_EQ(0, munmap(hdr, self->size));
 	EXPECT_EQ(before - 1, nr_groups());
 }
+
+/* Every case maps a group. */
+FIBER_NEEDS_DEVICE();
 
 TEST_HARNESS_MAIN

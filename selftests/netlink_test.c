@@ -259,9 +259,6 @@ FIXTURE_SETUP(nl)
 {
 	int ret;
 
-	if (access(FIBER_DEVICE_PATH, F_OK))
-		SKIP(return, "%s: %s (module not loaded)", FIBER_DEVICE_PATH,
-		     strerror(errno));
 	ret = fiber_nl_open(&self->nl);
 	ASSERT_EQ(0, ret) TH_LOG("resolving the family: %s", strerror(-ret));
 	self->have_nl = true;
@@ -703,6 +700,7 @@ TEST_F(nl, settings_change_and_are_checked)
 	struct stats st, orig;
 
 	SKIPPED_IN_SETUP();
+	NEED_CAP(CAP_SYS_ADMIN, "changing the module's settings");
 	ASSERT_EQ(0, get_stats(&self->nl, &orig));
 
 	s.events_per_sec = 1234;
@@ -816,7 +814,8 @@ TEST_F(nl, features_are_read_only_and_for_anyone)
 		struct fiber_nl nl;
 		struct stats ns;
 
-		if (fiber_become_nobody())
+		/* Another user than the parent if it can be; anyone will do. */
+		if (geteuid() == 0 && fiber_become_nobody())
 			_exit(10);
 		if (fiber_nl_open(&nl) || get_stats(&nl, &ns))
 			_exit(11);
@@ -846,6 +845,8 @@ TEST_F(nl, unprivileged_user)
 	int status, fd;
 
 	SKIPPED_IN_SETUP();
+	/* The child must be another user than the owner of the group. */
+	NEED_TO_BECOME_NOBODY();
 	fd = fiber_open();
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, carrier_start(&t, fd, 0));
@@ -973,6 +974,7 @@ TEST_F(nl, events_follow_blocks_only_while_listened)
 
 	SKIPPED_IN_SETUP();
 	NEED_EVENTS();
+	NEED_CAP(CAP_NET_ADMIN, "listening to the events group");
 	fd = fiber_open();
 	ASSERT_LE(0, fd);
 
@@ -1013,6 +1015,8 @@ TEST_F(nl, events_are_rate_limited)
 
 	SKIPPED_IN_SETUP();
 	NEED_EVENTS();
+	NEED_CAP(CAP_SYS_ADMIN, "setting the rate limit");
+	NEED_CAP(CAP_NET_ADMIN, "listening to the events group");
 	ASSERT_EQ(0, get_stats(&self->nl, &orig));
 	ASSERT_EQ(0, set_config(&self->nl, &s));
 	fd = fiber_open();
@@ -1063,8 +1067,8 @@ TEST_F(nl, a_socket_reads_with_its_openers_credentials)
 	pid_t pid;
 
 	SKIPPED_IN_SETUP();
-	if (geteuid())
-		SKIP(return, "needs root, to open a socket as nobody");
+	/* To open a socket as nobody. */
+	NEED_TO_BECOME_NOBODY();
 	fd = fiber_open();
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, carrier_start(&t, fd, 0));
@@ -1140,8 +1144,8 @@ TEST_F_TIMEOUT(nl, a_listener_in_another_netns_hears_and_costs_nothing, 60)
 
 	SKIPPED_IN_SETUP();
 	NEED_EVENTS();
-	if (geteuid())
-		SKIP(return, "needs root, to set the rate limit");
+	NEED_CAP(CAP_SYS_ADMIN, "setting the rate limit");
+	NEED_TO_BECOME_NOBODY();
 	ASSERT_EQ(0, pipe(ready));
 	ASSERT_EQ(0, pipe(done));
 	pid = fork();
@@ -1262,8 +1266,7 @@ TEST_F_TIMEOUT(nl, an_empty_group_costs_little_whatever_its_max_carriers, 60)
 	char c;
 
 	SKIPPED_IN_SETUP();
-	if (geteuid())
-		SKIP(return, "needs root, to raise max_carriers");
+	NEED_CAP(CAP_SYS_ADMIN, "raising max_carriers");
 	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK))
 		SKIP(return, "no cgroup v2 hierarchy at /sys/fs/cgroup");
 	cgroup_write("/sys/fs/cgroup", "cgroup.subtree_control", "+memory");
@@ -1331,5 +1334,8 @@ TEST_F_TIMEOUT(nl, an_empty_group_costs_little_whatever_its_max_carriers, 60)
 		TH_LOG("an empty group of %u slots costs %lld bytes",
 		       MOST_CARRIERS, (after - before) / BIG_GROUPS);
 }
+
+/* The family, and the groups every case opens, are the module's. */
+FIBER_NEEDS_DEVICE();
 
 TEST_HARNESS_MAIN

@@ -26,4 +26,14 @@ static inline int fiber_become_nobody(void)
 	return 0;
 }
 
+/*
+ * SKIP the case unless this process may become nobody: a test of what
+ * another user may not do needs one, and only root (CAP_SETUID and
+ * CAP_SETGID) can.  Needs fiber_test.h's NEED_CAP() at its use.
+ */
+#define NEED_TO_BECOME_NOBODY() do {					\
+	NEED_CAP(CAP_SETUID, "becoming uid 65534");			\
+	NEED_CAP(CAP_SETGID, "becoming gid 65534");			\
+} while (0)
+
 #endif /* FIBER_SELFTEST_NOBODY_H */

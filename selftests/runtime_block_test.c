@@ -448,4 +448,8 @@ TEST(a_held_m_whose_lock_the_p_needs_is_let_go)
 		TH_LOG("stderr: %s", err);
 }
 
+/*
+ * No FIBER_NEEDS_DEVICE(): without the module its fallback variants (sysmon's retake) block the same ways,
+ * and the module's cases skip one by one.
+ */
 TEST_HARNESS_MAIN

@@ -479,4 +479,8 @@ TEST(carrier_limit)
 	EXPECT_EQ(1, count_substr(err, "threads are registered with the fiber module"));
 }
 
+/*
+ * No FIBER_NEEDS_DEVICE(): without the module its fallback variants exit, fork and exec the same ways, and bad settings are refused either way,
+ * and the module's cases skip one by one.
+ */
 TEST_HARNESS_MAIN

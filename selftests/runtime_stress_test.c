@@ -220,4 +220,8 @@ TEST_F_TIMEOUT(stress, random_blocking, 180)
 	EXPECT_EQ(0, run_fiber_main_procs(stress_main, STRESS_PROCS, NULL, 0));
 }
 
+/*
+ * No FIBER_NEEDS_DEVICE(): without the module its fallback variant stresses sysmon's retake,
+ * and the module's cases skip one by one.
+ */
 TEST_HARNESS_MAIN

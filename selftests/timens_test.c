@@ -127,8 +127,6 @@ TEST(a_process_ahead_in_time_parks_and_stamps_on_its_own_clock)
 	pid_t pid, done = 0;
 	int status;
 
-	if (fiber_open() == -ENOENT)
-		SKIP(return, "the fiber module is not loaded");
 	if (access("/proc/self/timens_offsets", F_OK))
 		SKIP(return, "this kernel has no time namespaces");
 	pid = fork();
@@ -156,5 +154,8 @@ TEST(a_process_ahead_in_time_parks_and_stamps_on_its_own_clock)
 }
 
 TEST_LIMIT(a_process_ahead_in_time_parks_and_stamps_on_its_own_clock, 60)
+
+/* It parks on the module. */
+FIBER_NEEDS_DEVICE();
 
 TEST_HARNESS_MAIN

@@ -54,15 +54,28 @@ static char *read_trace(void)
 	return buf;
 }
 
-/* Mount tracefs if the guest has not; return whether the events exist. */
+/*
+ * Mount tracefs if the guest has not; return whether the events exist and
+ * this process may enable them and read the buffer.  tracefs is root's
+ * (mode 0700): anyone else is told so rather than failed.
+ */
 static int tracefs_ready(char *why, size_t size)
 {
 	struct stat st;
+	int err;
 
 	if (stat(TRACEFS "/events", &st))
 		mount("tracefs", TRACEFS, "tracefs", 0, NULL);
 	if (stat(TRACEFS "/events", &st)) {
-		snprintf(why, size, "no tracefs at %s: %s", TRACEFS, strerror(errno));
+		err = errno;
+		snprintf(why, size, "no tracefs at %s: %s%s", TRACEFS,
+			 strerror(err), err == EACCES ? " (it is root's)" : "");
+		return 0;
+	}
+	if (access(TRACEFS "/trace", R_OK | W_OK)) {
+		err = errno;
+		snprintf(why, size, "may not use ftrace: %s/trace: %s%s", TRACEFS,
+			 strerror(err), err == EACCES ? " (it is root's)" : "");
 		return 0;
 	}
 	return 1;
@@ -173,5 +186,8 @@ TEST_F_TIMEOUT(group, block_claim_hold_grant_are_traced, 60)
 	close(r.pipe[0]);
 	close(r.pipe[1]);
 }
+
+/* The tracepoints are the module's. */
+FIBER_NEEDS_DEVICE();
 
 TEST_HARNESS_MAIN

@@ -65,6 +65,8 @@ if [ "$host" = 1 ]; then
 	# skips with its reason.
 	FIBER_ROOT=$FIBER_ROOT run_tap host-fiberinfo 120 "$FIBER_BUILD/kselftest/fiber/fiberinfo_test.sh"
 	FIBER_ROOT=$FIBER_ROOT run_tap host-fiberstat 120 "$FIBER_BUILD/kselftest/fiber/fiberstat_test.sh"
+	# 50 s here (each of 22 tests twice, then the runner).
+	run_tap host-kselftest 600 "$FIBER_ROOT/testing/kselftest-skip-check.sh"
 	run_tap host-man-pages 120 "$FIBER_ROOT/testing/man-check.sh"
 	run_tap host-fibertrace 300 "$FIBER_ROOT/tools/fibertrace/render_test.sh"
 	run_tap host-libfiber-header 120 "$FIBER_ROOT/libfiber/tests/header/check.sh"

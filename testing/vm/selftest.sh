@@ -202,6 +202,14 @@ judge_tests() {
 	expect_judge 0 "fewer results than planned fails" "1 of 2 planned" '/^ok 2 /d'
 	expect_judge 0 "a non-zero exit with every case passing fails" "$cut" \
 		's/step-end demo_test 0/step-end demo_test 3/'
+	# Exit 4, kselftest's skip, is a program's own word that it tested
+	# nothing here: every case skipped, or none could start.
+	expect_judge 0 "exit 4 with every case skipped passes" "" \
+		's/^ok \([12]\) .*/ok \1 # SKIP no such feature/; s/step-end demo_test 0/step-end demo_test 4/'
+	expect_judge 0 "exit 4 with a plan of 1..0 # SKIP passes" "" \
+		's/^1\.\.2/1..0 # SKIP \/dev\/fiber: no such file/; /^ok /d; s/step-end demo_test 0/step-end demo_test 4/'
+	expect_judge 0 "exit 4 after a passed case fails" "$cut" \
+		's/^ok 2 .*/ok 2 # SKIP no such feature/; s/step-end demo_test 0/step-end demo_test 4/'
 	expect_judge 0 "a program with no TAP output fails" "no TAP output" \
 		'/^TAP/,/^ok 2/d'
 	SMP=2 expect_judge 0 "a guest with every vCPU online passes" "" \
@@ -269,6 +277,16 @@ limit_tests() {
 		grep -q '^# time: [0-9.]* s of 60 s: (whole program)$' "$tmp/runner/quick.tap" && ok=1
 	tap_result "$ok" "runner: a host program within its limit passes, with its run time" \
 		"$(cat "$tmp/runner/quick.tap")"
+	ok=0
+	run_tap_into "$tmp/runner" skips 60 sh -c 'echo "ok 1 - a # SKIP why"; echo 1..1; exit 4' 2> /dev/null
+	! grep -q '^not ok' "$tmp/runner/skips.tap" && ok=1
+	tap_result "$ok" "runner: a host program whose every case skipped may exit 4" \
+		"$(cat "$tmp/runner/skips.tap")"
+	ok=0
+	run_tap_into "$tmp/runner" passes 60 sh -c 'echo "ok 1 - a"; echo 1..1; exit 4' 2> /dev/null
+	grep -q '^not ok .*passes exited with status 4' "$tmp/runner/passes.tap" && ok=1
+	tap_result "$ok" "runner: exit 4 after a passed case fails" \
+		"$(cat "$tmp/runner/passes.tap")"
 }
 
 # expect_vm_failure KERNEL MAKEVAR PATTERN DESCRIPTION: boot KERNEL with a
