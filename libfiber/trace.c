@@ -559,6 +559,7 @@ struct track_p {			/* a P's open fiber slice */
 
 struct track_m {			/* an M's open slices */
 	int p;				/* the P it holds, -1 for none */
+	uint64_t g;			/* the fiber it last started, 0: none */
 	int64_t p_since;
 	int64_t sys_since;		/* 0: not in a system call */
 	uint64_t sys_g;
@@ -818,6 +819,8 @@ static int trace_write(FILE *f, const struct trace_entry *e, long n)
 				break;
 			close_p(&w, &tp[p], p, x->ts, "preempted", NULL);
 			tp[p] = (struct track_p){ x->a, x->ts, true };
+			if (me)
+				me->g = x->a;
 			/* The arrow from whoever readied it, if we saw that. */
 			for (j = nready; j-- > 0;) {
 				if (ready[j].g != x->a)
@@ -907,6 +910,10 @@ static int trace_write(FILE *f, const struct trace_entry *e, long n)
 				close_m_p(&w, &tm[t], t, x->ts);
 			if (x->b < FIBER_MAXPROCS_LIMIT && owner[x->b] == t)
 				owner[x->b] = -1;
+			/* Its fiber, blocked in the kernel, leaves the P. */
+			if (t >= 0 && x->b < FIBER_MAXPROCS_LIMIT &&
+			    tp[x->b].open && tp[x->b].g == tm[t].g)
+				close_p(&w, &tp[x->b], (int)x->b, x->ts, "blocked", NULL);
 			break;
 		case TRACE_GRANT:
 			/* a: the held M | its P << 32; b: when fiber.ko woke it. */
@@ -926,6 +933,18 @@ static int trace_write(FILE *f, const struct trace_entry *e, long n)
 			snprintf(args, sizeof(args), "\"p\":%d,\"by\":%d",
 				 (int)(x->a >> 32), m);
 			w_instant(&w, PID_M, t, x->ts, "fiber.ko", "grant", args);
+			/*
+			 * Its fiber runs on where it left off, on the P it
+			 * was granted, which need not be the one it blocked
+			 * on: no START says so.
+			 */
+			k = (int)(x->a >> 32);
+			if (tm[t].g && k >= 0 && k < FIBER_MAXPROCS_LIMIT &&
+			    !(tp[k].open && tp[k].g == tm[t].g)) {
+				close_p(&w, &tp[k], k, x->ts, "preempted", NULL);
+				tp[k] = (struct track_p){ tm[t].g, x->ts, true };
+				p_seen[k] = true;
+			}
 			break;
 		case TRACE_HANDOFF:
 			snprintf(args, sizeof(args), "\"p\":%d,\"from\":%d", a,

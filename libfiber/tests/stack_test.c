@@ -327,14 +327,28 @@ static int trap_populate(void)
 	return seccomp_install(prog, sizeof(prog) / sizeof(prog[0]));
 }
 
+/*
+ * A fiber gets its stack when it first runs.  The last of @populate_n
+ * to start closes @all_started, which the others wait on: none ends
+ * before all have started, so each starts on a fresh stack, whatever
+ * runs them when (sysmon preempting main, a spare carrier of fiber.ko
+ * while main faults), rather than on the stack of one that ended.
+ */
+static fiber_chan_t *all_started;
+static atomic_long populate_started;
+static long populate_n;
+
 static void touches_its_stack(void *arg)
 {
 	volatile char buf[8 * 1024];
+	char v;
 
 	(void)arg;
 	buf[0] = 1;
 	buf[sizeof(buf) - 1] = buf[0];
-	fiber_yield();		/* all alive at once: each has its own stack */
+	if (atomic_fetch_add(&populate_started, 1) + 1 == populate_n)
+		CHECK(fiber_chan_close(all_started) == 0);
+	CHECK(fiber_chan_recv(all_started, &v) == 0);
 	CHECK(buf[sizeof(buf) - 1] == 1);
 }
 
@@ -367,6 +381,9 @@ static int main_populate(int argc, char **argv)
 	bool batches = populate_batches;
 
 	(void)argc, (void)argv;
+	all_started = fiber_chan_new(1, 0);
+	CHECK(all_started);
+	populate_n = n;
 	for (i = 0; i < n; i++)
 		CHECK(fiber_go(touches_its_stack, NULL) == 0);
 	wait_others();
@@ -413,15 +430,7 @@ static int run_populate(long ret, bool batches_off)
 		if (trap_populate())
 			_exit(EXIT_NO_SECCOMP);
 		setenv("FIBER_STRICT", "1", 1);
-		/*
-		 * One M: no two calls race the flag, and every fiber is
-		 * alive at once, each on a fresh stack.  Not on the module:
-		 * its spare carriers are Ms too, and one that takes the P
-		 * while main faults runs the first fibers to their end,
-		 * whose stacks the next ones reuse.
-		 */
-		setenv("FIBER_KERNEL", "off", 1);
-		fiber_maxprocs(1);
+		fiber_maxprocs(1);	/* one M: no two calls race the flag */
 		if (fiber_main(main_populate, 0, NULL))
 			_exit(99);
 		_exit(98);

@@ -287,10 +287,10 @@ TEST(scavenger_returns_idle_stacks)
 static int main_goes_idle(int argc, char **argv)
 {
 	struct fiber_stats s;
-	int i;
+	long i, n = scaled(1000);
 
 	(void)argc, (void)argv;
-	for (i = 0; i < 1000; i++)
+	for (i = 0; i < n; i++)
 		CHECK(fiber_go(touches_stack, NULL) == 0);
 	wait_others();
 	for (i = 0; i < 100; i++) {

@@ -237,6 +237,10 @@ judge_tests() {
 		's/tainted 12288/tainted garbage/'
 	expect_judge 1 "a kmemleak report fails on a debug kernel" "1 leaks" \
 		's/^fiber-vm: done/fiber-vm: kmemleak unreferenced object 0xffff888003a1b200 (size 128):\n&/'
+	expect_judge 1 "a kmemleak report of a process's object fails" "1 leaks" \
+		's/^fiber-vm: done/fiber-vm: kmemleak unreferenced object 0xffff888003a1b200 (size 128):\nfiber-vm: kmemleak   comm "insmod", pid 93, jiffies 4294937296\nfiber-vm: kmemleak   backtrace:\nfiber-vm: kmemleak     [<ffffffff8128ba99>] kmem_cache_alloc+0xf0\/0x11c\nfiber-vm: dmesg [ 300.1] kmemleak: 1 new suspected memory leaks (see \/sys\/kernel\/debug\/kmemleak)\n&/'
+	expect_judge 1 "a kmemleak report of an object from boot (pid 0) passes" "" \
+		's/^fiber-vm: done/fiber-vm: kmemleak unreferenced object 0xffff88800014dcc0 (size 216):\nfiber-vm: kmemleak   comm "swapper\/0", pid 0, jiffies 4294892296\nfiber-vm: kmemleak   backtrace:\nfiber-vm: kmemleak     [<ffffffff813ac14c>] acpi_ut_init_globals+0xb\/0x4c8\nfiber-vm: dmesg [ 300.1] kmemleak: 1 new suspected memory leaks (see \/sys\/kernel\/debug\/kmemleak)\n&/'
 	expect_judge 1 "kmemleak missing on a debug kernel fails" "unavailable" \
 		's/^fiber-vm: done/fiber-vm: kmemleak-missing\n&/'
 	# A kernel definition's guest setup (sid-scx's sched_ext scheduler)
