@@ -19,21 +19,25 @@ judge=$FIBER_ROOT/testing/vm/judge
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# guest_report: the steps on stdin, inside what a clean run reports
+# around them (the guest started, the module in and out, no taint).
+guest_report() {
+	printf '%s\n' 'fiber-vm: start 6.1.0-test' 'fiber-vm: insmod 0'
+	cat
+	printf '%s\n' 'fiber-vm: rmmod 0' 'fiber-vm: tainted 12288' \
+		'fiber-vm: dmesg [    1.000000] fiber: /dev/fiber ready, ABI 1' \
+		'fiber-vm: done'
+}
+
 # A report as a clean run of one program with two passing cases writes it.
 clean_report() {
-	cat <<-'EOF'
-	fiber-vm: start 6.1.0-test
-	fiber-vm: insmod 0
+	guest_report <<-'EOF'
 	fiber-vm: step-begin demo_test
 	TAP version 13
 	1..2
 	ok 1 dev.first
 	ok 2 dev.second
 	fiber-vm: step-end demo_test 0
-	fiber-vm: rmmod 0
-	fiber-vm: tainted 12288
-	fiber-vm: dmesg [    1.000000] fiber: /dev/fiber ready, ABI 1
-	fiber-vm: done
 	EOF
 }
 
@@ -43,9 +47,7 @@ clean_report() {
 # program that skipped as a whole, one whose every case skipped, a
 # script with its plan at the end).
 runner_report() {
-	cat <<-'EOF'
-	fiber-vm: start 6.1.0-test
-	fiber-vm: insmod 0
+	guest_report <<-'EOF'
 	fiber-vm: step-begin kselftest
 	TAP version 13
 	1..4
@@ -71,10 +73,6 @@ runner_report() {
 	# 1..1
 	ok 4 selftests: fiber: script_test.sh
 	fiber-vm: step-end kselftest 0 20.5 600
-	fiber-vm: rmmod 0
-	fiber-vm: tainted 12288
-	fiber-vm: dmesg [    1.000000] fiber: /dev/fiber ready, ABI 1
-	fiber-vm: done
 	EOF
 }
 
