@@ -555,6 +555,7 @@ struct track_p {			/* a P's open fiber slice */
 	uint64_t g;
 	int64_t since;
 	bool open;
+	int64_t closed;			/* when the last one ended, 0: none */
 };
 
 struct track_m {			/* an M's open slices */
@@ -688,6 +689,7 @@ static void close_p(struct trace_writer *w, struct track_p *tp, int p,
 	snprintf(r, sizeof(r), "fiber %llu", (unsigned long long)tp->g);
 	w_slice(w, PID_P, p, tp->since, ts, "fiber", r, args);
 	tp->open = false;
+	tp->closed = ts;
 }
 
 static void close_m_p(struct trace_writer *w, struct track_m *tm, int m,
@@ -761,7 +763,7 @@ static int trace_write(FILE *f, const struct trace_entry *e, long n)
 	int *owner = malloc(FIBER_MAXPROCS_LIMIT * sizeof(*owner));
 	struct pending_ready *ready = NULL;
 	size_t nready = 0, capready = 0, j;
-	int64_t end = n ? e[n - 1].ts : trace_start_ns;
+	int64_t end = n ? e[n - 1].ts : trace_start_ns, from;
 	struct track_m *tm = NULL;
 	char name[64], args[128];
 	int nm = 0, k, ret = -ENOMEM;
@@ -818,7 +820,7 @@ static int trace_write(FILE *f, const struct trace_entry *e, long n)
 			if (p < 0)
 				break;
 			close_p(&w, &tp[p], p, x->ts, "preempted", NULL);
-			tp[p] = (struct track_p){ x->a, x->ts, true };
+			tp[p] = (struct track_p){ x->a, x->ts, true, tp[p].closed };
 			if (me)
 				me->g = x->a;
 			/* The arrow from whoever readied it, if we saw that. */
@@ -833,8 +835,22 @@ static int trace_write(FILE *f, const struct trace_entry *e, long n)
 		case TRACE_PARK:
 		case TRACE_YIELD:
 		case TRACE_EXIT:
-			if (p < 0 || !tp[p].open || tp[p].g != x->a)
+			if (p < 0)
 				break;
+			/*
+			 * An end is never dropped.  A run whose start the
+			 * trace did not see (begun before it, or moved to this
+			 * P in a way no entry says) starts where its M took
+			 * the P, or at the end itself.
+			 */
+			if (!tp[p].open || tp[p].g != x->a) {
+				close_p(&w, &tp[p], p, x->ts, "preempted", NULL);
+				from = tp[p].closed ? tp[p].closed : x->ts;
+				if (me && me->p == p && me->p_since > from)
+					from = me->p_since;
+				tp[p] = (struct track_p){
+					x->a, from < x->ts ? from : x->ts, true, tp[p].closed };
+			}
 			close_p(&w, &tp[p], p, x->ts,
 				x->kind == TRACE_PARK ? "park" :
 				x->kind == TRACE_YIELD ? "yield" : "exit",
@@ -942,7 +958,7 @@ static int trace_write(FILE *f, const struct trace_entry *e, long n)
 			if (tm[t].g && k >= 0 && k < FIBER_MAXPROCS_LIMIT &&
 			    !(tp[k].open && tp[k].g == tm[t].g)) {
 				close_p(&w, &tp[k], k, x->ts, "preempted", NULL);
-				tp[k] = (struct track_p){ tm[t].g, x->ts, true };
+				tp[k] = (struct track_p){ tm[t].g, x->ts, true, tp[k].closed };
 				p_seen[k] = true;
 			}
 			break;

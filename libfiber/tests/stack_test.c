@@ -214,9 +214,12 @@ static void counts(void *arg)
 }
 
 /*
- * Fibers made while none of them can run (one P, main does not yield)
- * take fresh stacks but do not touch them; each starts on the warm stack
- * the one before it left, so one stack, or a few, serve them all.  A
+ * Fibers made on one P while main does not yield take no stack until
+ * they start, and each starts on the warm stack the one before it left,
+ * so one stack, or a few, serve them all.  Some may run before main is
+ * done (sysmon preempting a long loop of fiber_go(), or on fiber.ko a
+ * spare carrier taking the P while main's thread faults): they end at
+ * once and leave their stacks warm all the same.  A
  * stack is guarded when it is prepared for a fiber to run on: the guards
  * count the stacks used, and those a P prepared ahead in its batch (16,
  * libfiber/stack.h) where the kernel takes batches.
@@ -232,7 +235,6 @@ static int main_queued(int argc, char **argv)
 	(void)argc, (void)argv;
 	for (i = 0; i < n; i++)
 		CHECK(fiber_go(counts, NULL) == 0);
-	CHECK(queued_ran == 0);
 	wait_others();
 	CHECK(queued_ran == n);
 	s = stats_now();
