@@ -77,6 +77,19 @@ void fiber_events_forget(struct fiber_carrier *c)
 }
 
 /*
+ * The next slot from @from on (below @to) whose bit is set in @pending, or
+ * @to.  The bitmap is read with no lock while other CPUs set and clear its
+ * bits atomically: a bit seen is a hint, and the caller's
+ * test_and_clear_bit() decides who takes the event; a bit missed was set
+ * after the count the caller came for, and the next park finds it.
+ */
+static u32 fiber_events_next(unsigned long *pending, u32 to, u32 from)
+{
+	/* A racy read on purpose (above): tell KCSAN. */
+	return data_race(find_next_bit(pending, to, from));
+}
+
+/*
  * Take up to @max events of one @kind into @buf from slot @start on,
  * wrapping around; @n are there already.  An event whose slot is no longer
  * in the state it announced is dropped: nobody could act on it.
@@ -94,8 +107,8 @@ static u32 fiber_events_take(struct fiber_group *group, u32 kind, u32 start,
 	for (pass = 0; pass < 2 && n < max; pass++) {
 		from = pass ? 0 : start;
 		to = pass ? start : total;
-		for (i = find_next_bit(pending, to, from); i < to && n < max;
-		     i = find_next_bit(pending, to, i + 1)) {
+		for (i = fiber_events_next(pending, to, from); i < to && n < max;
+		     i = fiber_events_next(pending, to, i + 1)) {
 			if (!test_and_clear_bit(i, pending))
 				continue;
 			fiber_events_add(group, -1);
