@@ -631,5 +631,7 @@ TEST(a_channel_freed_after_its_last_value_arrives)
 	EXPECT_CLEAN_RUN_PROCS(main_fanin, 4);
 	EXPECT_CLEAN_RUN_PROCS(main_fanin, 2);
 }
+/* 19 s under ASan beside make check's valgrind run; far less elsewhere. */
+TEST_LIMIT(a_channel_freed_after_its_last_value_arrives, 120)
 
 TEST_HARNESS_MAIN
