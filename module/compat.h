@@ -39,6 +39,11 @@
  * is as short as the spin it stands for, so it is no block.  Counting it
  * as one would also turn the module's own locks, which carriers take on
  * their way through the slot protocol, into blocks in the middle of it.
+ * One such wait still counts: try_to_wake_up() writes TASK_WAKING over
+ * the state of a task it finds already dequeued, so a wait woken between
+ * __schedule()'s dequeue and this notifier looks like any other sleep.
+ * That is rare and safe, a claimed block like any other: the carrier is
+ * held on its way out (and fiber_park_self() does not park it).
  */
 static inline bool fiber_task_sleeping(struct task_struct *p)
 {

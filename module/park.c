@@ -159,6 +159,21 @@ static long fiber_park_self(struct fiber_group *group, struct fiber_carrier *c,
 		*nr_events = 0;
 		return -EBADF;
 	}
+	/*
+	 * A claim that landed while this call slept on its way here (a
+	 * fault on its arguments, say) took the caller's P, and queued its
+	 * hold for the return to user space (fiber_carrier_claimed()).
+	 * Parking would overwrite the CLAIMED that the hold looks for, and
+	 * the thread would return to run fiber code beside the spare that
+	 * took its P.  So it returns at once, with no event (events are
+	 * for carriers that can act on them), and is held on the way out.
+	 * An owed wake-up stays owed.
+	 */
+	if (test_bit(FIBER_HOLD_QUEUED, &c->hold_flags)) {
+		spin_unlock_irqrestore(&group->lock, flags);
+		*nr_events = 0;
+		return 0;
+	}
 	if (!c->woken && !fiber_events_count(group)) {
 		c->parked = true;
 		list_add(&c->park_node, &group->parked);

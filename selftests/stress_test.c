@@ -124,10 +124,11 @@ static void *spare_main(void *arg)
 	struct spare *sp = arg;
 	struct stress *st = sp->st;
 	struct fiber_event ev[16];
-	uint32_t nr, i;
+	struct fiber_slot *own;
+	uint32_t nr, i, me;
 	int ret;
 
-	if (fiber_register(st->fd, 0, NULL)) {
+	if (fiber_register(st->fd, 0, &me)) {
 		sp->error = 1;
 		return NULL;
 	}
@@ -139,6 +140,7 @@ static void *spare_main(void *arg)
 	atomic_fetch_add(&st->registered, 1);
 	while (atomic_load(&st->registered) < NR_WORKERS + NR_SPARES)
 		;
+	own = fiber_slot_of(&st->map, me);
 	while (!atomic_load(&st->stop_spares)) {
 		nr = 16;
 		ret = fiber_park_ms(st->fd, 10, ev, &nr);
@@ -146,6 +148,13 @@ static void *spare_main(void *arg)
 			sp->error = 2;
 			break;
 		}
+		/*
+		 * Spares block too (on their way into a park, say), and are
+		 * claimed like anyone: back in user space they run, held
+		 * and granted if they were.
+		 */
+		if (slot_state(own) != FIBER_SLOT_RUNNING)
+			sp->error = 7;
 		sp->events += nr;
 		for (i = 0; i < nr; i++) {
 			struct fiber_slot *s = fiber_slot_of(&st->map, ev[i].slot);
