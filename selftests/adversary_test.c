@@ -223,14 +223,17 @@ static void supervise(int listener)
 	}
 }
 
-/* The attacker process, as nobody.  Exit codes say what failed to start. */
+/*
+ * The attacker process, as nobody where root may become it.  Exit codes
+ * say what failed to start.
+ */
 static void attacker(void)
 {
 	pthread_t t[CARRIERS + FORGERS];
 	uint32_t seed = getpid();
 	int listener, i;
 
-	if (getuid() == 0 && fiber_become_nobody())
+	if (fiber_become_nobody_if_able())
 		_exit(10);
 	prctl(PR_SET_DUMPABLE, 1);
 	gfd = fiber_open();

@@ -27,6 +27,19 @@ static inline int fiber_become_nobody(void)
 }
 
 /*
+ * For a child that should be another user where it can be, and is fine
+ * as itself where it cannot (root without CAP_SETUID, in a container):
+ * nobody if this process may become it, else unchanged.  0 or -errno.
+ * Needs fiber_test.h's fiber_capable(), included before this file.
+ */
+static inline int fiber_become_nobody_if_able(void)
+{
+	if (!fiber_capable(CAP_SETUID) || !fiber_capable(CAP_SETGID))
+		return 0;
+	return fiber_become_nobody();
+}
+
+/*
  * SKIP the case unless this process may become nobody: a test of what
  * another user may not do needs one, and only root (CAP_SETUID and
  * CAP_SETGID) can.  Needs fiber_test.h's NEED_CAP() at its use.
