@@ -263,7 +263,12 @@ static int main_scavenges(int argc, char **argv)
 		CHECK(fiber_go(touches_stack, NULL) == 0);
 	wait_others();
 	s = stats_now();
-	CHECK(s.dead >= (uint64_t)n && s.live == 1);
+	/*
+	 * Not one dead fiber per go: on fiber.ko a spare may take the P
+	 * while main faults, and run fibers that end and are reused by
+	 * the gos after it.
+	 */
+	CHECK(s.dead > 0 && s.live == 1);
 	for (i = 0; i < 100 && stats_now().scavenged_bytes == 0; i++) {
 		fiber_syscall_enter();
 		usleep(50 * 1000);
@@ -279,8 +284,11 @@ static int main_scavenges(int argc, char **argv)
 
 TEST(scavenger_returns_idle_stacks)
 {
-	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_scavenges, 1, NULL,
-						     0), 0));
+	char err[512];
+
+	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_scavenges, 1, err,
+						     sizeof(err)), 0))
+		TH_LOG("stderr: %s", err);
 }
 
 /* With nothing to do, the other threads park: none spins, all idle. */
