@@ -111,8 +111,15 @@ static _Atomic uint64_t trace_gen;		/* bumped by each start */
  * So a trace's length is bounded by the disk, not by memory, and a
  * recording thread writes to chunks already in memory: on machines where
  * a first touch of a page costs 15 us, that is most of the cost.
+ *
+ * pool_lock is a runtime lock (lock.h), counted in m->locks: on fiber.ko
+ * an M that slept holding a plain mutex here could be claimed and held,
+ * and the spare that claimed it records the claim, often its first entry,
+ * which takes this lock: the spare would wait for the held M, and the
+ * held M for a P only that spare could give.  A new chunk is mapped
+ * outside the lock, where a sleep holds nothing.
  */
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fiber_lock pool_lock;
 static struct trace_chunk *pool_free, *pool_full;
 static int pool_chunks;
 
@@ -215,8 +222,9 @@ static void *trace_alloc(size_t size)
 static struct trace_chunk *chunk_swap(struct trace_chunk *full, uint64_t gen)
 {
 	struct trace_chunk *c;
+	bool grow = false;
 
-	pthread_mutex_lock(&pool_lock);
+	fiber_lock(&pool_lock);
 	if (full) {
 		full->next = pool_full;
 		pool_full = full;
@@ -224,9 +232,16 @@ static struct trace_chunk *chunk_swap(struct trace_chunk *full, uint64_t gen)
 	c = pool_free;
 	if (c)
 		pool_free = c->next;
-	else if (pool_chunks < TRACE_MAX_CHUNKS && (c = trace_alloc(sizeof(*c))))
+	else if (pool_chunks < TRACE_MAX_CHUNKS) {
+		grow = true;
 		pool_chunks++;
-	pthread_mutex_unlock(&pool_lock);
+	}
+	fiber_unlock(&pool_lock);
+	if (grow && !(c = trace_alloc(sizeof(*c)))) {
+		fiber_lock(&pool_lock);
+		pool_chunks--;
+		fiber_unlock(&pool_lock);
+	}
 	if (c) {
 		c->next = NULL;
 		c->gen = gen;
@@ -370,10 +385,10 @@ static void flush_full(void)
 {
 	struct trace_chunk *list, *c, *last = NULL;
 
-	pthread_mutex_lock(&pool_lock);
+	fiber_lock(&pool_lock);
 	list = pool_full;
 	pool_full = NULL;
-	pthread_mutex_unlock(&pool_lock);
+	fiber_unlock(&pool_lock);
 	for (c = list; c; c = c->next) {
 		/* A straggler's chunk of a trace already written: drop it. */
 		if (flush_gen && c->gen == flush_gen)
@@ -382,10 +397,10 @@ static void flush_full(void)
 	}
 	if (!last)
 		return;
-	pthread_mutex_lock(&pool_lock);
+	fiber_lock(&pool_lock);
 	last->next = pool_free;
 	pool_free = list;
-	pthread_mutex_unlock(&pool_lock);
+	fiber_unlock(&pool_lock);
 }
 
 static void *flusher(void *arg)
@@ -1032,7 +1047,7 @@ static void trace_atfork_child(void)
 	flusher_started = false;
 	pthread_mutex_init(&trace_mutex, NULL);
 	pthread_mutex_init(&flush_lock, NULL);
-	pthread_mutex_init(&pool_lock, NULL);
+	atomic_store(&pool_lock.state, 0);
 	pthread_cond_init(&flush_cond, NULL);
 	flush_gen = 0;
 	flush_fd = -1;		/* the parent's, still open: left to it */
