@@ -178,13 +178,14 @@ static int main_exit_while_threads_end(int argc, char **argv)
 
 TEST(the_program_ends_while_threads_of_locked_fibers_end)
 {
+	char err[2048];
 	int i, status;
 
 	for (i = 0; i < scaled(40); i++) {
 		status = run_fiber_main_procs(main_exit_while_threads_end, 2,
-					      NULL, 0);
+					      err, sizeof(err));
 		ASSERT_TRUE(exited_with(status, 0))
-			TH_LOG("run %d: wait status %#x", i, status);
+			TH_LOG("run %d: wait status %#x: %s", i, status, err);
 	}
 }
 

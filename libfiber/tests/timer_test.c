@@ -90,8 +90,13 @@ static int main_idle(int argc, char **argv)
 	      ((r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) +
 	       (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec)) / 1e6;
 	printf("# %.1f ms of CPU while sleeping 300 ms\n", cpu * 1e3);
-	/* sysmon's 10 ms ticks cost little; spinning would cost 300+. */
-	CHECK(test_slow() || cpu < 0.150);
+	/*
+	 * sysmon's 10 ms ticks cost little; one thread spinning would cost
+	 * 300+.  On the debug kernels (FIBER_TEST_SLACK), where each tick's
+	 * system calls cost many times more (218 ms seen), the bound is that
+	 * one spinning thread.
+	 */
+	CHECK(test_slow() || cpu < (test_slack() > 1 ? 0.290 : 0.150));
 	return 0;
 }
 
