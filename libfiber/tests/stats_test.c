@@ -284,11 +284,7 @@ static int main_scavenges(int argc, char **argv)
 
 TEST(scavenger_returns_idle_stacks)
 {
-	char err[512];
-
-	EXPECT_TRUE(exited_with(run_fiber_main_procs(main_scavenges, 1, err,
-						     sizeof(err)), 0))
-		TH_LOG("stderr: %s", err);
+	EXPECT_CLEAN_RUN_PROCS(main_scavenges, 1);
 }
 
 /* With nothing to do, the other threads park: none spins, all idle. */
