@@ -49,6 +49,9 @@
  *    the claimed P on with startm() and takes the one handed to it;
  *  - an M's first claim vs. a grant: an M is made with m->granting set,
  *    so it is grantable only once a claim has finished with it;
+ *  - a wake-up still on its way when its M's thread ends (the M saw the
+ *    key first): the slot is given up only once the waker's call has
+ *    returned, counted in m->wakes_inflight (kernel_unregister_m);
  *  - a wake-up lost anyway: sysmon watches nr_pending and nr_waiting
  *    (kernel_sysmon) and wakes a spare or grants an idle P itself;
  *  - a held M that no M with a P can reach (a lock of the C library
@@ -95,6 +98,7 @@ static _Atomic bool klimit_said;
 static uint64_t khandoff_delay;
 static uint32_t khold = 1;
 static uint32_t kmax_carriers;		/* FIBER_MAX_CARRIERS, 0: the module's */
+static uint64_t kwake_delay;		/* FIBER_TEST_WAKE_DELAY, ns */
 
 static struct fiber_slot *kslot(uint32_t i)
 {
@@ -151,13 +155,14 @@ static int parse_duration(const char *s, uint64_t *out)
 
 /*
  * FIBER_HANDOFF_DELAY, FIBER_HOLD_ON_WAKE and FIBER_MAX_CARRIERS; bad
- * values are errors.
+ * values are errors.  FIBER_TEST_WAKE_DELAY too, a test's (kernel_wake_m).
  */
 static int kernel_read_env(void)
 {
 	const char *delay = getenv("FIBER_HANDOFF_DELAY");
 	const char *hold = getenv("FIBER_HOLD_ON_WAKE");
 	const char *max = getenv("FIBER_MAX_CARRIERS");
+	const char *wake_delay = getenv("FIBER_TEST_WAKE_DELAY");
 	unsigned long v;
 	char *end;
 
@@ -184,6 +189,12 @@ static int kernel_read_env(void)
 			return -EINVAL;
 		}
 		kmax_carriers = (uint32_t)v;
+	}
+	if (wake_delay && (parse_duration(wake_delay, &kwake_delay) ||
+			   kwake_delay > 1000000000ULL)) {
+		fprintf(stderr, "libfiber: FIBER_TEST_WAKE_DELAY=%s is not a duration of at most 1s (e.g. 5ms)\n",
+			wake_delay);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -347,15 +358,48 @@ void kernel_register_m(struct fiber_m *m)
 		;
 }
 
+/*
+ * Give up @m's slot: @m's thread is ending (mexit, a spare retiring).
+ *
+ * A wake-up aimed at @m may still be on its way.  m_wake() sets the key
+ * before its WAKE, and @m, out of its park for another reason (an event,
+ * a time-out), may see the key first, take the P, run a locked fiber
+ * that exits and end here, all before that WAKE reaches the module.
+ * Unregistered, the WAKE would find no carrier in the slot (ESRCH, fatal
+ * for the waker: lock_test's the_program_ends_while_threads_of_locked_
+ * fibers_end exited 2 so, on 6.1 and the debug kernel) or, once a new M
+ * took the slot, wake that one: a held M woken so goes on without a P.
+ * So the slot stays ours until the waker's call has returned.  The M's
+ * struct outlives its thread (sched.allm), so the waker's count is safe
+ * to touch afterwards.
+ */
 void kernel_unregister_m(struct fiber_m *m)
 {
 	struct fiber_unregister unreg = { .size = sizeof(unreg) };
 
 	if (!m->kslot)
 		return;
+	while (atomic_load(&m->wakes_inflight))
+		sched_yield();
 	atomic_store(&kslot_m[m->kslot_id], NULL);
 	m->kslot = NULL;
 	ioctl(kfd, FIBER_IOC_UNREGISTER, &unreg);
+}
+
+/*
+ * FIBER_TEST_WAKE_DELAY=duration: every wake-up of an M waits this long
+ * before its WAKE, m_wake()'s key already set: the window that
+ * kernel_unregister_m() closes, wide enough for a test to meet.
+ */
+static void kernel_test_wake_delay(void)
+{
+	int64_t start;
+
+	if (__builtin_expect(!kwake_delay, 1))
+		return;
+	start = fiber_nanotime();
+	while (fiber_nanotime() - start < (int64_t)kwake_delay)
+		cpu_relax();
 }
 
 /* Wake @m, which sleeps in kernel_sleep_for_p() (m->park is set). */
@@ -363,6 +407,7 @@ void kernel_wake_m(struct fiber_m *m)
 {
 	struct fiber_wake w = { .size = sizeof(w), .slot = m->kslot_id };
 
+	kernel_test_wake_delay();
 	/*
 	 * A carrier not parked yet keeps the wake-up owed, so its next
 	 * PARK returns at once: nothing is lost in between.

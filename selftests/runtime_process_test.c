@@ -308,6 +308,8 @@ TEST(bad_settings_are_refused)
 		       "FIBER_HOLD_ON_WAKE=yes is neither 0 nor 1");
 	expect_refused(_metadata, "FIBER_MAX_CARRIERS", "1",
 		       "FIBER_MAX_CARRIERS=1 is not a number of threads from 2 up");
+	expect_refused(_metadata, "FIBER_TEST_WAKE_DELAY", "soon",
+		       "FIBER_TEST_WAKE_DELAY=soon is not a duration of at most 1s");
 }
 
 /* Spares start at fiber_main(), but a slow kernel may take a while. */

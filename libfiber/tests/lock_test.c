@@ -189,6 +189,46 @@ TEST(the_program_ends_while_threads_of_locked_fibers_end)
 	}
 }
 
+/*
+ * The same end, with every wake-up of an M late: m_wake() sets the M's
+ * key, then waits FIBER_TEST_WAKE_DELAY before its FIBER_IOC_WAKE.  An M
+ * out of its park meanwhile sees the key, takes the P, runs a locked
+ * fiber and ends with it; its slot must stay until the late wake-up has
+ * landed (kernel_unregister_m), else the waker's WAKE finds no carrier
+ * and the program dies of it ("FIBER_IOC_WAKE of M2: No such process",
+ * exit 2).  Without the module wake-ups go through futexes, and this
+ * is the case above, slower.
+ */
+static int main_exit_while_woken(int argc, char **argv)
+{
+	int i, j;
+
+	(void)argc, (void)argv;
+	for (j = 0; j < 4; j++) {
+		for (i = 0; i < ENDERS; i++)
+			CHECK(fiber_go(exits_locked_now, NULL) == 0);
+		wait_others();
+	}
+	return 0;
+}
+
+TEST(an_m_may_end_before_a_late_wake_up_lands)
+{
+	char err[2048];
+	int i, status;
+
+	setenv("FIBER_TEST_WAKE_DELAY", "2ms", 1);
+	for (i = 0; i < scaled(20); i++) {
+		status = run_fiber_main_procs(main_exit_while_woken, 2,
+					      err, sizeof(err));
+		if (!exited_with(status, 0))
+			break;
+	}
+	unsetenv("FIBER_TEST_WAKE_DELAY");
+	ASSERT_TRUE(exited_with(status, 0))
+		TH_LOG("run %d: wait status %#x: %s", i, status, err);
+}
+
 static int main_locks_main(int argc, char **argv)
 {
 	pid_t tid;
