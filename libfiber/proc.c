@@ -384,7 +384,8 @@ int newm(struct fiber_p *p, bool spinning)
  * see the key, take the P, run a fiber and block before our WAKE reaches
  * the module; were it claimed and held by then, the late WAKE would
  * release it as a grant, without a P.  So while a wake is in flight, @m
- * is not claimed (kernel_claim).
+ * is not claimed (kernel_claim), nor does its thread, ending, give up
+ * its slot (kernel_unregister_m).
  */
 static void m_wake(struct fiber_m *m)
 {
