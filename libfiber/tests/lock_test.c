@@ -165,28 +165,43 @@ static void exits_locked_now(void *arg)
 	fiber_lock_thread();
 }
 
+/* Each run: end_rounds times, ENDERS locked fibers exit, then main returns. */
+static int end_rounds;
+
 static int main_exit_while_threads_end(int argc, char **argv)
 {
-	int i;
+	int i, j;
 
 	(void)argc, (void)argv;
-	for (i = 0; i < ENDERS; i++)
-		CHECK(fiber_go(exits_locked_now, NULL) == 0);
-	wait_others();
+	for (j = 0; j < end_rounds; j++) {
+		for (i = 0; i < ENDERS; i++)
+			CHECK(fiber_go(exits_locked_now, NULL) == 0);
+		wait_others();
+	}
 	return 0;
+}
+
+/* @runs programs of @rounds rounds each must all exit 0. */
+static void expect_clean_ends(struct __test_metadata *_metadata, int runs,
+			      int rounds)
+{
+	char err[2048] = "";
+	int i, status = 0;
+
+	end_rounds = rounds;
+	for (i = 0; i < runs; i++) {
+		status = run_fiber_main_procs(main_exit_while_threads_end, 2,
+					      err, sizeof(err));
+		if (!exited_with(status, 0))
+			break;
+	}
+	EXPECT_TRUE(exited_with(status, 0))
+		TH_LOG("run %d: wait status %#x: %s", i, status, err);
 }
 
 TEST(the_program_ends_while_threads_of_locked_fibers_end)
 {
-	char err[2048];
-	int i, status;
-
-	for (i = 0; i < scaled(40); i++) {
-		status = run_fiber_main_procs(main_exit_while_threads_end, 2,
-					      err, sizeof(err));
-		ASSERT_TRUE(exited_with(status, 0))
-			TH_LOG("run %d: wait status %#x: %s", i, status, err);
-	}
+	expect_clean_ends(_metadata, scaled(40), 1);
 }
 
 /*
@@ -199,34 +214,11 @@ TEST(the_program_ends_while_threads_of_locked_fibers_end)
  * exit 2).  Without the module wake-ups go through futexes, and this
  * is the case above, slower.
  */
-static int main_exit_while_woken(int argc, char **argv)
-{
-	int i, j;
-
-	(void)argc, (void)argv;
-	for (j = 0; j < 4; j++) {
-		for (i = 0; i < ENDERS; i++)
-			CHECK(fiber_go(exits_locked_now, NULL) == 0);
-		wait_others();
-	}
-	return 0;
-}
-
 TEST(an_m_may_end_before_a_late_wake_up_lands)
 {
-	char err[2048];
-	int i, status;
-
 	setenv("FIBER_TEST_WAKE_DELAY", "2ms", 1);
-	for (i = 0; i < scaled(20); i++) {
-		status = run_fiber_main_procs(main_exit_while_woken, 2,
-					      err, sizeof(err));
-		if (!exited_with(status, 0))
-			break;
-	}
+	expect_clean_ends(_metadata, scaled(20), 4);
 	unsetenv("FIBER_TEST_WAKE_DELAY");
-	ASSERT_TRUE(exited_with(status, 0))
-		TH_LOG("run %d: wait status %#x: %s", i, status, err);
 }
 
 static int main_locks_main(int argc, char **argv)
