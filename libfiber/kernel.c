@@ -386,28 +386,18 @@ void kernel_unregister_m(struct fiber_m *m)
 	ioctl(kfd, FIBER_IOC_UNREGISTER, &unreg);
 }
 
-/*
- * FIBER_TEST_WAKE_DELAY=duration: every wake-up of an M waits this long
- * before its WAKE, m_wake()'s key already set: the window that
- * kernel_unregister_m() closes, wide enough for a test to meet.
- */
-static void kernel_test_wake_delay(void)
-{
-	int64_t start;
-
-	if (__builtin_expect(!kwake_delay, 1))
-		return;
-	start = fiber_nanotime();
-	while (fiber_nanotime() - start < (int64_t)kwake_delay)
-		cpu_relax();
-}
-
 /* Wake @m, which sleeps in kernel_sleep_for_p() (m->park is set). */
 void kernel_wake_m(struct fiber_m *m)
 {
 	struct fiber_wake w = { .size = sizeof(w), .slot = m->kslot_id };
 
-	kernel_test_wake_delay();
+	/*
+	 * FIBER_TEST_WAKE_DELAY: wait before the WAKE, m_wake()'s key
+	 * already set, so that a test meets the window that
+	 * kernel_unregister_m() closes.
+	 */
+	if (__builtin_expect(kwake_delay != 0, 0))
+		fiber_spin_ns((int64_t)kwake_delay);
 	/*
 	 * A carrier not parked yet keeps the wake-up owed, so its next
 	 * PARK returns at once: nothing is lost in between.

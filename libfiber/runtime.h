@@ -507,6 +507,7 @@ int sysmon_start(void);
 void sysmon_kick(void);
 void sysmon_count_running(bool running);
 int64_t fiber_nanotime(void);
+void fiber_spin_ns(int64_t ns);
 int64_t fiber_coarsetime(void);
 
 /* syscall.c: the fallback's retake of Ms blocked outside a section */

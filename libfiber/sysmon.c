@@ -58,6 +58,15 @@ int64_t fiber_nanotime(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Busy-wait @ns nanoseconds: the tests' delays that widen a race. */
+void fiber_spin_ns(int64_t ns)
+{
+	int64_t start = fiber_nanotime();
+
+	while (fiber_nanotime() - start < ns)
+		cpu_relax();
+}
+
 /*
  * The same clock at its tick's resolution (a few ms), for what is only
  * ever shown to a person, such as how long a fiber has waited: a few

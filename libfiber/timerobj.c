@@ -111,11 +111,8 @@ static void obj_fire(void *arg)
 	struct chan_wake wake = { NULL };
 
 	delay = atomic_load_explicit(&test_delay, memory_order_relaxed);
-	if (__builtin_expect(delay > 0, 0)) {
-		now = fiber_nanotime();
-		while (fiber_nanotime() - now < delay)
-			cpu_relax();
-	}
+	if (__builtin_expect(delay > 0, 0))
+		fiber_spin_ns(delay);
 	fiber_lock(&o->lock);
 	now = fiber_nanotime();
 	when = o->t.when;
