@@ -153,25 +153,33 @@ static int parse_duration(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* Environment variable @name, if set, into *@out: a duration of at most 1s. */
+static int read_env_duration(const char *name, uint64_t *out)
+{
+	const char *s = getenv(name);
+
+	if (s && (parse_duration(s, out) || *out > 1000000000ULL)) {
+		fprintf(stderr, "libfiber: %s=%s is not a duration of at most 1s (e.g. 20us)\n",
+			name, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /*
  * FIBER_HANDOFF_DELAY, FIBER_HOLD_ON_WAKE and FIBER_MAX_CARRIERS; bad
  * values are errors.  FIBER_TEST_WAKE_DELAY too, a test's (kernel_wake_m).
  */
 static int kernel_read_env(void)
 {
-	const char *delay = getenv("FIBER_HANDOFF_DELAY");
 	const char *hold = getenv("FIBER_HOLD_ON_WAKE");
 	const char *max = getenv("FIBER_MAX_CARRIERS");
-	const char *wake_delay = getenv("FIBER_TEST_WAKE_DELAY");
 	unsigned long v;
 	char *end;
 
-	if (delay && (parse_duration(delay, &khandoff_delay) ||
-		      khandoff_delay > 1000000000ULL)) {
-		fprintf(stderr, "libfiber: FIBER_HANDOFF_DELAY=%s is not a duration of at most 1s (e.g. 20us)\n",
-			delay);
+	if (read_env_duration("FIBER_HANDOFF_DELAY", &khandoff_delay) ||
+	    read_env_duration("FIBER_TEST_WAKE_DELAY", &kwake_delay))
 		return -EINVAL;
-	}
 	if (hold) {
 		if (strcmp(hold, "0") && strcmp(hold, "1")) {
 			fprintf(stderr, "libfiber: FIBER_HOLD_ON_WAKE=%s is neither 0 nor 1\n",
@@ -189,12 +197,6 @@ static int kernel_read_env(void)
 			return -EINVAL;
 		}
 		kmax_carriers = (uint32_t)v;
-	}
-	if (wake_delay && (parse_duration(wake_delay, &kwake_delay) ||
-			   kwake_delay > 1000000000ULL)) {
-		fprintf(stderr, "libfiber: FIBER_TEST_WAKE_DELAY=%s is not a duration of at most 1s (e.g. 5ms)\n",
-			wake_delay);
-		return -EINVAL;
 	}
 	return 0;
 }
